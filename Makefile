@@ -1,0 +1,23 @@
+# The two commands of the README, plus the build they share.
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: all build run test deps clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	@scripts/run-local
+
+test: build
+	@BUILD_DIR=$(BUILD_DIR) JOBS=$(JOBS) scripts/test
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,34 @@
+// The `lagoon` command line: argument parsing (pure, unit-tested) and dispatch to the operations.
+// Exit codes: 0 ok, 1 runtime failure (message on stderr), 2 bad usage or bad configuration.
+// Output of every command except `serve` is one JSON document on stdout.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace lagoon::cli {
+
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Command {
+  std::string name;                             // "serve", "migrate", "users create", "keys create", …
+  std::optional<std::string> config_file;       // --config
+  std::map<std::string, std::string> options;   // other --flags, without the dashes
+  std::vector<std::string> positional;          // e.g. the key id of `keys revoke`
+};
+
+// Parses argv[1..]. "--help"/"--version" come back as commands of those names. Throws UsageError.
+Command parse(const std::vector<std::string>& args);
+
+std::string usage_text();
+
+// Runs the whole program; returns the process exit code.
+int run(int argc, char** argv);
+
+}  // namespace lagoon::cli

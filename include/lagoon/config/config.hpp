@@ -1,0 +1,86 @@
+// Config: every setting Lagoon reads, typed, with defaults and validation.
+//
+// Sources, later ones win: built-in defaults, the JSON file (--config), LAGOON_* environment variables.
+// Secrets (key pepper, upstream key, admin token) are read only from the environment; a secret found in
+// the file is a configuration error, so nobody commits one by accident.
+// Loading is a pure function of (file text, environment) so every rule is unit-tested with tables.
+// Thread-safety: a Config is an immutable value once loaded; share it by const reference.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace lagoon::config {
+
+using Millis = std::chrono::milliseconds;
+
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+struct Config {
+  HostPort listen{"127.0.0.1", 8080};
+  unsigned threads = 0;  // 0 = number of cores, resolved by load()
+  std::string database_url;
+  unsigned db_pool_size = 4;
+  std::string redis_url = "redis://127.0.0.1:6379/0";
+  std::string upstream_url = "https://api.venice.ai/api/v1";
+  std::string log_level = "info";
+
+  // HTTP server limits (RFC 9110/6585 status codes for each overflow).
+  std::size_t max_header_bytes = 16 * 1024;        // 431
+  std::size_t max_request_line_bytes = 8 * 1024;   // 414
+  std::size_t max_body_bytes = 4 * 1024 * 1024;    // 413
+  unsigned max_connections = 10000;
+  Millis header_timeout{10'000};     // whole header block, from its first byte; 408
+  Millis body_timeout{60'000};       // whole request body
+  Millis idle_timeout{60'000};       // keep-alive connection with no request in progress
+  Millis write_timeout{30'000};      // one response write to a slow client
+  Millis drain_timeout{25'000};      // SIGTERM: how long in-flight requests may take to finish
+
+  // Dependencies.
+  Millis db_connect_timeout{2'000};
+  Millis db_acquire_timeout{250};
+  Millis db_statement_timeout{5'000};
+  Millis redis_timeout{250};         // one Redis round trip in the readiness probe
+  Millis readiness_interval{1'000};  // how often Redis and Postgres are probed for /readyz
+
+  // Secrets: environment only.
+  std::string key_pepper;
+  std::string upstream_api_key;
+  std::optional<std::string> admin_token;
+};
+
+// A configuration error: `field` names the file key or environment variable at fault.
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string field, const std::string& reason)
+      : std::runtime_error(field + ": " + reason), field_(std::move(field)) {}
+  const std::string& field() const noexcept { return field_; }
+
+ private:
+  std::string field_;
+};
+
+using Environment = std::map<std::string, std::string>;
+
+// Builds a Config from the JSON text of a config file (empty = no file) and the environment.
+// Throws ConfigError on the first bad value.
+Config load(const std::string& file_text, const Environment& env, unsigned hardware_threads);
+
+// The process environment, restricted to the variables Lagoon reads (LAGOON_*, VENICE_API_KEY).
+Environment process_environment();
+
+// What each command needs beyond what load() checks; throw ConfigError naming the missing variable.
+void require_database(const Config& c);
+void require_pepper(const Config& c);
+
+// Parses "host:port" or "[v6]:port".
+HostPort parse_host_port(const std::string& field, const std::string& text);
+
+}  // namespace lagoon::config

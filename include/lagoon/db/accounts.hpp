@@ -1,0 +1,73 @@
+// Users and API keys in Postgres: the operations behind `lagoon users …` / `lagoon keys …` (and, later,
+// the admin API), so both front ends share one implementation. Each call is one short transaction.
+// Blocking; call from the CLI or a blocking pool thread. Not thread-safe on one connection.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <pqxx/connection>
+
+namespace lagoon::db {
+
+// A request the data refuses: unknown user or key, duplicate name, bad argument.
+class AccountsError : public std::runtime_error {
+ public:
+  enum class Kind { not_found, conflict, invalid };
+  AccountsError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  Kind kind() const noexcept { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
+struct User {
+  std::int64_t id = 0;
+  std::string name;
+  bool is_active = true;
+  std::string created_at;  // RFC 3339, UTC
+};
+
+struct CreatedKey {
+  std::int64_t id = 0;
+  std::string key;  // the full key: shown once, never stored
+  std::string prefix;
+  std::int64_t user_id = 0;
+};
+
+struct KeyInfo {
+  std::int64_t id = 0;
+  std::int64_t user_id = 0;
+  std::string prefix;
+  std::optional<std::string> name;
+  bool is_active = true;
+  std::optional<std::int64_t> rpm_limit;
+  std::optional<std::int64_t> tpm_limit;
+  std::string created_at;
+  std::optional<std::string> last_used_at;
+  std::optional<std::string> revoked_at;
+};
+
+struct KeyOptions {
+  std::optional<std::string> name;
+  std::optional<std::int64_t> rpm_limit;  // 0 = unlimited, nullopt = configured default
+  std::optional<std::int64_t> tpm_limit;
+};
+
+User create_user(pqxx::connection& conn, const std::string& name);
+
+// `ref` is a numeric id or a name; an id wins when both could match.
+User find_user(pqxx::connection& conn, const std::string& ref);
+
+CreatedKey create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,
+                      const KeyOptions& options);
+
+// Marks the key inactive and stamps revoked_at; revoking twice keeps the first timestamp.
+KeyInfo revoke_key(pqxx::connection& conn, std::int64_t key_id);
+
+std::vector<KeyInfo> list_keys(pqxx::connection& conn, const std::string& user_ref);
+
+}  // namespace lagoon::db

@@ -1,0 +1,90 @@
+// Pool: at most `db_pool_size` Postgres connections, lent out one function call at a time.
+//
+// with_lease(purpose, fn) waits up to db_acquire_timeout for a free connection, runs fn(connection) and
+// takes the connection back when fn returns or throws: a lease exists only inside that call, so it cannot
+// be kept, copied or held across anything the caller does afterwards. Connections open lazily and a broken
+// one is closed and reopened on its next lease. Every lease is counted per purpose (leases, seconds held,
+// time waited) so tests and operators can see who holds Postgres and for how long.
+//
+// Blocking: call only from the CLI or from dedicated blocking threads, never from a reactor thread.
+// Thread-safety: with_lease may be called from any number of threads at once.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <pqxx/connection>
+
+#include "lagoon/config/config.hpp"
+#include "lagoon/metrics/registry.hpp"
+
+namespace lagoon::db {
+
+// Postgres could not be asked: no connection free in time, connect failed, or the connection broke.
+// Distinct from an answer ("no such key"), so callers can return 503 rather than 401.
+class Unavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Pool {
+ public:
+  Pool(const config::Config& cfg, metrics::Registry& metrics);
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // Runs fn(pqxx::connection&) on a leased connection and returns its result.
+  // Throws Unavailable when no connection is had in time or it breaks; rethrows fn's other exceptions.
+  template <class F>
+  auto with_lease(const std::string& purpose, F&& fn) -> decltype(fn(std::declval<pqxx::connection&>())) {
+    Lease lease(*this, purpose);
+    try {
+      return fn(lease.connection());
+    } catch (const pqxx::broken_connection& e) {
+      lease.discard();
+      throw Unavailable(std::string("Postgres connection lost: ") + e.what());
+    }
+  }
+
+  std::size_t size() const noexcept { return slots_.size(); }
+
+ private:
+  // The right to use one slot; only with_lease creates one, on its own stack frame.
+  class Lease {
+   public:
+    Lease(Pool& pool, const std::string& purpose);
+    ~Lease();
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    pqxx::connection& connection();
+    void discard() noexcept;  // the connection is broken: close it rather than reuse it
+
+   private:
+    Pool& pool_;
+    std::size_t slot_;
+    std::string purpose_;
+    std::chrono::steady_clock::time_point acquired_;
+  };
+
+  std::size_t acquire(const std::string& purpose);
+  void release(std::size_t slot, const std::string& purpose, std::chrono::steady_clock::duration held) noexcept;
+
+  const config::Config& cfg_;
+  metrics::Registry& metrics_;
+  std::mutex mutex_;
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<pqxx::connection>> slots_;  // null until first opened
+  std::vector<std::size_t> free_;                         // indices of slots not lent out
+  metrics::Gauge& in_use_;
+  metrics::Gauge& open_;
+  metrics::Histogram& acquire_wait_;
+  metrics::Counter& acquire_timeouts_;
+};
+
+}  // namespace lagoon::db

@@ -1,0 +1,36 @@
+// The one place that turns a gateway outcome into an HTTP status and an OpenAI-shaped error body:
+//   {"error":{"message":"…","type":"…","param":null,"code":"…"}}
+// Handlers return an ErrorKind; nothing else picks status codes. Pure; thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace lagoon::http {
+
+enum class ErrorKind {
+  bad_request,            // 400: malformed HTTP or body
+  invalid_api_key,        // 401, with WWW-Authenticate: Bearer
+  not_found,              // 404: no such route
+  method_not_allowed,     // 405, with Allow
+  request_timeout,        // 408: header or body not received in time
+  payload_too_large,      // 413
+  uri_too_long,           // 414: request line over the limit
+  headers_too_large,      // 431 (RFC 6585)
+  rate_limited,           // 429, with Retry-After
+  internal_error,         // 500
+  service_unavailable,    // 503, with Retry-After: a dependency needed for this request is unavailable
+};
+
+struct ErrorSpec {
+  unsigned status;
+  std::string_view type;
+  std::string_view code;
+};
+
+ErrorSpec spec(ErrorKind kind) noexcept;
+
+// The serialized OpenAI error body. `message` is escaped as JSON.
+std::string error_body(ErrorKind kind, std::string_view message);
+
+}  // namespace lagoon::http

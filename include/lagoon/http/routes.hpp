@@ -1,0 +1,31 @@
+// Routing: which endpoint a method and target name, decided without I/O so it is tested with tables.
+// The query string is ignored for matching; paths match exactly (no trailing-slash folding, as OpenAI).
+// Pure; thread-safe.
+#pragma once
+
+#include <string_view>
+
+namespace lagoon::http {
+
+enum class Route { healthz, readyz, metrics };
+
+struct RouteMatch {
+  enum class Kind { found, not_found, method_not_allowed } kind = Kind::not_found;
+  Route route{};
+  std::string_view allow;  // for method_not_allowed: the Allow header value
+  std::string_view label;  // bounded metric label: the route's path, or "unmatched"
+};
+
+RouteMatch match_route(std::string_view method, std::string_view target) noexcept;
+
+// The target without its query string, for logs and matching (a query may carry secrets; never log it).
+std::string_view path_of(std::string_view target) noexcept;
+
+// True when the request line "METHOD SP target SP HTTP/1.x" is longer than `limit` bytes.
+bool request_line_too_long(std::string_view method, std::string_view target, std::size_t limit) noexcept;
+
+// For a header block that overflowed the header limit: true when its first line alone is over `limit`
+// (no line end within it), so the answer is 414 rather than 431.
+bool first_line_exceeds(std::string_view buffered, std::size_t limit) noexcept;
+
+}  // namespace lagoon::http

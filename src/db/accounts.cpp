@@ -1,0 +1,135 @@
+#include "lagoon/db/accounts.hpp"
+
+#include <charconv>
+
+#include <pqxx/pqxx>
+
+#include "lagoon/keys/api_key.hpp"
+
+namespace lagoon::db {
+namespace {
+
+// Timestamps leave the database already in RFC 3339 UTC, so JSON output needs no date library.
+#define LAGOON_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+constexpr const char* kInsertUser =
+    "INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO NOTHING "
+    "RETURNING id, name, is_active, " LAGOON_TS("created_at");
+constexpr const char* kUserById =
+    "SELECT id, name, is_active, " LAGOON_TS("created_at") " FROM users WHERE id = $1";
+constexpr const char* kUserByName =
+    "SELECT id, name, is_active, " LAGOON_TS("created_at") " FROM users WHERE name = $1";
+constexpr const char* kInsertKey =
+    "INSERT INTO api_keys (user_id, name, prefix, digest, rpm_limit, tpm_limit) "
+    "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+#define LAGOON_KEY_COLUMNS                                                                       \
+  "id, user_id, prefix, name, is_active, rpm_limit, tpm_limit, " LAGOON_TS("created_at") ", " \
+  LAGOON_TS("last_used_at") ", " LAGOON_TS("revoked_at")
+constexpr const char* kRevokeKey =
+    "UPDATE api_keys SET is_active = false, revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 "
+    "RETURNING " LAGOON_KEY_COLUMNS;
+constexpr const char* kKeysOfUser = "SELECT " LAGOON_KEY_COLUMNS " FROM api_keys WHERE user_id = $1 ORDER BY id";
+
+template <class T>
+std::optional<T> optional_field(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<T>();
+}
+
+User user_from(const pqxx::row& r) {
+  return User{r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<bool>(), r[3].as<std::string>()};
+}
+
+KeyInfo key_from(const pqxx::row& r) {
+  KeyInfo k;
+  k.id = r[0].as<std::int64_t>();
+  k.user_id = r[1].as<std::int64_t>();
+  k.prefix = r[2].as<std::string>();
+  k.name = optional_field<std::string>(r[3]);
+  k.is_active = r[4].as<bool>();
+  k.rpm_limit = optional_field<std::int64_t>(r[5]);
+  k.tpm_limit = optional_field<std::int64_t>(r[6]);
+  k.created_at = r[7].as<std::string>();
+  k.last_used_at = optional_field<std::string>(r[8]);
+  k.revoked_at = optional_field<std::string>(r[9]);
+  return k;
+}
+
+std::optional<std::int64_t> as_id(const std::string& s) {
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || v <= 0) return std::nullopt;
+  return v;
+}
+
+void check_name(const std::string& what, const std::string& name) {
+  if (name.empty() || name.size() > 200) throw AccountsError(AccountsError::Kind::invalid, what + " must be 1..200 characters");
+  for (unsigned char c : name)
+    if (c < 0x20 || c == 0x7f) throw AccountsError(AccountsError::Kind::invalid, what + " must not contain control characters");
+}
+
+User find_user_in(pqxx::transaction_base& t, const std::string& ref) {
+  if (auto id = as_id(ref)) {
+    auto r = t.exec_params(kUserById, *id);
+    if (!r.empty()) return user_from(r[0]);
+  }
+  auto r = t.exec_params(kUserByName, ref);
+  if (r.empty()) throw AccountsError(AccountsError::Kind::not_found, "no user \"" + ref + "\"");
+  return user_from(r[0]);
+}
+
+}  // namespace
+
+User create_user(pqxx::connection& conn, const std::string& name) {
+  check_name("user name", name);
+  pqxx::work w(conn);
+  auto r = w.exec_params(kInsertUser, name);
+  if (r.empty()) throw AccountsError(AccountsError::Kind::conflict, "a user named \"" + name + "\" already exists");
+  w.commit();
+  return user_from(r[0]);
+}
+
+User find_user(pqxx::connection& conn, const std::string& ref) {
+  pqxx::read_transaction t(conn);
+  return find_user_in(t, ref);
+}
+
+CreatedKey create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,
+                      const KeyOptions& options) {
+  if (options.name) check_name("key name", *options.name);
+  if ((options.rpm_limit && *options.rpm_limit < 0) || (options.tpm_limit && *options.tpm_limit < 0))
+    throw AccountsError(AccountsError::Kind::invalid, "limits must be 0 (unlimited) or positive");
+  if (options.rpm_limit && *options.rpm_limit > 2147483647)
+    throw AccountsError(AccountsError::Kind::invalid, "rpm limit is too large");
+  pqxx::work w(conn);
+  User user = find_user_in(w, user_ref);
+  if (!user.is_active) throw AccountsError(AccountsError::Kind::invalid, "user \"" + user.name + "\" is deactivated");
+  CreatedKey k;
+  k.key = keys::generate();
+  k.prefix = keys::display_prefix(k.key);
+  k.user_id = user.id;
+  const keys::Digest d = keys::digest(pepper, k.key);
+  pqxx::binarystring digest(d.data(), d.size());
+  auto r = w.exec_params(kInsertKey, user.id, options.name, k.prefix, digest, options.rpm_limit, options.tpm_limit);
+  k.id = r[0][0].as<std::int64_t>();
+  w.commit();
+  return k;
+}
+
+KeyInfo revoke_key(pqxx::connection& conn, std::int64_t key_id) {
+  pqxx::work w(conn);
+  auto r = w.exec_params(kRevokeKey, key_id);
+  if (r.empty()) throw AccountsError(AccountsError::Kind::not_found, "no key with id " + std::to_string(key_id));
+  w.commit();
+  return key_from(r[0]);
+}
+
+std::vector<KeyInfo> list_keys(pqxx::connection& conn, const std::string& user_ref) {
+  pqxx::read_transaction t(conn);
+  User user = find_user_in(t, user_ref);
+  std::vector<KeyInfo> out;
+  for (const auto& row : t.exec_params(kKeysOfUser, user.id)) out.push_back(key_from(row));
+  return out;
+}
+
+}  // namespace lagoon::db

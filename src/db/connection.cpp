@@ -1,0 +1,35 @@
+#include "lagoon/db/connection.hpp"
+
+#include <pqxx/pqxx>
+
+namespace lagoon::db {
+namespace {
+
+bool is_uri(const std::string& s) { return s.rfind("postgresql://", 0) == 0 || s.rfind("postgres://", 0) == 0; }
+
+void add_parameter(std::string& conninfo, bool uri, const std::string& key, const std::string& value) {
+  if (conninfo.find(key + "=") != std::string::npos) return;  // the operator's own setting wins
+  if (uri) conninfo += (conninfo.find('?') == std::string::npos ? "?" : "&") + key + "=" + value;
+  else conninfo += " " + key + "=" + value;
+}
+
+}  // namespace
+
+std::string connection_string(const std::string& database_url, config::Millis connect_timeout) {
+  std::string s = database_url;
+  const bool uri = is_uri(s);
+  // libpq's connect_timeout has whole-second resolution and treats 1 as 2 (libpq docs): round up.
+  auto secs = std::max<long long>(2, (connect_timeout.count() + 999) / 1000);
+  add_parameter(s, uri, "connect_timeout", std::to_string(secs));
+  add_parameter(s, uri, "application_name", "lagoon");
+  return s;
+}
+
+std::unique_ptr<pqxx::connection> connect(const config::Config& cfg) {
+  auto conn = std::make_unique<pqxx::connection>(connection_string(cfg.database_url, cfg.db_connect_timeout));
+  pqxx::nontransaction n(*conn);
+  n.exec("SET statement_timeout = " + std::to_string(cfg.db_statement_timeout.count()));
+  return conn;
+}
+
+}  // namespace lagoon::db

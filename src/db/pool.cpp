@@ -1,0 +1,85 @@
+#include "lagoon/db/pool.hpp"
+
+#include <pqxx/pqxx>
+
+#include "lagoon/db/connection.hpp"
+
+namespace lagoon::db {
+
+using Clock = std::chrono::steady_clock;
+
+Pool::Pool(const config::Config& cfg, metrics::Registry& metrics)
+    : cfg_(cfg),
+      metrics_(metrics),
+      slots_(cfg.db_pool_size),
+      in_use_(metrics.gauge("lagoon_db_pool_in_use", "Postgres connections currently lent out")),
+      open_(metrics.gauge("lagoon_db_pool_open", "Postgres connections currently open")),
+      acquire_wait_(metrics.histogram("lagoon_db_acquire_wait_seconds", "Time spent waiting for a pooled connection",
+                                      metrics::latency_buckets())),
+      acquire_timeouts_(metrics.counter("lagoon_db_acquire_timeouts_total",
+                                        "Leases refused because no connection was free within db_acquire_timeout")) {
+  metrics.gauge("lagoon_db_pool_size", "Most Postgres connections this process opens (LAGOON_DB_POOL_SIZE)")
+      .set(static_cast<double>(cfg.db_pool_size));
+  for (std::size_t i = slots_.size(); i-- > 0;) free_.push_back(i);
+}
+
+Pool::~Pool() = default;
+
+std::size_t Pool::acquire(const std::string& purpose) {
+  const auto start = Clock::now();
+  std::unique_lock lock(mutex_);
+  if (!freed_.wait_until(lock, start + cfg_.db_acquire_timeout, [&] { return !free_.empty(); })) {
+    acquire_timeouts_.inc();
+    throw Unavailable("no Postgres connection free within " + std::to_string(cfg_.db_acquire_timeout.count()) +
+                      " ms (pool of " + std::to_string(slots_.size()) + ", purpose " + purpose + ")");
+  }
+  std::size_t slot = free_.back();
+  free_.pop_back();
+  lock.unlock();
+  in_use_.add(1);
+  acquire_wait_.observe(std::chrono::duration<double>(Clock::now() - start).count());
+  return slot;
+}
+
+void Pool::release(std::size_t slot, const std::string& purpose, Clock::duration held) noexcept {
+  metrics_.counter("lagoon_db_leases_total", "Postgres leases taken, by purpose", {{"purpose", purpose}}).inc();
+  metrics_
+      .real_counter("lagoon_db_lease_seconds_total", "Seconds Postgres connections were held, by purpose",
+                    {{"purpose", purpose}})
+      .add(std::chrono::duration<double>(held).count());
+  in_use_.add(-1);
+  {
+    std::lock_guard lock(mutex_);
+    free_.push_back(slot);
+  }
+  freed_.notify_one();
+}
+
+Pool::Lease::Lease(Pool& pool, const std::string& purpose)
+    : pool_(pool), slot_(pool.acquire(purpose)), purpose_(purpose), acquired_(Clock::now()) {}
+
+Pool::Lease::~Lease() { pool_.release(slot_, purpose_, Clock::now() - acquired_); }
+
+pqxx::connection& Pool::Lease::connection() {
+  // Only the holder of the lease touches this slot, so no lock is needed.
+  auto& conn = pool_.slots_[slot_];
+  if (conn && !conn->is_open()) discard();
+  if (!conn) {
+    try {
+      conn = db::connect(pool_.cfg_);
+    } catch (const std::exception& e) {
+      throw Unavailable(std::string("cannot connect to Postgres: ") + e.what());
+    }
+    pool_.open_.add(1);
+  }
+  return *conn;
+}
+
+void Pool::Lease::discard() noexcept {
+  auto& conn = pool_.slots_[slot_];
+  if (!conn) return;
+  conn.reset();
+  pool_.open_.add(-1);
+}
+
+}  // namespace lagoon::db

@@ -1,0 +1,36 @@
+#include "lagoon/http/errors.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace lagoon::http {
+
+ErrorSpec spec(ErrorKind kind) noexcept {
+  // Types follow OpenAI: client mistakes are invalid_request_error, our own trouble server_error.
+  switch (kind) {
+    case ErrorKind::bad_request: return {400, "invalid_request_error", "bad_request"};
+    case ErrorKind::invalid_api_key: return {401, "invalid_request_error", "invalid_api_key"};
+    case ErrorKind::not_found: return {404, "invalid_request_error", "not_found"};
+    case ErrorKind::method_not_allowed: return {405, "invalid_request_error", "method_not_allowed"};
+    case ErrorKind::request_timeout: return {408, "invalid_request_error", "request_timeout"};
+    case ErrorKind::payload_too_large: return {413, "invalid_request_error", "request_too_large"};
+    case ErrorKind::uri_too_long: return {414, "invalid_request_error", "request_line_too_long"};
+    case ErrorKind::headers_too_large: return {431, "invalid_request_error", "headers_too_large"};
+    case ErrorKind::rate_limited: return {429, "requests", "rate_limit_exceeded"};
+    case ErrorKind::internal_error: return {500, "server_error", "internal_error"};
+    case ErrorKind::service_unavailable: return {503, "server_error", "service_unavailable"};
+  }
+  return {500, "server_error", "internal_error"};
+}
+
+std::string error_body(ErrorKind kind, std::string_view message) {
+  const ErrorSpec s = spec(kind);
+  nlohmann::json body = {{"error",
+                          {{"message", message},
+                           {"type", s.type},
+                           {"param", nullptr},
+                           {"code", s.code}}}};
+  // Replace rather than throw on invalid UTF-8: messages may quote client input.
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace lagoon::http

@@ -1,0 +1,40 @@
+#include "lagoon/http/request_id.hpp"
+
+#include <cstdint>
+#include <stdexcept>
+
+#include <openssl/rand.h>
+
+namespace lagoon::http {
+
+bool sane_request_id(std::string_view id) noexcept {
+  if (id.empty() || id.size() > kMaxRequestIdLength) return false;
+  for (char c : id) {
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+              c == '_' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string new_request_id() {
+  std::uint8_t b[16];
+  if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("RAND_bytes failed");
+  b[6] = (b[6] & 0x0F) | 0x40;  // version 4 (RFC 9562)
+  b[8] = (b[8] & 0x3F) | 0x80;  // variant 10
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
+    s += hex[b[i] >> 4];
+    s += hex[b[i] & 0xF];
+  }
+  return s;
+}
+
+std::string choose_request_id(std::string_view client_id) {
+  return sane_request_id(client_id) ? std::string(client_id) : new_request_id();
+}
+
+}  // namespace lagoon::http

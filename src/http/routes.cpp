@@ -1,0 +1,53 @@
+#include "lagoon/http/routes.hpp"
+
+namespace lagoon::http {
+namespace {
+
+struct Entry {
+  std::string_view path;
+  std::string_view method;
+  Route route;
+};
+
+constexpr Entry kRoutes[] = {
+    {"/healthz", "GET", Route::healthz},
+    {"/readyz", "GET", Route::readyz},
+    {"/metrics", "GET", Route::metrics},
+};
+
+}  // namespace
+
+std::string_view path_of(std::string_view target) noexcept {
+  auto q = target.find('?');
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+RouteMatch match_route(std::string_view method, std::string_view target) noexcept {
+  const std::string_view path = path_of(target);
+  RouteMatch m;
+  m.label = "unmatched";
+  for (const auto& e : kRoutes) {
+    if (e.path != path) continue;
+    m.label = e.path;
+    if (e.method == method) {
+      m.kind = RouteMatch::Kind::found;
+      m.route = e.route;
+      return m;
+    }
+    m.kind = RouteMatch::Kind::method_not_allowed;
+    m.allow = e.method;
+  }
+  return m;
+}
+
+bool request_line_too_long(std::string_view method, std::string_view target, std::size_t limit) noexcept {
+  constexpr std::size_t kSpacesAndVersion = 2 + 8;  // "SP … SP HTTP/1.1"
+  return method.size() + target.size() + kSpacesAndVersion > limit;
+}
+
+bool first_line_exceeds(std::string_view buffered, std::size_t limit) noexcept {
+  auto end = buffered.find('\n');
+  return end == std::string_view::npos ? buffered.size() > limit : end > limit;
+}
+
+}  // namespace lagoon::http

@@ -1,0 +1,116 @@
+#include "lagoon/keys/api_key.hpp"
+
+#include <stdexcept>
+
+#include <boost/crc.hpp>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+namespace lagoon::keys {
+namespace {
+
+constexpr std::string_view kAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+std::uint32_t crc32_of(std::string_view s) {
+  boost::crc_32_type crc;
+  crc.process_bytes(s.data(), s.size());
+  return crc.checksum();
+}
+
+bool is_base62(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+// Base62 of a 256-bit big-endian number by repeated division; 43 digits always suffice.
+std::string base62_of_bytes(const unsigned char* bytes, std::size_t n, std::size_t width) {
+  std::string digits(n, '\0');
+  std::copy(bytes, bytes + n, digits.begin());
+  std::string out(width, '0');
+  for (std::size_t pos = width; pos-- > 0;) {
+    unsigned rem = 0;
+    for (auto& d : digits) {
+      unsigned cur = (rem << 8) | static_cast<unsigned char>(d);
+      d = static_cast<char>(cur / 62);
+      rem = cur % 62;
+    }
+    out[pos] = kAlphabet[rem];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string base62_fixed(std::uint32_t value, std::size_t width) {
+  std::string out(width, '0');
+  for (std::size_t pos = width; pos-- > 0 && value > 0;) {
+    out[pos] = kAlphabet[value % 62];
+    value /= 62;
+  }
+  return out;
+}
+
+std::string generate() {
+  unsigned char random[32];
+  if (RAND_bytes(random, sizeof random) != 1) throw std::runtime_error("RAND_bytes failed");
+  std::string key(kKeyMarker);
+  key += base62_of_bytes(random, sizeof random, kRandomChars);
+  OPENSSL_cleanse(random, sizeof random);
+  key += base62_fixed(crc32_of(key), kChecksumChars);
+  return key;
+}
+
+bool well_formed(std::string_view key) {
+  if (key.size() != kKeyLength || key.substr(0, kKeyMarker.size()) != kKeyMarker) return false;
+  bool alphabet_ok = true;
+  for (char c : key.substr(kKeyMarker.size())) alphabet_ok &= is_base62(c);
+  const std::size_t body = kKeyLength - kChecksumChars;
+  const std::string expected = base62_fixed(crc32_of(key.substr(0, body)), kChecksumChars);
+  const bool checksum_ok = CRYPTO_memcmp(expected.data(), key.data() + body, kChecksumChars) == 0;
+  return alphabet_ok && checksum_ok;
+}
+
+std::string display_prefix(std::string_view key) { return std::string(key.substr(0, kPrefixLength)); }
+
+Digest digest(std::string_view pepper, std::string_view key) {
+  Digest out{};
+  unsigned len = 0;
+  if (!HMAC(EVP_sha256(), pepper.data(), static_cast<int>(pepper.size()),
+            reinterpret_cast<const unsigned char*>(key.data()), key.size(), out.data(), &len) ||
+      len != out.size())
+    throw std::runtime_error("HMAC-SHA256 failed");
+  return out;
+}
+
+bool digests_equal(const Digest& a, const Digest& b) { return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0; }
+
+std::string to_hex(const Digest& d) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string s(d.size() * 2, '0');
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    s[2 * i] = hex[d[i] >> 4];
+    s[2 * i + 1] = hex[d[i] & 0xF];
+  }
+  return s;
+}
+
+std::optional<Digest> from_hex(std::string_view hex) {
+  if (hex.size() != 64) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  Digest d{};
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    int hi = nibble(hex[2 * i]);
+    int lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    d[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  return d;
+}
+
+}  // namespace lagoon::keys

@@ -1,0 +1,459 @@
+// The only translation unit of lagoon_core that includes Beast: each one costs ~25 s to compile.
+#include "lagoon/server/server.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "lagoon/db/pool.hpp"
+#include "lagoon/http/errors.hpp"
+#include "lagoon/http/request_id.hpp"
+#include "lagoon/http/routes.hpp"
+#include "lagoon/log/log.hpp"
+#include "lagoon/metrics/registry.hpp"
+#include "lagoon/server/readiness.hpp"
+
+namespace lagoon::server {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using Clock = std::chrono::steady_clock;
+using Request = bhttp::request<bhttp::string_body>;
+using Response = bhttp::response<bhttp::string_body>;
+constexpr auto as_result = asio::as_tuple(asio::use_awaitable);
+
+// What the drain needs to reach a connection. Only touched on the connection's own strand.
+struct ConnectionEntry {
+  explicit ConnectionEntry(asio::any_io_executor ex) : executor(std::move(ex)) {}
+  asio::any_io_executor executor;
+  beast::tcp_stream* stream = nullptr;  // null once the connection coroutine has ended
+  bool idle = true;                     // waiting for a request, so it may be closed at once on drain
+};
+
+struct ServerMetrics {
+  explicit ServerMetrics(metrics::Registry& r)
+      : registry(r),
+        connections_active(r.gauge("lagoon_http_connections_active", "Client connections open now")),
+        connections_total(r.counter("lagoon_http_connections_total", "Client connections accepted")),
+        connections_rejected(r.counter("lagoon_http_connections_rejected_total",
+                                       "Client connections closed at once because max_connections was reached")) {}
+
+  void request(std::string_view route, unsigned status, double seconds) {
+    registry
+        .counter("lagoon_http_requests_total", "HTTP requests answered, by route and status",
+                 {{"route", std::string(route)}, {"status", std::to_string(status)}})
+        .inc();
+    registry
+        .histogram("lagoon_http_request_duration_seconds", "Time from the first header byte to the response written",
+                   metrics::latency_buckets(), {{"route", std::string(route)}})
+        .observe(seconds);
+  }
+
+  metrics::Registry& registry;
+  metrics::Gauge& connections_active;
+  metrics::Counter& connections_total;
+  metrics::Counter& connections_rejected;
+};
+
+Response make_response(bhttp::status status, std::string body, std::string_view content_type,
+                       const std::string& request_id) {
+  Response res{status, 11};
+  res.set(bhttp::field::content_type, content_type);
+  res.set("X-Request-Id", request_id);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+Response error_response(http::ErrorKind kind, std::string_view message, const std::string& request_id,
+                        std::string_view allow = {}) {
+  const auto s = http::spec(kind);
+  Response res = make_response(static_cast<bhttp::status>(s.status), http::error_body(kind, message),
+                               "application/json", request_id);
+  if (kind == http::ErrorKind::invalid_api_key) res.set(bhttp::field::www_authenticate, "Bearer");
+  if (kind == http::ErrorKind::service_unavailable) res.set(bhttp::field::retry_after, "1");
+  if (kind == http::ErrorKind::method_not_allowed) res.set(bhttp::field::allow, allow);
+  return res;
+}
+
+class Server {
+ public:
+  Server(const config::Config& cfg, metrics::Registry& registry, Readiness& readiness)
+      : cfg_(cfg),
+        ioc_(static_cast<int>(cfg.threads)),
+        acceptor_(asio::make_strand(ioc_)),
+        signals_(ioc_, SIGINT, SIGTERM),
+        metrics_(registry),
+        readiness_(readiness) {}
+
+  int run() {
+    const auto address = asio::ip::make_address(cfg_.listen.host);
+    const tcp::endpoint endpoint{address, cfg_.listen.port};
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+    readiness_.set_listening(true);
+    log::info("listening", {{"address", cfg_.listen.host},
+                            {"port", acceptor_.local_endpoint().port()},
+                            {"threads", cfg_.threads},
+                            {"version", LAGOON_VERSION}});
+
+    wait_for_signal();
+    asio::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) {
+      if (e) log::error("accept loop ended by an exception");
+    });
+
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < cfg_.threads; ++i) threads.emplace_back([this] { ioc_.run(); });
+    ioc_.run();
+    for (auto& t : threads) t.join();
+    readiness_.set_listening(false);
+    log::info("stopped", {{"connections_left", active_.load()}});
+    return 0;
+  }
+
+ private:
+  void wait_for_signal() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+      if (ec) return;
+      if (readiness_.draining()) {
+        log::warn("second signal: stopping without waiting", {{"signal", signo}});
+        ioc_.stop();
+        return;
+      }
+      begin_drain(signo);
+      wait_for_signal();
+    });
+  }
+
+  void begin_drain(int signo) {
+    readiness_.set_draining();
+    log::info("draining", {{"signal", signo},
+                           {"connections", active_.load()},
+                           {"drain_timeout_ms", cfg_.drain_timeout.count()}});
+    asio::post(acceptor_.get_executor(), [this] {
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+    });
+    std::lock_guard lock(connections_mutex_);
+    for (const auto& entry : connections_)
+      asio::post(entry->executor, [entry] {
+        if (entry->stream && entry->idle) entry->stream->close();
+      });
+    asio::co_spawn(ioc_, finish_drain(), asio::detached);
+  }
+
+  awaitable<void> finish_drain() {
+    const auto deadline = Clock::now() + cfg_.drain_timeout;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (active_.load() > 0 && Clock::now() < deadline) {
+      timer.expires_after(std::chrono::milliseconds(10));
+      co_await timer.async_wait(as_result);
+    }
+    if (active_.load() > 0) log::warn("drain deadline passed; closing connections", {{"connections", active_.load()}});
+    ioc_.stop();
+  }
+
+  awaitable<void> accept_loop() {
+    asio::steady_timer backoff(acceptor_.get_executor());
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), as_result);
+      if (!acceptor_.is_open()) co_return;
+      if (ec) {
+        // EMFILE/ENFILE and friends: back off briefly instead of spinning on a full descriptor table.
+        log::warn("accept failed", {{"error", ec.message()}});
+        backoff.expires_after(std::chrono::milliseconds(50));
+        co_await backoff.async_wait(as_result);
+        continue;
+      }
+      if (active_.load() >= static_cast<int>(cfg_.max_connections)) {
+        metrics_.connections_rejected.inc();
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      auto entry = std::make_shared<ConnectionEntry>(socket.get_executor());
+      {
+        std::lock_guard lock(connections_mutex_);
+        connections_.insert(entry);
+      }
+      active_.fetch_add(1);
+      metrics_.connections_total.inc();
+      metrics_.connections_active.add(1);
+      const std::uint64_t id = ++connection_counter_;
+      asio::co_spawn(entry->executor, serve_connection(std::move(socket), entry),
+                     [this, entry, id](std::exception_ptr e) {
+                       if (e) {
+                         try {
+                           std::rethrow_exception(e);
+                         } catch (const std::exception& ex) {
+                           log::error("connection failed", {{"connection", id}, {"error", ex.what()}});
+                         }
+                       }
+                       {
+                         std::lock_guard lock(connections_mutex_);
+                         connections_.erase(entry);
+                       }
+                       metrics_.connections_active.add(-1);
+                       active_.fetch_sub(1);
+                     });
+    }
+  }
+
+  // Reads and discards what the client still sends after we decided to close, so the kernel does not
+  // answer unread data with a RST that destroys our error response before the client reads it
+  // (the "lingering close" of nginx and Apache).
+  static awaitable<void> lingering_close(beast::tcp_stream& stream) {
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.expires_after(std::chrono::seconds(1));
+    char sink[16384];
+    std::size_t discarded = 0;
+    while (!ec && discarded < (1u << 20)) {
+      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), as_result);
+      ec = rec;
+      discarded += n;
+    }
+    stream.close();
+  }
+
+  // Writes a response under the write deadline; returns the bytes written, or nullopt on failure.
+  awaitable<std::optional<std::size_t>> write(beast::tcp_stream& stream, Response& res) {
+    stream.expires_after(cfg_.write_timeout);
+    auto [ec, n] = co_await bhttp::async_write(stream, res, as_result);
+    if (ec) co_return std::nullopt;
+    co_return n;
+  }
+
+  // Answers a request that cannot be read to the end, then closes the connection.
+  awaitable<void> reject(beast::tcp_stream& stream, http::ErrorKind kind, std::string_view message,
+                         Clock::time_point started, std::string_view method = {}, std::string_view path = {}) {
+    const std::string request_id = http::new_request_id();
+    Response res = error_response(kind, message, request_id);
+    res.keep_alive(false);
+    const auto written = co_await write(stream, res);
+    finish(started, "unmatched", method, path, res.result_int(), request_id, 0, written.value_or(0));
+    co_await lingering_close(stream);
+  }
+
+  void finish(Clock::time_point started, std::string_view route, std::string_view method, std::string_view path,
+              unsigned status, const std::string& request_id, std::size_t bytes_in, std::size_t bytes_out) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    metrics_.request(route, status, seconds);
+    if (log::enabled(log::Level::info))
+      log::info("access", {{"request_id", request_id},
+                           {"method", method},
+                           {"path", path},
+                           {"status", status},
+                           {"duration_ms", seconds * 1000.0},
+                           {"bytes_in", bytes_in},
+                           {"bytes_out", bytes_out}});
+  }
+
+  Response handle(const Request& req, const http::RouteMatch& match, const std::string& request_id) {
+    switch (match.kind) {
+      case http::RouteMatch::Kind::not_found:
+        return error_response(http::ErrorKind::not_found,
+                              "Unknown request URL: " + std::string(req.method_string()) + " " +
+                                  std::string(http::path_of(req.target())),
+                              request_id);
+      case http::RouteMatch::Kind::method_not_allowed:
+        return error_response(http::ErrorKind::method_not_allowed,
+                              "Method " + std::string(req.method_string()) + " is not allowed here", request_id,
+                              match.allow);
+      case http::RouteMatch::Kind::found: break;
+    }
+    switch (match.route) {
+      case http::Route::healthz:
+        return make_response(bhttp::status::ok, R"({"status":"ok"})", "application/json", request_id);
+      case http::Route::readyz: {
+        const auto s = readiness_.snapshot();
+        if (s.ready())
+          return make_response(bhttp::status::ok, R"({"status":"ready","redis":"ok","postgres":"ok"})",
+                               "application/json", request_id);
+        std::string why = s.draining ? "draining" : !s.listening ? "listener not ready" : !s.probed ? "starting" : "";
+        if (why.empty()) {
+          if (!s.redis) why += "redis unavailable";
+          if (!s.postgres) why += std::string(why.empty() ? "" : ", ") + "postgres unavailable";
+        }
+        return error_response(http::ErrorKind::service_unavailable, "not ready: " + why, request_id);
+      }
+      case http::Route::metrics:
+        return make_response(bhttp::status::ok, metrics_.registry.render(), "text/plain; version=0.0.4; charset=utf-8",
+                             request_id);
+    }
+    return error_response(http::ErrorKind::internal_error, "unhandled route", request_id);
+  }
+
+  awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<ConnectionEntry> entry) {
+    beast::tcp_stream stream(std::move(socket));
+    entry->stream = &stream;
+    struct Detach {  // the drain must not see a dangling stream once this frame is gone
+      ConnectionEntry& e;
+      ~Detach() { e.stream = nullptr; }
+    } detach{*entry};
+
+    beast::flat_buffer buffer;
+    bool first = true;
+    for (;;) {
+      // Wait for the first byte of the next request. A new connection gets the header deadline (it has
+      // promised a request); a kept-alive one may sit idle for idle_timeout.
+      entry->idle = true;
+      if (readiness_.draining() && !first) co_return;
+      if (buffer.size() == 0) {
+        stream.expires_after(first ? cfg_.header_timeout : cfg_.idle_timeout);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), as_result);
+        if (ec) co_return;  // closed, reset, idle timeout or drain: nothing was asked, nothing to answer
+        buffer.commit(n);
+      }
+      entry->idle = false;
+      first = false;
+      const auto started = Clock::now();
+
+      bhttp::request_parser<bhttp::empty_body> header_parser;
+      header_parser.header_limit(static_cast<std::uint32_t>(cfg_.max_header_bytes));
+      header_parser.body_limit(cfg_.max_body_bytes);
+      stream.expires_after(cfg_.header_timeout);
+      auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, header_parser, as_result);
+      if (hec == beast::error::timeout) {
+        co_await reject(stream, http::ErrorKind::request_timeout, "Request header not received in time", started);
+        co_return;
+      }
+      if (hec == bhttp::error::header_limit) {
+        const auto* data = static_cast<const char*>(buffer.data().data());
+        if (http::first_line_exceeds({data, buffer.size()}, cfg_.max_request_line_bytes))
+          co_await reject(stream, http::ErrorKind::uri_too_long, "Request line too long", started);
+        else
+          co_await reject(stream, http::ErrorKind::headers_too_large, "Request header fields too large", started);
+        co_return;
+      }
+      if (hec == bhttp::error::body_limit) {
+        co_await reject(stream, http::ErrorKind::payload_too_large,
+                        "Request body larger than " + std::to_string(cfg_.max_body_bytes) + " bytes", started);
+        co_return;
+      }
+      if (hec == bhttp::error::end_of_stream || hec == asio::error::eof || hec == asio::error::connection_reset ||
+          hec == asio::error::operation_aborted)
+        co_return;
+      if (hec) {
+        co_await reject(stream, http::ErrorKind::bad_request, "Malformed HTTP request: " + hec.message(), started);
+        co_return;
+      }
+      const auto& head = header_parser.get();
+      const std::string method(head.method_string());
+      const std::string path(http::path_of(head.target()));
+      if (http::request_line_too_long(head.method_string(), head.target(), cfg_.max_request_line_bytes)) {
+        co_await reject(stream, http::ErrorKind::uri_too_long, "Request line too long", started, method, path);
+        co_return;
+      }
+      const std::string request_id = http::choose_request_id(head["X-Request-Id"]);
+
+      bhttp::request_parser<bhttp::string_body> parser(std::move(header_parser));
+      parser.body_limit(cfg_.max_body_bytes);
+      if (!parser.is_done()) {
+        if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+          bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+          stream.expires_after(cfg_.write_timeout);
+          auto [cec, cn] = co_await bhttp::async_write(stream, cont, as_result);
+          if (cec) co_return;
+        }
+        stream.expires_after(cfg_.body_timeout);
+        auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, as_result);
+        if (bec == beast::error::timeout) {
+          co_await reject(stream, http::ErrorKind::request_timeout, "Request body not received in time", started,
+                          method, path);
+          co_return;
+        }
+        if (bec == bhttp::error::body_limit) {
+          co_await reject(stream, http::ErrorKind::payload_too_large,
+                          "Request body larger than " + std::to_string(cfg_.max_body_bytes) + " bytes", started,
+                          method, path);
+          co_return;
+        }
+        if (bec == bhttp::error::end_of_stream || bec == asio::error::eof || bec == asio::error::connection_reset)
+          co_return;
+        if (bec) {
+          co_await reject(stream, http::ErrorKind::bad_request, "Malformed HTTP request body: " + bec.message(),
+                          started, method, path);
+          co_return;
+        }
+      }
+      Request req = parser.release();
+      const auto match = http::match_route(req.method_string(), req.target());
+      Response res = handle(req, match, request_id);
+      const bool keep_alive = req.keep_alive() && !readiness_.draining();
+      res.keep_alive(keep_alive);
+      const auto written = co_await write(stream, res);
+      finish(started, match.label, method, path, res.result_int(), request_id, req.body().size(),
+             written.value_or(0));
+      if (!written) co_return;
+      if (!keep_alive) {
+        boost::system::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        co_return;
+      }
+    }
+  }
+
+  const config::Config& cfg_;
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  asio::signal_set signals_;
+  ServerMetrics metrics_;
+  Readiness& readiness_;
+  std::mutex connections_mutex_;
+  std::unordered_set<std::shared_ptr<ConnectionEntry>> connections_;
+  std::atomic<int> active_{0};
+  std::atomic<std::uint64_t> connection_counter_{0};
+};
+
+}  // namespace
+
+int run(const config::Config& cfg) {
+  log::init(cfg.log_level);
+  metrics::Registry registry;
+  registry.gauge("lagoon_build_info", "Always 1; the version is in the label", {{"version", LAGOON_VERSION}}).set(1);
+  int code = 0;
+  {
+    db::Pool pool(cfg, registry);
+    Readiness readiness(cfg, pool, registry);
+    readiness.start();
+    try {
+      Server server(cfg, registry, readiness);
+      code = server.run();
+    } catch (const boost::system::system_error& e) {
+      log::error("cannot listen", {{"address", cfg.listen.host}, {"port", cfg.listen.port}, {"error", e.what()}});
+      code = 1;
+    }
+    readiness.stop();
+  }
+  log::shutdown();
+  return code;
+}
+
+}  // namespace lagoon::server

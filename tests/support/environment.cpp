@@ -1,0 +1,116 @@
+#include "environment.hpp"
+
+#include <cstdlib>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+namespace lagoon::test {
+namespace {
+
+std::string with_database(const std::string& url, const std::string& db) {
+  auto scheme = url.find("://");
+  auto slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  auto query = url.find('?');
+  std::string base = slash == std::string::npos ? url : url.substr(0, slash);
+  return base + "/" + db + (query == std::string::npos ? "" : url.substr(query));
+}
+
+std::string random_suffix() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  return std::to_string(rng() % 1000000000ULL);
+}
+
+}  // namespace
+
+std::string required_env(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) {
+    ADD_FAILURE() << name << " is not set: run the tests through `make test`, which starts Postgres and Redis";
+    throw std::runtime_error(std::string(name) + " missing");
+  }
+  return v;
+}
+
+TestDatabase::TestDatabase()
+    : admin_url_(required_env("LAGOON_TEST_DATABASE_URL")), name_("lagoon_t_" + random_suffix()) {
+  pqxx::connection c(admin_url_);
+  pqxx::nontransaction n(c);
+  n.exec("CREATE DATABASE " + n.quote_name(name_));
+  url_ = with_database(admin_url_, name_);
+}
+
+TestDatabase::~TestDatabase() {
+  try {
+    pqxx::connection c(admin_url_);
+    pqxx::nontransaction n(c);
+    n.exec("DROP DATABASE IF EXISTS " + n.quote_name(name_) + " WITH (FORCE)");
+  } catch (...) {
+  }
+}
+
+std::string TestDatabase::scalar(const std::string& sql) const {
+  pqxx::connection c(url_);
+  pqxx::nontransaction n(c);
+  auto r = n.exec(sql);
+  if (r.empty() || r[0][0].is_null()) return "";
+  return r[0][0].c_str();
+}
+
+Env lagoon_env(const TestDatabase& db) {
+  return {{"LAGOON_DATABASE_URL", db.url()},
+          {"LAGOON_REDIS_URL", required_env("LAGOON_TEST_REDIS_URL")},
+          {"LAGOON_KEY_PEPPER", kTestPepper}};
+}
+
+RunResult lagoon_cli(const std::vector<std::string>& args, const Env& env) {
+  std::vector<std::string> argv{LAGOON_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, env);
+}
+
+LagoonServer::LagoonServer(Env env) : port_(free_port()) {
+  env["LAGOON_LISTEN"] = "127.0.0.1:" + std::to_string(port_);
+  env.try_emplace("LAGOON_THREADS", std::string("2"));
+  env.try_emplace("LAGOON_READINESS_INTERVAL_MS", std::string("200"));
+  const std::string log = "/tmp/lagoon-serve-" + std::to_string(port_) + ".log";
+  process_ = std::make_unique<Process>(std::vector<std::string>{LAGOON_BINARY, "serve"}, env, log);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!process_->running()) throw std::runtime_error("lagoon serve exited early:\n" + process_->output());
+    try {
+      auto r = request(port_, "GET", "/healthz");
+      if (r && r->status == 200) return;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  throw std::runtime_error("lagoon serve did not answer /healthz:\n" + process_->output());
+}
+
+LagoonServer::~LagoonServer() {
+  process_->signal(SIGTERM);
+  process_->wait(std::chrono::seconds(10));
+}
+
+int LagoonServer::wait_ready_status(int status, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int last = 0;
+  do {
+    auto r = request(port_, "GET", "/readyz");
+    last = r ? r->status : 0;
+    if (last == status) return last;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return last;
+}
+
+std::string LagoonServer::metrics() {
+  auto r = request(port_, "GET", "/metrics");
+  return r ? r->body : "";
+}
+
+}  // namespace lagoon::test

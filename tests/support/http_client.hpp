@@ -1,0 +1,47 @@
+// A deliberately small blocking HTTP/1.1 client over raw sockets, so tests control every byte the
+// server sees (partial headers, oversized lines, slow senders) and see every byte it answers.
+// Every read has a deadline. Not thread-safe; one Connection per thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace lagoon::test {
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+class Connection {
+ public:
+  explicit Connection(unsigned short port);  // throws if it cannot connect
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  bool send(const std::string& bytes);  // false if the peer is gone
+  // Reads one response (Content-Length, chunked, or until close). nullopt on timeout or close before a status line.
+  std::optional<HttpResponse> read_response(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // True when the server closed the connection within `timeout` (EOF or reset).
+  bool closed_by_peer(std::chrono::milliseconds timeout);
+
+ private:
+  bool fill(std::chrono::steady_clock::time_point deadline);  // reads more into buffer_; false on EOF/timeout
+  int fd_ = -1;
+  std::string buffer_;
+  bool eof_ = false;
+};
+
+// One request on a fresh connection; `extra_headers` are raw "Name: value\r\n" lines.
+std::optional<HttpResponse> request(unsigned short port, const std::string& method, const std::string& target,
+                                    const std::string& body = "", const std::string& extra_headers = "");
+
+}  // namespace lagoon::test

@@ -1,0 +1,74 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "lagoon/keys/api_key.hpp"
+
+namespace keys = lagoon::keys;
+
+TEST(ApiKey, GeneratedKeysHaveTheDocumentedShape) {
+  const std::string k = keys::generate();
+  EXPECT_EQ(k.size(), keys::kKeyLength);
+  EXPECT_EQ(k.rfind("sk-lgn_", 0), 0u);
+  EXPECT_TRUE(keys::well_formed(k));
+  EXPECT_EQ(keys::display_prefix(k), k.substr(0, 12));
+}
+
+TEST(ApiKey, GeneratedKeysAreDistinct) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) seen.insert(keys::generate());
+  EXPECT_EQ(seen.size(), 1000u);
+}
+
+TEST(ApiKey, EverySingleCharacterTypoIsCaught) {
+  const std::string k = keys::generate();
+  int caught = 0, tried = 0;
+  for (std::size_t i = keys::kKeyMarker.size(); i < k.size(); ++i) {
+    std::string t = k;
+    t[i] = t[i] == 'a' ? 'b' : 'a';
+    ++tried;
+    caught += keys::well_formed(t) ? 0 : 1;
+  }
+  EXPECT_EQ(caught, tried);  // CRC32 detects every single-symbol change
+}
+
+TEST(ApiKey, MalformedKeysAreRefused) {
+  const std::string k = keys::generate();
+  EXPECT_FALSE(keys::well_formed(""));
+  EXPECT_FALSE(keys::well_formed(k.substr(0, k.size() - 1)));
+  EXPECT_FALSE(keys::well_formed(k + "0"));
+  EXPECT_FALSE(keys::well_formed("sk-abc" + k.substr(6)));
+  std::string bad_char = k;
+  bad_char[10] = '-';
+  EXPECT_FALSE(keys::well_formed(bad_char));
+  EXPECT_FALSE(keys::well_formed("Bearer " + k));
+}
+
+TEST(ApiKey, Base62IsFixedWidth) {
+  EXPECT_EQ(keys::base62_fixed(0, 6), "000000");
+  EXPECT_EQ(keys::base62_fixed(61, 3), "00z");
+  EXPECT_EQ(keys::base62_fixed(62, 3), "010");
+  EXPECT_EQ(keys::base62_fixed(0xFFFFFFFFu, 6), "4gfFC3");
+}
+
+TEST(ApiKey, DigestIsHmacSha256OfPepperAndKey) {
+  // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+  auto d = keys::digest("Jefe", "what do ya want for nothing?");
+  EXPECT_EQ(keys::to_hex(d), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(ApiKey, DigestDependsOnThePepper) {
+  const std::string k = keys::generate();
+  EXPECT_FALSE(keys::digests_equal(keys::digest("pepper-one-0123456789abcdef01234", k),
+                                   keys::digest("pepper-two-0123456789abcdef01234", k)));
+  EXPECT_TRUE(keys::digests_equal(keys::digest("p", k), keys::digest("p", k)));
+}
+
+TEST(ApiKey, HexRoundTrip) {
+  auto d = keys::digest("p", "k");
+  auto back = keys::from_hex(keys::to_hex(d));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(keys::digests_equal(*back, d));
+  EXPECT_FALSE(keys::from_hex("zz").has_value());
+  EXPECT_FALSE(keys::from_hex(std::string(64, 'g')).has_value());
+}

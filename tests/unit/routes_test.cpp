@@ -1,0 +1,39 @@
+#include <gtest/gtest.h>
+
+#include "lagoon/http/routes.hpp"
+
+using lagoon::http::match_route;
+using Kind = lagoon::http::RouteMatch::Kind;
+
+TEST(Routes, KnownRoutesMatchIgnoringTheQuery) {
+  EXPECT_EQ(match_route("GET", "/healthz").kind, Kind::found);
+  EXPECT_EQ(match_route("GET", "/readyz?verbose=1").route, lagoon::http::Route::readyz);
+  EXPECT_EQ(match_route("GET", "/metrics").route, lagoon::http::Route::metrics);
+}
+
+TEST(Routes, WrongMethodIs405WithAllow) {
+  auto m = match_route("POST", "/healthz");
+  EXPECT_EQ(m.kind, Kind::method_not_allowed);
+  EXPECT_EQ(m.allow, "GET");
+  EXPECT_EQ(m.label, "/healthz");
+}
+
+TEST(Routes, UnknownPathsAre404WithABoundedLabel) {
+  for (auto t : {"/", "/healthz/", "/HEALTHZ", "/nope", "*", "http://x/healthz"}) {
+    auto m = match_route("GET", t);
+    EXPECT_EQ(m.kind, Kind::not_found) << t;
+    EXPECT_EQ(m.label, "unmatched");
+  }
+}
+
+TEST(Routes, PathOfDropsTheQuery) {
+  EXPECT_EQ(lagoon::http::path_of("/a?key=secret"), "/a");
+  EXPECT_EQ(lagoon::http::path_of("/a"), "/a");
+}
+
+TEST(Routes, RequestLineLength) {
+  EXPECT_FALSE(lagoon::http::request_line_too_long("GET", std::string(100, 'a'), 8192));
+  EXPECT_TRUE(lagoon::http::request_line_too_long("GET", std::string(8190, 'a'), 8192));
+  EXPECT_TRUE(lagoon::http::first_line_exceeds(std::string(9000, 'a'), 8192));
+  EXPECT_FALSE(lagoon::http::first_line_exceeds("GET / HTTP/1.1\r\n" + std::string(9000, 'a'), 8192));
+}
