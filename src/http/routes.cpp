@@ -45,9 +45,4 @@ bool request_line_too_long(std::string_view method, std::string_view target, std
   return method.size() + target.size() + kSpacesAndVersion > limit;
 }
 
-bool first_line_exceeds(std::string_view buffered, std::size_t limit) noexcept {
-  auto end = buffered.find('\n');
-  return end == std::string_view::npos ? buffered.size() > limit : end > limit;
-}
-
 }  // namespace lagoon::http

@@ -98,6 +98,37 @@ Response error_response(http::ErrorKind kind, std::string_view message, const st
   return res;
 }
 
+// A deadline that cancels the pending read on a stream but leaves the socket open, so the server can
+// still answer 408. (tcp_stream's own expiry closes the socket, which leaves nothing to answer on.)
+// Lives on the connection's strand; the handler checks `armed` so a firing that races the read's
+// completion cannot cancel a later operation or touch a destroyed stream.
+class ReadDeadline {
+ public:
+  ReadDeadline(beast::tcp_stream& stream, Clock::duration after)
+      : timer_(stream.get_executor()), armed_(std::make_shared<bool>(true)), fired_(std::make_shared<bool>(false)) {
+    stream.expires_never();
+    timer_.expires_after(after);
+    timer_.async_wait([armed = armed_, fired = fired_, &stream](const boost::system::error_code& ec) {
+      if (ec || !*armed) return;
+      *fired = true;
+      boost::system::error_code ignored;
+      stream.socket().cancel(ignored);
+    });
+  }
+  ~ReadDeadline() {
+    *armed_ = false;
+    timer_.cancel();
+  }
+  ReadDeadline(const ReadDeadline&) = delete;
+  ReadDeadline& operator=(const ReadDeadline&) = delete;
+  bool expired() const noexcept { return *fired_; }
+
+ private:
+  asio::steady_timer timer_;
+  std::shared_ptr<bool> armed_;
+  std::shared_ptr<bool> fired_;
+};
+
 class Server {
  public:
   Server(const config::Config& cfg, metrics::Registry& registry, Readiness& readiness)
@@ -242,6 +273,22 @@ class Server {
     stream.close();
   }
 
+  // async_read_header, with the header limit applied to the whole header block: Beast 1.81 checks
+  // header_limit only against the bytes not yet parsed, so a block arriving over several reads could
+  // grow without bound.
+  awaitable<boost::system::error_code> read_header(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                                   bhttp::request_parser<bhttp::empty_body>& parser) {
+    std::size_t consumed = 0;
+    while (!parser.is_header_done()) {
+      auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, as_result);
+      consumed += n;
+      if (ec) co_return ec;
+      if (consumed + (parser.is_header_done() ? 0 : buffer.size()) > cfg_.max_header_bytes)
+        co_return bhttp::error::header_limit;
+    }
+    co_return boost::system::error_code{};
+  }
+
   // Writes a response under the write deadline; returns the bytes written, or nullopt on failure.
   awaitable<std::optional<std::size_t>> write(beast::tcp_stream& stream, Response& res) {
     stream.expires_after(cfg_.write_timeout);
@@ -320,6 +367,7 @@ class Server {
 
     beast::flat_buffer buffer;
     bool first = true;
+    const auto accepted_at = Clock::now();
     for (;;) {
       // Wait for the first byte of the next request. A new connection gets the header deadline (it has
       // promised a request); a kept-alive one may sit idle for idle_timeout.
@@ -332,21 +380,28 @@ class Server {
         buffer.commit(n);
       }
       entry->idle = false;
-      first = false;
       const auto started = Clock::now();
+      // A new connection's header deadline runs from accept, so a slow first byte cannot double it.
+      const auto header_due = (first ? accepted_at : started) + cfg_.header_timeout;
+      first = false;
 
       bhttp::request_parser<bhttp::empty_body> header_parser;
       header_parser.header_limit(static_cast<std::uint32_t>(cfg_.max_header_bytes));
       header_parser.body_limit(cfg_.max_body_bytes);
-      stream.expires_after(cfg_.header_timeout);
-      auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, header_parser, as_result);
-      if (hec == beast::error::timeout) {
+      auto header_deadline = std::make_unique<ReadDeadline>(stream, header_due - Clock::now());
+      const auto hec = co_await read_header(stream, buffer, header_parser);
+      const bool header_late = header_deadline->expired();
+      header_deadline.reset();
+      if (header_late) {
         co_await reject(stream, http::ErrorKind::request_timeout, "Request header not received in time", started);
         co_return;
       }
       if (hec == bhttp::error::header_limit) {
-        const auto* data = static_cast<const char*>(buffer.data().data());
-        if (http::first_line_exceeds({data, buffer.size()}, cfg_.max_request_line_bytes))
+        // Beast parses the request line as soon as it is complete; if it never was, the line itself is
+        // what overflowed.
+        if (header_parser.get().target().empty() ||
+            http::request_line_too_long(header_parser.get().method_string(), header_parser.get().target(),
+                                        cfg_.max_request_line_bytes))
           co_await reject(stream, http::ErrorKind::uri_too_long, "Request line too long", started);
         else
           co_await reject(stream, http::ErrorKind::headers_too_large, "Request header fields too large", started);
@@ -382,9 +437,11 @@ class Server {
           auto [cec, cn] = co_await bhttp::async_write(stream, cont, as_result);
           if (cec) co_return;
         }
-        stream.expires_after(cfg_.body_timeout);
+        auto body_deadline = std::make_unique<ReadDeadline>(stream, cfg_.body_timeout);
         auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, as_result);
-        if (bec == beast::error::timeout) {
+        const bool body_late = body_deadline->expired();
+        body_deadline.reset();
+        if (body_late) {
           co_await reject(stream, http::ErrorKind::request_timeout, "Request body not received in time", started,
                           method, path);
           co_return;

@@ -307,11 +307,12 @@ TEST_F(Server, ReadyzTurns503AsSoonAsDrainingBegins) {
   Connection holder(s.port());  // keeps the drain waiting
   ASSERT_TRUE(holder.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab"));
   std::this_thread::sleep_for(100ms);
-  Connection probe(s.port());  // accepted before the signal
+  Connection probe(s.port());  // a request begun before the signal, finished after it
+  ASSERT_TRUE(probe.send("GET /readyz HTTP/1.1\r\n"));
   std::this_thread::sleep_for(100ms);
   s.process().signal(SIGTERM);
   std::this_thread::sleep_for(200ms);
-  ASSERT_TRUE(probe.send("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(probe.send("Host: x\r\n\r\n"));
   auto r = probe.read_response(5s);
   ASSERT_TRUE(r);
   expect_openai_error(*r, 503, "service_unavailable");

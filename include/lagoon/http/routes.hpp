@@ -24,8 +24,4 @@ std::string_view path_of(std::string_view target) noexcept;
 // True when the request line "METHOD SP target SP HTTP/1.x" is longer than `limit` bytes.
 bool request_line_too_long(std::string_view method, std::string_view target, std::size_t limit) noexcept;
 
-// For a header block that overflowed the header limit: true when its first line alone is over `limit`
-// (no line end within it), so the answer is 414 rather than 431.
-bool first_line_exceeds(std::string_view buffered, std::size_t limit) noexcept;
-
 }  // namespace lagoon::http
