@@ -75,7 +75,7 @@ const std::vector<Field>& fields() {
       {"listen", "LAGOON_LISTEN", false,
        [](Config& c, const std::string& f, const Raw& r) { c.listen = parse_host_port(f, text(f, r)); }},
       {"threads", "LAGOON_THREADS", false,
-       [](Config& c, const std::string& f, const Raw& r) { c.threads = integer(f, r, 1, 256); }},
+       [](Config& c, const std::string& f, const Raw& r) { c.threads = integer(f, r, 0, 256); }},
       {"database_url", "LAGOON_DATABASE_URL", false,
        [](Config& c, const std::string& f, const Raw& r) {
          c.database_url = text(f, r);
@@ -159,6 +159,12 @@ HostPort parse_host_port(const std::string& field, const std::string& s) {
   if (host.empty() || port.empty() || ec != std::errc{} || end != port.data() + port.size() || p > 65535)
     throw ConfigError(field, expected);
   return {host, static_cast<std::uint16_t>(p)};
+}
+
+std::vector<SettingName> setting_names() {
+  std::vector<SettingName> out;
+  for (const auto& f : fields()) out.push_back({f.key, f.env, f.secret});
+  return out;
 }
 
 Config load(const std::string& file_text, const Environment& env, unsigned hardware_threads) {

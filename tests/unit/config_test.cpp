@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
 #include "lagoon/config/config.hpp"
 #include "lagoon/config/url.hpp"
 
@@ -53,7 +58,7 @@ TEST(Config, BadValuesNameTheFieldAndTheReason) {
       {"", {{"LAGOON_DB_POOL_SIZE", "0"}}, "LAGOON_DB_POOL_SIZE: expected an integer 1..1024, got \"0\""},
       {"", {{"LAGOON_DB_POOL_SIZE", "4x"}}, "LAGOON_DB_POOL_SIZE: expected an integer 1..1024, got \"4x\""},
       {"", {{"LAGOON_DB_POOL_SIZE", "-1"}}, "LAGOON_DB_POOL_SIZE: expected an integer 1..1024, got \"-1\""},
-      {"", {{"LAGOON_THREADS", ""}}, "LAGOON_THREADS: expected an integer 1..256, got \"\""},
+      {"", {{"LAGOON_THREADS", ""}}, "LAGOON_THREADS: expected an integer 0..256, got \"\""},
       {R"({"db_pool_size": "8"})", {}, "db_pool_size: expected an integer 1..1024, got \"8\""},
       {R"({"db_pool_size": 2.5})", {}, "db_pool_size: expected an integer 1..1024, got 2.5"},
       {"", {{"LAGOON_LISTEN", "8080"}}, "LAGOON_LISTEN: expected host:port, got \"8080\""},
@@ -127,4 +132,29 @@ TEST(Url, HttpUrlParts) {
   EXPECT_FALSE(p.tls);
   EXPECT_EQ(p.port, 8090);
   EXPECT_EQ(p.base_path, "");
+}
+
+namespace {
+std::string example_file() {
+  std::ifstream in(LAGOON_SOURCE_DIR "/config/lagoon.example.json");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+}  // namespace
+
+TEST(ConfigExample, DocumentsEverySettingWithItsEnvironmentVariable) {
+  const auto doc = nlohmann::json::parse(example_file());
+  for (const auto& n : lagoon::config::setting_names()) {
+    ASSERT_TRUE(doc.contains("// " + n.key)) << n.key << " is not documented";
+    EXPECT_NE(doc["// " + n.key].get<std::string>().find(n.env), std::string::npos) << n.key;
+    EXPECT_EQ(doc.contains(n.key), !n.secret) << n.key;
+  }
+}
+
+TEST(ConfigExample, ItsValuesAreTheDefaults) {
+  auto from_example = load(example_file(), {}, 2);
+  auto defaults = load("", {}, 2);
+  defaults.database_url = from_example.database_url;  // the one required setting has no default
+  EXPECT_TRUE(from_example == defaults);
 }

@@ -13,6 +13,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace lagoon::config {
 
@@ -21,6 +22,7 @@ using Millis = std::chrono::milliseconds;
 struct HostPort {
   std::string host;
   std::uint16_t port = 0;
+  bool operator==(const HostPort&) const = default;
 };
 
 struct Config {
@@ -54,6 +56,8 @@ struct Config {
   std::string key_pepper;
   std::string upstream_api_key;
   std::optional<std::string> admin_token;
+
+  bool operator==(const Config&) const = default;
 };
 
 // A configuration error: `field` names the file key or environment variable at fault.
@@ -79,6 +83,14 @@ Environment process_environment();
 // What each command needs beyond what load() checks; throw ConfigError naming the missing variable.
 void require_database(const Config& c);
 void require_pepper(const Config& c);
+
+struct SettingName {
+  std::string key;  // in the JSON file
+  std::string env;  // environment variable
+  bool secret;      // environment only
+};
+// Every setting load() understands, for documentation checks.
+std::vector<SettingName> setting_names();
 
 // Parses "host:port" or "[v6]:port".
 HostPort parse_host_port(const std::string& field, const std::string& text);
