@@ -1,6 +1,7 @@
 #include "lagoon/cli/cli.hpp"
 
 #include <charconv>
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -10,7 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "lagoon/auth/invalidation.hpp"
 #include "lagoon/config/config.hpp"
+#include "lagoon/config/url.hpp"
 #include "lagoon/db/accounts.hpp"
 #include "lagoon/db/connection.hpp"
 #include "lagoon/db/migrations.hpp"
@@ -74,6 +77,9 @@ json key_json(const db::KeyInfo& k) {
           {"revoked_at", optional_json(k.revoked_at)}};
 }
 
+// Redis may be across a network from an operator's shell; still, a CLI call must not hang.
+constexpr std::chrono::milliseconds kCliRedisTimeout{2000};
+
 int execute(const Command& cmd) {
   config::Config cfg = load_config(cmd);
   if (cmd.name == "serve") {
@@ -100,8 +106,19 @@ int execute(const Command& cmd) {
     auto k = db::create_key(*conn, cfg.key_pepper, cmd.options.at("user"), o);
     out = {{"id", k.id}, {"key", k.key}, {"prefix", k.prefix}, {"user_id", k.user_id}};
   } else if (cmd.name == "keys revoke") {
-    auto k = db::revoke_key(*conn, parse_int("ID", cmd.positional.at(0), 1, 9223372036854775807LL));
+    const auto id = parse_int("ID", cmd.positional.at(0), 1, 9223372036854775807LL);
+    auto k = db::revoke_key(*conn, id);
     out = {{"id", k.id}, {"revoked", true}, {"revoked_at", optional_json(k.revoked_at)}};
+    redis::SyncConnection redis(config::parse_redis_url(cfg.redis_url), kCliRedisTimeout);
+    try {
+      auth::publish_invalidation(redis, db::key_records_of_key(*conn, id));
+    } catch (const std::exception& e) {
+      std::cout << out.dump() << std::endl;
+      std::cerr << "lagoon: key " << id << " is revoked in Postgres, but the running instances could not be told ("
+                << e.what() << "); they may accept it until their caches expire (up to 15 min). Run `lagoon keys "
+                << "revoke " << id << "` again once Redis is reachable.\n";
+      return 1;
+    }
   } else if (cmd.name == "keys list") {
     out = json::array();
     for (const auto& k : db::list_keys(*conn, cmd.options.at("user"))) out.push_back(key_json(k));

@@ -28,6 +28,12 @@ constexpr const char* kInsertKey =
 constexpr const char* kRevokeKey =
     "UPDATE api_keys SET is_active = false, revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 "
     "RETURNING " LAGOON_KEY_COLUMNS;
+#define LAGOON_AUTH_COLUMNS                                                                        \
+  "k.digest, k.id, k.user_id, k.prefix, k.name, k.is_active, u.is_active, k.rpm_limit, k.tpm_limit " \
+  "FROM api_keys k JOIN users u ON u.id = k.user_id "
+constexpr const char* kAuthByDigest = "SELECT " LAGOON_AUTH_COLUMNS "WHERE k.digest = $1";
+constexpr const char* kAuthByKeyId = "SELECT " LAGOON_AUTH_COLUMNS "WHERE k.id = $1";
+constexpr const char* kAuthByUserId = "SELECT " LAGOON_AUTH_COLUMNS "WHERE k.user_id = $1";
 constexpr const char* kKeysOfUser = "SELECT " LAGOON_KEY_COLUMNS " FROM api_keys WHERE user_id = $1 ORDER BY id";
 
 template <class T>
@@ -52,6 +58,21 @@ KeyInfo key_from(const pqxx::row& r) {
   k.created_at = r[7].as<std::string>();
   k.last_used_at = optional_field<std::string>(r[8]);
   k.revoked_at = optional_field<std::string>(r[9]);
+  return k;
+}
+
+auth::KeyRecord auth_record_from(const pqxx::row& r) {
+  auth::KeyRecord k;
+  const pqxx::binarystring digest(r[0]);
+  if (digest.size() == k.digest.size()) std::copy(digest.begin(), digest.end(), k.digest.begin());
+  k.key_id = r[1].as<std::int64_t>();
+  k.user_id = r[2].as<std::int64_t>();
+  k.prefix = r[3].as<std::string>();
+  k.name = optional_field<std::string>(r[4]);
+  k.key_active = r[5].as<bool>();
+  k.user_active = r[6].as<bool>();
+  k.rpm_limit = optional_field<std::int64_t>(r[7]);
+  k.tpm_limit = optional_field<std::int64_t>(r[8]);
   return k;
 }
 
@@ -122,6 +143,29 @@ KeyInfo revoke_key(pqxx::connection& conn, std::int64_t key_id) {
   if (r.empty()) throw AccountsError(AccountsError::Kind::not_found, "no key with id " + std::to_string(key_id));
   w.commit();
   return key_from(r[0]);
+}
+
+void prepare_statements(pqxx::connection& conn) { conn.prepare(kAuthStatement, kAuthByDigest); }
+
+std::optional<auth::KeyRecord> find_key_for_auth(pqxx::connection& conn, const keys::Digest& digest) {
+  pqxx::nontransaction n(conn);  // one statement: no BEGIN/COMMIT round trips
+  auto r = n.exec_prepared(kAuthStatement, pqxx::binarystring(digest.data(), digest.size()));
+  if (r.empty()) return std::nullopt;
+  return auth_record_from(r[0]);
+}
+
+std::vector<auth::KeyRecord> key_records_of_key(pqxx::connection& conn, std::int64_t key_id) {
+  pqxx::read_transaction t(conn);
+  std::vector<auth::KeyRecord> out;
+  for (const auto& row : t.exec_params(kAuthByKeyId, key_id)) out.push_back(auth_record_from(row));
+  return out;
+}
+
+std::vector<auth::KeyRecord> key_records_of_user(pqxx::connection& conn, std::int64_t user_id) {
+  pqxx::read_transaction t(conn);
+  std::vector<auth::KeyRecord> out;
+  for (const auto& row : t.exec_params(kAuthByUserId, user_id)) out.push_back(auth_record_from(row));
+  return out;
 }
 
 std::vector<KeyInfo> list_keys(pqxx::connection& conn, const std::string& user_ref) {

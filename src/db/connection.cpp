@@ -2,6 +2,8 @@
 
 #include <pqxx/pqxx>
 
+#include "lagoon/db/accounts.hpp"
+
 namespace lagoon::db {
 namespace {
 
@@ -29,6 +31,8 @@ std::unique_ptr<pqxx::connection> connect(const config::Config& cfg) {
   auto conn = std::make_unique<pqxx::connection>(connection_string(cfg.database_url, cfg.db_connect_timeout));
   pqxx::nontransaction n(*conn);
   n.exec("SET statement_timeout = " + std::to_string(cfg.db_statement_timeout.count()));
+  n.commit();
+  prepare_statements(*conn);
   return conn;
 }
 

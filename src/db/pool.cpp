@@ -6,8 +6,6 @@
 
 namespace lagoon::db {
 
-using Clock = std::chrono::steady_clock;
-
 Pool::Pool(const config::Config& cfg, metrics::Registry& metrics)
     : cfg_(cfg),
       metrics_(metrics),
@@ -25,10 +23,10 @@ Pool::Pool(const config::Config& cfg, metrics::Registry& metrics)
 
 Pool::~Pool() = default;
 
-std::size_t Pool::acquire(const std::string& purpose) {
+std::size_t Pool::acquire(const std::string& purpose, Clock::time_point deadline) {
   const auto start = Clock::now();
   std::unique_lock lock(mutex_);
-  if (!freed_.wait_until(lock, start + cfg_.db_acquire_timeout, [&] { return !free_.empty(); })) {
+  if (!freed_.wait_until(lock, deadline, [&] { return !free_.empty(); })) {
     acquire_timeouts_.inc();
     throw Unavailable("no Postgres connection free within " + std::to_string(cfg_.db_acquire_timeout.count()) +
                       " ms (pool of " + std::to_string(slots_.size()) + ", purpose " + purpose + ")");
@@ -55,8 +53,8 @@ void Pool::release(std::size_t slot, const std::string& purpose, Clock::duration
   freed_.notify_one();
 }
 
-Pool::Lease::Lease(Pool& pool, const std::string& purpose)
-    : pool_(pool), slot_(pool.acquire(purpose)), purpose_(purpose), acquired_(Clock::now()) {}
+Pool::Lease::Lease(Pool& pool, const std::string& purpose, Clock::time_point deadline)
+    : pool_(pool), slot_(pool.acquire(purpose, deadline)), purpose_(purpose), acquired_(Clock::now()) {}
 
 Pool::Lease::~Lease() { pool_.release(slot_, purpose_, Clock::now() - acquired_); }
 

@@ -13,6 +13,8 @@ constexpr Entry kRoutes[] = {
     {"/healthz", "GET", Route::healthz},
     {"/readyz", "GET", Route::readyz},
     {"/metrics", "GET", Route::metrics},
+    {"/api/v1/key", "GET", Route::key_info},
+    {"/v1/key", "GET", Route::key_info},
 };
 
 }  // namespace

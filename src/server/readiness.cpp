@@ -1,39 +1,25 @@
 #include "lagoon/server/readiness.hpp"
 
-#include <hiredis/hiredis.h>
 #include <pqxx/pqxx>
 
 #include "lagoon/log/log.hpp"
+#include "lagoon/redis/sync.hpp"
 
 namespace lagoon::server {
-namespace {
 
-timeval to_timeval(config::Millis d) {
-  return timeval{static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>((d.count() % 1000) * 1000)};
-}
-
-}  // namespace
-
-// One synchronous hiredis connection, used only by the probe thread, reconnected after any failure.
-struct Readiness::RedisProbe {
-  redisContext* ctx = nullptr;
-  ~RedisProbe() { reset(); }
-  void reset() {
-    if (ctx) redisFree(ctx);
-    ctx = nullptr;
-  }
-};
+// The probe is not on the request path, so it allows a network hiccup that the request path's short
+// Redis deadline would not.
+constexpr std::chrono::milliseconds kRedisProbeTimeout{500};
 
 Readiness::Readiness(const config::Config& cfg, db::Pool& pool, metrics::Registry& metrics)
     : cfg_(cfg),
-      redis_endpoint_(config::parse_redis_url(cfg.redis_url)),
       pool_(pool),
       redis_up_(metrics.gauge("lagoon_dependency_up", "1 when the last readiness probe of the dependency succeeded",
                               {{"dependency", "redis"}})),
       postgres_up_(metrics.gauge("lagoon_dependency_up", "1 when the last readiness probe of the dependency succeeded",
                                  {{"dependency", "postgres"}})),
-      stale_after_(2 * cfg.readiness_interval + cfg.redis_timeout + cfg.db_acquire_timeout + cfg.db_connect_timeout),
-      redis_(std::make_unique<RedisProbe>()) {}
+      stale_after_(2 * cfg.readiness_interval + kRedisProbeTimeout + cfg.db_acquire_timeout + cfg.db_connect_timeout),
+      redis_(std::make_unique<redis::SyncConnection>(config::parse_redis_url(cfg.redis_url), kRedisProbeTimeout)) {}
 
 Readiness::~Readiness() { stop(); }
 
@@ -77,33 +63,10 @@ void Readiness::loop() {
 }
 
 bool Readiness::probe_redis() {
-  const timeval tv = to_timeval(cfg_.redis_timeout);
-  auto& ctx = redis_->ctx;
-  if (!ctx) {
-    ctx = redisConnectWithTimeout(redis_endpoint_.host.c_str(), redis_endpoint_.port, tv);
-    if (!ctx || ctx->err || redisSetTimeout(ctx, tv) != REDIS_OK) {
-      redis_->reset();
-      return false;
-    }
-    if (!redis_endpoint_.password.empty()) {
-      auto* reply = static_cast<redisReply*>(
-          redis_endpoint_.username.empty()
-              ? redisCommand(ctx, "AUTH %s", redis_endpoint_.password.c_str())
-              : redisCommand(ctx, "AUTH %s %s", redis_endpoint_.username.c_str(), redis_endpoint_.password.c_str()));
-      bool ok = reply && reply->type == REDIS_REPLY_STATUS;
-      if (reply) freeReplyObject(reply);
-      if (!ok) {
-        log::warn("redis AUTH failed");
-        redis_->reset();
-        return false;
-      }
-    }
-  }
-  auto* reply = static_cast<redisReply*>(redisCommand(ctx, "PING"));
-  bool ok = reply && reply->type == REDIS_REPLY_STATUS && std::string_view(reply->str, reply->len) == "PONG";
-  if (reply) freeReplyObject(reply);
-  if (!ok) redis_->reset();  // a timed-out context is unusable: its reply may still arrive later
-  return ok;
+  auto reply = redis_->command({"PING"});
+  if (reply && reply->is_error()) log::warn("redis refused PING", {{"error", reply->str}});
+  if (!reply) log::debug("redis probe failed", {{"error", redis_->error()}});
+  return reply && reply->type == redis::Reply::Type::status && reply->str == "PONG";
 }
 
 bool Readiness::probe_postgres() {

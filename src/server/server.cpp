@@ -22,13 +22,17 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
 
+#include "lagoon/auth/authenticator.hpp"
+#include "lagoon/db/async_pool.hpp"
 #include "lagoon/db/pool.hpp"
 #include "lagoon/http/errors.hpp"
 #include "lagoon/http/request_id.hpp"
 #include "lagoon/http/routes.hpp"
 #include "lagoon/log/log.hpp"
 #include "lagoon/metrics/registry.hpp"
+#include "lagoon/redis/client.hpp"
 #include "lagoon/server/readiness.hpp"
 
 namespace lagoon::server {
@@ -43,6 +47,12 @@ using Clock = std::chrono::steady_clock;
 using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
 constexpr auto as_result = asio::as_tuple(asio::use_awaitable);
+
+// What the access log learns while a request is handled.
+struct RequestFacts {
+  std::string key_prefix;
+  std::int64_t user_id = 0;
+};
 
 // What the drain needs to reach a connection. Only touched on the connection's own strand.
 struct ConnectionEntry {
@@ -131,13 +141,20 @@ class ReadDeadline {
 
 class Server {
  public:
-  Server(const config::Config& cfg, metrics::Registry& registry, Readiness& readiness)
+  Server(const config::Config& cfg, metrics::Registry& registry, Readiness& readiness, db::Pool& pool)
       : cfg_(cfg),
         ioc_(static_cast<int>(cfg.threads)),
         acceptor_(asio::make_strand(ioc_)),
         signals_(ioc_, SIGINT, SIGTERM),
         metrics_(registry),
-        readiness_(readiness) {}
+        readiness_(readiness),
+        redis_(ioc_, cfg, registry),
+        db_(pool, cfg.db_acquire_timeout),
+        auth_(cfg, redis_, db_, registry, [this] { return revocations_.live(); }),
+        revocations_(
+            ioc_, cfg, registry, std::string(auth::kInvalidationChannel),
+            [this](std::string_view digest) { auth_.invalidate(digest); },
+            [this] { auth_.invalidate_all(); }) {}
 
   int run() {
     const auto address = asio::ip::make_address(cfg_.listen.host);
@@ -152,6 +169,8 @@ class Server {
                             {"threads", cfg_.threads},
                             {"version", LAGOON_VERSION}});
 
+    redis_.start();
+    revocations_.start();
     wait_for_signal();
     asio::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) {
       if (e) log::error("accept loop ended by an exception");
@@ -161,6 +180,10 @@ class Server {
     for (unsigned i = 1; i < cfg_.threads; ++i) threads.emplace_back([this] { ioc_.run(); });
     ioc_.run();
     for (auto& t : threads) t.join();
+    // No reactor thread runs any more: dependencies can be torn down without racing their strands.
+    revocations_.shutdown();
+    redis_.shutdown();
+    db_.shutdown();
     readiness_.set_listening(false);
     log::info("stopped", {{"connections_left", active_.load()}});
     return 0;
@@ -309,7 +332,8 @@ class Server {
   }
 
   void finish(Clock::time_point started, std::string_view route, std::string_view method, std::string_view path,
-              unsigned status, const std::string& request_id, std::size_t bytes_in, std::size_t bytes_out) {
+              unsigned status, const std::string& request_id, std::size_t bytes_in, std::size_t bytes_out,
+              const RequestFacts* facts = nullptr) {
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     metrics_.request(route, status, seconds);
     if (log::enabled(log::Level::info))
@@ -319,10 +343,48 @@ class Server {
                            {"status", status},
                            {"duration_ms", seconds * 1000.0},
                            {"bytes_in", bytes_in},
-                           {"bytes_out", bytes_out}});
+                           {"bytes_out", bytes_out},
+                           {"key_prefix", facts ? std::string_view(facts->key_prefix) : std::string_view()},
+                           {"user_id", facts ? facts->user_id : 0}});
   }
 
-  Response handle(const Request& req, const http::RouteMatch& match, const std::string& request_id) {
+  Response auth_error(const auth::AuthResult& a, const std::string& request_id) {
+    if (a.outcome == auth::AuthResult::Outcome::unavailable)
+      return error_response(http::ErrorKind::service_unavailable,
+                            "Authentication is temporarily unavailable. Please retry shortly.", request_id);
+    // Worded as OpenAI does; never echoes the key, and never says whether it exists or was revoked.
+    return error_response(http::ErrorKind::invalid_api_key,
+                          a.reason == "missing"
+                              ? "You didn't provide an API key. You need to provide your API key in an Authorization "
+                                "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+                              : "Incorrect API key provided.",
+                          request_id);
+  }
+
+  awaitable<Response> handle(const Request& req, const http::RouteMatch& match, const std::string& request_id,
+                             RequestFacts& facts) {
+    if (match.kind == http::RouteMatch::Kind::found && match.route == http::Route::key_info) {
+      if (req.count(bhttp::field::authorization) > 1)
+        co_return error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id);
+      const auto a = co_await auth_.authenticate(req[bhttp::field::authorization]);
+      if (!a.ok()) co_return auth_error(a, request_id);
+      const auto& k = a.key();
+      facts.key_prefix = k.prefix;
+      facts.user_id = k.user_id;
+      auto nullable = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+      const nlohmann::json body{{"data",
+                                 {{"id", k.key_id},
+                                  {"prefix", k.prefix},
+                                  {"name", nullable(k.name)},
+                                  {"user_id", k.user_id},
+                                  {"rpm_limit", nullable(k.rpm_limit)},
+                                  {"tpm_limit", nullable(k.tpm_limit)}}}};
+      co_return make_response(bhttp::status::ok, body.dump(), "application/json", request_id);
+    }
+    co_return handle_plain(req, match, request_id);
+  }
+
+  Response handle_plain(const Request& req, const http::RouteMatch& match, const std::string& request_id) {
     switch (match.kind) {
       case http::RouteMatch::Kind::not_found:
         return error_response(http::ErrorKind::not_found,
@@ -353,6 +415,7 @@ class Server {
       case http::Route::metrics:
         return make_response(bhttp::status::ok, metrics_.registry.render(), "text/plain; version=0.0.4; charset=utf-8",
                              request_id);
+      case http::Route::key_info: break;  // authenticated: handled by handle()
     }
     return error_response(http::ErrorKind::internal_error, "unhandled route", request_id);
   }
@@ -462,12 +525,13 @@ class Server {
       }
       Request req = parser.release();
       const auto match = http::match_route(req.method_string(), req.target());
-      Response res = handle(req, match, request_id);
+      RequestFacts facts;
+      Response res = co_await handle(req, match, request_id, facts);
       const bool keep_alive = req.keep_alive() && !readiness_.draining();
       res.keep_alive(keep_alive);
       const auto written = co_await write(stream, res);
       finish(started, match.label, method, path, res.result_int(), request_id, req.body().size(),
-             written.value_or(0));
+             written.value_or(0), &facts);
       if (!written) co_return;
       if (!keep_alive) {
         boost::system::error_code ignored;
@@ -483,6 +547,10 @@ class Server {
   asio::signal_set signals_;
   ServerMetrics metrics_;
   Readiness& readiness_;
+  redis::Client redis_;
+  db::AsyncPool db_;
+  auth::Authenticator auth_;
+  redis::Subscriber revocations_;
   std::mutex connections_mutex_;
   std::unordered_set<std::shared_ptr<ConnectionEntry>> connections_;
   std::atomic<int> active_{0};
@@ -501,7 +569,7 @@ int run(const config::Config& cfg) {
     Readiness readiness(cfg, pool, registry);
     readiness.start();
     try {
-      Server server(cfg, registry, readiness);
+      Server server(cfg, registry, readiness, pool);
       code = server.run();
     } catch (const boost::system::system_error& e) {
       log::error("cannot listen", {{"address", cfg.listen.host}, {"port", cfg.listen.port}, {"error", e.what()}});

@@ -49,8 +49,16 @@ struct Config {
   Millis db_connect_timeout{2'000};
   Millis db_acquire_timeout{250};
   Millis db_statement_timeout{5'000};
-  Millis redis_timeout{250};         // one Redis round trip in the readiness probe
+  Millis redis_timeout{25};          // one Redis round trip on the request path
+  unsigned redis_connections = 2;    // command connections (pub/sub has one more of its own)
+  unsigned redis_breaker_failures = 3;    // consecutive timeouts/failures that open the breaker
+  Millis redis_breaker_cooldown{1'000};   // how long Redis is skipped once the breaker opened
   Millis readiness_interval{1'000};  // how often Redis and Postgres are probed for /readyz
+
+  // Authentication caches.
+  Millis auth_cache_ttl{10'000};        // L1 entry lifetime while revocations arrive by pub/sub
+  std::size_t auth_cache_size = 100'000;  // L1 entries at most
+  Millis auth_negative_ttl{30'000};     // unknown keys are refused from cache this long
 
   // Secrets: environment only.
   std::string key_pepper;

@@ -11,6 +11,8 @@
 
 #include <pqxx/connection>
 
+#include "lagoon/auth/key_record.hpp"
+
 namespace lagoon::db {
 
 // A request the data refuses: unknown user or key, duplicate name, bad argument.
@@ -69,5 +71,17 @@ CreatedKey create_key(pqxx::connection& conn, const std::string& pepper, const s
 KeyInfo revoke_key(pqxx::connection& conn, std::int64_t key_id);
 
 std::vector<KeyInfo> list_keys(pqxx::connection& conn, const std::string& user_ref);
+
+// The hot-path lookup, as a prepared statement: registered on every pooled connection by db::connect.
+inline constexpr const char* kAuthStatement = "lagoon_auth_key";
+void prepare_statements(pqxx::connection& conn);
+
+// The key with this digest joined with its user, or nullopt when no key has it. Needs
+// prepare_statements() on `conn`.
+std::optional<auth::KeyRecord> find_key_for_auth(pqxx::connection& conn, const keys::Digest& digest);
+
+// Records whose cached copies must be invalidated after a change to one key or to a user.
+std::vector<auth::KeyRecord> key_records_of_key(pqxx::connection& conn, std::int64_t key_id);
+std::vector<auth::KeyRecord> key_records_of_user(pqxx::connection& conn, std::int64_t user_id);
 
 }  // namespace lagoon::db

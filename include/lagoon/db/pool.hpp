@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -39,11 +40,15 @@ class Pool {
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
-  // Runs fn(pqxx::connection&) on a leased connection and returns its result.
+  using Clock = std::chrono::steady_clock;
+
+  // Runs fn(pqxx::connection&) on a leased connection and returns its result. Waits for a connection
+  // until `deadline` (default: db_acquire_timeout from now).
   // Throws Unavailable when no connection is had in time or it breaks; rethrows fn's other exceptions.
   template <class F>
-  auto with_lease(const std::string& purpose, F&& fn) -> decltype(fn(std::declval<pqxx::connection&>())) {
-    Lease lease(*this, purpose);
+  auto with_lease(const std::string& purpose, F&& fn, std::optional<Clock::time_point> deadline = std::nullopt)
+      -> decltype(fn(std::declval<pqxx::connection&>())) {
+    Lease lease(*this, purpose, deadline.value_or(Clock::now() + cfg_.db_acquire_timeout));
     try {
       return fn(lease.connection());
     } catch (const pqxx::broken_connection& e) {
@@ -58,7 +63,7 @@ class Pool {
   // The right to use one slot; only with_lease creates one, on its own stack frame.
   class Lease {
    public:
-    Lease(Pool& pool, const std::string& purpose);
+    Lease(Pool& pool, const std::string& purpose, Clock::time_point deadline);
     ~Lease();
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
@@ -72,7 +77,7 @@ class Pool {
     std::chrono::steady_clock::time_point acquired_;
   };
 
-  std::size_t acquire(const std::string& purpose);
+  std::size_t acquire(const std::string& purpose, Clock::time_point deadline);
   void release(std::size_t slot, const std::string& purpose, std::chrono::steady_clock::duration held) noexcept;
 
   const config::Config& cfg_;

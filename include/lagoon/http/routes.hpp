@@ -7,7 +7,12 @@
 
 namespace lagoon::http {
 
-enum class Route { healthz, readyz, metrics };
+enum class Route {
+  healthz,
+  readyz,
+  metrics,
+  key_info,  // GET /api/v1/key: the calling key's own record (authenticated)
+};
 
 struct RouteMatch {
   enum class Kind { found, not_found, method_not_allowed } kind = Kind::not_found;

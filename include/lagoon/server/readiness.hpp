@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -18,6 +19,10 @@
 #include "lagoon/config/url.hpp"
 #include "lagoon/db/pool.hpp"
 #include "lagoon/metrics/registry.hpp"
+
+namespace lagoon::redis {
+class SyncConnection;
+}
 
 namespace lagoon::server {
 
@@ -50,7 +55,6 @@ class Readiness {
   bool probe_postgres();
 
   const config::Config& cfg_;
-  config::RedisEndpoint redis_endpoint_;
   db::Pool& pool_;
   metrics::Gauge& redis_up_;
   metrics::Gauge& postgres_up_;
@@ -63,8 +67,7 @@ class Readiness {
   std::condition_variable wake_;
   bool stopping_ = false;
   std::thread thread_;
-  struct RedisProbe;  // hiredis context kept between probes
-  std::unique_ptr<RedisProbe> redis_;
+  std::unique_ptr<redis::SyncConnection> redis_;  // kept between probes
 };
 
 }  // namespace lagoon::server

@@ -1,0 +1,85 @@
+// Authenticator: turns an Authorization header into a key record, or a refusal, on the reactor.
+//
+// Layers, cheapest first: format and checksum (a malformed key costs no lookup) → HMAC digest →
+// in-process L1 cache → Redis `lagoon:key:{hex}` → Postgres (one indexed query joining the user, on a
+// pooled connection borrowed only for that query). Results fill the layers above on the way back;
+// unknown keys are cached too (negatively, briefly) so a repeated bad key cannot reach Postgres again.
+// Concurrent misses on one digest share one lookup (single-flight).
+//
+// The outcome is ok, denied (401) or unavailable (503): when the layers that could answer did not,
+// the request is refused with 503 — never let through, never told its key is wrong.
+//
+// Revocations arrive as digests on a Redis channel and drop L1 entries; while that subscription is
+// down, L1 entries are trusted for at most one second, so a revoked key still stops working quickly.
+//
+// Thread-safety: authenticate() and the invalidation calls may be used from any thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "lagoon/auth/l1_cache.hpp"
+#include "lagoon/config/config.hpp"
+#include "lagoon/metrics/registry.hpp"
+
+namespace lagoon::redis {
+class Client;
+}
+namespace lagoon::db {
+class AsyncPool;
+}
+
+namespace lagoon::auth {
+
+struct AuthResult {
+  enum class Outcome { ok, denied, unavailable };
+  Outcome outcome = Outcome::unavailable;
+  // Why it was denied, for logs and metrics: missing, malformed, unknown, revoked, user_inactive.
+  std::string_view reason;
+  std::shared_ptr<const CacheEntry> entry;  // set when ok
+
+  bool ok() const noexcept { return outcome == Outcome::ok; }
+  const KeyRecord& key() const noexcept { return entry->record; }
+};
+
+class Authenticator {
+ public:
+  Authenticator(const config::Config& cfg, redis::Client& redis, db::AsyncPool& db, metrics::Registry& metrics,
+                std::function<bool()> revocations_live);
+  ~Authenticator();
+  Authenticator(const Authenticator&) = delete;
+  Authenticator& operator=(const Authenticator&) = delete;
+
+  // `authorization` is the Authorization header's value, empty when absent.
+  boost::asio::awaitable<AuthResult> authenticate(std::string_view authorization);
+
+  // A digest (hex) published on kInvalidationChannel.
+  void invalidate(std::string_view hex_digest);
+  // Everything: revocations may have been missed (the subscription was re-established).
+  void invalidate_all();
+
+ private:
+  struct Flight;
+  struct Metrics;
+  using EntryPtr = L1Cache::EntryPtr;
+
+  boost::asio::awaitable<EntryPtr> lookup(const keys::Digest& digest);  // single-flight over fetch()
+  boost::asio::awaitable<EntryPtr> fetch(const keys::Digest& digest);   // Redis, then Postgres; null = unavailable
+  AuthResult decide(EntryPtr entry);
+
+  const config::Config& cfg_;
+  redis::Client& redis_;
+  db::AsyncPool& db_;
+  std::function<bool()> revocations_live_;
+  L1Cache l1_;
+  std::unique_ptr<Metrics> metrics_;
+  std::mutex flights_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;  // by raw digest bytes
+};
+
+}  // namespace lagoon::auth

@@ -1,0 +1,47 @@
+// KeyRecord: what authentication knows about one API key (joined with its user), and its form in the
+// Redis cache. Pure value code; thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "lagoon/keys/api_key.hpp"
+
+namespace lagoon::auth {
+
+struct KeyRecord {
+  keys::Digest digest{};
+  std::int64_t key_id = 0;
+  std::int64_t user_id = 0;
+  std::string prefix;
+  std::optional<std::string> name;
+  bool key_active = false;
+  bool user_active = false;
+  std::optional<std::int64_t> rpm_limit;  // nullopt = configured default, 0 = unlimited
+  std::optional<std::int64_t> tpm_limit;
+
+  bool usable() const noexcept { return key_active && user_active; }
+  bool operator==(const KeyRecord&) const = default;
+};
+
+// What a cache holds for a digest: a record, or the fact that no key has it.
+struct CacheEntry {
+  bool unknown = false;
+  KeyRecord record;  // meaningful when !unknown
+};
+
+// Redis key of a digest's entry: "lagoon:key:" + hex digest.
+std::string cache_key(const keys::Digest& digest);
+
+// Channel on which digests (hex) whose cached entries must be dropped are published.
+inline constexpr std::string_view kInvalidationChannel = "lagoon:auth:invalidate";
+
+std::string to_cache_json(const CacheEntry& entry, const keys::Digest& digest);
+
+// Parses a cached entry and checks, in constant time, that it belongs to `expected`. nullopt when the
+// text is not a current-version entry or belongs to another digest (then the cache is not trusted).
+std::optional<CacheEntry> from_cache_json(std::string_view text, const keys::Digest& expected);
+
+}  // namespace lagoon::auth

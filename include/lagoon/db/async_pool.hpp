@@ -1,0 +1,77 @@
+// AsyncPool: how reactor code uses Postgres. `co_await run(purpose, fn)` runs fn(pqxx::connection&) on a
+// dedicated blocking thread with a lease from the Pool and resumes the caller with its result (or its
+// exception) on the caller's own executor. The lease is taken and given back inside that one call on
+// the blocking thread, so a reactor coroutine can never hold a connection across another await.
+//
+// The acquire deadline runs from the moment of the call, so time spent queued behind other blocking
+// work counts against it: under a storm a request gets db::Unavailable (503) in db_acquire_timeout,
+// not after the queue drains. There are exactly db_pool_size blocking threads; more could only wait.
+//
+// Thread-safety: run() may be called from any thread. shutdown() joins the threads; the destructor
+// calls it.
+#pragma once
+
+#include <chrono>
+#include <exception>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "lagoon/db/pool.hpp"
+
+namespace lagoon::db {
+
+class AsyncPool {
+ public:
+  AsyncPool(Pool& pool, std::chrono::milliseconds acquire_timeout)
+      : pool_(pool), acquire_timeout_(acquire_timeout), threads_(pool.size()) {}
+  ~AsyncPool() { shutdown(); }
+  AsyncPool(const AsyncPool&) = delete;
+  AsyncPool& operator=(const AsyncPool&) = delete;
+
+  void shutdown() noexcept {
+    threads_.stop();
+    threads_.join();
+  }
+
+  template <class F>
+  boost::asio::awaitable<std::invoke_result_t<F&, pqxx::connection&>> run(std::string purpose, F fn) {
+    using R = std::invoke_result_t<F&, pqxx::connection&>;
+    static_assert(!std::is_void_v<R>, "return a value from the function run on the lease");
+    namespace asio = boost::asio;
+    const auto deadline = Pool::Clock::now() + acquire_timeout_;
+    auto result = co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                                void(std::exception_ptr, std::optional<R>)>(
+        [this, &purpose, &fn, deadline](auto handler) {
+          asio::post(threads_, [this, purpose = std::move(purpose), fn = std::move(fn), deadline,
+                                handler = std::move(handler)]() mutable {
+            std::exception_ptr error;
+            std::optional<R> value;
+            try {
+              value.emplace(pool_.with_lease(purpose, fn, deadline));
+            } catch (...) {
+              error = std::current_exception();
+            }
+            asio::dispatch(asio::append(std::move(handler), error, std::move(value)));
+          });
+        },
+        asio::use_awaitable);
+    co_return std::move(*result);
+  }
+
+ private:
+  Pool& pool_;
+  const std::chrono::milliseconds acquire_timeout_;
+  boost::asio::thread_pool threads_;
+};
+
+}  // namespace lagoon::db

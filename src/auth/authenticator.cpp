@@ -1,0 +1,268 @@
+#include "lagoon/auth/authenticator.hpp"
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <pqxx/pqxx>
+
+#include "lagoon/auth/bearer.hpp"
+#include "lagoon/db/accounts.hpp"
+#include "lagoon/db/async_pool.hpp"
+#include "lagoon/log/log.hpp"
+#include "lagoon/redis/client.hpp"
+
+namespace lagoon::auth {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+// How long Redis keeps a known key's entry; revocation rewrites it, so this only bounds how long an
+// entry for a key nobody uses lingers.
+constexpr long long kRedisKnownTtlSeconds = 15 * 60;
+// While revocations cannot reach this process, L1 trusts an entry this long at most.
+constexpr std::chrono::seconds kUnsubscribedL1Age{1};
+
+// The Postgres query run on a lease.
+struct FindKey {
+  explicit FindKey(const keys::Digest& d) : digest(d) {}
+  std::optional<KeyRecord> operator()(pqxx::connection& c) const { return db::find_key_for_auth(c, digest); }
+  keys::Digest digest;
+};
+}  // namespace
+
+struct Authenticator::Metrics {
+  explicit Metrics(metrics::Registry& m)
+      : ok(outcome(m, "ok")),
+        denied(outcome(m, "denied")),
+        unavailable(outcome(m, "unavailable")),
+        missing(reason(m, "missing")),
+        malformed(reason(m, "malformed")),
+        unknown(reason(m, "unknown")),
+        revoked(reason(m, "revoked")),
+        user_inactive(reason(m, "user_inactive")),
+        l1_hit(lookup(m, "l1", "hit")),
+        l1_miss(lookup(m, "l1", "miss")),
+        redis_hit(lookup(m, "redis", "hit")),
+        redis_miss(lookup(m, "redis", "miss")),
+        redis_error(lookup(m, "redis", "error")),
+        postgres_hit(lookup(m, "postgres", "hit")),
+        postgres_miss(lookup(m, "postgres", "miss")),
+        postgres_error(lookup(m, "postgres", "error")),
+        coalesced(m.counter("lagoon_auth_coalesced_total",
+                            "Requests that waited for another request's lookup of the same key (single-flight)")),
+        invalidations(m.counter("lagoon_auth_invalidations_total", "Cache invalidations received")) {}
+
+  static metrics::Counter& outcome(metrics::Registry& m, const char* o) {
+    return m.counter("lagoon_auth_requests_total", "Authentication decisions, by outcome", {{"outcome", o}});
+  }
+  static metrics::Counter& reason(metrics::Registry& m, const char* r) {
+    return m.counter("lagoon_auth_denied_total", "Requests refused with 401, by reason", {{"reason", r}});
+  }
+  static metrics::Counter& lookup(metrics::Registry& m, const char* layer, const char* result) {
+    return m.counter("lagoon_auth_lookups_total",
+                     "Key lookups per cache layer; a postgres miss is a key that does not exist",
+                     {{"layer", layer}, {"result", result}});
+  }
+
+  metrics::Counter &ok, &denied, &unavailable;
+  metrics::Counter &missing, &malformed, &unknown, &revoked, &user_inactive;
+  metrics::Counter &l1_hit, &l1_miss, &redis_hit, &redis_miss, &redis_error, &postgres_hit, &postgres_miss,
+      &postgres_error;
+  metrics::Counter& coalesced;
+  metrics::Counter& invalidations;
+};
+
+// One lookup in progress, and the requests waiting for it.
+struct Authenticator::Flight {
+  std::mutex mutex;
+  bool done = false;
+  EntryPtr result;
+  std::vector<asio::any_completion_handler<void(EntryPtr)>> waiters;
+
+  void finish(EntryPtr r) {
+    std::vector<asio::any_completion_handler<void(EntryPtr)>> ready;
+    {
+      std::lock_guard lock(mutex);
+      done = true;
+      result = r;
+      ready.swap(waiters);
+    }
+    for (auto& h : ready) asio::dispatch(asio::append(std::move(h), r));
+  }
+
+  asio::awaitable<EntryPtr> wait() {
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(EntryPtr)>(
+        [this](auto handler) {
+          std::unique_lock lock(mutex);
+          if (!done) {
+            waiters.emplace_back(std::move(handler));
+            return;
+          }
+          auto r = result;
+          lock.unlock();
+          asio::dispatch(asio::append(std::move(handler), r));
+        },
+        asio::use_awaitable);
+  }
+};
+
+Authenticator::Authenticator(const config::Config& cfg, redis::Client& redis, db::AsyncPool& db,
+                             metrics::Registry& metrics, std::function<bool()> revocations_live)
+    : cfg_(cfg),
+      redis_(redis),
+      db_(db),
+      revocations_live_(std::move(revocations_live)),
+      l1_(cfg.auth_cache_ttl.count() > 0 ? cfg.auth_cache_size : 0),
+      metrics_(std::make_unique<Metrics>(metrics)) {}
+
+Authenticator::~Authenticator() = default;
+
+asio::awaitable<AuthResult> Authenticator::authenticate(std::string_view authorization) {
+  auto& m = *metrics_;
+  const auto token = bearer_token(authorization);
+  if (!token) {
+    m.denied.inc();
+    m.missing.inc();
+    co_return AuthResult{AuthResult::Outcome::denied, "missing", nullptr};
+  }
+  if (!keys::well_formed(*token)) {
+    m.denied.inc();
+    m.malformed.inc();
+    co_return AuthResult{AuthResult::Outcome::denied, "malformed", nullptr};
+  }
+  keys::Digest digest = keys::digest(cfg_.key_pepper, *token);
+
+  const Clock::duration known_age =
+      revocations_live_() ? Clock::duration(cfg_.auth_cache_ttl)
+                          : std::min<Clock::duration>(cfg_.auth_cache_ttl, kUnsubscribedL1Age);
+  if (auto hit = l1_.get(digest, Clock::now(), known_age, cfg_.auth_negative_ttl)) {
+    m.l1_hit.inc();
+    co_return decide(std::move(hit));
+  }
+  m.l1_miss.inc();
+  auto entry = co_await lookup(digest);
+  if (!entry) {
+    m.unavailable.inc();
+    co_return AuthResult{AuthResult::Outcome::unavailable, "unavailable", nullptr};
+  }
+  co_return decide(std::move(entry));
+}
+
+AuthResult Authenticator::decide(EntryPtr entry) {
+  auto& m = *metrics_;
+  std::string_view reason;
+  if (entry->unknown) {
+    m.unknown.inc();
+    reason = "unknown";
+  } else if (!entry->record.key_active) {
+    m.revoked.inc();
+    reason = "revoked";
+  } else if (!entry->record.user_active) {
+    m.user_inactive.inc();
+    reason = "user_inactive";
+  } else {
+    m.ok.inc();
+    return AuthResult{AuthResult::Outcome::ok, {}, std::move(entry)};
+  }
+  m.denied.inc();
+  return AuthResult{AuthResult::Outcome::denied, reason, nullptr};
+}
+
+asio::awaitable<Authenticator::EntryPtr> Authenticator::lookup(const keys::Digest& digest) {
+  const std::string id(reinterpret_cast<const char*>(digest.data()), digest.size());
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    std::lock_guard lock(flights_mutex_);
+    auto [it, inserted] = flights_.try_emplace(id);
+    if (inserted) it->second = std::make_shared<Flight>();
+    flight = it->second;
+    leader = inserted;
+  }
+  if (!leader) {
+    metrics_->coalesced.inc();
+    co_return co_await flight->wait();
+  }
+  EntryPtr result;
+  try {
+    result = co_await fetch(digest);
+  } catch (const std::exception& e) {
+    log::error("key lookup failed", {{"error", e.what()}});
+  }
+  {
+    std::lock_guard lock(flights_mutex_);
+    flights_.erase(id);
+  }
+  flight->finish(result);
+  co_return result;
+}
+
+asio::awaitable<Authenticator::EntryPtr> Authenticator::fetch(const keys::Digest& digest) {
+  auto& m = *metrics_;
+  const std::uint64_t generation = l1_.generation();
+  const std::string redis_key = cache_key(digest);
+
+  bool overwrite = false;  // Redis holds something we cannot read: replace it rather than keep it
+  // Built before the co_await: GCC 12 cannot keep an initializer_list's array across a suspension.
+  std::vector<std::string> get{"GET", redis_key};
+  auto cached = co_await redis_.command(std::move(get));
+  if (cached.answered()) {
+    if (cached.reply.type == redis::Reply::Type::string) {
+      if (auto e = from_cache_json(cached.reply.str, digest)) {
+        m.redis_hit.inc();
+        auto entry = std::make_shared<const CacheEntry>(std::move(*e));
+        l1_.put(digest, entry, Clock::now(), generation);
+        co_return entry;
+      }
+      overwrite = true;
+    }
+    m.redis_miss.inc();
+  } else {
+    m.redis_error.inc();
+  }
+
+  std::optional<KeyRecord> record;
+  try {
+    record = co_await db_.run("auth", FindKey(digest));
+  } catch (const std::exception& e) {
+    m.postgres_error.inc();
+    log::warn("postgres key lookup failed", {{"error", e.what()}});
+    co_return nullptr;
+  }
+  CacheEntry e;
+  if (record && keys::digests_equal(record->digest, digest)) {
+    m.postgres_hit.inc();
+    e.record = std::move(*record);
+  } else {
+    m.postgres_miss.inc();
+    e.unknown = true;
+    e.record.digest = digest;
+  }
+  auto entry = std::make_shared<const CacheEntry>(std::move(e));
+  if (entry->unknown && cfg_.auth_negative_ttl.count() == 0) co_return entry;
+  l1_.put(digest, entry, Clock::now(), generation);
+  const long long ttl =
+      entry->unknown ? std::max<long long>(1, (cfg_.auth_negative_ttl.count() + 999) / 1000) : kRedisKnownTtlSeconds;
+  // NX: an invalidation may have written a revoked record since we looked; never overwrite it with
+  // what this (older) lookup saw.
+  std::vector<std::string> set{"SET", redis_key, to_cache_json(*entry, digest), "EX", std::to_string(ttl)};
+  if (!overwrite) set.emplace_back("NX");
+  redis_.send(std::move(set));
+  co_return entry;
+}
+
+void Authenticator::invalidate(std::string_view hex_digest) {
+  metrics_->invalidations.inc();
+  if (auto d = keys::from_hex(hex_digest)) l1_.erase(*d);
+}
+
+void Authenticator::invalidate_all() {
+  metrics_->invalidations.inc();
+  l1_.clear();
+}
+
+}  // namespace lagoon::auth

@@ -1,0 +1,72 @@
+#include "lagoon/auth/key_record.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace lagoon::auth {
+
+namespace {
+// Bump when the shape changes: entries of another version are ignored and refilled from Postgres.
+constexpr int kCacheVersion = 1;
+
+template <class T>
+nlohmann::json optional_json(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+template <class T>
+std::optional<T> optional_from(const nlohmann::json& j, const char* field) {
+  const auto& v = j.at(field);
+  if (v.is_null()) return std::nullopt;
+  return v.get<T>();
+}
+}  // namespace
+
+std::string cache_key(const keys::Digest& digest) { return "lagoon:key:" + keys::to_hex(digest); }
+
+std::string to_cache_json(const CacheEntry& entry, const keys::Digest& digest) {
+  nlohmann::json j{{"v", kCacheVersion}, {"digest", keys::to_hex(digest)}};
+  if (entry.unknown) {
+    j["unknown"] = true;
+    return j.dump();
+  }
+  const auto& r = entry.record;
+  j["key_id"] = r.key_id;
+  j["user_id"] = r.user_id;
+  j["prefix"] = r.prefix;
+  j["name"] = optional_json(r.name);
+  j["key_active"] = r.key_active;
+  j["user_active"] = r.user_active;
+  j["rpm_limit"] = optional_json(r.rpm_limit);
+  j["tpm_limit"] = optional_json(r.tpm_limit);
+  return j.dump();
+}
+
+std::optional<CacheEntry> from_cache_json(std::string_view text, const keys::Digest& expected) {
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  try {
+    if (j.at("v").get<int>() != kCacheVersion) return std::nullopt;
+    const auto digest = keys::from_hex(j.at("digest").get<std::string>());
+    if (!digest || !keys::digests_equal(*digest, expected)) return std::nullopt;
+    CacheEntry e;
+    e.record.digest = *digest;
+    if (j.value("unknown", false)) {
+      e.unknown = true;
+      return e;
+    }
+    auto& r = e.record;
+    r.key_id = j.at("key_id").get<std::int64_t>();
+    r.user_id = j.at("user_id").get<std::int64_t>();
+    r.prefix = j.at("prefix").get<std::string>();
+    r.name = optional_from<std::string>(j, "name");
+    r.key_active = j.at("key_active").get<bool>();
+    r.user_active = j.at("user_active").get<bool>();
+    r.rpm_limit = optional_from<std::int64_t>(j, "rpm_limit");
+    r.tpm_limit = optional_from<std::int64_t>(j, "tpm_limit");
+    return e;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace lagoon::auth
