@@ -39,12 +39,23 @@ std::size_t Pool::acquire(const std::string& purpose, Clock::time_point deadline
   return slot;
 }
 
+metrics::Counter& Pool::leases(const std::string& purpose) {
+  return metrics_.counter("lagoon_db_leases_total", "Postgres leases taken, by purpose", {{"purpose", purpose}});
+}
+
+metrics::RealCounter& Pool::lease_seconds(const std::string& purpose) {
+  return metrics_.real_counter("lagoon_db_lease_seconds_total", "Seconds Postgres connections were held, by purpose",
+                               {{"purpose", purpose}});
+}
+
+void Pool::declare_purpose(const std::string& purpose) {
+  leases(purpose);
+  lease_seconds(purpose);
+}
+
 void Pool::release(std::size_t slot, const std::string& purpose, Clock::duration held) noexcept {
-  metrics_.counter("lagoon_db_leases_total", "Postgres leases taken, by purpose", {{"purpose", purpose}}).inc();
-  metrics_
-      .real_counter("lagoon_db_lease_seconds_total", "Seconds Postgres connections were held, by purpose",
-                    {{"purpose", purpose}})
-      .add(std::chrono::duration<double>(held).count());
+  leases(purpose).inc();
+  lease_seconds(purpose).add(std::chrono::duration<double>(held).count());
   in_use_.add(-1);
   {
     std::lock_guard lock(mutex_);

@@ -154,7 +154,9 @@ class Server {
         revocations_(
             ioc_, cfg, registry, std::string(auth::kInvalidationChannel),
             [this](std::string_view digest) { auth_.invalidate(digest); },
-            [this] { auth_.invalidate_all(); }) {}
+            [this] { auth_.invalidate_all(); }) {
+    pool.declare_purpose("auth");
+  }
 
   int run() {
     const auto address = asio::ip::make_address(cfg_.listen.host);

@@ -1,5 +1,6 @@
 #include "environment.hpp"
 
+#include <csignal>
 #include <cstdlib>
 #include <random>
 #include <stdexcept>
@@ -111,6 +112,57 @@ int LagoonServer::wait_ready_status(int status, std::chrono::milliseconds timeou
 std::string LagoonServer::metrics() {
   auto r = request(port_, "GET", "/metrics");
   return r ? r->body : "";
+}
+
+double LagoonServer::metric(const std::string& series) {
+  const std::string text = metrics();
+  std::size_t pos = 0;
+  while ((pos = text.find(series + " ", pos)) != std::string::npos) {
+    if (pos == 0 || text[pos - 1] == '\n') return std::stod(text.substr(pos + series.size() + 1));
+    pos += series.size();
+  }
+  ADD_FAILURE() << "no metric series " << series;
+  return -1;
+}
+
+std::pair<std::int64_t, std::string> create_key(const Env& env, const std::string& user,
+                                                const std::vector<std::string>& extra) {
+  lagoon_cli({"users", "create", "--name", user}, env);  // fails harmlessly when the user exists
+  std::vector<std::string> args{"keys", "create", "--user", user};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto r = lagoon_cli(args, env);
+  if (r.code != 0) throw std::runtime_error("keys create failed: " + r.err);
+  auto j = nlohmann::json::parse(r.out);
+  return {j.at("id").get<std::int64_t>(), j.at("key").get<std::string>()};
+}
+
+RedisServer::RedisServer() : port_(free_port()) { start(); }
+
+void RedisServer::start() {
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                               "--save", "", "--appendonly", "no"},
+      Env{}, "/tmp/lagoon-test-redis-" + std::to_string(port_) + ".log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      Connection c(port_);
+      return;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  throw std::runtime_error("redis-server did not start:\n" + process_->output());
+}
+
+void RedisServer::kill() {
+  process_->signal(SIGKILL);
+  process_->wait(std::chrono::seconds(5));
+}
+
+void RedisServer::restart() {
+  kill();
+  start();
 }
 
 }  // namespace lagoon::test

@@ -4,7 +4,10 @@
 // Not thread-safe; each test owns its objects.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -51,8 +54,31 @@ class LagoonServer {
   // Polls /readyz until it answers `status` or `timeout` passes; returns the last status seen.
   int wait_ready_status(int status, std::chrono::milliseconds timeout);
   std::string metrics();
+  // The value of one series, written exactly as exported, e.g. `lagoon_db_leases_total{purpose="auth"}`;
+  // fails the test (and returns -1) when the series is missing.
+  double metric(const std::string& series);
 
  private:
+  unsigned short port_;
+  std::unique_ptr<Process> process_;
+};
+
+// A user (created if needed) and a fresh key for it through the CLI; returns {key id, full key}.
+std::pair<std::int64_t, std::string> create_key(const Env& env, const std::string& user = "alice",
+                                                const std::vector<std::string>& extra = {});
+
+// A Redis of this test's own, for tests that stop, hang or kill it.
+class RedisServer {
+ public:
+  RedisServer();
+  unsigned short port() const { return port_; }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+  Process& process() { return *process_; }
+  void kill();     // SIGKILL and wait
+  void restart();  // a new redis-server on the same port, waited for
+
+ private:
+  void start();
   unsigned short port_;
   std::unique_ptr<Process> process_;
 };

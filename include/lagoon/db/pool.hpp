@@ -59,6 +59,9 @@ class Pool {
 
   std::size_t size() const noexcept { return slots_.size(); }
 
+  // Exports the per-purpose series at 0 before the first lease, so dashboards and tests see them.
+  void declare_purpose(const std::string& purpose);
+
  private:
   // The right to use one slot; only with_lease creates one, on its own stack frame.
   class Lease {
@@ -79,6 +82,8 @@ class Pool {
 
   std::size_t acquire(const std::string& purpose, Clock::time_point deadline);
   void release(std::size_t slot, const std::string& purpose, std::chrono::steady_clock::duration held) noexcept;
+  metrics::Counter& leases(const std::string& purpose);
+  metrics::RealCounter& lease_seconds(const std::string& purpose);
 
   const config::Config& cfg_;
   metrics::Registry& metrics_;

@@ -1,0 +1,255 @@
+// Authentication on the real binary, against real Redis and Postgres: the layers, what each costs
+// (asserted through /metrics), single-flight, revocation across instances, and Redis faults.
+// GET /api/v1/key is the cheapest authenticated route.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <thread>
+
+#include <boost/crc.hpp>
+#include <nlohmann/json.hpp>
+
+#include "lagoon/keys/api_key.hpp"
+#include "support/environment.hpp"
+
+using namespace lagoon::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::optional<HttpResponse> get_key(unsigned short port, const std::string& authorization) {
+  return request(port, "GET", "/api/v1/key", "",
+                 authorization.empty() ? "" : "Authorization: " + authorization + "\r\n");
+}
+
+int status_with(unsigned short port, const std::string& key) {
+  auto r = get_key(port, "Bearer " + key);
+  return r ? r->status : 0;
+}
+
+// A key with the same display prefix and a valid checksum, differing only in its random part.
+std::string same_prefix_other_key(const std::string& key) {
+  std::string body = key.substr(0, lagoon::keys::kKeyLength - lagoon::keys::kChecksumChars);
+  char& c = body[body.size() - 3];
+  c = c == 'a' ? 'b' : 'a';
+  boost::crc_32_type crc;
+  crc.process_bytes(body.data(), body.size());
+  return body + lagoon::keys::base62_fixed(crc.checksum(), lagoon::keys::kChecksumChars);
+}
+
+double redis_commands(LagoonServer& s) {
+  double n = 0;
+  for (const char* r : {"ok", "error", "timeout", "unavailable", "skipped"})
+    n += s.metric(std::string("lagoon_redis_commands_total{result=\"") + r + "\"}");
+  return n;
+}
+
+const std::string kAuthLeases = R"(lagoon_db_leases_total{purpose="auth"})";
+
+class Auth : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0); }
+  TestDatabase db;
+  Env env = lagoon_env(db);
+};
+
+}  // namespace
+
+TEST_F(Auth, ValidKeyIsAcceptedAndItsRecordReturned) {
+  auto [id, key] = create_key(env, "alice", {"--name", "laptop", "--rpm", "60"});
+  LagoonServer s(env);
+  auto r = get_key(s.port(), "Bearer " + key);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body)["data"];
+  EXPECT_EQ(j["id"], id);
+  EXPECT_EQ(j["prefix"], lagoon::keys::display_prefix(key));
+  EXPECT_EQ(j["name"], "laptop");
+  EXPECT_EQ(j["rpm_limit"], 60);
+  EXPECT_TRUE(j["tpm_limit"].is_null());
+  EXPECT_EQ(r->body.find(key), std::string::npos);
+  // The scheme is case-insensitive (RFC 9110 §11.1).
+  EXPECT_EQ(get_key(s.port(), "bearer " + key)->status, 200);
+}
+
+TEST_F(Auth, WrongKeyWithTheSamePrefixIsRefusedWhileTheRightOneIsCached) {
+  auto [id, key] = create_key(env);
+  LagoonServer s(env);
+  ASSERT_EQ(status_with(s.port(), key), 200);
+  ASSERT_EQ(status_with(s.port(), key), 200);  // now in L1
+  const std::string forged = same_prefix_other_key(key);
+  ASSERT_TRUE(lagoon::keys::well_formed(forged));
+  ASSERT_EQ(lagoon::keys::display_prefix(forged), lagoon::keys::display_prefix(key));
+  auto r = get_key(s.port(), "Bearer " + forged);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(r->header("www-authenticate"), "Bearer");
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], "invalid_api_key");
+  EXPECT_EQ(r->body.find(forged), std::string::npos);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_denied_total{reason="unknown"})"), 1);
+  EXPECT_EQ(status_with(s.port(), key), 200);
+}
+
+TEST_F(Auth, MalformedOrMissingCredentialsCostNoLookup) {
+  auto [id, key] = create_key(env);
+  LagoonServer s(env);
+  const double redis_before = redis_commands(s);
+  const double leases_before = s.metric(kAuthLeases);
+
+  std::string bad_checksum = key;
+  bad_checksum.back() = bad_checksum.back() == 'A' ? 'B' : 'A';
+  for (const std::string& auth : std::vector<std::string>{"Bearer " + bad_checksum, "Bearer sk-lgn_short", "Basic dXNlcjpwYXNz",
+                                  "Bearer", std::string("Bearer ") + std::string(4096, 'k'), std::string()}) {
+    auto r = get_key(s.port(), auth);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401) << auth.substr(0, 40);
+    EXPECT_EQ(r->header("www-authenticate"), "Bearer");
+    EXPECT_EQ(json::parse(r->body)["error"]["type"], "invalid_request_error");
+  }
+  EXPECT_EQ(redis_commands(s), redis_before);
+  EXPECT_EQ(s.metric(kAuthLeases), leases_before);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_denied_total{reason="malformed"})"), 3);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_denied_total{reason="missing"})"), 3);
+
+  auto dup = request(s.port(), "GET", "/api/v1/key", "",
+                     "Authorization: Bearer " + key + "\r\nAuthorization: Bearer " + key + "\r\n");
+  ASSERT_TRUE(dup);
+  EXPECT_EQ(dup->status, 400);
+}
+
+TEST_F(Auth, WarmKeyTakesNoLeaseAndNoRedisRoundTrip) {
+  auto [id, key] = create_key(env);
+  LagoonServer s(env);
+  ASSERT_EQ(status_with(s.port(), key), 200);
+  EXPECT_EQ(s.metric(kAuthLeases), 1);
+  const double redis_before = redis_commands(s);
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(status_with(s.port(), key), 200);
+  EXPECT_EQ(s.metric(kAuthLeases), 1);
+  EXPECT_EQ(redis_commands(s), redis_before);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_lookups_total{layer="l1",result="hit"})"), 50);
+}
+
+TEST_F(Auth, RedisServesWhatL1DoesNotHold) {
+  auto [id, key] = create_key(env);
+  auto e = env;
+  e["LAGOON_AUTH_CACHE_SIZE"] = "0";  // no L1
+  LagoonServer s(e);
+  ASSERT_EQ(status_with(s.port(), key), 200);
+  ASSERT_EQ(status_with(s.port(), key), 200);
+  ASSERT_EQ(status_with(s.port(), key), 200);
+  EXPECT_EQ(s.metric(kAuthLeases), 1);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_lookups_total{layer="redis",result="hit"})"), 2);
+}
+
+TEST_F(Auth, UnknownKeyIsRefusedFromTheNegativeCache) {
+  LagoonServer s(env);
+  const std::string unknown = lagoon::keys::generate();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(status_with(s.port(), unknown), 401);
+  EXPECT_EQ(s.metric(kAuthLeases), 1);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_lookups_total{layer="postgres",result="miss"})"), 1);
+}
+
+TEST_F(Auth, DeactivatedUserIsRefused) {
+  auto [id, key] = create_key(env, "mallory");
+  db.scalar("UPDATE users SET is_active = false WHERE name = 'mallory'");
+  LagoonServer s(env);
+  EXPECT_EQ(status_with(s.port(), key), 401);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_denied_total{reason="user_inactive"})"), 1);
+}
+
+TEST_F(Auth, TwoHundredConcurrentFirstRequestsCauseOnePostgresQuery) {
+  auto [id, key] = create_key(env);
+  LagoonServer s(env);
+  std::vector<std::unique_ptr<Connection>> conns;
+  for (int i = 0; i < 200; ++i) conns.push_back(std::make_unique<Connection>(s.port()));
+  const std::string req = "GET /api/v1/key HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + "\r\n\r\n";
+  for (auto& c : conns) ASSERT_TRUE(c->send(req));
+  int ok = 0;
+  for (auto& c : conns) {
+    auto r = c->read_response(10s);
+    if (r && r->status == 200) ++ok;
+  }
+  EXPECT_EQ(ok, 200);
+  EXPECT_EQ(s.metric(kAuthLeases), 1);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_lookups_total{layer="postgres",result="hit"})"), 1);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_lookups_total{layer="redis",result="miss"})"), 1);
+}
+
+TEST_F(Auth, RevokedKeyIsRefusedByAnotherInstanceWithinOneSecond) {
+  auto [id, key] = create_key(env);
+  LagoonServer a(env), b(env);
+  ASSERT_EQ(b.wait_ready_status(200, 5s), 200);
+  ASSERT_EQ(status_with(a.port(), key), 200);
+  ASSERT_EQ(status_with(b.port(), key), 200);
+  ASSERT_EQ(status_with(b.port(), key), 200);  // cached in b's L1
+  const auto revoked_at = Clock::now();
+  auto r = lagoon_cli({"keys", "revoke", std::to_string(id)}, env);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto cli_done = Clock::now();
+  while (status_with(b.port(), key) != 401 && Clock::now() - revoked_at < 5s) std::this_thread::sleep_for(10ms);
+  const auto refused_after = Clock::now() - cli_done;
+  EXPECT_EQ(status_with(b.port(), key), 401);
+  EXPECT_EQ(status_with(a.port(), key), 401);
+  EXPECT_LT(refused_after, 1s) << std::chrono::duration_cast<std::chrono::milliseconds>(refused_after).count()
+                               << " ms after the CLI returned";
+  EXPECT_EQ(b.metric(R"(lagoon_auth_denied_total{reason="revoked"})"), 2);
+  // A fresh instance sees the revocation from Redis, without asking Postgres.
+  LagoonServer c(env);
+  EXPECT_EQ(status_with(c.port(), key), 401);
+  EXPECT_EQ(c.metric(kAuthLeases), 0);
+}
+
+TEST_F(Auth, WithRedisGoneKeysAuthenticateThroughPostgres) {
+  RedisServer redis;
+  auto [id, key] = create_key(env);
+  auto e = env;
+  e["LAGOON_REDIS_URL"] = redis.url();
+  LagoonServer s(e);
+  ASSERT_EQ(s.wait_ready_status(200, 5s), 200);
+  redis.kill();
+  EXPECT_EQ(status_with(s.port(), key), 200);
+  EXPECT_EQ(s.metric(kAuthLeases), 1);
+  EXPECT_GE(s.metric(R"(lagoon_auth_lookups_total{layer="redis",result="error"})"), 1);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_requests_total{outcome="unavailable"})"), 0);
+}
+
+TEST_F(Auth, HungRedisCostsAtMostOneDeadlineAndTheBreakerOpensAndCloses) {
+  RedisServer redis;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 9; ++i) keys.push_back(create_key(env, "alice").second);
+  auto e = env;
+  e["LAGOON_REDIS_URL"] = redis.url();
+  e["LAGOON_AUTH_CACHE_TTL_MS"] = "0";  // no L1: every request asks Redis first
+  LagoonServer s(e);
+  ASSERT_EQ(s.wait_ready_status(200, 5s), 200);
+  ASSERT_EQ(status_with(s.port(), keys[0]), 200);
+
+  redis.process().signal(SIGSTOP);
+  std::vector<long long> ms;
+  for (int i = 1; i < 8; ++i) {
+    const auto t0 = Clock::now();
+    EXPECT_EQ(status_with(s.port(), keys[i]), 200);
+    ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+  }
+  const double opened = s.metric("lagoon_redis_breaker_opened_total");
+  const double open_now = s.metric("lagoon_redis_breaker_open");
+  redis.process().signal(SIGCONT);
+
+  for (auto v : ms) EXPECT_LT(v, 100) << "a request waited " << v << " ms while Redis hung";
+  EXPECT_GE(opened, 1);
+  EXPECT_EQ(open_now, 1);
+  EXPECT_GE(s.metric(R"(lagoon_redis_commands_total{result="skipped"})"), 1);
+
+  // Recovery: after the cool-down one request probes Redis, and the breaker closes.
+  const auto deadline = Clock::now() + 8s;
+  while (s.metric("lagoon_redis_breaker_open") != 0 && Clock::now() < deadline) {
+    EXPECT_EQ(status_with(s.port(), keys[8]), 200);
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(s.metric("lagoon_redis_breaker_open"), 0);
+  const double hits = s.metric(R"(lagoon_auth_lookups_total{layer="redis",result="hit"})");
+  EXPECT_EQ(status_with(s.port(), keys[0]), 200);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_lookups_total{layer="redis",result="hit"})"), hits + 1);
+}
