@@ -35,6 +35,7 @@ const std::map<std::string, Spec>& specs() {
       {"serve", {}},
       {"migrate", {}},
       {"users create", {{"name"}, {}, 0}},
+      {"users deactivate", {{}, {}, 1}},
       {"keys create", {{"user"}, {"name", "rpm", "tpm"}, 0}},
       {"keys revoke", {{}, {}, 1}},
       {"keys list", {{"user"}, {}, 0}},
@@ -80,6 +81,23 @@ json key_json(const db::KeyInfo& k) {
 // Redis may be across a network from an operator's shell; still, a CLI call must not hang.
 constexpr std::chrono::milliseconds kCliRedisTimeout{2000};
 
+// Tells running instances that these keys changed. On failure the change is already in Postgres: print
+// the result, explain, and return false (exit 1) so scripts notice.
+bool invalidate(const config::Config& cfg, const std::vector<auth::KeyRecord>& records, const json& out,
+                const std::string& what_changed, const std::string& rerun) {
+  redis::SyncConnection redis(config::parse_redis_url(cfg.redis_url), kCliRedisTimeout);
+  try {
+    auth::publish_invalidation(redis, records);
+    return true;
+  } catch (const std::exception& e) {
+    std::cout << out.dump() << std::endl;
+    std::cerr << "lagoon: " << what_changed << " in Postgres, but the running instances could not be told ("
+              << e.what() << "); they may go on accepting its keys from their caches for up to 15 min. Run `lagoon "
+              << rerun << "` again once Redis is reachable.\n";
+    return false;
+  }
+}
+
 int execute(const Command& cmd) {
   config::Config cfg = load_config(cmd);
   if (cmd.name == "serve") {
@@ -109,16 +127,15 @@ int execute(const Command& cmd) {
     const auto id = parse_int("ID", cmd.positional.at(0), 1, 9223372036854775807LL);
     auto k = db::revoke_key(*conn, id);
     out = {{"id", k.id}, {"revoked", true}, {"revoked_at", optional_json(k.revoked_at)}};
-    redis::SyncConnection redis(config::parse_redis_url(cfg.redis_url), kCliRedisTimeout);
-    try {
-      auth::publish_invalidation(redis, db::key_records_of_key(*conn, id));
-    } catch (const std::exception& e) {
-      std::cout << out.dump() << std::endl;
-      std::cerr << "lagoon: key " << id << " is revoked in Postgres, but the running instances could not be told ("
-                << e.what() << "); they may accept it until their caches expire (up to 15 min). Run `lagoon keys "
-                << "revoke " << id << "` again once Redis is reachable.\n";
+    if (!invalidate(cfg, db::key_records_of_key(*conn, id), out, "key " + std::to_string(id) + " is revoked",
+                    "keys revoke " + std::to_string(id)))
       return 1;
-    }
+  } else if (cmd.name == "users deactivate") {
+    auto u = db::deactivate_user(*conn, cmd.positional.at(0));
+    out = {{"id", u.id}, {"name", u.name}, {"is_active", u.is_active}};
+    if (!invalidate(cfg, db::key_records_of_user(*conn, u.id), out, "user \"" + u.name + "\" is deactivated",
+                    "users deactivate " + std::to_string(u.id)))
+      return 1;
   } else if (cmd.name == "keys list") {
     out = json::array();
     for (const auto& k : db::list_keys(*conn, cmd.options.at("user"))) out.push_back(key_json(k));
@@ -134,6 +151,7 @@ std::string usage_text() {
          "  lagoon serve   [--config FILE]        run the gateway (foreground; logs to stdout)\n"
          "  lagoon migrate [--config FILE]        apply schema migrations (idempotent)\n"
          "  lagoon users create --name NAME\n"
+         "  lagoon users deactivate NAME|ID\n"
          "  lagoon keys create --user NAME|ID [--name N] [--rpm N] [--tpm N]\n"
          "  lagoon keys revoke ID\n"
          "  lagoon keys list --user NAME|ID\n"

@@ -19,6 +19,8 @@ constexpr const char* kUserById =
     "SELECT id, name, is_active, " LAGOON_TS("created_at") " FROM users WHERE id = $1";
 constexpr const char* kUserByName =
     "SELECT id, name, is_active, " LAGOON_TS("created_at") " FROM users WHERE name = $1";
+constexpr const char* kDeactivateUser =
+    "UPDATE users SET is_active = false WHERE id = $1 RETURNING id, name, is_active, " LAGOON_TS("created_at");
 constexpr const char* kInsertKey =
     "INSERT INTO api_keys (user_id, name, prefix, digest, rpm_limit, tpm_limit) "
     "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
@@ -113,6 +115,14 @@ User create_user(pqxx::connection& conn, const std::string& name) {
 User find_user(pqxx::connection& conn, const std::string& ref) {
   pqxx::read_transaction t(conn);
   return find_user_in(t, ref);
+}
+
+User deactivate_user(pqxx::connection& conn, const std::string& ref) {
+  pqxx::work w(conn);
+  User user = find_user_in(w, ref);
+  auto r = w.exec_params(kDeactivateUser, user.id);
+  w.commit();
+  return user_from(r[0]);
 }
 
 CreatedKey create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,

@@ -253,3 +253,34 @@ TEST_F(Auth, HungRedisCostsAtMostOneDeadlineAndTheBreakerOpensAndCloses) {
   EXPECT_EQ(status_with(s.port(), keys[0]), 200);
   EXPECT_EQ(s.metric(R"(lagoon_auth_lookups_total{layer="redis",result="hit"})"), hits + 1);
 }
+
+TEST_F(Auth, DeactivatingAUserStopsAllItsKeysOnRunningInstances) {
+  auto [id1, key1] = create_key(env, "bob");
+  auto [id2, key2] = create_key(env, "bob");
+  LagoonServer s(env);
+  ASSERT_EQ(status_with(s.port(), key1), 200);
+  ASSERT_EQ(status_with(s.port(), key2), 200);
+  auto r = lagoon_cli({"users", "deactivate", "bob"}, env);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["is_active"], false);
+  const auto cli_done = Clock::now();
+  while ((status_with(s.port(), key1) != 401 || status_with(s.port(), key2) != 401) && Clock::now() - cli_done < 5s)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_LT(Clock::now() - cli_done, 1s);
+  EXPECT_EQ(status_with(s.port(), key1), 401);
+  EXPECT_EQ(status_with(s.port(), key2), 401);
+}
+
+TEST_F(Auth, RevokeSaysSoWhenRedisCannotBeTold) {
+  auto [id, key] = create_key(env);
+  auto e = env;
+  e["LAGOON_REDIS_URL"] = "redis://127.0.0.1:" + std::to_string(free_port()) + "/0";  // nothing listens
+  auto r = lagoon_cli({"keys", "revoke", std::to_string(id)}, e);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("revoked in Postgres"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("keys revoke " + std::to_string(id)), std::string::npos) << r.err;
+  EXPECT_EQ(db.scalar("SELECT is_active FROM api_keys WHERE id = " + std::to_string(id)), "f");
+  // Repeating it once Redis is reachable completes the invalidation.
+  auto again = lagoon_cli({"keys", "revoke", std::to_string(id)}, env);
+  EXPECT_EQ(again.code, 0) << again.err;
+}

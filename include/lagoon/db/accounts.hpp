@@ -64,6 +64,9 @@ User create_user(pqxx::connection& conn, const std::string& name);
 // `ref` is a numeric id or a name; an id wins when both could match.
 User find_user(pqxx::connection& conn, const std::string& ref);
 
+// Marks the user inactive: every one of its keys stops authenticating. Deactivating twice is harmless.
+User deactivate_user(pqxx::connection& conn, const std::string& ref);
+
 CreatedKey create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,
                       const KeyOptions& options);
 
