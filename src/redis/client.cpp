@@ -146,17 +146,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // On the strand.
   void issue(const std::shared_ptr<Op>& op) {
     if (!ctx_ || !up()) return complete(op, Result{Status::unavailable, {}});
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    argv.reserve(op->args.size());
-    lens.reserve(op->args.size());
-    for (const auto& a : op->args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
+    ArgvView v(op->args);
     auto* holder = new std::shared_ptr<Op>(op);
-    if (redisAsyncCommandArgv(ctx_, &Connection::on_reply, holder, static_cast<int>(argv.size()), argv.data(),
-                              lens.data()) != REDIS_OK) {
+    if (redisAsyncCommandArgv(ctx_, &Connection::on_reply, holder, v.argc(), v.argv.data(), v.lens.data()) !=
+        REDIS_OK) {
       delete holder;
       return complete(op, Result{Status::unavailable, {}});
     }
@@ -257,20 +250,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // AUTH, SELECT, then PING (commands) or SUBSCRIBE (subscriber); ready when that answers.
   void setup() {
-    auto send = [this](std::vector<std::string> args, redisCallbackFn* fn) {
-      std::vector<const char*> argv;
-      std::vector<std::size_t> lens;
-      for (const auto& a : args) {
-        argv.push_back(a.data());
-        lens.push_back(a.size());
-      }
-      redisAsyncCommandArgv(ctx_, fn, nullptr, static_cast<int>(argv.size()), argv.data(), lens.data());
+    auto send = [this](const std::vector<std::string>& args, redisCallbackFn* fn) {
+      ArgvView v(args);
+      redisAsyncCommandArgv(ctx_, fn, nullptr, v.argc(), v.argv.data(), v.lens.data());
     };
     if (!endpoint_.password.empty()) {
       std::vector<std::string> auth{"AUTH"};
       if (!endpoint_.username.empty()) auth.push_back(endpoint_.username);
       auth.push_back(endpoint_.password);
-      send(std::move(auth), &Connection::on_setup_reply);
+      send(auth, &Connection::on_setup_reply);
     }
     if (endpoint_.db != 0) send({"SELECT", std::to_string(endpoint_.db)}, &Connection::on_setup_reply);
     if (mode_ == Mode::command)

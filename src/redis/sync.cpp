@@ -72,13 +72,8 @@ bool SyncConnection::connect() {
 
 std::optional<Reply> SyncConnection::command(const std::vector<std::string>& args) {
   if (!ctx_ && !connect()) return std::nullopt;
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  auto* r = static_cast<redisReply*>(redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  ArgvView v(args);
+  auto* r = static_cast<redisReply*>(redisCommandArgv(ctx_, v.argc(), v.argv.data(), v.lens.data()));
   if (!r) {
     error_ = std::string("Redis did not answer: ") + (ctx_->errstr[0] ? ctx_->errstr : "timeout");
     reset();

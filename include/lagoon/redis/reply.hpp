@@ -20,4 +20,20 @@ struct Reply {
   static Reply from(const redisReply* r);
 };
 
+// A command's arguments in the (argc, argv, lengths) form hiredis's *Argv functions take; binary-safe.
+// Borrows from `args`, which must outlive it.
+struct ArgvView {
+  explicit ArgvView(const std::vector<std::string>& args) {
+    argv.reserve(args.size());
+    lens.reserve(args.size());
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+  }
+  int argc() const noexcept { return static_cast<int>(argv.size()); }
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+};
+
 }  // namespace lagoon::redis
