@@ -127,6 +127,17 @@ const std::vector<Field>& fields() {
        millis(&Config::auth_negative_ttl, 0, 3'600'000)},
       {"readiness_interval_ms", "LAGOON_READINESS_INTERVAL_MS", false,
        millis(&Config::readiness_interval, 50, 600'000)},
+      {"usage_dir", "LAGOON_USAGE_DIR", false,
+       [](Config& c, const std::string& f, const Raw& r) {
+         c.usage_dir = text(f, r);
+         if (c.usage_dir.empty()) throw ConfigError(f, "must not be empty");
+       }},
+      {"usage_queue_capacity", "LAGOON_USAGE_QUEUE_CAPACITY", false,
+       size(&Config::usage_queue_capacity, 16, 1 << 24)},
+      {"usage_batch_size", "LAGOON_USAGE_BATCH_SIZE", false, size(&Config::usage_batch_size, 1, 100'000)},
+      {"usage_flush_interval_ms", "LAGOON_USAGE_FLUSH_INTERVAL_MS", false,
+       millis(&Config::usage_flush_interval, 1, 60'000)},
+      {"usage_spill_after_ms", "LAGOON_USAGE_SPILL_AFTER_MS", false, millis(&Config::usage_spill_after, 0, 600'000)},
       {"key_pepper", "LAGOON_KEY_PEPPER", true,
        [](Config& c, const std::string& f, const Raw& r) {
          c.key_pepper = text(f, r);

@@ -23,10 +23,15 @@ Pool::Pool(const config::Config& cfg, metrics::Registry& metrics)
 
 Pool::~Pool() = default;
 
-std::size_t Pool::acquire(const std::string& purpose, Clock::time_point deadline) {
+std::size_t Pool::acquire(const std::string& purpose, Clock::time_point deadline, Priority priority) {
   const auto start = Clock::now();
   std::unique_lock lock(mutex_);
-  if (!freed_.wait_until(lock, deadline, [&] { return !free_.empty(); })) {
+  const bool high = priority == Priority::high;
+  if (high) ++high_waiting_;
+  // A normal acquirer leaves as many free connections as there are high-priority waiters.
+  const bool got = freed_.wait_until(lock, deadline, [&] { return free_.size() > (high ? 0 : high_waiting_); });
+  if (high) --high_waiting_;
+  if (!got) {
     acquire_timeouts_.inc();
     throw Unavailable("no Postgres connection free within " + std::to_string(cfg_.db_acquire_timeout.count()) +
                       " ms (pool of " + std::to_string(slots_.size()) + ", purpose " + purpose + ")");
@@ -61,11 +66,12 @@ void Pool::release(std::size_t slot, const std::string& purpose, Clock::duration
     std::lock_guard lock(mutex_);
     free_.push_back(slot);
   }
-  freed_.notify_one();
+  // notify_all: the one woken by notify_one might be a normal waiter that must leave it to a high one.
+  freed_.notify_all();
 }
 
-Pool::Lease::Lease(Pool& pool, const std::string& purpose, Clock::time_point deadline)
-    : pool_(pool), slot_(pool.acquire(purpose, deadline)), purpose_(purpose), acquired_(Clock::now()) {}
+Pool::Lease::Lease(Pool& pool, const std::string& purpose, Clock::time_point deadline, Priority priority)
+    : pool_(pool), slot_(pool.acquire(purpose, deadline, priority)), purpose_(purpose), acquired_(Clock::now()) {}
 
 Pool::Lease::~Lease() { pool_.release(slot_, purpose_, Clock::now() - acquired_); }
 

@@ -60,6 +60,13 @@ struct Config {
   std::size_t auth_cache_size = 100'000;  // L1 entries at most
   Millis auth_negative_ttl{30'000};     // unknown keys are refused from cache this long
 
+  // Usage pipeline.
+  std::string usage_dir = "/var/lib/lagoon/usage";  // ring file and journal; one per instance
+  std::size_t usage_queue_capacity = 16'384;        // records buffered between requests and Postgres
+  std::size_t usage_batch_size = 1'000;             // records per Postgres transaction at most
+  Millis usage_flush_interval{100};                 // a partial batch waits at most this long
+  Millis usage_spill_after{1'000};                  // Postgres unreachable this long: spill to the journal
+
   // Secrets: environment only.
   std::string key_pepper;
   std::string upstream_api_key;

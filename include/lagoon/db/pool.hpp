@@ -42,13 +42,17 @@ class Pool {
 
   using Clock = std::chrono::steady_clock;
 
+  // Who gets a connection first when several wait: the usage flusher must not be starved by a storm
+  // of authentication misses, which would otherwise take every connection as soon as it is freed.
+  enum class Priority { normal, high };
+
   // Runs fn(pqxx::connection&) on a leased connection and returns its result. Waits for a connection
   // until `deadline` (default: db_acquire_timeout from now).
   // Throws Unavailable when no connection is had in time or it breaks; rethrows fn's other exceptions.
   template <class F>
-  auto with_lease(const std::string& purpose, F&& fn, std::optional<Clock::time_point> deadline = std::nullopt)
-      -> decltype(fn(std::declval<pqxx::connection&>())) {
-    Lease lease(*this, purpose, deadline.value_or(Clock::now() + cfg_.db_acquire_timeout));
+  auto with_lease(const std::string& purpose, F&& fn, std::optional<Clock::time_point> deadline = std::nullopt,
+                  Priority priority = Priority::normal) -> decltype(fn(std::declval<pqxx::connection&>())) {
+    Lease lease(*this, purpose, deadline.value_or(Clock::now() + cfg_.db_acquire_timeout), priority);
     try {
       return fn(lease.connection());
     } catch (const pqxx::broken_connection& e) {
@@ -66,7 +70,7 @@ class Pool {
   // The right to use one slot; only with_lease creates one, on its own stack frame.
   class Lease {
    public:
-    Lease(Pool& pool, const std::string& purpose, Clock::time_point deadline);
+    Lease(Pool& pool, const std::string& purpose, Clock::time_point deadline, Priority priority);
     ~Lease();
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
@@ -80,7 +84,7 @@ class Pool {
     std::chrono::steady_clock::time_point acquired_;
   };
 
-  std::size_t acquire(const std::string& purpose, Clock::time_point deadline);
+  std::size_t acquire(const std::string& purpose, Clock::time_point deadline, Priority priority);
   void release(std::size_t slot, const std::string& purpose, std::chrono::steady_clock::duration held) noexcept;
   metrics::Counter& leases(const std::string& purpose);
   metrics::RealCounter& lease_seconds(const std::string& purpose);
@@ -91,6 +95,7 @@ class Pool {
   std::condition_variable freed_;
   std::vector<std::unique_ptr<pqxx::connection>> slots_;  // null until first opened
   std::vector<std::size_t> free_;                         // indices of slots not lent out
+  std::size_t high_waiting_ = 0;                          // high-priority acquirers waiting
   metrics::Gauge& in_use_;
   metrics::Gauge& open_;
   metrics::Histogram& acquire_wait_;

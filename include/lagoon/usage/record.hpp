@@ -1,0 +1,59 @@
+// Record: one row of usage_records — what one authenticated request cost and how it ended. Its
+// identity is request_id: writing the same record twice stores it once.
+//
+// Two encodings: a fixed-size binary slot for the crash-safe ring (no allocation, a few memcpys on the
+// request path) and one JSON line for the journal and dead-letter files (readable by operators).
+// Pure value code; thread-compatible.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace lagoon::usage {
+
+struct Record {
+  std::string request_id;
+  std::int64_t api_key_id = 0;
+  std::int64_t user_id = 0;
+  std::optional<std::string> session_id;  // uuid text
+  std::optional<std::string> model;
+  bool stream = false;
+  std::int32_t status_code = 0;
+  std::string outcome;  // ok, upstream_error, client_disconnect, …
+  std::optional<std::int32_t> prompt_tokens;
+  std::optional<std::int32_t> completion_tokens;
+  std::optional<std::int32_t> total_tokens;
+  bool tokens_estimated = false;
+  std::int64_t started_at_us = 0;  // Unix time, microseconds, UTC
+  double duration_ms = 0;
+  std::optional<double> ttfb_ms;
+
+  bool operator==(const Record&) const = default;
+};
+
+// Longest strings a slot keeps; longer ones are cut (request ids and outcomes are ours and fit;
+// model names come from clients).
+inline constexpr std::size_t kMaxRequestId = 128;
+inline constexpr std::size_t kMaxSessionId = 36;
+inline constexpr std::size_t kMaxModel = 200;
+inline constexpr std::size_t kMaxOutcome = 32;
+
+// Bytes of payload in one ring slot; encode() always fits.
+inline constexpr std::size_t kSlotPayload = 504;
+
+// Writes `r` into `out` (kSlotPayload bytes), cutting over-long strings.
+void encode(const Record& r, std::span<std::byte, kSlotPayload> out) noexcept;
+// Reads a slot written by encode(); nullopt when the bytes are not a record (a torn or foreign slot).
+std::optional<Record> decode(std::span<const std::byte, kSlotPayload> in);
+
+nlohmann::json to_json(const Record& r);
+// Throws nlohmann::json::exception on a malformed line.
+Record from_json(const nlohmann::json& j);
+
+}  // namespace lagoon::usage

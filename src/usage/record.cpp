@@ -1,0 +1,182 @@
+#include "lagoon/usage/record.hpp"
+
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+namespace lagoon::usage {
+
+namespace {
+
+// Slot layout: magic, then fixed-width numbers, then length-prefixed strings.
+constexpr std::uint32_t kMagic = 0x4C55'5231;  // "LUR1"
+
+enum Flags : std::uint16_t {
+  kStream = 1 << 0,
+  kEstimated = 1 << 1,
+  kHasSession = 1 << 2,
+  kHasModel = 1 << 3,
+  kHasPrompt = 1 << 4,
+  kHasCompletion = 1 << 5,
+  kHasTotal = 1 << 6,
+  kHasTtfb = 1 << 7,
+};
+
+struct Fixed {
+  std::uint32_t magic;
+  std::uint16_t flags;
+  std::uint16_t reserved;
+  std::int64_t api_key_id;
+  std::int64_t user_id;
+  std::int64_t started_at_us;
+  double duration_ms;
+  double ttfb_ms;
+  std::int32_t status_code;
+  std::int32_t prompt_tokens;
+  std::int32_t completion_tokens;
+  std::int32_t total_tokens;
+};
+static_assert(sizeof(Fixed) + 4 + kMaxRequestId + kMaxSessionId + kMaxModel + kMaxOutcome <= kSlotPayload);
+
+class Writer {
+ public:
+  explicit Writer(std::byte* p) : p_(p) {}
+  void raw(const void* src, std::size_t n) {
+    std::memcpy(p_, src, n);
+    p_ += n;
+  }
+  void str(std::string_view s, std::size_t max) {
+    const auto n = static_cast<std::uint8_t>(std::min(s.size(), max));
+    raw(&n, 1);
+    raw(s.data(), n);
+  }
+
+ private:
+  std::byte* p_;
+};
+
+class Reader {
+ public:
+  Reader(const std::byte* p, const std::byte* end) : p_(p), end_(end) {}
+  bool raw(void* dst, std::size_t n) {
+    if (static_cast<std::size_t>(end_ - p_) < n) return false;
+    std::memcpy(dst, p_, n);
+    p_ += n;
+    return true;
+  }
+  bool str(std::string& s, std::size_t max) {
+    std::uint8_t n = 0;
+    if (!raw(&n, 1) || n > max || static_cast<std::size_t>(end_ - p_) < n) return false;
+    s.assign(reinterpret_cast<const char*>(p_), n);
+    p_ += n;
+    return true;
+  }
+
+ private:
+  const std::byte* p_;
+  const std::byte* end_;
+};
+
+}  // namespace
+
+void encode(const Record& r, std::span<std::byte, kSlotPayload> out) noexcept {
+  Fixed f{};
+  f.magic = kMagic;
+  f.flags = static_cast<std::uint16_t>((r.stream ? kStream : 0) | (r.tokens_estimated ? kEstimated : 0) |
+                                       (r.session_id ? kHasSession : 0) | (r.model ? kHasModel : 0) |
+                                       (r.prompt_tokens ? kHasPrompt : 0) | (r.completion_tokens ? kHasCompletion : 0) |
+                                       (r.total_tokens ? kHasTotal : 0) | (r.ttfb_ms ? kHasTtfb : 0));
+  f.api_key_id = r.api_key_id;
+  f.user_id = r.user_id;
+  f.started_at_us = r.started_at_us;
+  f.duration_ms = r.duration_ms;
+  f.ttfb_ms = r.ttfb_ms.value_or(0);
+  f.status_code = r.status_code;
+  f.prompt_tokens = r.prompt_tokens.value_or(0);
+  f.completion_tokens = r.completion_tokens.value_or(0);
+  f.total_tokens = r.total_tokens.value_or(0);
+  Writer w(out.data());
+  w.raw(&f, sizeof f);
+  w.str(r.request_id, kMaxRequestId);
+  w.str(r.session_id.value_or(""), kMaxSessionId);
+  w.str(r.model.value_or(""), kMaxModel);
+  w.str(r.outcome, kMaxOutcome);
+}
+
+std::optional<Record> decode(std::span<const std::byte, kSlotPayload> in) {
+  Reader rd(in.data(), in.data() + in.size());
+  Fixed f{};
+  if (!rd.raw(&f, sizeof f) || f.magic != kMagic) return std::nullopt;
+  Record r;
+  std::string session, model;
+  if (!rd.str(r.request_id, kMaxRequestId) || !rd.str(session, kMaxSessionId) || !rd.str(model, kMaxModel) ||
+      !rd.str(r.outcome, kMaxOutcome) || r.request_id.empty())
+    return std::nullopt;
+  r.api_key_id = f.api_key_id;
+  r.user_id = f.user_id;
+  r.started_at_us = f.started_at_us;
+  r.duration_ms = f.duration_ms;
+  r.status_code = f.status_code;
+  r.stream = f.flags & kStream;
+  r.tokens_estimated = f.flags & kEstimated;
+  if (f.flags & kHasSession) r.session_id = std::move(session);
+  if (f.flags & kHasModel) r.model = std::move(model);
+  if (f.flags & kHasPrompt) r.prompt_tokens = f.prompt_tokens;
+  if (f.flags & kHasCompletion) r.completion_tokens = f.completion_tokens;
+  if (f.flags & kHasTotal) r.total_tokens = f.total_tokens;
+  if (f.flags & kHasTtfb) r.ttfb_ms = f.ttfb_ms;
+  return r;
+}
+
+namespace {
+template <class T>
+nlohmann::json nullable(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+template <class T>
+std::optional<T> optional_at(const nlohmann::json& j, const char* k) {
+  const auto& v = j.at(k);
+  if (v.is_null()) return std::nullopt;
+  return v.get<T>();
+}
+}  // namespace
+
+nlohmann::json to_json(const Record& r) {
+  return {{"request_id", r.request_id},
+          {"api_key_id", r.api_key_id},
+          {"user_id", r.user_id},
+          {"session_id", nullable(r.session_id)},
+          {"model", nullable(r.model)},
+          {"stream", r.stream},
+          {"status_code", r.status_code},
+          {"outcome", r.outcome},
+          {"prompt_tokens", nullable(r.prompt_tokens)},
+          {"completion_tokens", nullable(r.completion_tokens)},
+          {"total_tokens", nullable(r.total_tokens)},
+          {"tokens_estimated", r.tokens_estimated},
+          {"started_at_us", r.started_at_us},
+          {"duration_ms", r.duration_ms},
+          {"ttfb_ms", nullable(r.ttfb_ms)}};
+}
+
+Record from_json(const nlohmann::json& j) {
+  Record r;
+  r.request_id = j.at("request_id").get<std::string>();
+  r.api_key_id = j.at("api_key_id").get<std::int64_t>();
+  r.user_id = j.at("user_id").get<std::int64_t>();
+  r.session_id = optional_at<std::string>(j, "session_id");
+  r.model = optional_at<std::string>(j, "model");
+  r.stream = j.at("stream").get<bool>();
+  r.status_code = j.at("status_code").get<std::int32_t>();
+  r.outcome = j.at("outcome").get<std::string>();
+  r.prompt_tokens = optional_at<std::int32_t>(j, "prompt_tokens");
+  r.completion_tokens = optional_at<std::int32_t>(j, "completion_tokens");
+  r.total_tokens = optional_at<std::int32_t>(j, "total_tokens");
+  r.tokens_estimated = j.at("tokens_estimated").get<bool>();
+  r.started_at_us = j.at("started_at_us").get<std::int64_t>();
+  r.duration_ms = j.at("duration_ms").get<double>();
+  r.ttfb_ms = optional_at<double>(j, "ttfb_ms");
+  return r;
+}
+
+}  // namespace lagoon::usage
