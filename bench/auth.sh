@@ -57,7 +57,7 @@ as_pg "$PG_BIN/psql" -q -h 127.0.0.1 -p "$pg_port" -U postgres lagoon \
 start_lagoon() {
   local port=$1
   shift
-  env "$@" LAGOON_LISTEN="127.0.0.1:$port" taskset -c 0 build/lagoon serve >"$tmp/lagoon-$port.log" 2>&1 &
+  env "$@" LAGOON_LISTEN="127.0.0.1:$port" LAGOON_USAGE_DIR="$tmp/usage-$port" taskset -c 0 build/lagoon serve >"$tmp/lagoon-$port.log" 2>&1 &
   pids+=("$!")
   LAST_PID=$!
   for _ in $(seq 200); do

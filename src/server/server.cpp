@@ -34,6 +34,7 @@
 #include "lagoon/metrics/registry.hpp"
 #include "lagoon/redis/client.hpp"
 #include "lagoon/server/readiness.hpp"
+#include "lagoon/usage/pipeline.hpp"
 
 namespace lagoon::server {
 namespace {
@@ -561,6 +562,8 @@ class Server {
 
 }  // namespace
 
+constexpr std::chrono::milliseconds kFinalUsageFlush{5000};
+
 int run(const config::Config& cfg) {
   log::init(cfg.log_level);
   metrics::Registry registry;
@@ -568,6 +571,15 @@ int run(const config::Config& cfg) {
   int code = 0;
   {
     db::Pool pool(cfg, registry);
+    std::optional<usage::Pipeline> usage;
+    try {
+      usage.emplace(cfg, pool, registry);
+    } catch (const std::exception& e) {
+      log::error("cannot open the usage queue", {{"error", e.what()}, {"hint", "set LAGOON_USAGE_DIR"}});
+      log::shutdown();
+      return 1;
+    }
+    usage->start();
     Readiness readiness(cfg, pool, registry);
     readiness.start();
     try {
@@ -578,6 +590,9 @@ int run(const config::Config& cfg) {
       code = 1;
     }
     readiness.stop();
+    // Requests are over: write what they left queued; what Postgres cannot take in time goes to the
+    // journal (and the queue file keeps anything else for the next start).
+    usage->stop(kFinalUsageFlush);
   }
   log::shutdown();
   return code;

@@ -49,6 +49,7 @@ Pipeline::Pipeline(const config::Config& cfg, db::Pool& pool, metrics::Registry&
       journal_((std::filesystem::path(cfg.usage_dir) / "journal").string()) {
   metrics_->capacity.set(static_cast<double>(ring_.capacity()));
   metrics_->journal_bytes.set(static_cast<double>(journal_.bytes()));
+  journal_empty_.store(!journal_.pending());
   pool_.declare_purpose("usage");
   batch_.reserve(cfg.usage_batch_size);
 }
@@ -118,6 +119,7 @@ void Pipeline::run() {
     drain_ring(stop_now);
     metrics_->depth.set(static_cast<double>(ring_.depth()));
     metrics_->journal_bytes.set(static_cast<double>(journal_.bytes()));
+    journal_empty_.store(!journal_.pending(), std::memory_order_relaxed);
     if (stop_now) {
       if (ring_.depth() == 0 || Clock::now() >= stop_deadline_) break;
       // Postgres is down and the journal refuses too: wait a little rather than spin.

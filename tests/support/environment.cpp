@@ -2,9 +2,12 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <random>
 #include <stdexcept>
 #include <thread>
+
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
@@ -77,6 +80,11 @@ LagoonServer::LagoonServer(Env env) : port_(free_port()) {
   env["LAGOON_LISTEN"] = "127.0.0.1:" + std::to_string(port_);
   env.try_emplace("LAGOON_THREADS", std::string("2"));
   env.try_emplace("LAGOON_READINESS_INTERVAL_MS", std::string("200"));
+  // Each instance needs a usage directory of its own (the queue file is locked).
+  if (!env.count("LAGOON_USAGE_DIR")) {
+    owned_usage_dir_ = "/tmp/lagoon-test-usage-" + std::to_string(port_) + "-" + std::to_string(::getpid());
+    env["LAGOON_USAGE_DIR"] = owned_usage_dir_;
+  }
   const std::string log = "/tmp/lagoon-serve-" + std::to_string(port_) + ".log";
   process_ = std::make_unique<Process>(std::vector<std::string>{LAGOON_BINARY, "serve"}, env, log);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
@@ -95,6 +103,7 @@ LagoonServer::LagoonServer(Env env) : port_(free_port()) {
 LagoonServer::~LagoonServer() {
   process_->signal(SIGTERM);
   process_->wait(std::chrono::seconds(10));
+  if (!owned_usage_dir_.empty()) std::filesystem::remove_all(owned_usage_dir_);
 }
 
 int LagoonServer::wait_ready_status(int status, std::chrono::milliseconds timeout) {

@@ -60,6 +60,7 @@ class LagoonServer {
 
  private:
   unsigned short port_;
+  std::string owned_usage_dir_;  // removed with the server unless the test chose the directory
   std::unique_ptr<Process> process_;
 };
 

@@ -46,6 +46,12 @@ class Pipeline {
   // Never blocks. False only when the ring is full: the record is counted in lagoon_usage_dropped_total.
   bool push(const Record& r) noexcept;
 
+  // Records waiting in the queue (approximate while producers run).
+  std::size_t queued() const noexcept { return ring_.depth(); }
+  std::size_t capacity() const noexcept { return ring_.capacity(); }
+  // Nothing queued and nothing waiting in the journal, as of the flusher's last round.
+  bool idle() const noexcept { return ring_.depth() == 0 && journal_empty_.load(std::memory_order_relaxed); }
+
   // Writes what is queued to Postgres; whatever Postgres cannot take before `deadline` goes to the
   // journal. Then the flusher ends. Idempotent.
   void stop(std::chrono::milliseconds deadline);
@@ -79,6 +85,7 @@ class Pipeline {
   std::condition_variable wake_;
   bool stopping_ = false;
   std::atomic<bool> kicked_{false};  // a producer saw a full batch waiting
+  std::atomic<bool> journal_empty_{true};
   Clock::time_point stop_deadline_{};
 
   // Flusher thread only.
