@@ -1,0 +1,81 @@
+// Helpers for usage pipeline tests: a temporary directory, sample records, a Config for an in-process
+// pipeline against a test database, polling with a deadline, and the driver's SIGKILL-proof counter.
+// Not thread-safe; test-local objects.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "lagoon/config/config.hpp"
+#include "lagoon/usage/record.hpp"
+#include "support/environment.hpp"
+
+namespace lagoon::test {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("lagoon-test-" + std::to_string(rd()) + "-" + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline usage::Record sample_record(const std::string& prefix, std::uint64_t i, std::int64_t key_id,
+                                   std::int64_t user_id) {
+  usage::Record r;
+  r.request_id = prefix + "-" + std::to_string(i);
+  r.api_key_id = key_id;
+  r.user_id = user_id;
+  r.model = "llama-3.3-70b";
+  r.stream = i % 2 == 0;
+  r.status_code = 200;
+  r.outcome = "ok";
+  r.prompt_tokens = 12;
+  r.completion_tokens = 34;
+  r.total_tokens = 46;
+  r.started_at_us = 1'764'000'000'000'000 + static_cast<std::int64_t>(i);
+  r.duration_ms = 12.5;
+  r.ttfb_ms = 3.25;
+  return r;
+}
+
+// A Config for an in-process pipeline on `db` with its queue and journal under `usage_dir`.
+inline config::Config usage_config(const TestDatabase& db, const std::string& usage_dir, const Env& extra = {}) {
+  config::Environment env{{"LAGOON_DATABASE_URL", db.url()}, {"LAGOON_USAGE_DIR", usage_dir}};
+  for (const auto& [k, v] : extra) env[k] = v;
+  return config::load("", env, 2);
+}
+
+// Polls `done` every 20 ms until it holds or `timeout` passes; returns its last value.
+inline bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+// The 8-byte counter lagoon_usage_driver keeps of acknowledged pushes.
+inline std::uint64_t read_counter(const std::string& path) {
+  std::uint64_t v = 0;
+  std::ifstream in(path, std::ios::binary);
+  in.read(reinterpret_cast<char*>(&v), sizeof v);
+  return v;
+}
+
+}  // namespace lagoon::test
