@@ -91,7 +91,9 @@ void Journal::append(std::span<const Record> records) {
   if (records.empty()) return;
   std::string data;
   for (const auto& r : records) {
-    data += to_json(r).dump();
+    // A record Postgres will refuse for bad UTF-8 must still reach the journal and, from there, the
+    // dead-letter file: never let its bytes stop the whole queue.
+    data += to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     data += '\n';
   }
   const bool fresh = files_.empty() || current_bytes_ >= rotate_bytes_;
@@ -147,7 +149,8 @@ std::size_t Journal::replay_oldest(std::size_t batch, const std::function<void(s
 
 void Journal::dead_letter(const Record& r, const std::string& error) {
   const nlohmann::json line{{"record", to_json(r)}, {"error", error}};
-  append_durably((fs::path(dir_) / "dead-letter.jsonl").string(), line.dump() + "\n");
+  append_durably((fs::path(dir_) / "dead-letter.jsonl").string(),
+                 line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 }  // namespace lagoon::usage

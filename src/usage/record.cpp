@@ -46,7 +46,11 @@ class Writer {
     p_ += n;
   }
   void str(std::string_view s, std::size_t max) {
-    const auto n = static_cast<std::uint8_t>(std::min(s.size(), max));
+    std::size_t cut = std::min(s.size(), max);
+    // Never cut a UTF-8 sequence in half: Postgres would refuse the whole record.
+    if (cut < s.size())
+      while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+    const auto n = static_cast<std::uint8_t>(cut);
     raw(&n, 1);
     raw(s.data(), n);
   }

@@ -32,12 +32,12 @@ TEST(Migrate, AppliesOnceAndTheSecondRunChangesNothing) {
   TestDatabase db;
   auto env = lagoon_env(db);
   auto first = ok_json(lagoon_cli({"migrate"}, env));
-  EXPECT_EQ(first["applied"], json::array({1}));
-  EXPECT_EQ(first["version"], 1);
+  EXPECT_EQ(first["applied"], json::array({1, 2}));
+  EXPECT_EQ(first["version"], 2);
   auto second = ok_json(lagoon_cli({"migrate"}, env));
   EXPECT_EQ(second["applied"], json::array());
-  EXPECT_EQ(second["version"], 1);
-  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "1");
+  EXPECT_EQ(second["version"], 2);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "2");
 }
 
 TEST(Migrate, CreatesEveryColumnOfTheInterface) {
@@ -69,7 +69,7 @@ TEST(Migrate, ConcurrentRunsApplyEachMigrationOnce) {
     ps.push_back(std::make_unique<Process>(std::vector<std::string>{LAGOON_BINARY, "migrate"}, env,
                                            "/tmp/lagoon-migrate-" + db.name() + "-" + std::to_string(i)));
   for (auto& p : ps) EXPECT_EQ(p->wait(std::chrono::seconds(30)), 0) << p->output();
-  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "1");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "2");
 }
 
 TEST_F(Cli, UsersCreatePrintsIdAndName) {

@@ -88,8 +88,8 @@ TEST_F(Usage, APoisonRecordIsSetAsideAndTheRestIsWritten) {
     p.start();
     for (int i = 0; i < 1000; ++i) {
       auto r = rec(i);
-      if (i == 17) r.api_key_id = 987654321;    // no such key: foreign-key violation
-      if (i == 600) r.session_id = "not-a-uuid";  // invalid input syntax
+      if (i == 17) r.model = "bad \xff utf-8";     // invalid byte sequence for UTF8
+      if (i == 600) r.session_id = "not-a-uuid";  // invalid input syntax for type uuid
       ASSERT_TRUE(p.push(r));
     }
     wait_until([&] { return rows() == 998; }, 20s);

@@ -79,6 +79,16 @@ TEST(UsageRecord, SlotCutsOverlongStringsAndRefusesGarbage) {
   EXPECT_FALSE(decode(zero));
 }
 
+TEST(UsageRecord, CuttingAModelNameNeverSplitsAUtf8Character) {
+  Record r = sample(1);
+  r.model = std::string(kMaxModel - 1, 'm') + "\u00e9\u00e9";  // the first é straddles the limit
+  std::byte slot[kSlotPayload];
+  encode(r, slot);
+  auto back = decode(slot);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back->model, std::string(kMaxModel - 1, 'm'));
+}
+
 TEST(UsageRecord, JsonRoundTrip) {
   const Record r = sample(9);
   EXPECT_EQ(from_json(nlohmann::json::parse(to_json(r).dump())), r);
@@ -217,6 +227,18 @@ TEST(UsageJournal, ATornLastLineIsSkipped) {
     for (auto& r : b) got.push_back(r.request_id);
   });
   EXPECT_EQ(got, std::vector<std::string>{"req-1"});
+}
+
+TEST(UsageJournal, RecordsWithInvalidUtf8AreJournalledNotRefused) {
+  TempDir dir;
+  Journal j(dir.file("journal"));
+  Record r = sample(1);
+  r.model = "bad \xff";
+  std::vector<Record> a{r};
+  EXPECT_NO_THROW(j.append(a));
+  EXPECT_NO_THROW(j.dead_letter(r, "invalid byte sequence"));
+  std::size_t n = j.replay_oldest(10, [](std::span<const Record>) {});
+  EXPECT_EQ(n, 1u);
 }
 
 TEST(UsageJournal, DeadLettersAreKeptWithTheirError) {
