@@ -92,12 +92,32 @@ LagoonServer::LagoonServer(Env env) : port_(free_port()) {
     if (!process_->running()) throw std::runtime_error("lagoon serve exited early:\n" + process_->output());
     try {
       auto r = request(port_, "GET", "/healthz");
-      if (r && r->status == 200) return;
+      if (r && r->status == 200) {
+        wait_for_redis();
+        return;
+      }
     } catch (const std::exception&) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   throw std::runtime_error("lagoon serve did not answer /healthz:\n" + process_->output());
+}
+
+// Tests count Redis round trips and Postgres leases from the first request on, so give the Redis
+// connections a moment to come up (not an error if they do not: some tests start without Redis).
+void LagoonServer::wait_for_redis() {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string m = metrics();
+    auto value = [&](const std::string& series) {
+      auto pos = m.find("\n" + series + " ");
+      return pos == std::string::npos ? 0.0 : std::stod(m.substr(pos + series.size() + 2));
+    };
+    if (value(R"(lagoon_redis_connections_up{role="command"})") >= 1 &&
+        value(R"(lagoon_redis_connections_up{role="subscriber"})") >= 1)
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 LagoonServer::~LagoonServer() {

@@ -59,6 +59,7 @@ class LagoonServer {
   double metric(const std::string& series);
 
  private:
+  void wait_for_redis();
   unsigned short port_;
   std::string owned_usage_dir_;  // removed with the server unless the test chose the directory
   std::unique_ptr<Process> process_;
