@@ -168,6 +168,9 @@ bool Pipeline::spill(std::span<const Record> batch) {
 
 bool Pipeline::deliver(std::span<const Record> batch) {
   if (batch.empty()) return true;
+  // Postgres keeps up too slowly and the queue is nearly full: the journal takes records at disk speed
+  // so that requests never find the queue full.
+  if (ring_.depth() * 4 >= ring_.capacity() * 3 && spill(batch)) return true;
   if (!postgres_usable_now()) return must_spill() && spill(batch);
   try {
     write_isolating(batch);

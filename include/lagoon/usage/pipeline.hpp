@@ -7,7 +7,7 @@
 // of authentication misses cannot starve it. A batch Postgres refuses for a data reason is split until
 // the bad record is found; that record goes to the dead-letter file and the rest are written. While
 // Postgres is unreachable the records stay in the ring; after usage_spill_after (or when the ring is
-// half full) they are spilled to the Journal, and the journal is replayed once Postgres is back — and
+// half full) they are spilled to the Journal — as they are whenever the ring is three quarters full, and the journal is replayed once Postgres is back — and
 // at start-up, as are records a previous process left in the ring.
 //
 // Thread-safety: push() from any thread; start() and stop() from one owner thread.
