@@ -1,0 +1,36 @@
+// The chat completions request as the gateway needs it: validated only where the gateway depends on
+// it (a JSON object with a string `model`, an array `messages`, a boolean `stream` if present), and the
+// body to send upstream — the client's bytes unchanged, except that a streaming request gets
+// `stream_options.include_usage: true` so its usage can be counted. Everything else (tools,
+// response_format, venice_parameters, unknown fields) passes through byte for byte.
+// Pure; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace lagoon::chat {
+
+struct ChatRequest {
+  std::string model;
+  bool stream = false;
+  bool client_wants_usage = false;       // the client itself asked for the usage chunk
+  std::optional<std::int64_t> max_tokens;  // max_completion_tokens or max_tokens
+  std::size_t prompt_chars = 0;          // characters of the messages' text, for token estimates
+  std::string upstream_body;
+};
+
+struct InvalidRequest {
+  std::string message;
+  std::optional<std::string> param;  // the offending field, as OpenAI reports it
+};
+
+// Deepest nesting accepted; deeper bodies are refused before a full parse.
+inline constexpr std::size_t kMaxJsonDepth = 128;
+
+std::variant<ChatRequest, InvalidRequest> parse_chat_request(std::string_view body);
+
+}  // namespace lagoon::chat

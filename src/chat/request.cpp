@@ -1,0 +1,188 @@
+#include "lagoon/chat/request.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace lagoon::chat {
+
+namespace {
+
+using nlohmann::json;
+
+// Nesting depth of a JSON text, counted outside strings, stopping as soon as it exceeds `limit`.
+bool deeper_than(std::string_view s, std::size_t limit) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > limit) return true;
+    } else if (c == '}' || c == ']') {
+      if (depth > 0) --depth;
+    }
+  }
+  return false;
+}
+
+// Byte spans of a valid JSON text's top-level members. Only called on text nlohmann accepted.
+class TopLevel {
+ public:
+  explicit TopLevel(std::string_view s) : s_(s) {}
+
+  struct Member {
+    std::size_t value_begin = 0, value_end = 0;
+  };
+
+  // The span of the last member named `name` (as nlohmann would read the key), if any.
+  std::optional<Member> find(std::string_view name) {
+    std::optional<Member> found;
+    std::size_t i = skip_ws(0);
+    if (i >= s_.size() || s_[i] != '{') return found;
+    i = skip_ws(i + 1);
+    while (i < s_.size() && s_[i] == '"') {
+      const std::size_t key_begin = i;
+      i = skip_string(i);
+      const std::string_view raw_key = s_.substr(key_begin, i - key_begin);
+      const bool match = raw_key.find('\\') == std::string_view::npos
+                             ? raw_key.substr(1, raw_key.size() - 2) == name
+                             : json::parse(raw_key).get<std::string>() == name;
+      i = skip_ws(i);
+      i = skip_ws(i + 1);  // ':'
+      const std::size_t value_begin = i;
+      i = skip_value(i);
+      if (match) found = Member{value_begin, i};
+      i = skip_ws(i);
+      if (i < s_.size() && s_[i] == ',') i = skip_ws(i + 1);
+    }
+    return found;
+  }
+
+ private:
+  std::size_t skip_ws(std::size_t i) const {
+    while (i < s_.size() && (s_[i] == ' ' || s_[i] == '\t' || s_[i] == '\n' || s_[i] == '\r')) ++i;
+    return i;
+  }
+  std::size_t skip_string(std::size_t i) const {  // at the opening quote; returns past the closing one
+    for (++i; i < s_.size(); ++i) {
+      if (s_[i] == '\\') ++i;
+      else if (s_[i] == '"') return i + 1;
+    }
+    return i;
+  }
+  std::size_t skip_value(std::size_t i) const {
+    if (i >= s_.size()) return i;
+    if (s_[i] == '"') return skip_string(i);
+    if (s_[i] == '{' || s_[i] == '[') {
+      std::size_t depth = 0;
+      for (; i < s_.size(); ++i) {
+        const char c = s_[i];
+        if (c == '"') {
+          i = skip_string(i) - 1;
+        } else if (c == '{' || c == '[') {
+          ++depth;
+        } else if (c == '}' || c == ']') {
+          if (--depth == 0) return i + 1;
+        }
+      }
+      return i;
+    }
+    while (i < s_.size() && s_[i] != ',' && s_[i] != '}' && s_[i] != ' ' && s_[i] != '\t' && s_[i] != '\n' &&
+           s_[i] != '\r')
+      ++i;
+    return i;
+  }
+
+  std::string_view s_;
+};
+
+std::size_t text_chars(const json& content) {
+  if (content.is_string()) return content.get_ref<const std::string&>().size();
+  std::size_t n = 0;
+  if (content.is_array())
+    for (const auto& part : content)
+      if (part.is_object()) {
+        auto t = part.find("text");
+        if (t != part.end() && t->is_string()) n += t->get_ref<const std::string&>().size();
+      }
+  return n;
+}
+
+}  // namespace
+
+std::variant<ChatRequest, InvalidRequest> parse_chat_request(std::string_view body) {
+  if (deeper_than(body, kMaxJsonDepth))
+    return InvalidRequest{"The request body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels.", {}};
+  const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded())
+    return InvalidRequest{"We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+                          "using your HTTP library correctly. The OpenAI API expects a JSON payload.)",
+                          {}};
+  if (!j.is_object()) return InvalidRequest{"The request body must be a JSON object.", {}};
+
+  ChatRequest r;
+  auto model = j.find("model");
+  if (model == j.end()) return InvalidRequest{"you must provide a model parameter", "model"};
+  if (!model->is_string() || model->get_ref<const std::string&>().empty())
+    return InvalidRequest{"model must be a non-empty string", "model"};
+  r.model = model->get<std::string>();
+
+  auto messages = j.find("messages");
+  if (messages == j.end()) return InvalidRequest{"Missing required parameter: 'messages'.", "messages"};
+  if (!messages->is_array()) return InvalidRequest{"'messages' must be an array.", "messages"};
+  for (const auto& m : *messages)
+    if (m.is_object())
+      if (auto c = m.find("content"); c != m.end()) r.prompt_chars += text_chars(*c);
+
+  if (auto stream = j.find("stream"); stream != j.end() && !stream->is_null()) {
+    if (!stream->is_boolean()) return InvalidRequest{"'stream' must be a boolean.", "stream"};
+    r.stream = stream->get<bool>();
+  }
+  for (const char* name : {"max_completion_tokens", "max_tokens"}) {
+    auto v = j.find(name);
+    if (v == j.end() || v->is_null()) continue;
+    if (!v->is_number_integer() || v->get<std::int64_t>() < 0)
+      return InvalidRequest{std::string("'") + name + "' must be a non-negative integer.", name};
+    if (!r.max_tokens) r.max_tokens = v->get<std::int64_t>();
+  }
+
+  auto options = j.find("stream_options");
+  if (options != j.end() && !options->is_null() && !options->is_object())
+    return InvalidRequest{"'stream_options' must be an object.", "stream_options"};
+  const bool has_options = options != j.end() && options->is_object();
+  if (has_options) {
+    auto iu = options->find("include_usage");
+    r.client_wants_usage = iu != options->end() && iu->is_boolean() && iu->get<bool>();
+  }
+
+  if (!r.stream || r.client_wants_usage) {
+    r.upstream_body.assign(body);
+    return r;
+  }
+  if (!has_options || options->is_null()) {
+    auto span = TopLevel(body).find("stream_options");  // an explicit null is replaced, not repeated
+    if (span) {
+      r.upstream_body.assign(body.substr(0, span->value_begin));
+      r.upstream_body += R"({"include_usage":true})";
+      r.upstream_body.append(body.substr(span->value_end));
+    } else {
+      const std::size_t open = body.find('{');
+      r.upstream_body.assign(body.substr(0, open + 1));
+      r.upstream_body += R"("stream_options":{"include_usage":true},)";
+      r.upstream_body.append(body.substr(open + 1));
+    }
+    return r;
+  }
+  json patched = *options;
+  patched["include_usage"] = true;
+  auto span = TopLevel(body).find("stream_options");
+  r.upstream_body.assign(body.substr(0, span->value_begin));
+  r.upstream_body += patched.dump();
+  r.upstream_body.append(body.substr(span->value_end));
+  return r;
+}
+
+}  // namespace lagoon::chat

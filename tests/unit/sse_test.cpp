@@ -1,0 +1,114 @@
+// The SSE scanner on every way a stream can be cut into reads, and the usage chunk reader.
+#include <gtest/gtest.h>
+
+#include "lagoon/chat/sse.hpp"
+
+using namespace lagoon::chat;
+
+namespace {
+
+std::vector<SseEvent> scan_in_pieces(std::string_view stream, std::size_t piece) {
+  SseScanner s;
+  std::vector<SseEvent> out;
+  for (std::size_t i = 0; i < stream.size(); i += piece) EXPECT_TRUE(s.feed(stream.substr(i, piece), out));
+  return out;
+}
+
+std::string joined_raw(const std::vector<SseEvent>& events) {
+  std::string all;
+  for (const auto& e : events) all += e.raw;
+  return all;
+}
+
+const std::string kOpenAiStream =
+    "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"Hel\"}}],\"usage\":null}\n\n"
+    ": keep-alive comment\n\n"
+    "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}\n\n"
+    "data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}\n\n"
+    "data: [DONE]\n\n";
+
+}  // namespace
+
+TEST(SseScanner, FindsTheSameEventsHoweverTheStreamIsCut) {
+  const auto whole = scan_in_pieces(kOpenAiStream, kOpenAiStream.size());
+  ASSERT_EQ(whole.size(), 5u);
+  EXPECT_EQ(whole[1].has_data, false);
+  EXPECT_EQ(whole[4].data, "[DONE]");
+  for (std::size_t piece = 1; piece <= kOpenAiStream.size(); ++piece) {
+    const auto events = scan_in_pieces(kOpenAiStream, piece);
+    ASSERT_EQ(events.size(), whole.size()) << "piece " << piece;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      EXPECT_EQ(events[i].data, whole[i].data);
+      EXPECT_EQ(events[i].raw, whole[i].raw);
+    }
+  }
+}
+
+TEST(SseScanner, HandlesCrLfAndLoneCrLineEndsAndKeepsEveryByte) {
+  for (std::string eol : {"\r\n", "\r", "\n"}) {
+    const std::string stream = "data: a" + eol + "data: b" + eol + eol + "event: x" + eol + "data: [DONE]" + eol + eol;
+    for (std::size_t piece = 1; piece <= stream.size(); ++piece) {
+      const auto events = scan_in_pieces(stream, piece);
+      ASSERT_EQ(events.size(), 2u) << "eol " << (int)eol[0] << " piece " << piece;
+      EXPECT_EQ(events[0].data, "a\nb");
+      EXPECT_EQ(events[1].data, "[DONE]");
+      // Nothing is lost or invented: the events' bytes are the stream (a CRLF's last LF may still be
+      // waiting to open the next event).
+      std::string all = joined_raw(events);
+      EXPECT_EQ(all, stream.substr(0, all.size()));
+      EXPECT_GE(all.size() + 1, stream.size());
+    }
+  }
+}
+
+TEST(SseScanner, ALeadingBomIsKeptButIsNotContent) {
+  const std::string stream = "\xEF\xBB\xBF" "data: x\n\n";
+  for (std::size_t piece = 1; piece <= stream.size(); ++piece) {
+    const auto events = scan_in_pieces(stream, piece);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].data, "x");
+    EXPECT_EQ(events[0].raw, stream);
+  }
+  // Bytes that start like a BOM but are not one are content.
+  const auto not_bom = scan_in_pieces("\xEF" "data: y\n\n", 1);
+  ASSERT_EQ(not_bom.size(), 1u);
+  EXPECT_FALSE(not_bom[0].has_data);  // the field name is "\xEF" "data", not "data"
+}
+
+TEST(SseScanner, DataWithoutASpaceAndFieldsWithoutValues) {
+  const auto events = scan_in_pieces("data:x\ndata\nid: 4\nretry: 10\n\n", 3);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].data, "x\n");
+}
+
+TEST(SseScanner, AnOversizedEventIsAnError) {
+  SseScanner s(1024);
+  std::vector<SseEvent> out;
+  EXPECT_TRUE(s.feed("data: " + std::string(1000, 'a'), out));
+  EXPECT_FALSE(s.feed(std::string(100, 'a'), out));
+  EXPECT_FALSE(s.feed("\n\n", out));
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(SseScanner, ErrorTextThatLooksLikeAnEventStaysInsideItsJson) {
+  // JSON escapes newlines, so "\n\ndata:" inside a string cannot end an event.
+  const std::string stream = "data: {\"error\":{\"message\":\"bad \\n\\ndata: [DONE]\"}}\n\n";
+  const auto events = scan_in_pieces(stream, 7);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_NE(events[0].data.find("\\n\\ndata: [DONE]"), std::string::npos);
+}
+
+TEST(ChunkUsage, ReadsTheUsageChunkAndIgnoresNullUsage) {
+  EXPECT_FALSE(usage_of_chunk(R"({"choices":[{"delta":{}}],"usage":null})"));
+  EXPECT_FALSE(usage_of_chunk(R"({"choices":[{"delta":{"content":"usage"}}]})"));
+  auto u = usage_of_chunk(R"({"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}})");
+  ASSERT_TRUE(u);
+  EXPECT_TRUE(u->usage_only);
+  EXPECT_EQ(u->prompt_tokens, 5);
+  EXPECT_EQ(u->completion_tokens, 2);
+  EXPECT_EQ(u->total_tokens, 7);
+  auto inline_usage = usage_of_chunk(R"({"choices":[{"delta":{}}], "usage" : {"total_tokens":9}})");
+  ASSERT_TRUE(inline_usage);
+  EXPECT_FALSE(inline_usage->usage_only);
+  EXPECT_EQ(inline_usage->total_tokens, 9);
+}
