@@ -90,6 +90,14 @@ const std::vector<Field>& fields() {
          c.upstream_url = url_with_scheme(f, r, {"http://", "https://"});
          while (c.upstream_url.size() > 1 && c.upstream_url.back() == '/') c.upstream_url.pop_back();
        }},
+      {"upstream_connect_timeout_ms", "LAGOON_UPSTREAM_CONNECT_TIMEOUT_MS", false,
+       millis(&Config::upstream_connect_timeout, 10, 600'000)},
+      {"upstream_first_byte_timeout_ms", "LAGOON_UPSTREAM_FIRST_BYTE_TIMEOUT_MS", false,
+       millis(&Config::upstream_first_byte_timeout, 10, 3'600'000)},
+      {"upstream_gap_timeout_ms", "LAGOON_UPSTREAM_GAP_TIMEOUT_MS", false,
+       millis(&Config::upstream_gap_timeout, 10, 3'600'000)},
+      {"upstream_max_idle", "LAGOON_UPSTREAM_MAX_IDLE", false,
+       [](Config& c, const std::string& f, const Raw& r) { c.upstream_max_idle = integer(f, r, 0, 100'000); }},
       {"log_level", "LAGOON_LOG_LEVEL", false,
        [](Config& c, const std::string& f, const Raw& r) {
          std::string v = text(f, r);

@@ -32,6 +32,10 @@ struct Config {
   unsigned db_pool_size = 4;
   std::string redis_url = "redis://127.0.0.1:6379/0";
   std::string upstream_url = "https://api.venice.ai/api/v1";
+  Millis upstream_connect_timeout{5'000};    // TCP + TLS handshake
+  Millis upstream_first_byte_timeout{120'000};  // request sent → response head
+  Millis upstream_gap_timeout{60'000};       // between two pieces of a response body
+  unsigned upstream_max_idle = 64;           // kept-alive upstream connections held for reuse
   std::string log_level = "info";
 
   // HTTP server limits (RFC 9110/6585 status codes for each overflow).

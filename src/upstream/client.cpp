@@ -1,0 +1,257 @@
+// The upstream side of the relay: the second (and last) translation unit of lagoon_core with Beast.
+#include "lagoon/upstream/client.hpp"
+
+#include <mutex>
+#include <variant>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "lagoon/config/url.hpp"
+#include "lagoon/log/log.hpp"
+
+namespace lagoon::upstream {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using Clock = std::chrono::steady_clock;
+constexpr auto as_result = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// An idle kept-alive connection older than this is closed rather than reused: upstreams and load
+// balancers commonly drop idle connections after 60 s or so.
+constexpr auto kIdleExpiry = std::chrono::seconds(30);
+constexpr std::uint32_t kHeaderLimit = 64 * 1024;
+constexpr std::size_t kPieceBytes = 16 * 1024;
+
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+struct Connection {
+  std::variant<std::unique_ptr<beast::tcp_stream>, std::unique_ptr<TlsStream>> stream;
+  beast::flat_buffer buffer;
+  Clock::time_point idle_since{};
+
+  beast::tcp_stream& tcp() {
+    return std::visit(
+        [](auto& s) -> beast::tcp_stream& {
+          if constexpr (std::is_same_v<std::decay_t<decltype(*s)>, TlsStream>)
+            return beast::get_lowest_layer(*s);
+          else
+            return *s;
+        },
+        stream);
+  }
+};
+
+bool stale_connection_error(const boost::system::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == ssl::error::stream_truncated;
+}
+
+}  // namespace
+
+struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
+  Impl(asio::io_context& io, const config::Config& c, metrics::Registry& m)
+      : ioc(io),
+        cfg(c),
+        endpoint(config::parse_http_url(c.upstream_url)),
+        tls_context(ssl::context::tls_client),
+        opened(m.counter("lagoon_upstream_connections_opened_total", "Connections opened to the upstream")),
+        reused(m.counter("lagoon_upstream_connections_reused_total", "Upstream requests sent on a kept-alive connection")),
+        connect_failures(m.counter("lagoon_upstream_connect_failures_total",
+                                   "Upstream connection attempts that failed or timed out")),
+        stale_retries(m.counter("lagoon_upstream_stale_retries_total",
+                                "Requests resent because a kept-alive upstream connection had been closed")) {
+    tls_context.set_default_verify_paths();
+    tls_context.set_verify_mode(ssl::verify_peer);
+  }
+
+  std::unique_ptr<Connection> take_idle() {
+    std::lock_guard lock(mutex);
+    const auto now = Clock::now();
+    while (!idle.empty()) {
+      auto c = std::move(idle.back());
+      idle.pop_back();
+      if (now - c->idle_since < kIdleExpiry) return c;
+    }
+    return nullptr;
+  }
+
+  void give_back(std::unique_ptr<Connection> c) {
+    c->idle_since = Clock::now();
+    std::lock_guard lock(mutex);
+    if (idle.size() < cfg.upstream_max_idle) idle.push_back(std::move(c));
+  }
+
+  awaitable<std::unique_ptr<Connection>> connect() {
+    auto ex = co_await asio::this_coro::executor;
+    tcp::resolver resolver(ex);
+    auto [rec, results] = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), as_result);
+    if (rec) {
+      connect_failures.inc();
+      throw Error(Error::Kind::connect, "cannot resolve upstream host " + endpoint.host + ": " + rec.message());
+    }
+    auto conn = std::make_unique<Connection>();
+    if (endpoint.tls)
+      conn->stream = std::make_unique<TlsStream>(asio::make_strand(ioc), tls_context);
+    else
+      conn->stream = std::make_unique<beast::tcp_stream>(asio::make_strand(ioc));
+    auto& tcp_stream = conn->tcp();
+    tcp_stream.expires_after(cfg.upstream_connect_timeout);
+    auto [cec, ep] = co_await tcp_stream.async_connect(results, as_result);
+    if (cec) {
+      connect_failures.inc();
+      throw Error(Error::Kind::connect, "cannot connect to the upstream " + endpoint.host + ":" +
+                                            std::to_string(endpoint.port) + ": " + cec.message());
+    }
+    tcp_stream.socket().set_option(tcp::no_delay(true));
+    if (endpoint.tls) {
+      auto& tls = *std::get<std::unique_ptr<TlsStream>>(conn->stream);
+      if (!SSL_set_tlsext_host_name(tls.native_handle(), endpoint.host.c_str())) {
+        connect_failures.inc();
+        throw Error(Error::Kind::connect, "cannot set TLS server name " + endpoint.host);
+      }
+      tls.set_verify_callback(ssl::host_name_verification(endpoint.host));
+      auto [hec] = co_await tls.async_handshake(ssl::stream_base::client, as_result);
+      if (hec) {
+        connect_failures.inc();
+        throw Error(Error::Kind::connect, "TLS handshake with the upstream failed: " + hec.message());
+      }
+    }
+    tcp_stream.expires_never();
+    opened.inc();
+    co_return conn;
+  }
+
+  asio::io_context& ioc;
+  const config::Config& cfg;
+  const config::HttpEndpoint endpoint;
+  ssl::context tls_context;
+  std::mutex mutex;
+  std::vector<std::unique_ptr<Connection>> idle;
+  metrics::Counter &opened, &reused, &connect_failures, &stale_retries;
+};
+
+namespace {
+
+class HttpExchange final : public Exchange {
+ public:
+  HttpExchange(std::shared_ptr<Client::Impl> client, std::unique_ptr<Connection> conn,
+               std::unique_ptr<http::response_parser<http::buffer_body>> parser, Head head)
+      : client_(std::move(client)), conn_(std::move(conn)), parser_(std::move(parser)), head_(std::move(head)) {}
+
+  ~HttpExchange() override {
+    if (conn_ && parser_->is_done() && parser_->keep_alive()) client_->give_back(std::move(conn_));
+  }
+
+  const Head& head() const noexcept override { return head_; }
+
+  awaitable<std::string_view> read_some() override {
+    if (!conn_) throw Error(Error::Kind::broken, "the upstream exchange was aborted");
+    while (!parser_->is_done()) {
+      auto& body = parser_->get().body();
+      body.data = piece_;
+      body.size = sizeof piece_;
+      conn_->tcp().expires_after(client_->cfg.upstream_gap_timeout);
+      auto [ec, n] = co_await std::visit(
+          [&](auto& s) { return http::async_read_some(*s, conn_->buffer, *parser_, as_result); }, conn_->stream);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        conn_.reset();
+        if (ec == beast::error::timeout)
+          throw Error(Error::Kind::gap, "the upstream sent nothing for " +
+                                            std::to_string(client_->cfg.upstream_gap_timeout.count()) + " ms");
+        throw Error(Error::Kind::broken, "reading the upstream response failed: " + ec.message());
+      }
+      const std::size_t got = sizeof piece_ - parser_->get().body().size;
+      if (got > 0) co_return std::string_view(piece_, got);
+    }
+    co_return std::string_view{};
+  }
+
+  void abort() noexcept override {
+    if (!conn_) return;
+    boost::system::error_code ignored;
+    conn_->tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    conn_->tcp().close();
+    conn_.reset();
+  }
+
+ private:
+  std::shared_ptr<Client::Impl> client_;
+  std::unique_ptr<Connection> conn_;
+  std::unique_ptr<http::response_parser<http::buffer_body>> parser_;
+  Head head_;
+  char piece_[kPieceBytes];
+};
+
+}  // namespace
+
+Client::Client(asio::io_context& ioc, const config::Config& cfg, metrics::Registry& metrics)
+    : impl_(std::make_shared<Impl>(ioc, cfg, metrics)) {}
+
+Client::~Client() = default;
+
+awaitable<std::unique_ptr<Exchange>> Client::send(std::string_view method, std::string_view path, std::string body) {
+  auto& impl = *impl_;
+  http::request<http::string_body> req{http::string_to_verb(method), impl.endpoint.base_path + std::string(path), 11};
+  req.set(http::field::host, impl.endpoint.host);
+  req.set(http::field::user_agent, "lagoon/" LAGOON_VERSION);
+  req.set(http::field::accept, "application/json, text/event-stream");
+  if (!impl.cfg.upstream_api_key.empty()) req.set(http::field::authorization, "Bearer " + impl.cfg.upstream_api_key);
+  if (!body.empty()) req.set(http::field::content_type, "application/json");
+  req.body() = std::move(body);
+  req.keep_alive(true);
+  req.prepare_payload();
+
+  for (int attempt = 0;; ++attempt) {
+    auto conn = attempt == 0 ? impl.take_idle() : nullptr;
+    const bool reused = conn != nullptr;
+    if (!conn) conn = co_await impl.connect();
+    if (reused) impl.reused.inc();
+    auto& tcp_stream = conn->tcp();
+    tcp_stream.expires_after(impl.cfg.upstream_first_byte_timeout);
+    auto [wec, wn] = co_await std::visit([&](auto& s) { return http::async_write(*s, req, as_result); }, conn->stream);
+    auto parser = std::make_unique<http::response_parser<http::buffer_body>>();
+    parser->header_limit(kHeaderLimit);
+    parser->body_limit(boost::none);  // long streams are the point: no 8 MiB cap
+    boost::system::error_code rec = wec;
+    if (!wec) {
+      auto [ec, n] = co_await std::visit(
+          [&](auto& s) { return http::async_read_header(*s, conn->buffer, *parser, as_result); }, conn->stream);
+      rec = ec;
+    }
+    if (rec) {
+      if (reused && stale_connection_error(rec) && conn->buffer.size() == 0) {
+        impl.stale_retries.inc();
+        continue;  // the upstream had closed this idle connection: a fresh one, once
+      }
+      if (rec == beast::error::timeout)
+        throw Error(Error::Kind::first_byte, "the upstream did not answer within " +
+                                                 std::to_string(impl.cfg.upstream_first_byte_timeout.count()) + " ms");
+      throw Error(Error::Kind::broken, "the upstream request failed: " + rec.message());
+    }
+    tcp_stream.expires_never();
+    const auto& res = parser->get();
+    Head head;
+    head.status = res.result_int();
+    head.content_type = std::string(res[http::field::content_type]);
+    if (auto ra = res[http::field::retry_after]; !ra.empty()) head.retry_after = std::string(ra);
+    co_return std::make_unique<HttpExchange>(impl_, std::move(conn), std::move(parser), std::move(head));
+  }
+}
+
+}  // namespace lagoon::upstream
