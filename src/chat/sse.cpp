@@ -49,6 +49,14 @@ bool SseScanner::consume(std::string_view bytes, std::vector<SseEvent>& out) {
   return true;
 }
 
+std::string SseScanner::take_pending() {
+  std::string out = std::move(prefix_) + std::move(event_.raw);
+  prefix_.clear();
+  event_ = SseEvent{};
+  line_.clear();
+  return out;
+}
+
 void SseScanner::end_line(std::vector<SseEvent>& out) {
   if (line_.empty()) {
     // A blank line ends the event. After a CR, the LF of its CRLF arrives later and opens the next

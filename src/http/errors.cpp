@@ -16,18 +16,22 @@ ErrorSpec spec(ErrorKind kind) noexcept {
     case ErrorKind::uri_too_long: return {414, "invalid_request_error", "request_line_too_long"};
     case ErrorKind::headers_too_large: return {431, "invalid_request_error", "headers_too_large"};
     case ErrorKind::rate_limited: return {429, "requests", "rate_limit_exceeded"};
+    case ErrorKind::invalid_request: return {400, "invalid_request_error", "invalid_request"};
+    case ErrorKind::upstream_auth_error: return {502, "server_error", "upstream_auth_error"};
+    case ErrorKind::upstream_error: return {502, "server_error", "upstream_error"};
+    case ErrorKind::upstream_timeout: return {504, "server_error", "upstream_timeout"};
     case ErrorKind::internal_error: return {500, "server_error", "internal_error"};
     case ErrorKind::service_unavailable: return {503, "server_error", "service_unavailable"};
   }
   return {500, "server_error", "internal_error"};
 }
 
-std::string error_body(ErrorKind kind, std::string_view message) {
+std::string error_body(ErrorKind kind, std::string_view message, std::optional<std::string_view> param) {
   const ErrorSpec s = spec(kind);
   nlohmann::json body = {{"error",
                           {{"message", message},
                            {"type", s.type},
-                           {"param", nullptr},
+                           {"param", param ? nlohmann::json(*param) : nlohmann::json(nullptr)},
                            {"code", s.code}}}};
   // Replace rather than throw on invalid UTF-8: messages may quote client input.
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -15,6 +15,8 @@ constexpr Entry kRoutes[] = {
     {"/metrics", "GET", Route::metrics},
     {"/api/v1/key", "GET", Route::key_info},
     {"/v1/key", "GET", Route::key_info},
+    {"/api/v1/chat/completions", "POST", Route::chat_completions},
+    {"/v1/chat/completions", "POST", Route::chat_completions},
 };
 
 }  // namespace

@@ -34,7 +34,9 @@
 #include "lagoon/metrics/registry.hpp"
 #include "lagoon/redis/client.hpp"
 #include "lagoon/server/readiness.hpp"
+#include "lagoon/upstream/client.hpp"
 #include "lagoon/usage/pipeline.hpp"
+#include "chat.hpp"
 
 namespace lagoon::server {
 namespace {
@@ -142,7 +144,8 @@ class ReadDeadline {
 
 class Server {
  public:
-  Server(const config::Config& cfg, metrics::Registry& registry, Readiness& readiness, db::Pool& pool)
+  Server(const config::Config& cfg, metrics::Registry& registry, Readiness& readiness, db::Pool& pool,
+         usage::Pipeline& usage)
       : cfg_(cfg),
         ioc_(static_cast<int>(cfg.threads)),
         acceptor_(asio::make_strand(ioc_)),
@@ -155,7 +158,9 @@ class Server {
         revocations_(
             ioc_, cfg, registry, std::string(auth::kInvalidationChannel),
             [this](std::string_view digest) { auth_.invalidate(digest); },
-            [this] { auth_.invalidate_all(); }) {
+            [this] { auth_.invalidate_all(); }),
+        upstream_(ioc_, cfg, registry),
+        chat_(cfg, auth_, upstream_, usage, registry) {
     pool.declare_purpose("auth");
   }
 
@@ -418,7 +423,8 @@ class Server {
       case http::Route::metrics:
         return make_response(bhttp::status::ok, metrics_.registry.render(), "text/plain; version=0.0.4; charset=utf-8",
                              request_id);
-      case http::Route::key_info: break;  // authenticated: handled by handle()
+      case http::Route::key_info:
+      case http::Route::chat_completions: break;  // authenticated: handled by handle() / chat_
     }
     return error_response(http::ErrorKind::internal_error, "unhandled route", request_id);
   }
@@ -492,7 +498,8 @@ class Server {
         co_await reject(stream, http::ErrorKind::uri_too_long, "Request line too long", started, method, path);
         co_return;
       }
-      const std::string request_id = http::choose_request_id(head["X-Request-Id"]);
+      const std::string head_request_id(head["X-Request-Id"]);
+      const std::string request_id = http::choose_request_id(head_request_id);
 
       bhttp::request_parser<bhttp::string_body> parser(std::move(header_parser));
       parser.body_limit(cfg_.max_body_bytes);
@@ -528,6 +535,19 @@ class Server {
       }
       Request req = parser.release();
       const auto match = http::match_route(req.method_string(), req.target());
+      if (match.kind == http::RouteMatch::Kind::found && match.route == http::Route::chat_completions) {
+        const bool keep_alive = req.keep_alive() && !readiness_.draining();
+        const bool client_id = request_id == head_request_id;
+        const auto r = co_await chat_.serve(stream, req, request_id, client_id, keep_alive);
+        RequestFacts facts{r.key_prefix, r.user_id};
+        finish(started, match.label, method, path, r.status, request_id, req.body().size(), r.bytes_out, &facts);
+        if (!r.keep_alive) {
+          boost::system::error_code ignored;
+          stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+          co_return;
+        }
+        continue;
+      }
       RequestFacts facts;
       Response res = co_await handle(req, match, request_id, facts);
       const bool keep_alive = req.keep_alive() && !readiness_.draining();
@@ -554,6 +574,8 @@ class Server {
   db::AsyncPool db_;
   auth::Authenticator auth_;
   redis::Subscriber revocations_;
+  upstream::Client upstream_;
+  ChatHandler chat_;
   std::mutex connections_mutex_;
   std::unordered_set<std::shared_ptr<ConnectionEntry>> connections_;
   std::atomic<int> active_{0};
@@ -583,7 +605,7 @@ int run(const config::Config& cfg) {
     Readiness readiness(cfg, pool, registry);
     readiness.start();
     try {
-      Server server(cfg, registry, readiness, pool);
+      Server server(cfg, registry, readiness, pool, *usage);
       code = server.run();
     } catch (const boost::system::system_error& e) {
       log::error("cannot listen", {{"address", cfg.listen.host}, {"port", cfg.listen.port}, {"error", e.what()}});

@@ -30,7 +30,10 @@ class SseScanner {
   bool feed(std::string_view bytes, std::vector<SseEvent>& out);
 
   // Bytes of an event not yet complete.
-  std::size_t buffered() const noexcept { return event_.raw.size(); }
+  std::size_t buffered() const noexcept { return event_.raw.size() + prefix_.size(); }
+  // The bytes of an incomplete last event (a stream that ended without its blank line), so they can
+  // still be forwarded; the scanner starts afresh.
+  std::string take_pending();
 
  private:
   bool consume(std::string_view bytes, std::vector<SseEvent>& out);

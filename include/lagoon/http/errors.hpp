@@ -3,6 +3,7 @@
 // Handlers return an ErrorKind; nothing else picks status codes. Pure; thread-safe.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,10 @@ enum class ErrorKind {
   uri_too_long,           // 414: request line over the limit
   headers_too_large,      // 431 (RFC 6585)
   rate_limited,           // 429, with Retry-After
+  invalid_request,        // 400: the JSON body is not a chat request the gateway can forward (param named)
+  upstream_auth_error,    // 502: the upstream refused the gateway's own credential (never passed on as 401/403)
+  upstream_error,         // 502: the upstream failed or could not be reached
+  upstream_timeout,       // 504: the upstream did not answer in time
   internal_error,         // 500
   service_unavailable,    // 503, with Retry-After: a dependency needed for this request is unavailable
 };
@@ -30,7 +35,7 @@ struct ErrorSpec {
 
 ErrorSpec spec(ErrorKind kind) noexcept;
 
-// The serialized OpenAI error body. `message` is escaped as JSON.
-std::string error_body(ErrorKind kind, std::string_view message);
+// The serialized OpenAI error body. `message` is escaped as JSON; `param` names the offending field.
+std::string error_body(ErrorKind kind, std::string_view message, std::optional<std::string_view> param = {});
 
 }  // namespace lagoon::http

@@ -11,7 +11,8 @@ enum class Route {
   healthz,
   readyz,
   metrics,
-  key_info,  // GET /api/v1/key: the calling key's own record (authenticated)
+  key_info,          // GET /api/v1/key: the calling key's own record (authenticated)
+  chat_completions,  // POST /api/v1/chat/completions: the relay
 };
 
 struct RouteMatch {

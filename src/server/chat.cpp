@@ -1,0 +1,407 @@
+// The chat relay: the client side (Beast). See chat.hpp.
+#include "chat.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "lagoon/chat/request.hpp"
+#include "lagoon/chat/sse.hpp"
+#include "lagoon/http/errors.hpp"
+#include "lagoon/http/request_id.hpp"
+#include "lagoon/log/log.hpp"
+
+namespace lagoon::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using asio::awaitable;
+using Clock = std::chrono::steady_clock;
+using Request = bhttp::request<bhttp::string_body>;
+using Response = bhttp::response<bhttp::string_body>;
+constexpr auto as_result = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// A non-stream answer or an upstream error body is read whole; beyond this it is not an answer.
+constexpr std::size_t kMaxWholeBody = 64u << 20;
+constexpr std::chrono::milliseconds kRetryDelay{200};
+constexpr std::chrono::milliseconds kMaxRetryAfter{2000};
+
+// Exactly one usage record per authenticated request: pushed when this leaves scope, however it does.
+class UsageGuard {
+ public:
+  UsageGuard(usage::Pipeline& p, usage::Record r, Clock::time_point started)
+      : pipeline_(p), record_(std::move(r)), started_(started) {}
+  ~UsageGuard() {
+    record_.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
+    if (record_.outcome.empty()) record_.outcome = "aborted";  // the server stopped mid-request
+    pipeline_.push(record_);
+  }
+  usage::Record& operator*() { return record_; }
+  usage::Record* operator->() { return &record_; }
+
+ private:
+  usage::Pipeline& pipeline_;
+  usage::Record record_;
+  Clock::time_point started_;
+};
+
+Response make_response(unsigned status, std::string body, std::string_view content_type, const std::string& request_id,
+                       bool keep_alive) {
+  Response res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::content_type, content_type);
+  res.set("X-Request-Id", request_id);
+  res.body() = std::move(body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+Response error_response(http::ErrorKind kind, std::string_view message, const std::string& request_id, bool keep_alive,
+                        std::optional<std::string_view> param = {}, std::optional<std::string> retry_after = {}) {
+  Response res = make_response(http::spec(kind).status, http::error_body(kind, message, param), "application/json",
+                               request_id, keep_alive);
+  if (kind == http::ErrorKind::invalid_api_key) res.set(bhttp::field::www_authenticate, "Bearer");
+  if (kind == http::ErrorKind::service_unavailable || kind == http::ErrorKind::rate_limited ||
+      kind == http::ErrorKind::upstream_error)
+    res.set(bhttp::field::retry_after, retry_after.value_or("1"));
+  return res;
+}
+
+long long estimate_tokens(std::size_t chars) { return static_cast<long long>((chars + 3) / 4); }
+
+void set_tokens(usage::Record& r, std::optional<long long> p, std::optional<long long> c, std::optional<long long> t) {
+  auto clamp = [](std::optional<long long> v) -> std::optional<std::int32_t> {
+    if (!v || *v < 0) return std::nullopt;
+    return static_cast<std::int32_t>(std::min<long long>(*v, INT32_MAX));
+  };
+  r.prompt_tokens = clamp(p);
+  r.completion_tokens = clamp(c);
+  r.total_tokens = clamp(t ? t : (p && c ? std::optional<long long>(*p + *c) : std::nullopt));
+}
+
+void estimate(usage::Record& r, std::size_t prompt_chars, std::size_t completion_chars) {
+  set_tokens(r, estimate_tokens(prompt_chars), estimate_tokens(completion_chars), std::nullopt);
+  r.tokens_estimated = true;
+}
+
+bool retryable_status(unsigned s) { return s == 429 || s == 502 || s == 503 || s == 504; }
+
+std::optional<std::chrono::milliseconds> parse_retry_after(const std::optional<std::string>& v) {
+  if (!v) return std::nullopt;
+  try {
+    return std::chrono::milliseconds(static_cast<long long>(std::stod(*v) * 1000));
+  } catch (...) {
+    return std::nullopt;  // an HTTP date: not worth waiting for within one request
+  }
+}
+
+// The upstream answered with an error before anything was sent to the client: what the client gets.
+Response upstream_error_response(unsigned status, std::string body, const upstream::Head& head,
+                                 const std::string& request_id, bool keep_alive) {
+  if (status == 401 || status == 403) {
+    log::error("the upstream refused the gateway's credential", {{"upstream_status", status}});
+    return error_response(http::ErrorKind::upstream_auth_error,
+                          "The upstream provider refused this gateway's credentials. This is not a problem with "
+                          "your API key; the operator has been told.",
+                          request_id, keep_alive);
+  }
+  if (status == 429)
+    return error_response(http::ErrorKind::rate_limited, "The upstream provider is rate limiting requests.", request_id,
+                          keep_alive, std::nullopt, head.retry_after);
+  if (status >= 500)
+    return error_response(http::ErrorKind::upstream_error,
+                          "The upstream provider failed (status " + std::to_string(status) + ").", request_id,
+                          keep_alive);
+  // Other client errors (400, 404, 422…) concern the request: pass them on when OpenAI-shaped.
+  const auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object())
+    return make_response(status, std::move(body), "application/json", request_id, keep_alive);
+  return make_response(
+      status,
+      http::error_body(http::ErrorKind::bad_request,
+                       "The upstream provider refused the request (status " + std::to_string(status) + ")."),
+      "application/json", request_id, keep_alive);
+}
+
+awaitable<std::string> read_whole(upstream::Exchange& ex) {
+  std::string body;
+  for (;;) {
+    auto piece = co_await ex.read_some();
+    if (piece.empty()) break;
+    if (body.size() + piece.size() > kMaxWholeBody)
+      throw upstream::Error(upstream::Error::Kind::broken, "the upstream response is larger than 64 MiB");
+    body.append(piece);
+  }
+  co_return body;
+}
+
+std::string error_event(std::string_view message) {
+  const nlohmann::json e{
+      {"error", {{"message", message}, {"type", "server_error"}, {"param", nullptr}, {"code", "upstream_error"}}}};
+  return "data: " + e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
+}
+
+}  // namespace
+
+ChatHandler::ChatHandler(const config::Config& cfg, auth::Authenticator& auth, upstream::Client& upstream,
+                         usage::Pipeline& usage, metrics::Registry& metrics)
+    : cfg_(cfg),
+      auth_(auth),
+      upstream_(upstream),
+      usage_(usage),
+      retries_(metrics.counter("lagoon_upstream_retries_total", "Upstream requests sent a second time")),
+      ttfb_(metrics.histogram("lagoon_upstream_ttfb_seconds", "Time from the request to the upstream's response head",
+                              metrics::latency_buckets())) {}
+
+// Plain member coroutines, not lambdas: GCC 12 destroys a coroutine lambda's by-value parameters twice.
+awaitable<void> ChatHandler::write_response(beast::tcp_stream& client, Response& res, ChatResult& out) {
+  out.status = res.result_int();
+  out.keep_alive = out.keep_alive && res.keep_alive();
+  client.expires_after(cfg_.write_timeout);
+  auto [ec, n] = co_await bhttp::async_write(client, res, as_result);
+  out.bytes_out += n;
+  if (ec) out.keep_alive = false;
+}
+
+awaitable<bool> ChatHandler::write_chunk(beast::tcp_stream& client, const std::string& bytes, ChatResult& out) {
+  if (bytes.empty()) co_return true;
+  client.expires_after(cfg_.write_timeout);
+  auto [ec, n] = co_await asio::async_write(client, bhttp::make_chunk(asio::buffer(bytes)), as_result);
+  out.bytes_out += n;
+  co_return !ec;
+}
+
+awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Request& req, const std::string& request_id,
+                                         bool client_request_id, bool keep_alive) {
+  ChatResult out;
+  out.keep_alive = keep_alive;
+  if (req.count(bhttp::field::authorization) > 1) {
+    auto res =
+        error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id, keep_alive);
+    co_await write_response(client, res, out);
+    co_return out;
+  }
+  const auto started = Clock::now();
+  const auto a = co_await auth_.authenticate(req[bhttp::field::authorization]);
+  if (!a.ok()) {
+    if (a.outcome == auth::AuthResult::Outcome::unavailable) {
+      auto res =
+          error_response(http::ErrorKind::service_unavailable,
+                         "Authentication is temporarily unavailable. Please retry shortly.", request_id, keep_alive);
+      co_await write_response(client, res, out);
+      co_return out;
+    }
+    {
+      auto res = error_response(
+          http::ErrorKind::invalid_api_key,
+          a.reason == "missing" ? "You didn't provide an API key. You need to provide your API key in an Authorization "
+                                  "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+                                : "Incorrect API key provided.",
+          request_id, keep_alive);
+      co_await write_response(client, res, out);
+      co_return out;
+    }
+  }
+  const auth::KeyRecord& key = a.key();
+  out.key_prefix = key.prefix;
+  out.user_id = key.user_id;
+  budget_.on_request();
+
+  usage::Record initial;
+  initial.request_id = client_request_id ? http::new_request_id() : request_id;
+  initial.api_key_id = key.key_id;
+  initial.user_id = key.user_id;
+  initial.started_at_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  UsageGuard rec(usage_, std::move(initial), started);
+
+  auto parsed = chat::parse_chat_request(req.body());
+  if (auto* bad = std::get_if<chat::InvalidRequest>(&parsed)) {
+    rec->outcome = "invalid_request";
+    rec->status_code = 400;
+    {
+      auto res = error_response(http::ErrorKind::invalid_request, bad->message, request_id, keep_alive,
+                                bad->param ? std::optional<std::string_view>(*bad->param) : std::nullopt);
+      co_await write_response(client, res, out);
+      co_return out;
+    }
+  }
+  auto& chat_req = std::get<chat::ChatRequest>(parsed);
+  rec->model = chat_req.model;
+  rec->stream = chat_req.stream;
+
+  // Upstream, with one retry while nothing has reached the client.
+  std::unique_ptr<upstream::Exchange> ex;
+  for (int attempt = 1;; ++attempt) {
+    std::optional<upstream::Error> failure;
+    try {
+      ex = co_await upstream_.send("POST", "/chat/completions", chat_req.upstream_body);
+    } catch (const upstream::Error& e) {
+      failure = e;
+    }
+    std::chrono::milliseconds delay = kRetryDelay;
+    if (!failure) {
+      if (!retryable_status(ex->head().status) || attempt == 2 || !budget_.try_spend()) break;
+      delay = std::min(parse_retry_after(ex->head().retry_after).value_or(kRetryDelay), kMaxRetryAfter);
+      ex.reset();  // not read: the connection is closed, not reused
+    } else if (failure->kind() != upstream::Error::Kind::connect || attempt == 2 || !budget_.try_spend()) {
+      const bool timeout = failure->kind() == upstream::Error::Kind::first_byte;
+      rec->outcome = timeout ? "upstream_timeout" : "upstream_unavailable";
+      log::warn("upstream request failed", {{"request_id", request_id}, {"error", failure->what()}});
+      auto res = error_response(
+          timeout ? http::ErrorKind::upstream_timeout : http::ErrorKind::upstream_error,
+          timeout ? "The upstream provider did not answer in time." : "The upstream provider could not be reached.",
+          request_id, keep_alive);
+      rec->status_code = res.result_int();
+      co_await write_response(client, res, out);
+      co_return out;
+    }
+    retries_.inc();
+    asio::steady_timer wait(co_await asio::this_coro::executor, delay);
+    co_await wait.async_wait(as_result);
+  }
+  const auto head = ex->head();
+  rec->ttfb_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  ttfb_.observe(*rec->ttfb_ms / 1000.0);
+
+  const bool event_stream = head.content_type.rfind("text/event-stream", 0) == 0;
+  if (head.status / 100 != 2 || !chat_req.stream || !event_stream) {
+    std::string body;
+    std::optional<upstream::Error::Kind> broke;
+    try {
+      body = co_await read_whole(*ex);
+    } catch (const upstream::Error& e) {
+      broke = e.kind();
+    }
+    if (broke) {
+      const bool gap = *broke == upstream::Error::Kind::gap;
+      rec->outcome = gap ? "upstream_timeout" : "upstream_unavailable";
+      auto res = error_response(gap ? http::ErrorKind::upstream_timeout : http::ErrorKind::upstream_error,
+                                "The upstream provider's answer broke off.", request_id, keep_alive);
+      rec->status_code = res.result_int();
+      co_await write_response(client, res, out);
+      co_return out;
+    }
+    if (head.status / 100 != 2) {
+      rec->outcome = "upstream_error";
+      auto res = upstream_error_response(head.status, std::move(body), head, request_id, keep_alive);
+      rec->status_code = res.result_int();
+      co_await write_response(client, res, out);
+      co_return out;
+    }
+    const auto j = nlohmann::json::parse(body, nullptr, false);
+    auto u = j.is_object() ? j.find("usage") : j.end();
+    if (j.is_object() && u != j.end() && u->is_object()) {
+      auto num = [&](const char* k) -> std::optional<long long> {
+        auto v = u->find(k);
+        return v != u->end() && v->is_number_integer() ? std::optional<long long>(v->get<long long>()) : std::nullopt;
+      };
+      set_tokens(*rec, num("prompt_tokens"), num("completion_tokens"), num("total_tokens"));
+    } else {
+      estimate(*rec, chat_req.prompt_chars, body.size());
+    }
+    rec->outcome = "ok";
+    rec->status_code = static_cast<std::int32_t>(head.status);
+    {
+      auto res =
+          make_response(head.status, std::move(body),
+                        head.content_type.empty() ? "application/json" : head.content_type, request_id, keep_alive);
+      co_await write_response(client, res, out);
+      co_return out;
+    }
+  }
+
+  // The stream: headers now, then events as they come.
+  bhttp::response<bhttp::empty_body> res{bhttp::status::ok, 11};
+  res.set(bhttp::field::content_type, "text/event-stream");
+  res.set(bhttp::field::cache_control, "no-cache");
+  res.set("X-Accel-Buffering", "no");
+  res.set("X-Request-Id", request_id);
+  res.chunked(true);
+  res.keep_alive(keep_alive);
+  bhttp::response_serializer<bhttp::empty_body> sr(res);
+  client.expires_after(cfg_.write_timeout);
+  auto [hec, hn] = co_await bhttp::async_write_header(client, sr, as_result);
+  out.status = 200;
+  rec->status_code = 200;
+  out.bytes_out += hn;
+  if (hec) {
+    ex->abort();
+    rec->outcome = "client_disconnected";
+    out.keep_alive = false;
+    co_return out;
+  }
+
+  chat::SseScanner scanner;
+  std::vector<chat::SseEvent> events;
+  std::string outbuf;
+  std::size_t content_chars = 0;
+  bool saw_usage = false;
+  std::optional<std::string> failure;
+  for (;;) {
+    std::string_view piece;
+    try {
+      piece = co_await ex->read_some();
+    } catch (const upstream::Error& e) {
+      failure = e.kind() == upstream::Error::Kind::gap
+                    ? "The upstream provider stopped sending; the answer is incomplete."
+                    : "The upstream provider's stream broke off.";
+      log::warn("upstream stream failed", {{"request_id", request_id}, {"error", e.what()}});
+      break;
+    }
+    outbuf.clear();
+    events.clear();
+    if (piece.empty()) {
+      outbuf = scanner.take_pending();  // a last event without its blank line is still upstream's
+    } else if (!scanner.feed(piece, events)) {
+      failure = "The upstream provider sent an event larger than the gateway accepts.";
+      ex->abort();
+      break;
+    }
+    for (auto& ev : events) {
+      if (ev.has_data && ev.data != "[DONE]") {
+        if (auto u = chat::usage_of_chunk(ev.data)) {
+          saw_usage = true;
+          set_tokens(*rec, u->prompt_tokens, u->completion_tokens, u->total_tokens);
+          if (u->usage_only && !chat_req.client_wants_usage) continue;  // the client did not ask for it
+        } else {
+          content_chars += ev.data.size();
+        }
+      }
+      outbuf += ev.raw;
+    }
+    if (!co_await write_chunk(client, outbuf, out)) {
+      ex->abort();  // the upstream sees the close at once
+      rec->outcome = "client_disconnected";
+      out.keep_alive = false;
+      if (!saw_usage) estimate(*rec, chat_req.prompt_chars, content_chars);
+      co_return out;
+    }
+    if (piece.empty()) break;
+  }
+  if (!saw_usage) estimate(*rec, chat_req.prompt_chars, content_chars);
+  if (failure) {
+    rec->outcome = "upstream_error";
+    out.keep_alive = false;
+    const std::string event = error_event(*failure);
+    co_await write_chunk(client, event, out);
+  } else {
+    rec->outcome = "ok";
+  }
+  client.expires_after(cfg_.write_timeout);
+  auto [lec, ln] = co_await asio::async_write(client, bhttp::make_chunk_last(), as_result);
+  out.bytes_out += ln;
+  if (lec) out.keep_alive = false;
+  co_return out;
+}
+
+}  // namespace lagoon::server

@@ -1,0 +1,88 @@
+// ChatHandler: POST /api/v1/chat/completions (and /v1/…) from authentication to the last byte relayed.
+//
+// Authenticates (401/503 as the Authenticator decides), validates the body (400 naming the field, with
+// no upstream call), sends it upstream (retrying once, before anything reached the client, on connect
+// failures and 429/502/503/504 within a retry budget), then relays: a non-stream answer whole, a stream
+// event by event with backpressure (the next upstream read waits for the client's write). Upstream
+// errors are mapped to OpenAI-shaped gateway errors; an upstream 401/403 is never passed on.
+// Every authenticated request leaves exactly one usage record, whatever happens after — the record is
+// pushed by a guard object, so even a request abandoned at shutdown is counted.
+// No Postgres lease is ever taken here, beyond what authentication does on a cache miss before the
+// upstream is contacted.
+//
+// Internal to the server (Beast types); thread-safety: serve() from any number of connection coroutines.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "lagoon/auth/authenticator.hpp"
+#include "lagoon/config/config.hpp"
+#include "lagoon/metrics/registry.hpp"
+#include "lagoon/upstream/client.hpp"
+#include "lagoon/usage/pipeline.hpp"
+
+namespace lagoon::server {
+
+struct ChatResult {
+  unsigned status = 0;
+  std::size_t bytes_out = 0;
+  bool keep_alive = false;
+  std::string key_prefix;
+  std::int64_t user_id = 0;
+};
+
+// At most one retry per request, and retries at most ~20 % of requests: a failing upstream must not
+// be hit twice as hard. A token bucket: each request earns 0.2 tokens (up to 10), a retry spends one.
+class RetryBudget {
+ public:
+  void on_request() {
+    std::lock_guard lock(mutex_);
+    tokens_ = std::min(10.0, tokens_ + 0.2);
+  }
+  bool try_spend() {
+    std::lock_guard lock(mutex_);
+    if (tokens_ < 1.0) return false;
+    tokens_ -= 1.0;
+    return true;
+  }
+
+ private:
+  std::mutex mutex_;
+  double tokens_ = 1.0;
+};
+
+class ChatHandler {
+ public:
+  ChatHandler(const config::Config& cfg, auth::Authenticator& auth, upstream::Client& upstream,
+              usage::Pipeline& usage, metrics::Registry& metrics);
+
+  // Answers the request on `client`. `client_request_id` says whether request_id came from the client
+  // (then the usage row gets an id of its own, since a client may repeat its ids).
+  boost::asio::awaitable<ChatResult> serve(
+      boost::beast::tcp_stream& client,
+      const boost::beast::http::request<boost::beast::http::string_body>& req, const std::string& request_id,
+      bool client_request_id, bool keep_alive);
+
+ private:
+  using Response = boost::beast::http::response<boost::beast::http::string_body>;
+  boost::asio::awaitable<void> write_response(boost::beast::tcp_stream& client, Response& res, ChatResult& out);
+  boost::asio::awaitable<bool> write_chunk(boost::beast::tcp_stream& client, const std::string& bytes,
+                                           ChatResult& out);
+
+  const config::Config& cfg_;
+  auth::Authenticator& auth_;
+  upstream::Client& upstream_;
+  usage::Pipeline& usage_;
+  RetryBudget budget_;
+  metrics::Counter& retries_;
+  metrics::Histogram& ttfb_;
+};
+
+}  // namespace lagoon::server
