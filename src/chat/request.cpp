@@ -34,7 +34,7 @@ class TopLevel {
   explicit TopLevel(std::string_view s) : s_(s) {}
 
   struct Member {
-    std::size_t value_begin = 0, value_end = 0;
+    std::size_t key_begin = 0, value_begin = 0, value_end = 0;
   };
 
   // The span of the last member named `name` (as nlohmann would read the key), if any.
@@ -54,7 +54,7 @@ class TopLevel {
       i = skip_ws(i + 1);  // ':'
       const std::size_t value_begin = i;
       i = skip_value(i);
-      if (match) found = Member{value_begin, i};
+      if (match) found = Member{key_begin, value_begin, i};
       i = skip_ws(i);
       if (i < s_.size() && s_[i] == ',') i = skip_ws(i + 1);
     }
@@ -112,6 +112,28 @@ std::size_t text_chars(const json& content) {
 }
 
 }  // namespace
+
+std::string without_null_member(std::string_view object_text, std::string_view name) {
+  auto m = TopLevel(object_text).find(name);
+  if (!m || object_text.substr(m->value_begin, m->value_end - m->value_begin) != "null")
+    return std::string(object_text);
+  // Remove the member with one of its commas: the one after it, else the one before it.
+  std::size_t begin = m->key_begin, end = m->value_end;
+  std::size_t after = end;
+  while (after < object_text.size() && (object_text[after] == ' ' || object_text[after] == '\t' ||
+                                        object_text[after] == '\n' || object_text[after] == '\r'))
+    ++after;
+  if (after < object_text.size() && object_text[after] == ',') {
+    end = after + 1;
+  } else {
+    std::size_t before = begin;
+    while (before > 0 && object_text[before - 1] != ',' && object_text[before - 1] != '{') --before;
+    if (before > 0 && object_text[before - 1] == ',') begin = before - 1;
+  }
+  std::string out(object_text.substr(0, begin));
+  out.append(object_text.substr(end));
+  return out;
+}
 
 std::variant<ChatRequest, InvalidRequest> parse_chat_request(std::string_view body) {
   if (deeper_than(body, kMaxJsonDepth))

@@ -6,8 +6,10 @@
 // usage: lagoon-mock-upstream --listen HOST:PORT --api-key KEY [--threads N]
 //   (or LAGOON_MOCK_LISTEN, LAGOON_MOCK_API_KEY, LAGOON_MOCK_THREADS)
 // Extra routes for tests: GET /mock/stats (counters), GET /mock/last-request (the last chat request sent
-// with `x-mock-record: 1`, body and headers as received).
+// with `x-mock-record: 1`, body and headers as received). Each x-mock-* header may instead be given in
+// the request body as "x_mock": {"status": 503, …}, since a gateway forwards the body but not the headers.
 #include <atomic>
+#include <deque>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -149,14 +151,26 @@ class Mock {
     };
     if (!authorized(req))
       co_return co_await respond(plain(bhttp::status::unauthorized, lagoon::mock::error_body(401, "Authentication failed"), keep_alive));
-    if (req["x-mock-record"] == "1") {
+    json body = json::parse(req.body(), nullptr, false);
+    // Behaviour comes from x-mock-* headers or, through a gateway that forwards only the body, from an
+    // "x_mock" object in it: {"x_mock": {"status": 503, "chunks": 3, "record": 1}}.
+    const json* xm = body.is_object() && body.contains("x_mock") && body["x_mock"].is_object() ? &body["x_mock"] : nullptr;
+    std::deque<std::string> values;
+    auto lookup = [&](std::string_view name) -> std::string_view {
+      if (auto h = req[name]; !h.empty()) return h;
+      if (!xm || name.substr(0, 7) != "x-mock-") return {};
+      auto it = xm->find(std::string(name.substr(7)));
+      if (it == xm->end()) return {};
+      values.push_back(it->is_string() ? it->get<std::string>() : it->dump());
+      return values.back();
+    };
+    if (lookup("x-mock-record") == "1") {
       json headers = json::object();
       for (const auto& f : req) headers[std::string(f.name_string())] = std::string(f.value());
       std::lock_guard lock(stats_.last_mutex);
       stats_.last_request = {{"body", req.body()}, {"headers", headers}, {"target", std::string(req.target())}};
     }
-    const auto plan = lagoon::mock::plan_from([&](std::string_view name) { return req[name]; });
-    json body = json::parse(req.body(), nullptr, false);
+    const auto plan = lagoon::mock::plan_from(lookup);
     if (body.is_discarded() || !body.is_object() || !body.contains("model") || !body["model"].is_string())
       co_return co_await respond(plain(bhttp::status::bad_request, lagoon::mock::error_body(400, "model is required"), keep_alive));
     const std::string model = body["model"];

@@ -375,6 +375,13 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
           if (u->usage_only && !chat_req.client_wants_usage) continue;  // the client did not ask for it
         } else {
           content_chars += ev.data.size();
+          if (!chat_req.client_wants_usage) {
+            // Remove the "usage":null the client would not have seen had it talked to the upstream.
+            const std::string stripped = chat::without_null_member(ev.data, "usage");
+            const auto at = ev.raw.find(ev.data);
+            if (stripped.size() != ev.data.size() && at != std::string::npos)
+              ev.raw.replace(at, ev.data.size(), stripped);
+          }
         }
       }
       outbuf += ev.raw;

@@ -194,4 +194,35 @@ void RedisServer::restart() {
   start();
 }
 
+MockUpstream::MockUpstream() : port_(free_port()) {
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{LAGOON_MOCK_BINARY, "--listen", "127.0.0.1:" + std::to_string(port_), "--api-key", kKey},
+      Env{}, "/tmp/lagoon-test-mock-" + std::to_string(port_) + ".log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      if (request(port_, "GET", "/mock/stats")) return;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  throw std::runtime_error("the mock upstream did not start:\n" + process_->output());
+}
+
+nlohmann::json MockUpstream::stats() {
+  auto r = request(port_, "GET", "/mock/stats");
+  return r ? nlohmann::json::parse(r->body) : nlohmann::json();
+}
+
+nlohmann::json MockUpstream::last_request() {
+  auto r = request(port_, "GET", "/mock/last-request");
+  return r ? nlohmann::json::parse(r->body) : nlohmann::json();
+}
+
+Env MockUpstream::with(Env env) const {
+  env["LAGOON_UPSTREAM_URL"] = url();
+  env["LAGOON_UPSTREAM_API_KEY"] = kKey;
+  return env;
+}
+
 }  // namespace lagoon::test

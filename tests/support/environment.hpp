@@ -69,6 +69,23 @@ class LagoonServer {
 std::pair<std::int64_t, std::string> create_key(const Env& env, const std::string& user = "alice",
                                                 const std::vector<std::string>& extra = {});
 
+// lagoon-mock-upstream on a free port, with its own upstream key.
+class MockUpstream {
+ public:
+  MockUpstream();
+  unsigned short port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/api/v1"; }
+  static constexpr const char* kKey = "upstream-secret-for-tests";
+  nlohmann::json stats();
+  nlohmann::json last_request();
+  // LAGOON_UPSTREAM_URL and LAGOON_UPSTREAM_API_KEY pointing at this mock, added to `env`.
+  Env with(Env env) const;
+
+ private:
+  unsigned short port_;
+  std::unique_ptr<Process> process_;
+};
+
 // A Redis of this test's own, for tests that stop, hang or kill it.
 class RedisServer {
  public:

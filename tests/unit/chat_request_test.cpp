@@ -86,3 +86,11 @@ TEST(ChatRequest, DeepNestingIsRefusedWithoutParsing) {
   std::string fine = R"({"model":"m","messages":[)" + std::string(100, '[') + std::string(100, ']') + "]}";
   ok(fine);
 }
+
+TEST(ChatRequest, NullMembersCanBeRemovedWithTheirComma) {
+  EXPECT_EQ(without_null_member(R"({"a":1,"usage":null,"b":2})", "usage"), R"({"a":1,"b":2})");
+  EXPECT_EQ(without_null_member(R"({"a":1,"usage":null})", "usage"), R"({"a":1})");
+  EXPECT_EQ(without_null_member(R"({"usage" : null , "a":1})", "usage"), R"({ "a":1})");
+  EXPECT_EQ(without_null_member(R"({"a":{"usage":null},"usage":{"x":1}})", "usage"), R"({"a":{"usage":null},"usage":{"x":1}})");
+  EXPECT_EQ(without_null_member(R"({"a":"usage\":null"})", "usage"), R"({"a":"usage\":null"})");
+}

@@ -33,4 +33,9 @@ inline constexpr std::size_t kMaxJsonDepth = 128;
 
 std::variant<ChatRequest, InvalidRequest> parse_chat_request(std::string_view body);
 
+// `object_text` (a JSON object) without its top-level member `name` when that member is null; else
+// unchanged. For the `"usage":null` that include_usage adds to every stream chunk, which a client that
+// did not ask for usage would not have received.
+std::string without_null_member(std::string_view object_text, std::string_view name);
+
 }  // namespace lagoon::chat

@@ -1,0 +1,234 @@
+// The chat relay on the real binary, against the mock upstream, Redis and Postgres: what the client
+// sees, what reaches the upstream, what is recorded, and what happens when the upstream misbehaves.
+// The mock takes its behaviour from an "x_mock" object in the body, which the gateway forwards as is.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "support/environment.hpp"
+#include "support/usage_support.hpp"
+
+using namespace lagoon::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+class Chat : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0);
+    key = create_key(env).second;
+  }
+  LagoonServer& start(Env extra = {}) {
+    Env e = mock.with(env);
+    for (auto& [k, v] : extra) e[k] = v;
+    server = std::make_unique<LagoonServer>(e);
+    return *server;
+  }
+  std::optional<HttpResponse> chat(const std::string& body, const std::string& extra_headers = "") {
+    return request(server->port(), "POST", "/api/v1/chat/completions", body,
+                   "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n" + extra_headers);
+  }
+  // Waits for the usage rows the pipeline flushes (every 100 ms by default).
+  std::int64_t usage_rows(std::int64_t expected) {
+    std::int64_t n = 0;
+    wait_until([&] { return (n = std::stoll(db.scalar("SELECT count(*) FROM usage_records"))) >= expected; }, 5s);
+    return n;
+  }
+
+  TestDatabase db;
+  Env env = lagoon_env(db);
+  MockUpstream mock;
+  std::string key;
+  std::unique_ptr<LagoonServer> server;
+};
+
+std::vector<std::string> data_lines(const std::string& body) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while ((pos = body.find("data: ", pos)) != std::string::npos) {
+    const auto end = body.find("\n\n", pos);
+    out.push_back(body.substr(pos + 6, end - pos - 6));
+    pos = end;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_F(Chat, NonStreamReturnsTheUpstreamAnswerAndRecordsItsUsage) {
+  start();
+  auto r = chat(R"({"model":"llama-3.3-70b","messages":[{"role":"user","content":"Hello"}],"x_mock":{"chunks":3}})");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body);
+  EXPECT_EQ(j["choices"][0]["message"]["content"], "tok0 tok1 tok2 ");
+  EXPECT_FALSE(r->header("x-request-id").empty());
+  ASSERT_EQ(usage_rows(1), 1);
+  EXPECT_EQ(db.scalar("SELECT concat_ws(',', model, stream, status_code, outcome, completion_tokens, total_tokens, "
+                      "tokens_estimated, request_id = '" + r->header("x-request-id") + "') FROM usage_records"),
+            "llama-3.3-70b,f,200,ok,3," + std::to_string(j["usage"]["total_tokens"].get<int>()) + ",f,t");
+}
+
+TEST_F(Chat, StreamRelaysTheEventsAndHidesTheUsageChunkUnlessAsked) {
+  start();
+  auto plain = chat(R"({"model":"m","messages":[],"stream":true,"x_mock":{"chunks":4}})");
+  ASSERT_TRUE(plain);
+  ASSERT_EQ(plain->status, 200);
+  EXPECT_EQ(plain->header("content-type"), "text/event-stream");
+  EXPECT_EQ(plain->header("cache-control"), "no-cache");
+  auto events = data_lines(plain->body);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back(), "[DONE]");
+  std::string content;
+  for (const auto& e : events) {
+    if (e == "[DONE]") continue;
+    auto j = json::parse(e);
+    EXPECT_FALSE(j["choices"].empty()) << "a usage-only chunk reached a client that did not ask: " << e;
+    EXPECT_FALSE(j.contains("usage")) << "the client did not ask for usage fields: " << e;
+    if (!j["choices"].empty()) content += j["choices"][0]["delta"].value("content", "");
+  }
+  EXPECT_EQ(content, "tok0 tok1 tok2 tok3 ");
+
+  auto asked = chat(R"({"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true},"x_mock":{"chunks":2}})");
+  ASSERT_TRUE(asked);
+  auto asked_events = data_lines(asked->body);
+  ASSERT_GE(asked_events.size(), 2u);
+  auto usage_chunk = json::parse(asked_events[asked_events.size() - 2]);
+  EXPECT_TRUE(usage_chunk["choices"].empty());
+  EXPECT_EQ(usage_chunk["usage"]["completion_tokens"], 2);
+
+  ASSERT_EQ(usage_rows(2), 2);
+  EXPECT_EQ(db.scalar("SELECT string_agg(concat_ws(',', stream, outcome, completion_tokens, tokens_estimated), ';' "
+                      "ORDER BY completion_tokens) FROM usage_records"),
+            "t,ok,2,f;t,ok,4,f");
+}
+
+TEST_F(Chat, TheBodyGoesUpstreamByteForByte) {
+  start();
+  const std::string body =
+      "{ \"model\":\"m\", \"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\n"
+      "  \"venice_parameters\":{\"include_venice_system_prompt\":false}, \"tools\":[], \"zz\":1.50,"
+      " \"x_mock\":{\"record\":1}}";
+  ASSERT_EQ(chat(body)->status, 200);
+  auto seen = mock.last_request();
+  EXPECT_EQ(seen["body"], body);
+  EXPECT_EQ(seen["headers"]["Authorization"], std::string("Bearer ") + MockUpstream::kKey);
+
+  const std::string stream_body = R"({"model":"m","messages":[],"stream":true,"x_mock":{"record":1}})";
+  ASSERT_EQ(chat(stream_body)->status, 200);
+  EXPECT_EQ(mock.last_request()["body"],
+            R"({"stream_options":{"include_usage":true},"model":"m","messages":[],"stream":true,"x_mock":{"record":1}})");
+}
+
+TEST_F(Chat, AnInvalidBodyIs400AndNothingGoesUpstream) {
+  start();
+  const auto before = mock.stats()["chat_requests"].get<int>();
+  auto r = chat(R"({"model":"m","messages":"not an array"})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  auto e = json::parse(r->body)["error"];
+  EXPECT_EQ(e["type"], "invalid_request_error");
+  EXPECT_EQ(e["param"], "messages");
+  EXPECT_EQ(chat("{not json")->status, 400);
+  EXPECT_EQ(mock.stats()["chat_requests"].get<int>(), before);
+  ASSERT_EQ(usage_rows(2), 2);
+  EXPECT_EQ(db.scalar("SELECT string_agg(DISTINCT outcome || ':' || status_code, ',') FROM usage_records"),
+            "invalid_request:400");
+}
+
+TEST_F(Chat, UpstreamErrorsAreMappedAndTheGatewayCredentialNeverLeaks) {
+  start();
+  auto unauthorized = chat(R"({"model":"m","messages":[],"x_mock":{"status":401}})");
+  EXPECT_EQ(unauthorized->status, 502);
+  EXPECT_EQ(json::parse(unauthorized->body)["error"]["code"], "upstream_auth_error");
+  EXPECT_EQ(unauthorized->body.find(MockUpstream::kKey), std::string::npos);
+  auto limited = chat(R"({"model":"m","messages":[],"x_mock":{"status":429}})");
+  EXPECT_EQ(limited->status, 429);
+  EXPECT_EQ(json::parse(limited->body)["error"]["code"], "rate_limit_exceeded");
+  EXPECT_FALSE(limited->header("retry-after").empty());
+  auto broken = chat(R"({"model":"m","messages":[],"x_mock":{"status":500}})");
+  EXPECT_EQ(broken->status, 502);
+  auto refused = chat(R"({"model":"m","messages":[],"x_mock":{"status":400}})");
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_TRUE(json::parse(refused->body)["error"].is_object());
+  ASSERT_EQ(usage_rows(4), 4);
+  EXPECT_EQ(db.scalar("SELECT string_agg(status_code::text, ',' ORDER BY status_code) FROM usage_records "
+                      "WHERE outcome = 'upstream_error'"),
+            "400,429,502,502");
+}
+
+TEST_F(Chat, A503IsRetriedOnceBeforeAnythingReachesTheClient) {
+  start();
+  const auto before = mock.stats()["chat_requests"].get<int>();
+  auto r = chat(R"({"model":"m","messages":[],"x_mock":{"status":503}})");
+  EXPECT_EQ(r->status, 502);
+  EXPECT_EQ(mock.stats()["chat_requests"].get<int>(), before + 2);
+  EXPECT_EQ(server->metric("lagoon_upstream_retries_total"), 1);
+}
+
+TEST_F(Chat, AnUpstreamThatDoesNotAnswerGets504) {
+  start({{"LAGOON_UPSTREAM_FIRST_BYTE_TIMEOUT_MS", "300"}});
+  const auto t0 = Clock::now();
+  auto r = chat(R"({"model":"m","messages":[],"x_mock":{"first-byte-ms":3000}})");
+  EXPECT_LT(Clock::now() - t0, 2s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504);
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], "upstream_timeout");
+}
+
+TEST_F(Chat, AStalledStreamEndsWithAnErrorEventAfterTheGapDeadline) {
+  start({{"LAGOON_UPSTREAM_GAP_TIMEOUT_MS", "300"}});
+  auto r = chat(R"({"model":"m","messages":[],"stream":true,"x_mock":{"stall":"body"}})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  auto events = data_lines(r->body);
+  ASSERT_FALSE(events.empty());
+  EXPECT_NE(events.back(), "[DONE]");
+  EXPECT_EQ(json::parse(events.back())["error"]["code"], "upstream_error");
+  ASSERT_EQ(usage_rows(1), 1);
+  EXPECT_EQ(db.scalar("SELECT outcome FROM usage_records"), "upstream_error");
+}
+
+TEST_F(Chat, AClientLeavingMidStreamCancelsTheUpstreamAndIsRecorded) {
+  start();
+  const auto before = mock.stats()["client_disconnects"].get<int>();
+  {
+    Connection c(server->port());
+    const std::string body = R"({"model":"m","messages":[],"stream":true,"x_mock":{"chunks":100000,"gap-ms":10}})";
+    c.send("POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    auto first = c.read_response(std::chrono::milliseconds(300));  // reads what came; the stream goes on
+    (void)first;
+  }  // the client goes away
+  EXPECT_TRUE(wait_until([&] { return mock.stats()["client_disconnects"].get<int>() > before; }, 1s))
+      << "the upstream did not see the gateway hang up within 1 s";
+  ASSERT_EQ(usage_rows(1), 1);
+  EXPECT_EQ(db.scalar("SELECT outcome || ',' || tokens_estimated FROM usage_records"), "client_disconnected,true");
+}
+
+TEST_F(Chat, WarmStreamsTakeNoPostgresLease) {
+  start();
+  ASSERT_EQ(chat(R"({"model":"m","messages":[],"stream":true})")->status, 200);  // warms the key
+  const double leases = server->metric(R"(lagoon_db_leases_total{purpose="auth"})");
+  const double seconds = server->metric(R"(lagoon_db_lease_seconds_total{purpose="auth"})");
+  for (int i = 0; i < 20; ++i)
+    ASSERT_EQ(chat(R"({"model":"m","messages":[],"stream":true,"x_mock":{"chunks":20,"gap-ms":5}})")->status, 200);
+  EXPECT_EQ(server->metric(R"(lagoon_db_leases_total{purpose="auth"})"), leases);
+  EXPECT_EQ(server->metric(R"(lagoon_db_lease_seconds_total{purpose="auth"})"), seconds);
+}
+
+TEST_F(Chat, ATwentyMebibyteStreamIsRelayedWhole) {
+  start();
+  auto r = request(server->port(), "POST", "/api/v1/chat/completions",
+                   R"({"model":"m","messages":[],"stream":true,"x_mock":{"chunks":2000,"bytes":20971520}})",
+                   "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_GT(r->body.size(), 20u << 20);
+  EXPECT_NE(r->body.rfind("data: [DONE]\n\n"), std::string::npos);
+}
