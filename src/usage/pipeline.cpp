@@ -104,7 +104,7 @@ void Pipeline::run() {
     // Only once every recovered record is stored elsewhere may the ring start afresh; otherwise the
     // file keeps them for the next start.
     if (done < rec.size()) return;
-    ring_.reset_recovered();
+    ring_.release_recovered();
   }
   for (;;) {
     bool stop_now;

@@ -46,7 +46,6 @@ Ring::Ring(const std::string& path, std::size_t capacity) : path_(path) {
   static_assert(sizeof(Slot) == 512);
   static_assert(sizeof(Header) <= kHeaderBytes);
   capacity = round_up_pow2(std::max<std::size_t>(capacity, 2));
-  wanted_capacity_ = capacity;
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd_ < 0) fail(path, "cannot open");
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -78,15 +77,16 @@ Ring::Ring(const std::string& path, std::size_t capacity) : path_(path) {
       }
     }
   }
-  if (!existing) {
-    map(capacity, true);
-    initialize();
-  } else if (capacity_ != capacity && recovered_.empty()) {
-    unmap();
+  if (!existing || (capacity_ != capacity && recovered_.empty())) {
+    if (existing) unmap();
     map(capacity, true);
     initialize();
   }
-  read_pos_ = header_->release_pos;
+  // The consumer starts after what was recovered; those positions are freed by release_recovered()
+  // once their records are stored elsewhere, before anything else is released.
+  read_pos_ = Atomic(header_->enqueue_pos).load(std::memory_order_relaxed);
+  recovered_end_ = read_pos_;
+  if (recovered_.empty()) release_recovered();
 }
 
 Ring::~Ring() {
@@ -126,13 +126,12 @@ void Ring::initialize() {
   read_pos_ = 0;
 }
 
-void Ring::reset_recovered() {
-  if (recovered_.empty()) return;
+void Ring::release_recovered() {
   recovered_.clear();
   recovered_.shrink_to_fit();
-  unmap();
-  map(wanted_capacity_, true);
-  initialize();
+  // Producers may be pushing already: only the slots of the recovered range are touched, in place.
+  const auto from = Atomic(header_->release_pos).load(std::memory_order_relaxed);
+  if (recovered_end_ > from) release(static_cast<std::size_t>(recovered_end_ - from));
 }
 
 bool Ring::try_push(const Record& r) noexcept {

@@ -165,10 +165,15 @@ TEST(UsageRing, ReopeningRecoversPublishedButUnreleasedRecords) {
   ASSERT_EQ(again.recovered().size(), 6u);
   EXPECT_EQ(again.recovered().front().request_id, "req-4");
   EXPECT_EQ(again.recovered().back().request_id, "req-9");
-  again.reset_recovered();
+  EXPECT_TRUE(again.try_push(sample(100)));  // producers need not wait for the recovery
+  again.release_recovered();
   EXPECT_TRUE(again.recovered().empty());
-  EXPECT_EQ(again.depth(), 0u);
-  EXPECT_TRUE(again.try_push(sample(100)));
+  EXPECT_EQ(again.depth(), 1u);
+  std::vector<Record> out;
+  ASSERT_EQ(again.peek(out, 10), 1u);
+  EXPECT_EQ(out[0].request_id, "req-100");
+  again.release(1);
+  for (int i = 0; i < 16; ++i) EXPECT_TRUE(again.try_push(sample(200 + i))) << i;  // every slot free again
 }
 
 TEST(UsageRing, ASecondProcessCannotOpenTheSameFile) {

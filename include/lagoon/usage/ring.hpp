@@ -27,7 +27,8 @@ namespace lagoon::usage {
 class Ring {
  public:
   // Opens (creating or recovering) the ring file at `path` with `capacity` slots (rounded up to a power
-  // of two). An existing ring of another capacity is recovered and then resized. Throws
+  // of two). An existing ring of another capacity keeps its size until it is opened with nothing to
+  // recover. Throws
   // std::runtime_error (naming the path) when it cannot, or when another process holds it.
   Ring(const std::string& path, std::size_t capacity);
   ~Ring();
@@ -38,9 +39,10 @@ class Ring {
   bool try_push(const Record& r) noexcept;
 
   // Records found published but not released when the file was opened (a previous process ended
-  // without flushing them). Call reset_recovered() once they are safe elsewhere.
+  // without flushing them). Call release_recovered() once they are safe elsewhere, before any release().
+  // Producers may push meanwhile: the ring keeps its place after the recovered range.
   const std::vector<Record>& recovered() const noexcept { return recovered_; }
-  void reset_recovered();
+  void release_recovered();
 
   // Appends up to `max` published records, in order, to `out`; returns how many.
   std::size_t peek(std::vector<Record>& out, std::size_t max);
@@ -64,7 +66,6 @@ class Ring {
   std::string path_;
   int fd_ = -1;
   std::size_t capacity_ = 0;
-  std::size_t wanted_capacity_ = 0;
   std::size_t mask_ = 0;
   std::size_t mapped_bytes_ = 0;
   void* base_ = nullptr;
@@ -72,6 +73,7 @@ class Ring {
   Slot* slots_ = nullptr;
   std::uint64_t read_pos_ = 0;  // consumer only: next position to peek
   std::vector<Record> recovered_;
+  std::uint64_t recovered_end_ = 0;  // positions below it were claimed by the previous process
 };
 
 }  // namespace lagoon::usage
