@@ -1,8 +1,5 @@
 #include "lagoon/auth/authenticator.hpp"
 
-#include <boost/asio/any_completion_handler.hpp>
-#include <boost/asio/append.hpp>
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -76,40 +73,6 @@ struct Authenticator::Metrics {
   metrics::Counter& invalidations;
 };
 
-// One lookup in progress, and the requests waiting for it.
-struct Authenticator::Flight {
-  std::mutex mutex;
-  bool done = false;
-  EntryPtr result;
-  std::vector<asio::any_completion_handler<void(EntryPtr)>> waiters;
-
-  void finish(EntryPtr r) {
-    std::vector<asio::any_completion_handler<void(EntryPtr)>> ready;
-    {
-      std::lock_guard lock(mutex);
-      done = true;
-      result = r;
-      ready.swap(waiters);
-    }
-    for (auto& h : ready) asio::dispatch(asio::append(std::move(h), r));
-  }
-
-  asio::awaitable<EntryPtr> wait() {
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(EntryPtr)>(
-        [this](auto handler) {
-          std::unique_lock lock(mutex);
-          if (!done) {
-            waiters.emplace_back(std::move(handler));
-            return;
-          }
-          auto r = result;
-          lock.unlock();
-          asio::dispatch(asio::append(std::move(handler), r));
-        },
-        asio::use_awaitable);
-  }
-};
-
 Authenticator::Authenticator(const config::Config& cfg, redis::Client& redis, db::AsyncPool& db,
                              metrics::Registry& metrics, std::function<bool()> revocations_live)
     : cfg_(cfg),
@@ -173,32 +136,21 @@ AuthResult Authenticator::decide(EntryPtr entry) {
 }
 
 asio::awaitable<Authenticator::EntryPtr> Authenticator::lookup(const keys::Digest& digest) {
-  const std::string id(reinterpret_cast<const char*>(digest.data()), digest.size());
-  std::shared_ptr<Flight> flight;
-  bool leader = false;
-  {
-    std::lock_guard lock(flights_mutex_);
-    auto [it, inserted] = flights_.try_emplace(id);
-    if (inserted) it->second = std::make_shared<Flight>();
-    flight = it->second;
-    leader = inserted;
-  }
-  if (!leader) {
-    metrics_->coalesced.inc();
-    co_return co_await flight->wait();
-  }
-  EntryPtr result;
+  bool coalesced = false;
+  // The lambda only returns the member coroutine's awaitable: GCC 12 mishandles lambda coroutines.
+  auto result = co_await flights_.run(std::string(reinterpret_cast<const char*>(digest.data()), digest.size()),
+                                      [this, &digest] { return fetch_or_null(digest); }, coalesced);
+  if (coalesced) metrics_->coalesced.inc();
+  co_return result;
+}
+
+asio::awaitable<Authenticator::EntryPtr> Authenticator::fetch_or_null(const keys::Digest& digest) {
   try {
-    result = co_await fetch(digest);
+    co_return co_await fetch(digest);
   } catch (const std::exception& e) {
     log::error("key lookup failed", {{"error", e.what()}});
+    co_return nullptr;
   }
-  {
-    std::lock_guard lock(flights_mutex_);
-    flights_.erase(id);
-  }
-  flight->finish(result);
-  co_return result;
 }
 
 asio::awaitable<Authenticator::EntryPtr> Authenticator::fetch(const keys::Digest& digest) {

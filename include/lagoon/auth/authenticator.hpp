@@ -26,6 +26,7 @@
 #include "lagoon/auth/l1_cache.hpp"
 #include "lagoon/config/config.hpp"
 #include "lagoon/metrics/registry.hpp"
+#include "lagoon/util/single_flight.hpp"
 
 namespace lagoon::redis {
 class Client;
@@ -64,12 +65,12 @@ class Authenticator {
   void invalidate_all();
 
  private:
-  struct Flight;
   struct Metrics;
   using EntryPtr = L1Cache::EntryPtr;
 
   boost::asio::awaitable<EntryPtr> lookup(const keys::Digest& digest);  // single-flight over fetch()
   boost::asio::awaitable<EntryPtr> fetch(const keys::Digest& digest);   // Redis, then Postgres; null = unavailable
+  boost::asio::awaitable<EntryPtr> fetch_or_null(const keys::Digest& digest);  // fetch, exceptions as null
   AuthResult decide(EntryPtr entry);
 
   const config::Config& cfg_;
@@ -78,8 +79,7 @@ class Authenticator {
   std::function<bool()> revocations_live_;
   L1Cache l1_;
   std::unique_ptr<Metrics> metrics_;
-  std::mutex flights_mutex_;
-  std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;  // by raw digest bytes
+  util::SingleFlight<EntryPtr> flights_;  // by raw digest bytes
 };
 
 }  // namespace lagoon::auth
