@@ -135,6 +135,7 @@ const std::vector<Field>& fields() {
        millis(&Config::auth_negative_ttl, 0, 3'600'000)},
       {"readiness_interval_ms", "LAGOON_READINESS_INTERVAL_MS", false,
        millis(&Config::readiness_interval, 50, 600'000)},
+      {"session_ttl_ms", "LAGOON_SESSION_TTL_MS", false, millis(&Config::session_ttl, 1000, 30ll * 24 * 3'600'000)},
       {"usage_dir", "LAGOON_USAGE_DIR", false,
        [](Config& c, const std::string& f, const Raw& r) {
          c.usage_dir = text(f, r);

@@ -151,10 +151,11 @@ std::string error_event(std::string_view message) {
 
 }  // namespace
 
-ChatHandler::ChatHandler(const config::Config& cfg, auth::Authenticator& auth, upstream::Client& upstream,
-                         usage::Pipeline& usage, metrics::Registry& metrics)
+ChatHandler::ChatHandler(const config::Config& cfg, auth::Authenticator& auth, session::SessionStore& sessions,
+                         upstream::Client& upstream, usage::Pipeline& usage, metrics::Registry& metrics)
     : cfg_(cfg),
       auth_(auth),
+      sessions_(sessions),
       upstream_(upstream),
       usage_(usage),
       retries_(metrics.counter("lagoon_upstream_retries_total", "Upstream requests sent a second time")),
@@ -238,6 +239,17 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
   auto& chat_req = std::get<chat::ChatRequest>(parsed);
   rec->model = chat_req.model;
   rec->stream = chat_req.stream;
+
+  const auto session = co_await sessions_.session_for(key, chat_req.model);
+  if (!session) {
+    rec->outcome = "session_unavailable";
+    auto res = error_response(http::ErrorKind::service_unavailable,
+                              "Sessions are temporarily unavailable. Please retry shortly.", request_id, keep_alive);
+    rec->status_code = res.result_int();
+    co_await write_response(client, res, out);
+    co_return out;
+  }
+  rec->session_id = session->id;
 
   // Upstream, with one retry while nothing has reached the client.
   std::unique_ptr<upstream::Exchange> ex;

@@ -25,6 +25,7 @@
 #include "lagoon/auth/authenticator.hpp"
 #include "lagoon/config/config.hpp"
 #include "lagoon/metrics/registry.hpp"
+#include "lagoon/session/store.hpp"
 #include "lagoon/upstream/client.hpp"
 #include "lagoon/usage/pipeline.hpp"
 
@@ -60,8 +61,8 @@ class RetryBudget {
 
 class ChatHandler {
  public:
-  ChatHandler(const config::Config& cfg, auth::Authenticator& auth, upstream::Client& upstream,
-              usage::Pipeline& usage, metrics::Registry& metrics);
+  ChatHandler(const config::Config& cfg, auth::Authenticator& auth, session::SessionStore& sessions,
+              upstream::Client& upstream, usage::Pipeline& usage, metrics::Registry& metrics);
 
   // Answers the request on `client`. `client_request_id` says whether request_id came from the client
   // (then the usage row gets an id of its own, since a client may repeat its ids).
@@ -78,6 +79,7 @@ class ChatHandler {
 
   const config::Config& cfg_;
   auth::Authenticator& auth_;
+  session::SessionStore& sessions_;
   upstream::Client& upstream_;
   usage::Pipeline& usage_;
   RetryBudget budget_;

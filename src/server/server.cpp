@@ -159,9 +159,11 @@ class Server {
             ioc_, cfg, registry, std::string(auth::kInvalidationChannel),
             [this](std::string_view digest) { auth_.invalidate(digest); },
             [this] { auth_.invalidate_all(); }),
+        sessions_(cfg, redis_, db_, registry),
         upstream_(ioc_, cfg, registry),
-        chat_(cfg, auth_, upstream_, usage, registry) {
+        chat_(cfg, auth_, sessions_, upstream_, usage, registry) {
     pool.declare_purpose("auth");
+    pool.declare_purpose("session");
   }
 
   int run() {
@@ -574,6 +576,7 @@ class Server {
   db::AsyncPool db_;
   auth::Authenticator auth_;
   redis::Subscriber revocations_;
+  session::SessionStore sessions_;
   upstream::Client upstream_;
   ChatHandler chat_;
   std::mutex connections_mutex_;

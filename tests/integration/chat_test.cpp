@@ -232,3 +232,40 @@ TEST_F(Chat, ATwentyMebibyteStreamIsRelayedWhole) {
   EXPECT_GT(r->body.size(), 20u << 20);
   EXPECT_NE(r->body.rfind("data: [DONE]\n\n"), std::string::npos);
 }
+
+TEST_F(Chat, ASessionIsKeptForItsModelAndReplacedForAnother) {
+  start();
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(chat(R"({"model":"a","messages":[]})")->status, 200);
+  ASSERT_EQ(chat(R"({"model":"b","messages":[]})")->status, 200);
+  ASSERT_EQ(usage_rows(4), 4);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM sessions"), "2");
+  EXPECT_EQ(db.scalar("SELECT model FROM sessions WHERE is_active"), "b");
+  EXPECT_EQ(db.scalar("SELECT count(DISTINCT session_id) FROM usage_records WHERE model = 'a'"), "1");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records u JOIN sessions s ON s.id = u.session_id "
+                      "WHERE s.model = u.model"),
+            "4");
+  // The usage pipeline moves the session's counters.
+  EXPECT_TRUE(wait_until([&] { return db.scalar("SELECT request_count FROM sessions WHERE model = 'a'") == "3"; }, 5s));
+  EXPECT_EQ(db.scalar("SELECT last_used_at IS NOT NULL FROM sessions WHERE model = 'b'"), "t");
+}
+
+TEST_F(Chat, ConcurrentFirstRequestsOnTwoInstancesShareOneSession) {
+  start();
+  LagoonServer other(mock.with(env));
+  std::vector<std::unique_ptr<Connection>> conns;
+  const std::string body = R"({"model":"m","messages":[]})";
+  const std::string req = "POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+                          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                          "\r\n\r\n" + body;
+  for (int i = 0; i < 40; ++i) conns.push_back(std::make_unique<Connection>(i % 2 ? server->port() : other.port()));
+  for (auto& c : conns) ASSERT_TRUE(c->send(req));
+  int ok = 0;
+  for (auto& c : conns) {
+    auto r = c->read_response(10s);
+    ok += r && r->status == 200;
+  }
+  EXPECT_EQ(ok, 40);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM sessions"), "1");
+  ASSERT_EQ(usage_rows(40), 40);
+  EXPECT_EQ(db.scalar("SELECT count(DISTINCT session_id) FROM usage_records"), "1");
+}

@@ -64,6 +64,9 @@ struct Config {
   std::size_t auth_cache_size = 100'000;  // L1 entries at most
   Millis auth_negative_ttl{30'000};     // unknown keys are refused from cache this long
 
+  // Sessions.
+  Millis session_ttl{3'600'000};  // a key's session lives this long (while requests keep its model)
+
   // Usage pipeline.
   std::string usage_dir = "/var/lib/lagoon/usage";  // ring file and journal; one per instance
   std::size_t usage_queue_capacity = 16'384;        // records buffered between requests and Postgres

@@ -1,0 +1,47 @@
+#include "lagoon/db/sessions.hpp"
+
+#include <pqxx/pqxx>
+
+namespace lagoon::db {
+
+namespace {
+
+constexpr const char* kActive =
+    "SELECT id, model, (extract(epoch FROM expires_at) * 1000)::bigint, expires_at > now() "
+    "FROM sessions WHERE api_key_id = $1 AND is_active FOR UPDATE";
+constexpr const char* kDeactivate = "UPDATE sessions SET is_active = false WHERE api_key_id = $1 AND is_active";
+constexpr const char* kCreate =
+    "INSERT INTO sessions (api_key_id, user_id, model, expires_at) "
+    "VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond') "
+    "RETURNING id, model, (extract(epoch FROM expires_at) * 1000)::bigint";
+
+Session attempt(pqxx::connection& conn, std::int64_t key_id, std::int64_t user_id, const std::string& model,
+                std::chrono::milliseconds ttl) {
+  pqxx::work w(conn);
+  auto current = w.exec_params(kActive, key_id);
+  if (!current.empty() && current[0][1].as<std::string>() == model && current[0][3].as<bool>()) {
+    Session s{current[0][0].as<std::string>(), model, current[0][2].as<std::int64_t>()};
+    w.commit();
+    return s;
+  }
+  if (!current.empty()) w.exec_params(kDeactivate, key_id);
+  auto created = w.exec_params(kCreate, key_id, user_id, model, static_cast<long long>(ttl.count()));
+  Session s{created[0][0].as<std::string>(), created[0][1].as<std::string>(), created[0][2].as<std::int64_t>()};
+  w.commit();
+  return s;
+}
+
+}  // namespace
+
+Session session_for(pqxx::connection& conn, std::int64_t api_key_id, std::int64_t user_id, const std::string& model,
+                    std::chrono::milliseconds ttl) {
+  try {
+    return attempt(conn, api_key_id, user_id, model, ttl);
+  } catch (const pqxx::unique_violation&) {
+    // Another process created the key's first session between our look and our insert: now there is
+    // an active row to find (or to replace, if it is for another model).
+    return attempt(conn, api_key_id, user_id, model, ttl);
+  }
+}
+
+}  // namespace lagoon::db
