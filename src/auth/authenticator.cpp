@@ -156,7 +156,7 @@ asio::awaitable<Authenticator::EntryPtr> Authenticator::fetch_or_null(const keys
 asio::awaitable<Authenticator::EntryPtr> Authenticator::fetch(const keys::Digest& digest) {
   auto& m = *metrics_;
   const std::uint64_t generation = l1_.generation();
-  const std::string redis_key = cache_key(digest);
+  const std::string redis_key = cache_key(cfg_.redis_prefix, digest);
 
   bool overwrite = false;  // Redis holds something we cannot read: replace it rather than keep it
   // Built before the co_await: GCC 12 cannot keep an initializer_list's array across a suspension.

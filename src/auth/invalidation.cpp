@@ -10,15 +10,15 @@ namespace {
 constexpr const char* kEntryTtlSeconds = "900";
 }  // namespace
 
-void publish_invalidation(redis::SyncConnection& redis, const std::vector<KeyRecord>& records) {
+void publish_invalidation(redis::SyncConnection& redis, std::string_view prefix, const std::vector<KeyRecord>& records) {
   auto run = [&](const std::vector<std::string>& args) {
     auto reply = redis.command(args);
     if (!reply) throw std::runtime_error(redis.error());
     if (reply->is_error()) throw std::runtime_error("Redis refused " + args[0] + ": " + reply->str);
   };
   for (const auto& r : records) {
-    run({"SET", cache_key(r.digest), to_cache_json(CacheEntry{false, r}, r.digest), "EX", kEntryTtlSeconds});
-    run({"PUBLISH", std::string(kInvalidationChannel), keys::to_hex(r.digest)});
+    run({"SET", cache_key(prefix, r.digest), to_cache_json(CacheEntry{false, r}, r.digest), "EX", kEntryTtlSeconds});
+    run({"PUBLISH", invalidation_channel(prefix), keys::to_hex(r.digest)});
   }
 }
 

@@ -21,7 +21,11 @@ std::optional<T> optional_from(const nlohmann::json& j, const char* field) {
 }
 }  // namespace
 
-std::string cache_key(const keys::Digest& digest) { return "lagoon:key:" + keys::to_hex(digest); }
+std::string cache_key(std::string_view prefix, const keys::Digest& digest) {
+  return std::string(prefix) + "key:" + keys::to_hex(digest);
+}
+
+std::string invalidation_channel(std::string_view prefix) { return std::string(prefix) + "auth:invalidate"; }
 
 std::string to_cache_json(const CacheEntry& entry, const keys::Digest& digest) {
   nlohmann::json j{{"v", kCacheVersion}, {"digest", keys::to_hex(digest)}};

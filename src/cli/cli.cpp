@@ -87,7 +87,7 @@ bool invalidate(const config::Config& cfg, const std::vector<auth::KeyRecord>& r
                 const std::string& what_changed, const std::string& rerun) {
   redis::SyncConnection redis(config::parse_redis_url(cfg.redis_url), kCliRedisTimeout);
   try {
-    auth::publish_invalidation(redis, records);
+    auth::publish_invalidation(redis, cfg.redis_prefix, records);
     return true;
   } catch (const std::exception& e) {
     std::cout << out.dump() << std::endl;

@@ -85,6 +85,11 @@ const std::vector<Field>& fields() {
        [](Config& c, const std::string& f, const Raw& r) { c.db_pool_size = integer(f, r, 1, 1024); }},
       {"redis_url", "LAGOON_REDIS_URL", false,
        [](Config& c, const std::string& f, const Raw& r) { c.redis_url = url_with_scheme(f, r, {"redis://"}); }},
+      {"redis_prefix", "LAGOON_REDIS_PREFIX", false,
+       [](Config& c, const std::string& f, const Raw& r) {
+         c.redis_prefix = text(f, r);
+         if (c.redis_prefix.empty() || c.redis_prefix.size() > 64) throw ConfigError(f, "must be 1..64 characters");
+       }},
       {"upstream_url", "LAGOON_UPSTREAM_URL", false,
        [](Config& c, const std::string& f, const Raw& r) {
          c.upstream_url = url_with_scheme(f, r, {"http://", "https://"});

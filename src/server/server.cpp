@@ -156,7 +156,7 @@ class Server {
         db_(pool, cfg.db_acquire_timeout),
         auth_(cfg, redis_, db_, registry, [this] { return revocations_.live(); }),
         revocations_(
-            ioc_, cfg, registry, std::string(auth::kInvalidationChannel),
+            ioc_, cfg, registry, auth::invalidation_channel(cfg.redis_prefix),
             [this](std::string_view digest) { auth_.invalidate(digest); },
             [this] { auth_.invalidate_all(); }),
         sessions_(cfg, redis_, db_, registry),

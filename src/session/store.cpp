@@ -24,8 +24,6 @@ std::int64_t now_ms() {
       .count();
 }
 
-std::string redis_key(std::int64_t key_id) { return "lagoon:session:" + std::to_string(key_id); }
-
 // The lease function, as a named type with a constructor: GCC 12 copies an aggregate coroutine
 // argument bitwise into the frame, leaving a std::string member pointing at the old buffer.
 class SessionFor {
@@ -40,6 +38,10 @@ class SessionFor {
   std::chrono::milliseconds ttl_;
 };
 }  // namespace
+
+std::string SessionStore::redis_key(std::int64_t key_id) const {
+  return cfg_.redis_prefix + "session:" + std::to_string(key_id);
+}
 
 SessionStore::SessionStore(const config::Config& cfg, redis::Client& redis, db::AsyncPool& db,
                            metrics::Registry& m)

@@ -67,6 +67,8 @@ std::string TestDatabase::scalar(const std::string& sql) const {
 Env lagoon_env(const TestDatabase& db) {
   return {{"LAGOON_DATABASE_URL", db.url()},
           {"LAGOON_REDIS_URL", required_env("LAGOON_TEST_REDIS_URL")},
+          // Tests share one Redis but not their databases: ids repeat across them, so keys must not.
+          {"LAGOON_REDIS_PREFIX", "lagoon-" + db.name() + ":"},
           {"LAGOON_KEY_PEPPER", kTestPepper}};
 }
 

@@ -69,7 +69,8 @@ TEST(CacheEntry, IsNotTrustedForAnotherDigestOrWhenMalformed) {
   EXPECT_FALSE(auth::from_cache_json(R"({"v":99,"digest":")" + keys::to_hex(r.digest) + R"("})", r.digest));
   EXPECT_FALSE(auth::from_cache_json(R"({"v":1,"digest":")" + keys::to_hex(r.digest) + R"(","key_id":"x"})",
                                      r.digest));
-  EXPECT_EQ(auth::cache_key(r.digest), "lagoon:key:" + keys::to_hex(r.digest));
+  EXPECT_EQ(auth::cache_key("lagoon:", r.digest), "lagoon:key:" + keys::to_hex(r.digest));
+  EXPECT_EQ(auth::invalidation_channel("lagoon:"), "lagoon:auth:invalidate");
 }
 
 TEST(L1Cache, ServesFreshEntriesAndForgetsStaleOnes) {

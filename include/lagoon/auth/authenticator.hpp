@@ -59,7 +59,7 @@ class Authenticator {
   // `authorization` is the Authorization header's value, empty when absent.
   boost::asio::awaitable<AuthResult> authenticate(std::string_view authorization);
 
-  // A digest (hex) published on kInvalidationChannel.
+  // A digest (hex) published on the invalidation channel.
   void invalidate(std::string_view hex_digest);
   // Everything: revocations may have been missed (the subscription was re-established).
   void invalidate_all();

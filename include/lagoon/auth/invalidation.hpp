@@ -15,6 +15,6 @@ namespace lagoon::auth {
 // record), then publish its digest so every instance drops it from L1.
 // Throws std::runtime_error when Redis cannot be reached or refuses; Postgres is already changed then,
 // and repeating the operation repeats the invalidation.
-void publish_invalidation(redis::SyncConnection& redis, const std::vector<KeyRecord>& records);
+void publish_invalidation(redis::SyncConnection& redis, std::string_view prefix, const std::vector<KeyRecord>& records);
 
 }  // namespace lagoon::auth

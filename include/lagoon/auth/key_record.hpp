@@ -32,11 +32,11 @@ struct CacheEntry {
   KeyRecord record;  // meaningful when !unknown
 };
 
-// Redis key of a digest's entry: "lagoon:key:" + hex digest.
-std::string cache_key(const keys::Digest& digest);
+// Redis key of a digest's entry: prefix ("lagoon:" by default, LAGOON_REDIS_PREFIX) + "key:" + hex digest.
+std::string cache_key(std::string_view prefix, const keys::Digest& digest);
 
 // Channel on which digests (hex) whose cached entries must be dropped are published.
-inline constexpr std::string_view kInvalidationChannel = "lagoon:auth:invalidate";
+std::string invalidation_channel(std::string_view prefix);
 
 std::string to_cache_json(const CacheEntry& entry, const keys::Digest& digest);
 

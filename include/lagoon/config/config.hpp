@@ -31,6 +31,7 @@ struct Config {
   std::string database_url;
   unsigned db_pool_size = 4;
   std::string redis_url = "redis://127.0.0.1:6379/0";
+  std::string redis_prefix = "lagoon:";  // every Redis key and channel name starts with it
   std::string upstream_url = "https://api.venice.ai/api/v1";
   Millis upstream_connect_timeout{5'000};    // TCP + TLS handshake
   Millis upstream_first_byte_timeout{120'000};  // request sent → response head

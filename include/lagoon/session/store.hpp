@@ -1,5 +1,5 @@
 // SessionStore: the session a request belongs to, found as keys are — in-process cache, then Redis
-// `lagoon:session:{api_key_id}` (kept as long as the session lives), then Postgres (db::session_for on a
+// `{prefix}session:{api_key_id}` (`lagoon:session:…` by default; kept as long as the session lives), then Postgres (db::session_for on a
 // lease, which also creates or replaces it). Concurrent requests of one key for one model share one
 // lookup. The in-process cache trusts an entry for a few seconds only: another instance may have
 // replaced the session for another model meanwhile.
@@ -39,6 +39,7 @@ class SessionStore {
  private:
   boost::asio::awaitable<std::optional<db::Session>> resolve(std::int64_t key_id, std::int64_t user_id,
                                                              std::string model);
+  std::string redis_key(std::int64_t key_id) const;
   std::optional<db::Session> cached(std::int64_t key_id, const std::string& model);
   void remember(std::int64_t key_id, const db::Session& s);
 
