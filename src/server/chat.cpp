@@ -15,6 +15,7 @@
 #include "lagoon/http/errors.hpp"
 #include "lagoon/http/request_id.hpp"
 #include "lagoon/log/log.hpp"
+#include "responses.hpp"
 
 namespace lagoon::server {
 
@@ -24,7 +25,6 @@ namespace bhttp = beast::http;
 using asio::awaitable;
 using Clock = std::chrono::steady_clock;
 using Request = bhttp::request<bhttp::string_body>;
-using Response = bhttp::response<bhttp::string_body>;
 constexpr auto as_result = asio::as_tuple(asio::use_awaitable);
 
 namespace {
@@ -52,28 +52,6 @@ class UsageGuard {
   usage::Record record_;
   Clock::time_point started_;
 };
-
-Response make_response(unsigned status, std::string body, std::string_view content_type, const std::string& request_id,
-                       bool keep_alive) {
-  Response res{static_cast<bhttp::status>(status), 11};
-  res.set(bhttp::field::content_type, content_type);
-  res.set("X-Request-Id", request_id);
-  res.body() = std::move(body);
-  res.keep_alive(keep_alive);
-  res.prepare_payload();
-  return res;
-}
-
-Response error_response(http::ErrorKind kind, std::string_view message, const std::string& request_id, bool keep_alive,
-                        std::optional<std::string_view> param = {}, std::optional<std::string> retry_after = {}) {
-  Response res = make_response(http::spec(kind).status, http::error_body(kind, message, param), "application/json",
-                               request_id, keep_alive);
-  if (kind == http::ErrorKind::invalid_api_key) res.set(bhttp::field::www_authenticate, "Bearer");
-  if (kind == http::ErrorKind::service_unavailable || kind == http::ErrorKind::rate_limited ||
-      kind == http::ErrorKind::upstream_error)
-    res.set(bhttp::field::retry_after, retry_after.value_or("1"));
-  return res;
-}
 
 long long estimate_tokens(std::size_t chars) { return static_cast<long long>((chars + 3) / 4); }
 
@@ -113,9 +91,12 @@ Response upstream_error_response(unsigned status, std::string body, const upstre
                           "your API key; the operator has been told.",
                           request_id, keep_alive);
   }
-  if (status == 429)
+  if (status == 429) {
+    ErrorExtras extras;
+    extras.retry_after = head.retry_after;
     return error_response(http::ErrorKind::rate_limited, "The upstream provider is rate limiting requests.", request_id,
-                          keep_alive, std::nullopt, head.retry_after);
+                          keep_alive, extras);
+  }
   if (status >= 500)
     return error_response(http::ErrorKind::upstream_error,
                           "The upstream provider failed (status " + std::to_string(status) + ").", request_id,
@@ -193,23 +174,9 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
   const auto started = Clock::now();
   const auto a = co_await auth_.authenticate(req[bhttp::field::authorization]);
   if (!a.ok()) {
-    if (a.outcome == auth::AuthResult::Outcome::unavailable) {
-      auto res =
-          error_response(http::ErrorKind::service_unavailable,
-                         "Authentication is temporarily unavailable. Please retry shortly.", request_id, keep_alive);
-      co_await write_response(client, res, out);
-      co_return out;
-    }
-    {
-      auto res = error_response(
-          http::ErrorKind::invalid_api_key,
-          a.reason == "missing" ? "You didn't provide an API key. You need to provide your API key in an Authorization "
-                                  "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-                                : "Incorrect API key provided.",
-          request_id, keep_alive);
-      co_await write_response(client, res, out);
-      co_return out;
-    }
+    auto res = auth_failure_response(a, request_id, keep_alive);
+    co_await write_response(client, res, out);
+    co_return out;
   }
   const auth::KeyRecord& key = a.key();
   out.key_prefix = key.prefix;
@@ -230,8 +197,9 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
     rec->outcome = "invalid_request";
     rec->status_code = 400;
     {
-      auto res = error_response(http::ErrorKind::invalid_request, bad->message, request_id, keep_alive,
-                                bad->param ? std::optional<std::string_view>(*bad->param) : std::nullopt);
+      ErrorExtras extras;
+      if (bad->param) extras.param = *bad->param;
+      auto res = error_response(http::ErrorKind::invalid_request, bad->message, request_id, keep_alive, extras);
       co_await write_response(client, res, out);
       co_return out;
     }

@@ -37,6 +37,7 @@
 #include "lagoon/upstream/client.hpp"
 #include "lagoon/usage/pipeline.hpp"
 #include "chat.hpp"
+#include "responses.hpp"
 
 namespace lagoon::server {
 namespace {
@@ -48,7 +49,6 @@ using tcp = asio::ip::tcp;
 using asio::awaitable;
 using Clock = std::chrono::steady_clock;
 using Request = bhttp::request<bhttp::string_body>;
-using Response = bhttp::response<bhttp::string_body>;
 constexpr auto as_result = asio::as_tuple(asio::use_awaitable);
 
 // What the access log learns while a request is handled.
@@ -89,27 +89,6 @@ struct ServerMetrics {
   metrics::Counter& connections_total;
   metrics::Counter& connections_rejected;
 };
-
-Response make_response(bhttp::status status, std::string body, std::string_view content_type,
-                       const std::string& request_id) {
-  Response res{status, 11};
-  res.set(bhttp::field::content_type, content_type);
-  res.set("X-Request-Id", request_id);
-  res.body() = std::move(body);
-  res.prepare_payload();
-  return res;
-}
-
-Response error_response(http::ErrorKind kind, std::string_view message, const std::string& request_id,
-                        std::string_view allow = {}) {
-  const auto s = http::spec(kind);
-  Response res = make_response(static_cast<bhttp::status>(s.status), http::error_body(kind, message),
-                               "application/json", request_id);
-  if (kind == http::ErrorKind::invalid_api_key) res.set(bhttp::field::www_authenticate, "Bearer");
-  if (kind == http::ErrorKind::service_unavailable) res.set(bhttp::field::retry_after, "1");
-  if (kind == http::ErrorKind::method_not_allowed) res.set(bhttp::field::allow, allow);
-  return res;
-}
 
 // A deadline that cancels the pending read on a stream but leaves the socket open, so the server can
 // still answer 408. (tcp_stream's own expiry closes the socket, which leaves nothing to answer on.)
@@ -358,26 +337,13 @@ class Server {
                            {"user_id", facts ? facts->user_id : 0}});
   }
 
-  Response auth_error(const auth::AuthResult& a, const std::string& request_id) {
-    if (a.outcome == auth::AuthResult::Outcome::unavailable)
-      return error_response(http::ErrorKind::service_unavailable,
-                            "Authentication is temporarily unavailable. Please retry shortly.", request_id);
-    // Worded as OpenAI does; never echoes the key, and never says whether it exists or was revoked.
-    return error_response(http::ErrorKind::invalid_api_key,
-                          a.reason == "missing"
-                              ? "You didn't provide an API key. You need to provide your API key in an Authorization "
-                                "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-                              : "Incorrect API key provided.",
-                          request_id);
-  }
-
   awaitable<Response> handle(const Request& req, const http::RouteMatch& match, const std::string& request_id,
                              RequestFacts& facts) {
     if (match.kind == http::RouteMatch::Kind::found && match.route == http::Route::key_info) {
       if (req.count(bhttp::field::authorization) > 1)
         co_return error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id);
       const auto a = co_await auth_.authenticate(req[bhttp::field::authorization]);
-      if (!a.ok()) co_return auth_error(a, request_id);
+      if (!a.ok()) co_return auth_failure_response(a, request_id, true);
       const auto& k = a.key();
       facts.key_prefix = k.prefix;
       facts.user_id = k.user_id;
@@ -389,7 +355,7 @@ class Server {
                                   {"user_id", k.user_id},
                                   {"rpm_limit", nullable(k.rpm_limit)},
                                   {"tpm_limit", nullable(k.tpm_limit)}}}};
-      co_return make_response(bhttp::status::ok, body.dump(), "application/json", request_id);
+      co_return make_response(200, body.dump(), "application/json", request_id);
     }
     co_return handle_plain(req, match, request_id);
   }
@@ -401,19 +367,22 @@ class Server {
                               "Unknown request URL: " + std::string(req.method_string()) + " " +
                                   std::string(http::path_of(req.target())),
                               request_id);
-      case http::RouteMatch::Kind::method_not_allowed:
+      case http::RouteMatch::Kind::method_not_allowed: {
+        ErrorExtras extras;
+        extras.allow = match.allow;
         return error_response(http::ErrorKind::method_not_allowed,
-                              "Method " + std::string(req.method_string()) + " is not allowed here", request_id,
-                              match.allow);
+                              "Method " + std::string(req.method_string()) + " is not allowed here", request_id, true,
+                              extras);
+      }
       case http::RouteMatch::Kind::found: break;
     }
     switch (match.route) {
       case http::Route::healthz:
-        return make_response(bhttp::status::ok, R"({"status":"ok"})", "application/json", request_id);
+        return make_response(200, R"({"status":"ok"})", "application/json", request_id);
       case http::Route::readyz: {
         const auto s = readiness_.snapshot();
         if (s.ready())
-          return make_response(bhttp::status::ok, R"({"status":"ready","redis":"ok","postgres":"ok"})",
+          return make_response(200, R"({"status":"ready","redis":"ok","postgres":"ok"})",
                                "application/json", request_id);
         std::string why = s.draining ? "draining" : !s.listening ? "listener not ready" : !s.probed ? "starting" : "";
         if (why.empty()) {
@@ -423,7 +392,7 @@ class Server {
         return error_response(http::ErrorKind::service_unavailable, "not ready: " + why, request_id);
       }
       case http::Route::metrics:
-        return make_response(bhttp::status::ok, metrics_.registry.render(), "text/plain; version=0.0.4; charset=utf-8",
+        return make_response(200, metrics_.registry.render(), "text/plain; version=0.0.4; charset=utf-8",
                              request_id);
       case http::Route::key_info:
       case http::Route::chat_completions: break;  // authenticated: handled by handle() / chat_

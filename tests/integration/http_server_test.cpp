@@ -232,7 +232,13 @@ TEST_F(Server, MetricsAreInPrometheusTextFormat) {
   auto& s = start();
   request(s.port(), "GET", "/healthz");
   request(s.port(), "GET", "/nope");
-  auto r = request(s.port(), "GET", "/metrics");
+  // A request is counted once its response is written, which may be just after the client has read it.
+  std::optional<HttpResponse> r;
+  for (int i = 0; i < 50; ++i) {
+    r = request(s.port(), "GET", "/metrics");
+    if (r && r->body.find("route=\"unmatched\",status=\"404\"} 1") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->header("content-type").rfind("text/plain; version=0.0.4", 0), 0u);
