@@ -17,6 +17,8 @@ constexpr Entry kRoutes[] = {
     {"/v1/key", "GET", Route::key_info},
     {"/api/v1/chat/completions", "POST", Route::chat_completions},
     {"/v1/chat/completions", "POST", Route::chat_completions},
+    {"/api/v1/models", "GET", Route::models},
+    {"/v1/models", "GET", Route::models},
 };
 
 }  // namespace

@@ -392,3 +392,85 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
 }
 
 }  // namespace lagoon::server
+
+namespace lagoon::server {
+
+awaitable<ChatResult> ChatHandler::serve_models(beast::tcp_stream& client, const Request& req,
+                                                const std::string& request_id, bool client_request_id,
+                                                bool keep_alive) {
+  constexpr auto kModelsFresh = std::chrono::minutes(5);
+  ChatResult out;
+  out.keep_alive = keep_alive;
+  if (req.count(bhttp::field::authorization) > 1) {
+    auto res =
+        error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id, keep_alive);
+    co_await write_response(client, res, out);
+    co_return out;
+  }
+  const auto started = Clock::now();
+  const auto a = co_await auth_.authenticate(req[bhttp::field::authorization]);
+  if (!a.ok()) {
+    auto res = auth_failure_response(a, request_id, keep_alive);
+    co_await write_response(client, res, out);
+    co_return out;
+  }
+  out.key_prefix = a.key().prefix;
+  out.user_id = a.key().user_id;
+  usage::Record initial;
+  initial.request_id = client_request_id ? http::new_request_id() : request_id;
+  initial.api_key_id = a.key().key_id;
+  initial.user_id = a.key().user_id;
+  initial.started_at_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  UsageGuard rec(usage_, std::move(initial), started);
+
+  std::string cached;
+  bool fresh = false;
+  {
+    std::lock_guard lock(models_mutex_);
+    cached = models_body_;
+    fresh = !cached.empty() && Clock::now() - models_fetched_ < kModelsFresh;
+  }
+  if (!fresh) {
+    std::optional<std::string> fetched;
+    std::optional<Response> failure;
+    try {
+      auto ex = co_await upstream_.send("GET", "/models", "");
+      const auto head = ex->head();
+      std::string body = co_await read_whole(*ex);
+      const auto j = nlohmann::json::parse(body, nullptr, false);
+      if (head.status == 200 && j.is_object() && j.contains("data") && j["data"].is_array())
+        fetched = std::move(body);
+      else if (head.status != 200)
+        failure = upstream_error_response(head.status, std::move(body), head, request_id, keep_alive);
+      else
+        failure = error_response(http::ErrorKind::upstream_error, "The upstream provider sent no model list.",
+                                 request_id, keep_alive);
+    } catch (const upstream::Error& e) {
+      failure = error_response(e.kind() == upstream::Error::Kind::first_byte ? http::ErrorKind::upstream_timeout
+                                                                             : http::ErrorKind::upstream_error,
+                               "The upstream provider could not be asked for its models.", request_id, keep_alive);
+    }
+    if (fetched) {
+      std::lock_guard lock(models_mutex_);
+      models_body_ = *fetched;
+      models_fetched_ = Clock::now();
+      cached = std::move(*fetched);
+    } else if (cached.empty()) {
+      rec->outcome = "upstream_error";
+      rec->status_code = failure->result_int();
+      co_await write_response(client, *failure, out);
+      co_return out;
+    } else {
+      log::warn("serving the cached model list: the upstream cannot be asked now");
+    }
+  }
+  rec->outcome = "ok";
+  rec->status_code = 200;
+  auto res = make_response(200, std::move(cached), "application/json", request_id, keep_alive);
+  co_await write_response(client, res, out);
+  co_return out;
+}
+
+}  // namespace lagoon::server

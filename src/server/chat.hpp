@@ -71,6 +71,13 @@ class ChatHandler {
       const boost::beast::http::request<boost::beast::http::string_body>& req, const std::string& request_id,
       bool client_request_id, bool keep_alive);
 
+  // GET /api/v1/models: the upstream's list with the gateway's credential, cached for 5 minutes (and
+  // served stale while the upstream cannot be asked).
+  boost::asio::awaitable<ChatResult> serve_models(
+      boost::beast::tcp_stream& client,
+      const boost::beast::http::request<boost::beast::http::string_body>& req, const std::string& request_id,
+      bool client_request_id, bool keep_alive);
+
  private:
   using Response = boost::beast::http::response<boost::beast::http::string_body>;
   boost::asio::awaitable<void> write_response(boost::beast::tcp_stream& client, Response& res, ChatResult& out);
@@ -83,6 +90,9 @@ class ChatHandler {
   upstream::Client& upstream_;
   usage::Pipeline& usage_;
   RetryBudget budget_;
+  std::mutex models_mutex_;
+  std::string models_body_;  // the last good list, as the upstream sent it
+  std::chrono::steady_clock::time_point models_fetched_{};
   metrics::Counter& retries_;
   metrics::Histogram& ttfb_;
 };

@@ -395,7 +395,8 @@ class Server {
         return make_response(200, metrics_.registry.render(), "text/plain; version=0.0.4; charset=utf-8",
                              request_id);
       case http::Route::key_info:
-      case http::Route::chat_completions: break;  // authenticated: handled by handle() / chat_
+      case http::Route::chat_completions:
+      case http::Route::models: break;  // authenticated: handled by handle() / chat_
     }
     return error_response(http::ErrorKind::internal_error, "unhandled route", request_id);
   }
@@ -506,10 +507,16 @@ class Server {
       }
       Request req = parser.release();
       const auto match = http::match_route(req.method_string(), req.target());
-      if (match.kind == http::RouteMatch::Kind::found && match.route == http::Route::chat_completions) {
+      if (match.kind == http::RouteMatch::Kind::found &&
+          (match.route == http::Route::chat_completions || match.route == http::Route::models)) {
         const bool keep_alive = req.keep_alive() && !readiness_.draining();
         const bool client_id = request_id == head_request_id;
-        const auto r = co_await chat_.serve(stream, req, request_id, client_id, keep_alive);
+        // if/else, not ?: — GCC 12 miscompiles co_await inside a conditional expression.
+        ChatResult r;
+        if (match.route == http::Route::models)
+          r = co_await chat_.serve_models(stream, req, request_id, client_id, keep_alive);
+        else
+          r = co_await chat_.serve(stream, req, request_id, client_id, keep_alive);
         RequestFacts facts{r.key_prefix, r.user_id};
         finish(started, match.label, method, path, r.status, request_id, req.body().size(), r.bytes_out, &facts);
         if (!r.keep_alive) {

@@ -269,3 +269,21 @@ TEST_F(Chat, ConcurrentFirstRequestsOnTwoInstancesShareOneSession) {
   ASSERT_EQ(usage_rows(40), 40);
   EXPECT_EQ(db.scalar("SELECT count(DISTINCT session_id) FROM usage_records"), "1");
 }
+
+TEST_F(Chat, ModelsComeFromTheUpstreamAndAreCached) {
+  start();
+  const auto before = mock.stats()["requests"].get<int>();
+  auto first = request(server->port(), "GET", "/api/v1/models", "", "Authorization: Bearer " + key + "\r\n");
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200) << first->body;
+  auto j = json::parse(first->body);
+  EXPECT_EQ(j["object"], "list");
+  EXPECT_FALSE(j["data"].empty());
+  auto second = request(server->port(), "GET", "/v1/models", "", "Authorization: Bearer " + key + "\r\n");
+  EXPECT_EQ(second->body, first->body);
+  // One upstream fetch for both requests, plus this /mock/stats call itself.
+  EXPECT_EQ(mock.stats()["requests"].get<int>(), before + 2);
+  EXPECT_EQ(request(server->port(), "GET", "/api/v1/models")->status, 401);
+  ASSERT_EQ(usage_rows(2), 2);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE model IS NULL AND outcome = 'ok'"), "2");
+}

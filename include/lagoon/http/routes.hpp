@@ -13,6 +13,7 @@ enum class Route {
   metrics,
   key_info,          // GET /api/v1/key: the calling key's own record (authenticated)
   chat_completions,  // POST /api/v1/chat/completions: the relay
+  models,            // GET /api/v1/models: the upstream's list, cached
 };
 
 struct RouteMatch {
