@@ -131,6 +131,7 @@ class Server {
         signals_(ioc_, SIGINT, SIGTERM),
         metrics_(registry),
         readiness_(readiness),
+        usage_(usage),
         redis_(ioc_, cfg, registry),
         db_(pool, cfg.db_acquire_timeout),
         auth_(cfg, redis_, db_, registry, [this] { return revocations_.live(); }),
@@ -338,7 +339,7 @@ class Server {
   }
 
   awaitable<Response> handle(const Request& req, const http::RouteMatch& match, const std::string& request_id,
-                             RequestFacts& facts) {
+                             const std::string& client_request_id, RequestFacts& facts) {
     if (match.kind == http::RouteMatch::Kind::found && match.route == http::Route::key_info) {
       if (req.count(bhttp::field::authorization) > 1)
         co_return error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id);
@@ -347,6 +348,17 @@ class Server {
       const auto& k = a.key();
       facts.key_prefix = k.prefix;
       facts.user_id = k.user_id;
+      // An authenticated request: it gets its usage row like any other.
+      usage::Record record;
+      record.request_id = request_id == client_request_id ? http::new_request_id() : request_id;
+      record.api_key_id = k.key_id;
+      record.user_id = k.user_id;
+      record.status_code = 200;
+      record.outcome = "ok";
+      record.started_at_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+      usage_.push(record);
       auto nullable = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
       const nlohmann::json body{{"data",
                                  {{"id", k.key_id},
@@ -527,7 +539,7 @@ class Server {
         continue;
       }
       RequestFacts facts;
-      Response res = co_await handle(req, match, request_id, facts);
+      Response res = co_await handle(req, match, request_id, head_request_id, facts);
       const bool keep_alive = req.keep_alive() && !readiness_.draining();
       res.keep_alive(keep_alive);
       const auto written = co_await write(stream, res);
@@ -548,6 +560,7 @@ class Server {
   asio::signal_set signals_;
   ServerMetrics metrics_;
   Readiness& readiness_;
+  usage::Pipeline& usage_;
   redis::Client redis_;
   db::AsyncPool db_;
   auth::Authenticator auth_;
