@@ -321,6 +321,37 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
     co_return out;
   }
 
+  // Notice a client that hangs up while the upstream is silent (between events, or stalled), not only at
+  // the next write: a readable socket with nothing to read is a closed one. The watcher runs on this
+  // connection's strand, like this coroutine, and touches nothing once the stream is over.
+  struct ClientWatch {
+    bool active = true;
+    bool gone = false;
+  };
+  auto watch = std::make_shared<ClientWatch>();
+  client.socket().async_wait(asio::socket_base::wait_read,
+                             [watch, &client, exchange = ex.get()](const boost::system::error_code& ec) {
+                               if (ec || !watch->active) return;
+                               char byte;
+                               boost::system::error_code peek_ec;
+                               const auto n = client.socket().receive(asio::buffer(&byte, 1),
+                                                                      asio::socket_base::message_peek, peek_ec);
+                               if (n == 0 || peek_ec) {  // end of stream or reset; data would be a next request
+                                 watch->gone = true;
+                                 exchange->abort();
+                               }
+                             });
+  struct EndWatch {
+    std::shared_ptr<ClientWatch> w;
+    beast::tcp_stream& c;
+    ~EndWatch() {
+      if (!w->active) return;
+      w->active = false;
+      boost::system::error_code ignored;
+      c.socket().cancel(ignored);
+    }
+  } end_watch{watch, client};
+
   chat::SseScanner scanner;
   std::vector<chat::SseEvent> events;
   std::string outbuf;
@@ -335,7 +366,7 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
       failure = e.kind() == upstream::Error::Kind::gap
                     ? "The upstream provider stopped sending; the answer is incomplete."
                     : "The upstream provider's stream broke off.";
-      log::warn("upstream stream failed", {{"request_id", request_id}, {"error", e.what()}});
+      if (!watch->gone) log::warn("upstream stream failed", {{"request_id", request_id}, {"error", e.what()}});
       break;
     }
     outbuf.clear();
@@ -376,6 +407,11 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
     if (piece.empty()) break;
   }
   if (!saw_usage) estimate(*rec, chat_req.prompt_chars, content_chars);
+  if (watch->gone) {
+    rec->outcome = "client_disconnected";
+    out.keep_alive = false;
+    co_return out;
+  }
   if (failure) {
     rec->outcome = "upstream_error";
     out.keep_alive = false;

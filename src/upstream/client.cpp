@@ -154,13 +154,13 @@ class HttpExchange final : public Exchange {
       : client_(std::move(client)), conn_(std::move(conn)), parser_(std::move(parser)), head_(std::move(head)) {}
 
   ~HttpExchange() override {
-    if (conn_ && parser_->is_done() && parser_->keep_alive()) client_->give_back(std::move(conn_));
+    if (conn_ && !aborted_ && parser_->is_done() && parser_->keep_alive()) client_->give_back(std::move(conn_));
   }
 
   const Head& head() const noexcept override { return head_; }
 
   awaitable<std::string_view> read_some() override {
-    if (!conn_) throw Error(Error::Kind::broken, "the upstream exchange was aborted");
+    if (!conn_ || aborted_) throw Error(Error::Kind::broken, "the upstream exchange was aborted");
     while (!parser_->is_done()) {
       auto& body = parser_->get().body();
       body.data = piece_;
@@ -182,12 +182,14 @@ class HttpExchange final : public Exchange {
     co_return std::string_view{};
   }
 
+  // Closes the socket, which also ends a read in progress (with an error, which read_some reports).
+  // The connection object stays until then: a pending read still uses its buffer and parser.
   void abort() noexcept override {
-    if (!conn_) return;
+    if (!conn_ || aborted_) return;
+    aborted_ = true;
     boost::system::error_code ignored;
     conn_->tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
-    conn_->tcp().close();
-    conn_.reset();
+    conn_->tcp().socket().close(ignored);
   }
 
  private:
@@ -195,6 +197,7 @@ class HttpExchange final : public Exchange {
   std::unique_ptr<Connection> conn_;
   std::unique_ptr<http::response_parser<http::buffer_body>> parser_;
   Head head_;
+  bool aborted_ = false;
   char piece_[kPieceBytes];
 };
 

@@ -287,3 +287,20 @@ TEST_F(Chat, ModelsComeFromTheUpstreamAndAreCached) {
   ASSERT_EQ(usage_rows(2), 2);
   EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE model IS NULL AND outcome = 'ok'"), "2");
 }
+
+TEST_F(Chat, AClientLeavingWhileTheUpstreamIsSilentIsNoticedAtOnce) {
+  start();
+  {
+    Connection c(server->port());
+    // The upstream sends the first event, then nothing for 5 s.
+    const std::string body = R"({"model":"m","messages":[],"stream":true,"x_mock":{"chunks":3,"gap-ms":5000}})";
+    c.send("POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    auto first = c.read_response(std::chrono::milliseconds(300));
+    (void)first;
+  }
+  const auto left = Clock::now();
+  ASSERT_EQ(usage_rows(1), 1);
+  EXPECT_LT(Clock::now() - left, 1s) << "the gateway noticed only when the upstream spoke again";
+  EXPECT_EQ(db.scalar("SELECT outcome FROM usage_records"), "client_disconnected");
+}
