@@ -161,36 +161,49 @@ awaitable<bool> ChatHandler::write_chunk(beast::tcp_stream& client, const std::s
   co_return !ec;
 }
 
+awaitable<std::optional<auth::AuthResult>> ChatHandler::admit(beast::tcp_stream& client, const Request& req,
+                                                              const std::string& request_id, ChatResult& out) {
+  if (req.count(bhttp::field::authorization) > 1) {
+    auto res = error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id,
+                              out.keep_alive);
+    co_await write_response(client, res, out);
+    co_return std::nullopt;
+  }
+  auto a = co_await auth_.authenticate(req[bhttp::field::authorization]);
+  if (!a.ok()) {
+    auto res = auth_failure_response(a, request_id, out.keep_alive);
+    co_await write_response(client, res, out);
+    co_return std::nullopt;
+  }
+  out.key_prefix = a.key().prefix;
+  out.user_id = a.key().user_id;
+  co_return a;
+}
+
+usage::Record ChatHandler::first_record(const auth::KeyRecord& key, const std::string& request_id,
+                                        bool client_request_id) {
+  usage::Record r;
+  r.request_id = client_request_id ? http::new_request_id() : request_id;
+  r.api_key_id = key.key_id;
+  r.user_id = key.user_id;
+  r.started_at_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  return r;
+}
+
 awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Request& req, const std::string& request_id,
                                          bool client_request_id, bool keep_alive) {
   ChatResult out;
   out.keep_alive = keep_alive;
-  if (req.count(bhttp::field::authorization) > 1) {
-    auto res =
-        error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id, keep_alive);
-    co_await write_response(client, res, out);
-    co_return out;
-  }
   const auto started = Clock::now();
-  const auto a = co_await auth_.authenticate(req[bhttp::field::authorization]);
-  if (!a.ok()) {
-    auto res = auth_failure_response(a, request_id, keep_alive);
-    co_await write_response(client, res, out);
-    co_return out;
-  }
+  const auto admitted = co_await admit(client, req, request_id, out);
+  if (!admitted) co_return out;
+  const auto& a = *admitted;
   const auth::KeyRecord& key = a.key();
-  out.key_prefix = key.prefix;
-  out.user_id = key.user_id;
   budget_.on_request();
 
-  usage::Record initial;
-  initial.request_id = client_request_id ? http::new_request_id() : request_id;
-  initial.api_key_id = key.key_id;
-  initial.user_id = key.user_id;
-  initial.started_at_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
-  UsageGuard rec(usage_, std::move(initial), started);
+  UsageGuard rec(usage_, first_record(key, request_id, client_request_id), started);
 
   auto parsed = chat::parse_chat_request(req.body());
   if (auto* bad = std::get_if<chat::InvalidRequest>(&parsed)) {
@@ -437,29 +450,10 @@ awaitable<ChatResult> ChatHandler::serve_models(beast::tcp_stream& client, const
   constexpr auto kModelsFresh = std::chrono::minutes(5);
   ChatResult out;
   out.keep_alive = keep_alive;
-  if (req.count(bhttp::field::authorization) > 1) {
-    auto res =
-        error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id, keep_alive);
-    co_await write_response(client, res, out);
-    co_return out;
-  }
   const auto started = Clock::now();
-  const auto a = co_await auth_.authenticate(req[bhttp::field::authorization]);
-  if (!a.ok()) {
-    auto res = auth_failure_response(a, request_id, keep_alive);
-    co_await write_response(client, res, out);
-    co_return out;
-  }
-  out.key_prefix = a.key().prefix;
-  out.user_id = a.key().user_id;
-  usage::Record initial;
-  initial.request_id = client_request_id ? http::new_request_id() : request_id;
-  initial.api_key_id = a.key().key_id;
-  initial.user_id = a.key().user_id;
-  initial.started_at_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
-  UsageGuard rec(usage_, std::move(initial), started);
+  const auto admitted = co_await admit(client, req, request_id, out);
+  if (!admitted) co_return out;
+  UsageGuard rec(usage_, first_record(admitted->key(), request_id, client_request_id), started);
 
   std::string cached;
   bool fresh = false;
