@@ -304,3 +304,23 @@ TEST_F(Chat, AClientLeavingWhileTheUpstreamIsSilentIsNoticedAtOnce) {
   EXPECT_LT(Clock::now() - left, 1s) << "the gateway noticed only when the upstream spoke again";
   EXPECT_EQ(db.scalar("SELECT outcome FROM usage_records"), "client_disconnected");
 }
+
+TEST_F(Chat, FiveHundredConcurrentStreamsCompleteWithAPoolOfTwo) {
+  start({{"LAGOON_DB_POOL_SIZE", "2"}});
+  const std::string body = R"({"model":"m","messages":[],"stream":true,"x_mock":{"chunks":20,"gap-ms":25}})";
+  const std::string req = "POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+                          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                          "\r\n\r\n" + body;
+  std::vector<std::unique_ptr<Connection>> conns;
+  for (int i = 0; i < 500; ++i) conns.push_back(std::make_unique<Connection>(server->port()));
+  for (auto& c : conns) ASSERT_TRUE(c->send(req));
+  int complete = 0;
+  for (auto& c : conns) {
+    auto r = c->read_response(30s);
+    complete += r && r->status == 200 && r->body.find("data: [DONE]\n\n") != std::string::npos;
+  }
+  EXPECT_EQ(complete, 500);
+  EXPECT_LE(server->metric("lagoon_db_pool_open"), 2);
+  ASSERT_EQ(usage_rows(500), 500);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE outcome = 'ok' AND NOT tokens_estimated"), "500");
+}
