@@ -324,3 +324,14 @@ TEST_F(Chat, FiveHundredConcurrentStreamsCompleteWithAPoolOfTwo) {
   ASSERT_EQ(usage_rows(500), 500);
   EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE outcome = 'ok' AND NOT tokens_estimated"), "500");
 }
+
+// The official OpenAI Node SDK (tests/e2e, installed by make test) against Lagoon and the mock.
+TEST_F(Chat, TheOfficialOpenAiNodeSdkWorksAgainstLagoon) {
+  start();
+  Env e;
+  e["LAGOON_URL"] = "http://127.0.0.1:" + std::to_string(server->port());
+  e["LAGOON_KEY"] = key;
+  auto r = run({"/usr/bin/env", "node", std::string(LAGOON_SOURCE_DIR) + "/tests/e2e/openai_sdk.mjs"}, e, 60s);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("\"ok\":true"), std::string::npos) << r.out << r.err;
+}
