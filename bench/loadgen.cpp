@@ -3,6 +3,7 @@
 //
 //   lagoon-loadgen --port P --path /api/v1/key --connections 64 --keys-file F
 //   lagoon-loadgen --port P --path /healthz --connections 32 --requests 100000 [--key K]
+//   … [--body JSON]  (then the requests are POSTs of that body)
 //
 // Prints one JSON line: requests, seconds, rps, non2xx, errors, p50_us, p99_us. One thread, keep-alive
 // connections, requests handed out from a shared counter so the total is exact.
@@ -38,6 +39,7 @@ struct Options {
   std::size_t requests = 0;
   std::string key;
   std::string keys_file;
+  std::string body;  // non-empty: POST it as application/json
 };
 
 struct State {
@@ -65,15 +67,22 @@ asio::awaitable<void> worker(const Options& o, State& s) {
       stream.socket().set_option(asio::ip::tcp::no_delay(true));
       connected = true;
     }
-    http::request<http::empty_body> req{http::verb::get, o.path, 11};
+    http::request<http::string_body> req{o.body.empty() ? http::verb::get : http::verb::post, o.path, 11};
     req.set(http::field::host, "127.0.0.1");
+    if (!o.body.empty()) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = o.body;
+      req.prepare_payload();
+    }
     const std::string& key = s.keys.empty() ? o.key : s.keys[i];
     if (!key.empty()) req.set(http::field::authorization, "Bearer " + key);
     const auto t0 = Clock::now();
     auto [wec, wn] = co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
-    http::response<http::string_body> res;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(boost::none);  // long streams
     auto [rec, rn] = wec ? std::make_tuple(wec, std::size_t{0})
-                         : co_await http::async_read(stream, buffer, res, asio::as_tuple(asio::use_awaitable));
+                         : co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    const auto& res = parser.get();
     if (wec || rec) {
       ++s.errors;
       beast::error_code ignored;
@@ -103,6 +112,7 @@ int main(int argc, char** argv) {
     else if (a == "--requests") o.requests = std::stoull(v);
     else if (a == "--key") o.key = v;
     else if (a == "--keys-file") o.keys_file = v;
+    else if (a == "--body") o.body = v;
     else {
       std::cerr << "unknown option " << a << "\n";
       return 2;
