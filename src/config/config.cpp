@@ -101,6 +101,8 @@ const std::vector<Field>& fields() {
        millis(&Config::upstream_first_byte_timeout, 10, 3'600'000)},
       {"upstream_gap_timeout_ms", "LAGOON_UPSTREAM_GAP_TIMEOUT_MS", false,
        millis(&Config::upstream_gap_timeout, 10, 3'600'000)},
+      {"upstream_ca_file", "LAGOON_UPSTREAM_CA_FILE", false,
+       [](Config& c, const std::string& f, const Raw& r) { c.upstream_ca_file = text(f, r); }},
       {"upstream_max_idle", "LAGOON_UPSTREAM_MAX_IDLE", false,
        [](Config& c, const std::string& f, const Raw& r) { c.upstream_max_idle = integer(f, r, 0, 100'000); }},
       {"log_level", "LAGOON_LOG_LEVEL", false,

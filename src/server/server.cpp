@@ -602,6 +602,9 @@ int run(const config::Config& cfg) {
     } catch (const boost::system::system_error& e) {
       log::error("cannot listen", {{"address", cfg.listen.host}, {"port", cfg.listen.port}, {"error", e.what()}});
       code = 1;
+    } catch (const std::exception& e) {
+      log::error("cannot start", {{"error", e.what()}});
+      code = 1;
     }
     readiness.stop();
     // Requests are over: write what they left queued; what Postgres cannot take in time goes to the

@@ -76,6 +76,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         stale_retries(m.counter("lagoon_upstream_stale_retries_total",
                                 "Requests resent because a kept-alive upstream connection had been closed")) {
     tls_context.set_default_verify_paths();
+    if (!c.upstream_ca_file.empty()) {
+      boost::system::error_code ec;
+      tls_context.load_verify_file(c.upstream_ca_file, ec);
+      if (ec) throw std::runtime_error("LAGOON_UPSTREAM_CA_FILE: cannot load " + c.upstream_ca_file + ": " + ec.message());
+    }
     tls_context.set_verify_mode(ssl::verify_peer);
   }
 

@@ -335,3 +335,49 @@ TEST_F(Chat, TheOfficialOpenAiNodeSdkWorksAgainstLagoon) {
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("\"ok\":true"), std::string::npos) << r.out << r.err;
 }
+
+// An https upstream: certificate chain and host name are verified (here against a test CA given in
+// LAGOON_UPSTREAM_CA_FILE; in production the system store).
+TEST_F(Chat, AnHttpsUpstreamIsVerified) {
+  TempDir dir;
+  auto make_cert = [&](const std::string& name, const std::string& san) {
+    auto r = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                  "/CN=" + san, "-addext", "subjectAltName=DNS:" + san, "-keyout",
+                  (dir.path() / (name + ".key")).string(), "-out", (dir.path() / (name + ".pem")).string()},
+                 {});
+    ASSERT_EQ(r.code, 0) << r.err;
+  };
+  make_cert("good", "localhost");
+  make_cert("other", "other.example");
+  auto proxy = [&](const std::string& name) {
+    const auto port = free_port();
+    auto p = std::make_unique<Process>(
+        std::vector<std::string>{"/usr/bin/env", "python3", std::string(LAGOON_SOURCE_DIR) + "/tests/support/tls_proxy.py",
+                                 std::to_string(port), std::to_string(mock.port()),
+                                 (dir.path() / (name + ".pem")).string(), (dir.path() / (name + ".key")).string()},
+        Env{}, (dir.path() / (name + ".log")).string());
+    EXPECT_TRUE(wait_until([&] { return p->output().find("ready") != std::string::npos; }, 10s)) << p->output();
+    return std::make_pair(port, std::move(p));
+  };
+  auto [good_port, good_proxy] = proxy("good");
+  auto [other_port, other_proxy] = proxy("other");
+  const std::string body = R"({"model":"m","messages":[],"x_mock":{"chunks":2}})";
+
+  start({{"LAGOON_UPSTREAM_URL", "https://localhost:" + std::to_string(good_port) + "/api/v1"},
+         {"LAGOON_UPSTREAM_CA_FILE", (dir.path() / "good.pem").string()}});
+  auto ok = chat(body);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  EXPECT_EQ(json::parse(ok->body)["choices"][0]["message"]["content"], "tok0 tok1 ");
+  auto streamed = chat(R"({"model":"m","messages":[],"stream":true})");
+  EXPECT_NE(streamed->body.find("data: [DONE]"), std::string::npos);
+
+  // A certificate for another name is refused even though its CA is trusted.
+  start({{"LAGOON_UPSTREAM_URL", "https://localhost:" + std::to_string(other_port) + "/api/v1"},
+         {"LAGOON_UPSTREAM_CA_FILE", (dir.path() / "other.pem").string()}});
+  EXPECT_EQ(chat(body)->status, 502);
+  // A certificate from an unknown CA is refused.
+  start({{"LAGOON_UPSTREAM_URL", "https://localhost:" + std::to_string(good_port) + "/api/v1"}});
+  EXPECT_EQ(chat(body)->status, 502);
+  EXPECT_GE(server->metric("lagoon_upstream_connect_failures_total"), 1);
+}

@@ -37,6 +37,7 @@ struct Config {
   Millis upstream_first_byte_timeout{120'000};  // request sent → response head
   Millis upstream_gap_timeout{60'000};       // between two pieces of a response body
   unsigned upstream_max_idle = 64;           // kept-alive upstream connections held for reuse
+  std::string upstream_ca_file;              // extra trusted CAs (PEM) besides the system store
   std::string log_level = "info";
 
   // HTTP server limits (RFC 9110/6585 status codes for each overflow).
