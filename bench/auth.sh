@@ -13,7 +13,7 @@
 # Writes bench/results/auth-<date>.md and prints it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/services.sh
+. bench/lib/common.sh
 
 REPS=${REPS:-3}
 SEQUENTIAL_REQUESTS=${SEQUENTIAL_REQUESTS:-20000}
@@ -22,31 +22,9 @@ STORM_KEYS=${STORM_KEYS:-10000}
 make -s build >/dev/null
 cmake --build build --target lagoon-loadgen >/dev/null
 
-tmp=$(mktemp -d /tmp/lagoon-bench.XXXXXX)
-[[ $(id -u) -eq 0 ]] && chmod 755 "$tmp"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  pg_stop "$tmp/pg"
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-pg_port=$(free_port)
-redis_port=$(free_port)
-PG_FSYNC=off pg_init "$tmp/pg"
-PG_FSYNC=off pg_start "$tmp/pg" "$pg_port"
-as_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres lagoon
-redis_start "$tmp/redis" "$redis_port" --save '' --appendonly no
-pids+=("$REDIS_PID")
-
-export LAGOON_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/lagoon"
-export LAGOON_REDIS_URL="redis://127.0.0.1:$redis_port/0"
-export LAGOON_KEY_PEPPER=$(openssl rand -hex 32)
+bench_services pg+redis
 export LAGOON_LOG_LEVEL=warn
 export LAGOON_THREADS=1
-build/lagoon migrate >/dev/null
 user_id=$(build/lagoon users create --name bench | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
 warm_key=$(build/lagoon keys create --user bench | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
 python3 bench/lib/make_keys.py "$STORM_KEYS" "$LAGOON_KEY_PEPPER" "$user_id" "$tmp/keys.txt" "$tmp/keys.copy"

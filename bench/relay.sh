@@ -10,7 +10,7 @@
 # Redis float. Medians of REPS interleaved runs. Writes bench/results/relay-<date>.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/services.sh
+. bench/lib/common.sh
 
 REPS=${REPS:-3}
 REQUESTS=${REQUESTS:-20000}
@@ -20,28 +20,11 @@ command -v nginx >/dev/null || { echo "installing nginx" >&2; apt-get install -y
 make -s build >/dev/null
 cmake --build build --target lagoon-loadgen >/dev/null
 
-tmp=$(mktemp -d /tmp/lagoon-bench.XXXXXX)
-[[ $(id -u) -eq 0 ]] && chmod 755 "$tmp"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  pg_stop "$tmp/pg"
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || true
-
-pg_port=$(free_port)
-redis_port=$(free_port)
+bench_services pg+redis
 mock_port=$(free_port)
 nginx_port=$(free_port)
 lagoon_port=$(free_port)
-PG_FSYNC=off pg_init "$tmp/pg"
-PG_FSYNC=off pg_start "$tmp/pg" "$pg_port"
-as_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres lagoon
-redis_start "$tmp/redis" "$redis_port" --save '' --appendonly no
-pids+=("$REDIS_PID")
 
 mock_key=$(openssl rand -hex 16)
 taskset -c 1 build/lagoon-mock-upstream --listen "127.0.0.1:$mock_port" --api-key "$mock_key" >"$tmp/mock.log" 2>&1 &
@@ -72,9 +55,6 @@ NGINX
 taskset -c 0 nginx -c "$tmp/nginx.conf" -p "$tmp" -g 'daemon off;' &
 pids+=("$!")
 
-export LAGOON_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/lagoon"
-export LAGOON_REDIS_URL="redis://127.0.0.1:$redis_port/0"
-export LAGOON_KEY_PEPPER=$(openssl rand -hex 32)
 export LAGOON_LOG_LEVEL=warn
 export LAGOON_THREADS=1
 export LAGOON_DB_POOL_SIZE=4
@@ -82,7 +62,6 @@ export LAGOON_MAX_CONNECTIONS=20000
 export LAGOON_UPSTREAM_URL="http://127.0.0.1:$mock_port/api/v1"
 export LAGOON_UPSTREAM_API_KEY="$mock_key"
 export LAGOON_USAGE_DIR="$tmp/usage"
-build/lagoon migrate >/dev/null
 build/lagoon users create --name bench >/dev/null
 key=$(build/lagoon keys create --user bench | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
 LAGOON_LISTEN="127.0.0.1:$lagoon_port" taskset -c 0 build/lagoon serve >"$tmp/lagoon.log" 2>&1 &

@@ -4,23 +4,12 @@
 # Starts its own Postgres (fsync on, as in production). Writes bench/results/usage-<date>.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/services.sh
+. bench/lib/common.sh
 
 make -s build >/dev/null
 cmake --build build --target lagoon-usage-bench >/dev/null
 
-tmp=$(mktemp -d /tmp/lagoon-bench.XXXXXX)
-[[ $(id -u) -eq 0 ]] && chmod 755 "$tmp"
-cleanup() { pg_stop "$tmp/pg"; rm -rf "$tmp"; }
-trap cleanup EXIT
-
-pg_port=$(free_port)
-pg_init "$tmp/pg"
-PG_FSYNC=on pg_start "$tmp/pg" "$pg_port"
-as_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres lagoon
-export LAGOON_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/lagoon"
-export LAGOON_KEY_PEPPER=$(openssl rand -hex 32)
-build/lagoon migrate >/dev/null
+PG_FSYNC=on bench_services pg
 user_id=$(build/lagoon users create --name bench | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
 key_id=$(build/lagoon keys create --user bench | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
 build/lagoon-usage-bench --key-id "$key_id" --user-id "$user_id" --dir "$tmp/ring" >"$tmp/results.jsonl"
