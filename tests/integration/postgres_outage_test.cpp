@@ -153,3 +153,29 @@ TEST(PostgresOutage, UsageRecordsSurviveThirtySecondsWithoutPostgres) {
             << " via the journal; RSS before the outage " << rss_before << " KiB, peak during it " << peak_rss_kib
             << " KiB\n";
 }
+
+// With its key and session cached, a chat request needs no Postgres: it proceeds while Postgres is down,
+// and its usage row arrives once Postgres is back.
+TEST(PostgresOutage, ChatWithACachedSessionProceeds) {
+  const std::string stop = required_env("LAGOON_TEST_PG_STOP");
+  const std::string start = required_env("LAGOON_TEST_PG_START");
+  TestDatabase db;
+  auto env = lagoon_env(db);
+  ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0);
+  auto [key_id, key] = create_key(env);
+  MockUpstream mock;
+  LagoonServer s(mock.with(env));
+  auto chat = [&] {
+    auto r = request(s.port(), "POST", "/api/v1/chat/completions", R"({"model":"m","messages":[]})",
+                     "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n");
+    return r ? r->status : 0;
+  };
+  ASSERT_EQ(chat(), 200);  // key and session now cached
+  ASSERT_EQ(std::system(stop.c_str()), 0);
+  const int during = chat();
+  const int restarted = std::system(start.c_str());
+  ASSERT_EQ(restarted, 0) << "could not restart the test Postgres";
+  EXPECT_EQ(during, 200);
+  EXPECT_TRUE(wait_until([&] { return db.scalar("SELECT count(*) FROM usage_records") == "2"; },
+                         std::chrono::seconds(20)));
+}
