@@ -79,15 +79,18 @@ class ChatHandler {
       const boost::beast::http::request<boost::beast::http::string_body>& req, const std::string& request_id,
       bool client_request_id, bool keep_alive);
 
+  // The usage record of an authenticated request, before anything else is known about it. Its id is
+  // request_id unless the client chose that (clients may repeat their ids; usage rows must not).
+  static usage::Record first_record(const auth::KeyRecord& key, const std::string& request_id,
+                                    bool client_request_id);
+
  private:
   using Response = boost::beast::http::response<boost::beast::http::string_body>;
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
   // Authenticates; on refusal writes the answer and returns nullopt.
   boost::asio::awaitable<std::optional<auth::AuthResult>> admit(boost::beast::tcp_stream& client, const Request& req,
                                                                 const std::string& request_id, ChatResult& out);
-  // The usage record of an authenticated request, before anything else is known about it.
-  static usage::Record first_record(const auth::KeyRecord& key, const std::string& request_id,
-                                    bool client_request_id);
+
   boost::asio::awaitable<void> write_response(boost::beast::tcp_stream& client, Response& res, ChatResult& out);
   boost::asio::awaitable<bool> write_chunk(boost::beast::tcp_stream& client, const std::string& bytes,
                                            ChatResult& out);

@@ -349,15 +349,9 @@ class Server {
       facts.key_prefix = k.prefix;
       facts.user_id = k.user_id;
       // An authenticated request: it gets its usage row like any other.
-      usage::Record record;
-      record.request_id = request_id == client_request_id ? http::new_request_id() : request_id;
-      record.api_key_id = k.key_id;
-      record.user_id = k.user_id;
+      auto record = ChatHandler::first_record(k, request_id, request_id == client_request_id);
       record.status_code = 200;
       record.outcome = "ok";
-      record.started_at_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
       usage_.push(record);
       auto nullable = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
       const nlohmann::json body{{"data",
