@@ -20,20 +20,48 @@ using namespace lagoon;
 using namespace lagoon::test;
 using namespace std::chrono_literals;
 
+namespace {
+
+// Stops the shared test Postgres (commands exported by `make test`) and starts it again however the
+// test ends: an assertion failing while it is down must not leave every later test without Postgres.
+class PostgresSwitch {
+ public:
+  PostgresSwitch()
+      : stop_(required_env("LAGOON_TEST_PG_STOP")), start_(required_env("LAGOON_TEST_PG_START")) {}
+  ~PostgresSwitch() { restart(); }
+  PostgresSwitch(const PostgresSwitch&) = delete;
+  PostgresSwitch& operator=(const PostgresSwitch&) = delete;
+
+  bool stop() {
+    stopped_ = std::system(stop_.c_str()) == 0;
+    return stopped_;
+  }
+  bool restart() {
+    if (!stopped_) return true;
+    stopped_ = false;
+    return std::system(start_.c_str()) == 0;
+  }
+
+ private:
+  std::string stop_, start_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
 TEST(PostgresOutage, ReadyzIs503WhilePostgresIsStoppedAndRecovers) {
-  const std::string stop = required_env("LAGOON_TEST_PG_STOP");
-  const std::string start = required_env("LAGOON_TEST_PG_START");
+  PostgresSwitch pg;
   TestDatabase db;
   auto env = lagoon_env(db);
   ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0);
   LagoonServer s(env);
   ASSERT_EQ(s.wait_ready_status(200, 5s), 200);
 
-  ASSERT_EQ(std::system(stop.c_str()), 0);
+  ASSERT_TRUE(pg.stop());
   const int during = s.wait_ready_status(503, 10s);
   auto r = request(s.port(), "GET", "/readyz");
-  const int restarted = std::system(start.c_str());
-  ASSERT_EQ(restarted, 0) << "could not restart the test Postgres";
+  const bool restarted = pg.restart();
+  ASSERT_TRUE(restarted) << "could not restart the test Postgres";
 
   EXPECT_EQ(during, 503);
   ASSERT_TRUE(r);
@@ -45,8 +73,7 @@ TEST(PostgresOutage, ReadyzIs503WhilePostgresIsStoppedAndRecovers) {
 
 // Cached keys keep working while Postgres is down; a key no cache knows gets 503, never 401.
 TEST(PostgresOutage, CachedKeysWorkAndUncachedOnesGet503) {
-  const std::string stop = required_env("LAGOON_TEST_PG_STOP");
-  const std::string start = required_env("LAGOON_TEST_PG_START");
+  PostgresSwitch pg;
   TestDatabase db;
   auto env = lagoon_env(db);
   ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0);
@@ -60,13 +87,13 @@ TEST(PostgresOutage, CachedKeysWorkAndUncachedOnesGet503) {
   };
   ASSERT_EQ(status(warm), 200);
 
-  ASSERT_EQ(std::system(stop.c_str()), 0);
+  ASSERT_TRUE(pg.stop());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const int warm_during = status(warm);
   auto cold_during = request(s.port(), "GET", "/api/v1/key", "", "Authorization: Bearer " + cold + "\r\n");
   const int unknown_during = status(lagoon::keys::generate());
-  const int restarted = std::system(start.c_str());
-  ASSERT_EQ(restarted, 0) << "could not restart the test Postgres";
+  const bool restarted = pg.restart();
+  ASSERT_TRUE(restarted) << "could not restart the test Postgres";
 
   EXPECT_EQ(warm_during, 200);
   ASSERT_TRUE(cold_during);
@@ -88,8 +115,7 @@ TEST(PostgresOutage, CachedKeysWorkAndUncachedOnesGet503) {
 // Postgres away for 30 s under a steady stream of usage records: nothing lost, nothing doubled,
 // memory bounded (the queue is a fixed-size file; the backlog goes to the journal), journal emptied.
 TEST(PostgresOutage, UsageRecordsSurviveThirtySecondsWithoutPostgres) {
-  const std::string stop = required_env("LAGOON_TEST_PG_STOP");
-  const std::string start = required_env("LAGOON_TEST_PG_START");
+  PostgresSwitch pg;
   TestDatabase db;
   auto env = lagoon_env(db);
   ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0);
@@ -115,7 +141,7 @@ TEST(PostgresOutage, UsageRecordsSurviveThirtySecondsWithoutPostgres) {
     }
   });
   std::this_thread::sleep_for(std::chrono::seconds(5));
-  ASSERT_EQ(std::system(stop.c_str()), 0);
+  ASSERT_TRUE(pg.stop());
   long peak_rss_kib = 0;
   auto rss = [] {
     std::ifstream in("/proc/self/status");
@@ -129,11 +155,11 @@ TEST(PostgresOutage, UsageRecordsSurviveThirtySecondsWithoutPostgres) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     peak_rss_kib = std::max(peak_rss_kib, rss());
   }
-  const int restarted = std::system(start.c_str());
+  const bool restarted = pg.restart();
   std::this_thread::sleep_for(std::chrono::seconds(5));
   producing = false;
   producer.join();
-  ASSERT_EQ(restarted, 0) << "could not restart the test Postgres";
+  ASSERT_TRUE(restarted) << "could not restart the test Postgres";
 
   const bool drained = wait_until(
       [&] { return p.idle() && db.scalar("SELECT count(*) FROM usage_records") == std::to_string(pushed.load()); },
@@ -157,8 +183,7 @@ TEST(PostgresOutage, UsageRecordsSurviveThirtySecondsWithoutPostgres) {
 // With its key and session cached, a chat request needs no Postgres: it proceeds while Postgres is down,
 // and its usage row arrives once Postgres is back.
 TEST(PostgresOutage, ChatWithACachedSessionProceeds) {
-  const std::string stop = required_env("LAGOON_TEST_PG_STOP");
-  const std::string start = required_env("LAGOON_TEST_PG_START");
+  PostgresSwitch pg;
   TestDatabase db;
   auto env = lagoon_env(db);
   ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0);
@@ -171,10 +196,10 @@ TEST(PostgresOutage, ChatWithACachedSessionProceeds) {
     return r ? r->status : 0;
   };
   ASSERT_EQ(chat(), 200);  // key and session now cached
-  ASSERT_EQ(std::system(stop.c_str()), 0);
+  ASSERT_TRUE(pg.stop());
   const int during = chat();
-  const int restarted = std::system(start.c_str());
-  ASSERT_EQ(restarted, 0) << "could not restart the test Postgres";
+  const bool restarted = pg.restart();
+  ASSERT_TRUE(restarted) << "could not restart the test Postgres";
   EXPECT_EQ(during, 200);
   EXPECT_TRUE(wait_until([&] { return db.scalar("SELECT count(*) FROM usage_records") == "2"; },
                          std::chrono::seconds(20)));
