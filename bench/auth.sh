@@ -66,7 +66,6 @@ for c in 1 32; do
   done
 done
 
-metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v s="$2" '$1 == s {print $2}'; }
 
 # The storm: a fresh process (empty L1) and an empty Redis for each repetition.
 kill "$LAST_PID" 2>/dev/null || true
@@ -76,8 +75,8 @@ for rep in $(seq "$REPS"); do
   start_lagoon "$storm_port"
   r=$(taskset -c 1 build/lagoon-loadgen --port "$storm_port" --path /api/v1/key --connections 64 \
         --keys-file "$tmp/keys.txt" || true)
-  queries=$(metric "$storm_port" 'lagoon_auth_lookups_total{layer="postgres",result="hit"}')
-  ok=$(metric "$storm_port" 'lagoon_auth_requests_total{outcome="ok"}')
+  queries=$(bench_metric "$storm_port" 'lagoon_auth_lookups_total{layer="postgres",result="hit"}')
+  ok=$(bench_metric "$storm_port" 'lagoon_auth_requests_total{outcome="ok"}')
   echo "{\"w\":\"A4\",\"c\":64,\"r\":$r,\"queries\":${queries:-0},\"ok\":${ok:-0}}" >>"$results"
   kill "$LAST_PID"
 done

@@ -91,11 +91,10 @@ for c in 10 64; do
   done
 done
 
-metric() { curl -s "http://127.0.0.1:$lagoon_port/metrics" | awk -v s="$1" '$1 == s {print $2}'; }
 lease_seconds() {
   local a s
-  a=$(metric 'lagoon_db_lease_seconds_total{purpose="auth"}')
-  s=$(metric 'lagoon_db_lease_seconds_total{purpose="session"}')
+  a=$(bench_metric "$lagoon_port" 'lagoon_db_lease_seconds_total{purpose="auth"}')
+  s=$(bench_metric "$lagoon_port" 'lagoon_db_lease_seconds_total{purpose="session"}')
   python3 -c "print(${a:-0} + ${s:-0})"
 }
 stream_body='{"model":"llama-3.3-70b","messages":[{"role":"user","content":"Hello"}],"stream":true,"x_mock":{"chunks":20,"gap-ms":100}}'
@@ -104,7 +103,7 @@ for rep in $(seq "$REPS"); do
   before=$(lease_seconds)
   r=$(load "$lagoon_port" "$STREAMS" "$STREAMS" "$key" "$stream_body")
   after=$(lease_seconds)
-  open=$(metric lagoon_db_pool_open)
+  open=$(bench_metric "$lagoon_port" lagoon_db_pool_open)
   echo "{\"w\":\"streams\",\"c\":$STREAMS,\"r\":$r,\"lease_seconds\":$(python3 -c "print($after - $before)"),\"pool_open\":${open:-0}}" >>"$results"
 done
 

@@ -26,6 +26,9 @@ bench_services() {
   build/lagoon migrate >/dev/null
 }
 
+# bench_metric PORT SERIES: the value of one series on Lagoon's /metrics (empty when absent).
+bench_metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v s="$2" '$1 == s {print $2}'; }
+
 bench_cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
