@@ -164,8 +164,8 @@ awaitable<bool> ChatHandler::write_chunk(beast::tcp_stream& client, const std::s
 awaitable<std::optional<auth::AuthResult>> ChatHandler::admit(beast::tcp_stream& client, const Request& req,
                                                               const std::string& request_id, ChatResult& out) {
   if (req.count(bhttp::field::authorization) > 1) {
-    auto res = error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id,
-                              out.keep_alive);
+    auto res =
+        error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id, out.keep_alive);
     co_await write_response(client, res, out);
     co_return std::nullopt;
   }
@@ -313,6 +313,13 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
     }
   }
 
+  co_await relay_stream(client, *ex, chat_req, *rec, request_id, keep_alive, out);
+  co_return out;
+}
+
+awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::Exchange& ex,
+                                          const chat::ChatRequest& chat_req, usage::Record& rec,
+                                          const std::string& request_id, bool keep_alive, ChatResult& out) {
   // The stream: headers now, then events as they come.
   bhttp::response<bhttp::empty_body> res{bhttp::status::ok, 11};
   res.set(bhttp::field::content_type, "text/event-stream");
@@ -325,13 +332,13 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
   client.expires_after(cfg_.write_timeout);
   auto [hec, hn] = co_await bhttp::async_write_header(client, sr, as_result);
   out.status = 200;
-  rec->status_code = 200;
+  rec.status_code = 200;
   out.bytes_out += hn;
   if (hec) {
-    ex->abort();
-    rec->outcome = "client_disconnected";
+    ex.abort();
+    rec.outcome = "client_disconnected";
     out.keep_alive = false;
-    co_return out;
+    co_return;
   }
 
   // Notice a client that hangs up while the upstream is silent (between events, or stalled), not only at
@@ -342,18 +349,17 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
     bool gone = false;
   };
   auto watch = std::make_shared<ClientWatch>();
-  client.socket().async_wait(asio::socket_base::wait_read,
-                             [watch, &client, exchange = ex.get()](const boost::system::error_code& ec) {
-                               if (ec || !watch->active) return;
-                               char byte;
-                               boost::system::error_code peek_ec;
-                               const auto n = client.socket().receive(asio::buffer(&byte, 1),
-                                                                      asio::socket_base::message_peek, peek_ec);
-                               if (n == 0 || peek_ec) {  // end of stream or reset; data would be a next request
-                                 watch->gone = true;
-                                 exchange->abort();
-                               }
-                             });
+  client.socket().async_wait(
+      asio::socket_base::wait_read, [watch, &client, exchange = &ex](const boost::system::error_code& ec) {
+        if (ec || !watch->active) return;
+        char byte;
+        boost::system::error_code peek_ec;
+        const auto n = client.socket().receive(asio::buffer(&byte, 1), asio::socket_base::message_peek, peek_ec);
+        if (n == 0 || peek_ec) {  // end of stream or reset; data would be a next request
+          watch->gone = true;
+          exchange->abort();
+        }
+      });
   struct EndWatch {
     std::shared_ptr<ClientWatch> w;
     beast::tcp_stream& c;
@@ -374,7 +380,7 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
   for (;;) {
     std::string_view piece;
     try {
-      piece = co_await ex->read_some();
+      piece = co_await ex.read_some();
     } catch (const upstream::Error& e) {
       failure = e.kind() == upstream::Error::Kind::gap
                     ? "The upstream provider stopped sending; the answer is incomplete."
@@ -388,14 +394,14 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
       outbuf = scanner.take_pending();  // a last event without its blank line is still upstream's
     } else if (!scanner.feed(piece, events)) {
       failure = "The upstream provider sent an event larger than the gateway accepts.";
-      ex->abort();
+      ex.abort();
       break;
     }
     for (auto& ev : events) {
       if (ev.has_data && ev.data != "[DONE]") {
         if (auto u = chat::usage_of_chunk(ev.data)) {
           saw_usage = true;
-          set_tokens(*rec, u->prompt_tokens, u->completion_tokens, u->total_tokens);
+          set_tokens(rec, u->prompt_tokens, u->completion_tokens, u->total_tokens);
           if (u->usage_only && !chat_req.client_wants_usage) continue;  // the client did not ask for it
         } else {
           content_chars += ev.data.size();
@@ -411,33 +417,32 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
       outbuf += ev.raw;
     }
     if (!co_await write_chunk(client, outbuf, out)) {
-      ex->abort();  // the upstream sees the close at once
-      rec->outcome = "client_disconnected";
+      ex.abort();  // the upstream sees the close at once
+      rec.outcome = "client_disconnected";
       out.keep_alive = false;
-      if (!saw_usage) estimate(*rec, chat_req.prompt_chars, content_chars);
-      co_return out;
+      if (!saw_usage) estimate(rec, chat_req.prompt_chars, content_chars);
+      co_return;
     }
     if (piece.empty()) break;
   }
-  if (!saw_usage) estimate(*rec, chat_req.prompt_chars, content_chars);
+  if (!saw_usage) estimate(rec, chat_req.prompt_chars, content_chars);
   if (watch->gone) {
-    rec->outcome = "client_disconnected";
+    rec.outcome = "client_disconnected";
     out.keep_alive = false;
-    co_return out;
+    co_return;
   }
   if (failure) {
-    rec->outcome = "upstream_error";
+    rec.outcome = "upstream_error";
     out.keep_alive = false;
     const std::string event = error_event(*failure);
     co_await write_chunk(client, event, out);
   } else {
-    rec->outcome = "ok";
+    rec.outcome = "ok";
   }
   client.expires_after(cfg_.write_timeout);
   auto [lec, ln] = co_await asio::async_write(client, bhttp::make_chunk_last(), as_result);
   out.bytes_out += ln;
   if (lec) out.keep_alive = false;
-  co_return out;
 }
 
 }  // namespace lagoon::server

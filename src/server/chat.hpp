@@ -24,6 +24,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "lagoon/auth/authenticator.hpp"
+#include "lagoon/chat/request.hpp"
 #include "lagoon/config/config.hpp"
 #include "lagoon/metrics/registry.hpp"
 #include "lagoon/session/store.hpp"
@@ -92,6 +93,10 @@ class ChatHandler {
                                                                 const std::string& request_id, ChatResult& out);
 
   boost::asio::awaitable<void> write_response(boost::beast::tcp_stream& client, Response& res, ChatResult& out);
+  // The upstream answered 2xx with an event stream: relay it event by event (see above).
+  boost::asio::awaitable<void> relay_stream(boost::beast::tcp_stream& client, upstream::Exchange& ex,
+                                            const chat::ChatRequest& chat_req, usage::Record& rec,
+                                            const std::string& request_id, bool keep_alive, ChatResult& out);
   boost::asio::awaitable<bool> write_chunk(boost::beast::tcp_stream& client, const std::string& bytes,
                                            ChatResult& out);
 
