@@ -11,9 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
-#include "lagoon/auth/invalidation.hpp"
+#include "lagoon/admin/operations.hpp"
 #include "lagoon/config/config.hpp"
-#include "lagoon/config/url.hpp"
 #include "lagoon/db/accounts.hpp"
 #include "lagoon/db/connection.hpp"
 #include "lagoon/db/migrations.hpp"
@@ -36,9 +35,13 @@ const std::map<std::string, Spec>& specs() {
       {"migrate", {}},
       {"users create", {{"name"}, {}, 0}},
       {"users deactivate", {{}, {}, 1}},
+      {"users get", {{}, {}, 1}},
       {"keys create", {{"user"}, {"name", "rpm", "tpm"}, 0}},
       {"keys revoke", {{}, {}, 1}},
       {"keys list", {{"user"}, {}, 0}},
+      {"keys get", {{}, {}, 1}},
+      {"keys update", {{}, {"name", "rpm", "tpm"}, 1}},
+      {"usage", {{}, {"key", "user", "from", "to"}, 0}},
   };
   return all;
 }
@@ -64,38 +67,65 @@ config::Config load_config(const Command& cmd) {
   return config::load(text, config::process_environment(), std::thread::hardware_concurrency());
 }
 
-json optional_json(const auto& v) { return v ? json(*v) : json(nullptr); }
+constexpr std::int64_t kMaxRpm = 2147483647;
+constexpr std::int64_t kMaxTpm = 9007199254740992;  // 2^53, as the admin API
 
-json key_json(const db::KeyInfo& k) {
-  return {{"id", k.id},
-          {"prefix", k.prefix},
-          {"name", optional_json(k.name)},
-          {"is_active", k.is_active},
-          {"rpm_limit", optional_json(k.rpm_limit)},
-          {"tpm_limit", optional_json(k.tpm_limit)},
-          {"created_at", k.created_at},
-          {"last_used_at", optional_json(k.last_used_at)},
-          {"revoked_at", optional_json(k.revoked_at)}};
+// --rpm/--tpm of `keys update`: a number, or "default" for the configured default (NULL).
+std::optional<std::int64_t> limit_or_default(const std::string& what, const std::string& s, std::int64_t max) {
+  if (s == "default") return std::nullopt;
+  return parse_int(what, s, 0, max);
 }
 
-// Redis may be across a network from an operator's shell; still, a CLI call must not hang.
-constexpr std::chrono::milliseconds kCliRedisTimeout{2000};
+std::int64_t key_id_argument(const Command& cmd) {
+  return parse_int("ID", cmd.positional.at(0), 1, 9223372036854775807LL);
+}
 
-// Tells running instances that these keys changed. On failure the change is already in Postgres: print
-// the result, explain, and return false (exit 1) so scripts notice.
-bool invalidate(const config::Config& cfg, const std::vector<auth::KeyRecord>& records, const json& out,
-                const std::string& what_changed, const std::string& rerun) {
-  redis::SyncConnection redis(config::parse_redis_url(cfg.redis_url), kCliRedisTimeout);
-  try {
-    auth::publish_invalidation(redis, cfg.redis_prefix, records);
-    return true;
-  } catch (const std::exception& e) {
-    std::cout << out.dump() << std::endl;
-    std::cerr << "lagoon: " << what_changed << " in Postgres, but the running instances could not be told ("
-              << e.what() << "); they may go on accepting its keys from their caches for up to 15 min. Run `lagoon "
-              << rerun << "` again once Redis is reachable.\n";
-    return false;
+std::optional<std::string> option(const Command& cmd, const std::string& name) {
+  auto it = cmd.options.find(name);
+  if (it == cmd.options.end()) return std::nullopt;
+  return it->second;
+}
+
+// The operation a command names, on one connection; the same functions serve /admin/v1.
+admin::Outcome run_operation(const Command& cmd, const config::Config& cfg, pqxx::connection& conn) {
+  if (cmd.name == "users create") return admin::create_user(conn, cmd.options.at("name"));
+  if (cmd.name == "users get") return admin::get_user(conn, cmd.positional.at(0));
+  if (cmd.name == "users deactivate") return admin::deactivate_user(conn, cmd.positional.at(0));
+  if (cmd.name == "keys create") {
+    config::require_pepper(cfg);
+    db::KeyOptions o;
+    o.name = option(cmd, "name");
+    if (auto v = option(cmd, "rpm")) o.rpm_limit = parse_int("--rpm", *v, 0, kMaxRpm);
+    if (auto v = option(cmd, "tpm")) o.tpm_limit = parse_int("--tpm", *v, 0, kMaxTpm);
+    return admin::create_key(conn, cfg.key_pepper, cmd.options.at("user"), o);
   }
+  if (cmd.name == "keys revoke") return admin::revoke_key(conn, key_id_argument(cmd));
+  if (cmd.name == "keys list") return admin::list_keys(conn, cmd.options.at("user"));
+  if (cmd.name == "keys get") return admin::get_key(conn, key_id_argument(cmd));
+  if (cmd.name == "keys update") {
+    db::KeyChanges c;
+    if (auto v = option(cmd, "name")) c.name = std::optional<std::string>(*v);
+    if (auto v = option(cmd, "rpm")) c.rpm_limit = limit_or_default("--rpm", *v, kMaxRpm);
+    if (auto v = option(cmd, "tpm")) c.tpm_limit = limit_or_default("--tpm", *v, kMaxTpm);
+    if (c.empty()) throw UsageError("keys update needs --name, --rpm or --tpm");
+    return admin::update_key(conn, key_id_argument(cmd), c);
+  }
+  if (cmd.name == "usage") {
+    db::UsageQuery q;
+    const auto key = option(cmd, "key");
+    q.user_ref = option(cmd, "user");
+    if (key.has_value() == q.user_ref.has_value()) throw UsageError("usage needs exactly one of --key ID and --user NAME|ID");
+    if (key) q.key_id = parse_int("--key", *key, 1, 9223372036854775807LL);
+    for (const auto& [flag, into] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
+      if (auto v = option(cmd, flag)) {
+        if (!admin::valid_timestamp(*v))
+          throw UsageError(std::string("--") + flag + ": expected an RFC 3339 date or date-time, got \"" + *v + "\"");
+        *into = *v;
+      }
+    }
+    return admin::usage(conn, q);
+  }
+  throw UsageError("unknown command \"" + cmd.name + "\"");
 }
 
 int execute(const Command& cmd) {
@@ -111,34 +141,20 @@ int execute(const Command& cmd) {
   if (cmd.name == "migrate") {
     auto report = db::migrate(*conn, db::embedded_migrations());
     out = {{"applied", report.applied}, {"version", report.current_version}};
-  } else if (cmd.name == "users create") {
-    auto u = db::create_user(*conn, cmd.options.at("name"));
-    out = {{"id", u.id}, {"name", u.name}, {"is_active", u.is_active}, {"created_at", u.created_at}};
-  } else if (cmd.name == "keys create") {
-    config::require_pepper(cfg);
-    db::KeyOptions o;
-    if (auto it = cmd.options.find("name"); it != cmd.options.end()) o.name = it->second;
-    if (auto it = cmd.options.find("rpm"); it != cmd.options.end()) o.rpm_limit = parse_int("--rpm", it->second, 0, 2147483647);
-    if (auto it = cmd.options.find("tpm"); it != cmd.options.end())
-      o.tpm_limit = parse_int("--tpm", it->second, 0, 9223372036854775807LL);
-    auto k = db::create_key(*conn, cfg.key_pepper, cmd.options.at("user"), o);
-    out = {{"id", k.id}, {"key", k.key}, {"prefix", k.prefix}, {"user_id", k.user_id}};
-  } else if (cmd.name == "keys revoke") {
-    const auto id = parse_int("ID", cmd.positional.at(0), 1, 9223372036854775807LL);
-    auto k = db::revoke_key(*conn, id);
-    out = {{"id", k.id}, {"revoked", true}, {"revoked_at", optional_json(k.revoked_at)}};
-    if (!invalidate(cfg, db::key_records_of_key(*conn, id), out, "key " + std::to_string(id) + " is revoked",
-                    "keys revoke " + std::to_string(id)))
+  } else {
+    const admin::Outcome outcome = run_operation(cmd, cfg, *conn);
+    out = outcome.body;
+    try {
+      admin::invalidate(cfg, outcome);
+    } catch (const admin::InvalidationFailed& e) {
+      // The change is made: print it, explain, and exit 1 so scripts notice.
+      std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << std::endl;
+      std::string rerun = cmd.name;
+      for (const auto& p : cmd.positional) rerun += " " + p;
+      for (const auto& [k, v] : cmd.options) rerun += " --" + k + " " + v;
+      std::cerr << "lagoon: " << e.what() << " Run `lagoon " << rerun << "` again once Redis is reachable.\n";
       return 1;
-  } else if (cmd.name == "users deactivate") {
-    auto u = db::deactivate_user(*conn, cmd.positional.at(0));
-    out = {{"id", u.id}, {"name", u.name}, {"is_active", u.is_active}};
-    if (!invalidate(cfg, db::key_records_of_user(*conn, u.id), out, "user \"" + u.name + "\" is deactivated",
-                    "users deactivate " + std::to_string(u.id)))
-      return 1;
-  } else if (cmd.name == "keys list") {
-    out = json::array();
-    for (const auto& k : db::list_keys(*conn, cmd.options.at("user"))) out.push_back(key_json(k));
+    }
   }
   std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << std::endl;
   return 0;
@@ -151,10 +167,14 @@ std::string usage_text() {
          "  lagoon serve   [--config FILE]        run the gateway (foreground; logs to stdout)\n"
          "  lagoon migrate [--config FILE]        apply schema migrations (idempotent)\n"
          "  lagoon users create --name NAME\n"
+         "  lagoon users get NAME|ID\n"
          "  lagoon users deactivate NAME|ID\n"
          "  lagoon keys create --user NAME|ID [--name N] [--rpm N] [--tpm N]\n"
-         "  lagoon keys revoke ID\n"
          "  lagoon keys list --user NAME|ID\n"
+         "  lagoon keys get ID\n"
+         "  lagoon keys update ID [--name N] [--rpm N|default] [--tpm N|default]\n"
+         "  lagoon keys revoke ID\n"
+         "  lagoon usage --key ID|--user NAME|ID [--from TIME] [--to TIME]\n"
          "  lagoon --version | --help\n"
          "\n"
          "Configuration comes from --config FILE and LAGOON_* environment variables;\n"

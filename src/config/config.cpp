@@ -143,6 +143,16 @@ const std::vector<Field>& fields() {
       {"readiness_interval_ms", "LAGOON_READINESS_INTERVAL_MS", false,
        millis(&Config::readiness_interval, 50, 600'000)},
       {"session_ttl_ms", "LAGOON_SESSION_TTL_MS", false, millis(&Config::session_ttl, 1000, 30ll * 24 * 3'600'000)},
+      {"rate_limit_rpm", "LAGOON_RATE_LIMIT_RPM", false,
+       [](Config& c, const std::string& f, const Raw& r) { c.rate_limit_rpm = integer(f, r, 0, 2'147'483'647); }},
+      {"rate_limit_tpm", "LAGOON_RATE_LIMIT_TPM", false,
+       [](Config& c, const std::string& f, const Raw& r) { c.rate_limit_tpm = integer(f, r, 0, 1ull << 53); }},
+      {"rate_limit_default_max_tokens", "LAGOON_RATE_LIMIT_DEFAULT_MAX_TOKENS", false,
+       [](Config& c, const std::string& f, const Raw& r) {
+         c.rate_limit_default_max_tokens = integer(f, r, 0, 1ull << 31);
+       }},
+      {"admin_db_connections", "LAGOON_ADMIN_DB_CONNECTIONS", false,
+       [](Config& c, const std::string& f, const Raw& r) { c.admin_db_connections = integer(f, r, 1, 64); }},
       {"usage_dir", "LAGOON_USAGE_DIR", false,
        [](Config& c, const std::string& f, const Raw& r) {
          c.usage_dir = text(f, r);

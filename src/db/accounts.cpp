@@ -1,5 +1,6 @@
 #include "lagoon/db/accounts.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include <pqxx/pqxx>
@@ -36,6 +37,22 @@ constexpr const char* kRevokeKey =
 constexpr const char* kAuthByDigest = "SELECT " LAGOON_AUTH_COLUMNS "WHERE k.digest = $1";
 constexpr const char* kAuthByKeyId = "SELECT " LAGOON_AUTH_COLUMNS "WHERE k.id = $1";
 constexpr const char* kAuthByUserId = "SELECT " LAGOON_AUTH_COLUMNS "WHERE k.user_id = $1";
+constexpr const char* kKeyById = "SELECT " LAGOON_KEY_COLUMNS " FROM api_keys WHERE id = $1";
+constexpr const char* kUpdateKey =
+    "UPDATE api_keys SET name = CASE WHEN $2 THEN $3::text ELSE name END, "
+    "rpm_limit = CASE WHEN $4 THEN $5::integer ELSE rpm_limit END, "
+    "tpm_limit = CASE WHEN $6 THEN $7::bigint ELSE tpm_limit END "
+    "WHERE id = $1 RETURNING " LAGOON_KEY_COLUMNS;
+// One pass over the (key or user, started_at) index; the grouping by model and by outcome is summed
+// from the (model, outcome) groups in C++.
+#define LAGOON_USAGE_SUMS                                                                           \
+  "SELECT model, outcome, count(*), COALESCE(sum(prompt_tokens), 0), COALESCE(sum(completion_tokens), 0), " \
+  "COALESCE(sum(total_tokens), 0), count(*) FILTER (WHERE tokens_estimated) FROM usage_records "
+#define LAGOON_USAGE_RANGE                                                     \
+  " AND started_at >= COALESCE($2::timestamptz, '-infinity'::timestamptz) " \
+  "AND started_at < COALESCE($3::timestamptz, 'infinity'::timestamptz) GROUP BY model, outcome"
+constexpr const char* kUsageOfKey = LAGOON_USAGE_SUMS "WHERE api_key_id = $1" LAGOON_USAGE_RANGE;
+constexpr const char* kUsageOfUser = LAGOON_USAGE_SUMS "WHERE user_id = $1" LAGOON_USAGE_RANGE;
 constexpr const char* kKeysOfUser = "SELECT " LAGOON_KEY_COLUMNS " FROM api_keys WHERE user_id = $1 ORDER BY id";
 
 template <class T>
@@ -175,6 +192,83 @@ std::vector<auth::KeyRecord> key_records_of_user(pqxx::connection& conn, std::in
   pqxx::read_transaction t(conn);
   std::vector<auth::KeyRecord> out;
   for (const auto& row : t.exec_params(kAuthByUserId, user_id)) out.push_back(auth_record_from(row));
+  return out;
+}
+
+KeyInfo get_key(pqxx::connection& conn, std::int64_t key_id) {
+  pqxx::read_transaction t(conn);
+  auto r = t.exec_params(kKeyById, key_id);
+  if (r.empty()) throw AccountsError(AccountsError::Kind::not_found, "no key with id " + std::to_string(key_id));
+  return key_from(r[0]);
+}
+
+KeyInfo update_key(pqxx::connection& conn, std::int64_t key_id, const KeyChanges& c) {
+  if (c.name && *c.name) check_name("key name", **c.name);
+  for (const auto* limit : {&c.rpm_limit, &c.tpm_limit})
+    if (*limit && **limit && ***limit < 0)
+      throw AccountsError(AccountsError::Kind::invalid, "limits must be 0 (unlimited) or positive");
+  if (c.rpm_limit && *c.rpm_limit && **c.rpm_limit > 2147483647)
+    throw AccountsError(AccountsError::Kind::invalid, "rpm limit is too large");
+  pqxx::work w(conn);
+  auto r = w.exec_params(kUpdateKey, key_id, c.name.has_value(), c.name ? *c.name : std::nullopt,
+                         c.rpm_limit.has_value(), c.rpm_limit ? *c.rpm_limit : std::nullopt,
+                         c.tpm_limit.has_value(), c.tpm_limit ? *c.tpm_limit : std::nullopt);
+  if (r.empty()) throw AccountsError(AccountsError::Kind::not_found, "no key with id " + std::to_string(key_id));
+  w.commit();
+  return key_from(r[0]);
+}
+
+UsageSummary usage_summary(pqxx::connection& conn, const UsageQuery& q) {
+  pqxx::read_transaction t(conn);
+  // Timestamps without an offset are read as UTC, whatever the server's TimeZone.
+  t.exec("SET LOCAL TimeZone = 'UTC'");
+  for (const auto& [what, value] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
+    if (!*value) continue;
+    try {
+      pqxx::subtransaction s(t, "check_time");
+      s.exec_params("SELECT $1::timestamptz", **value);
+    } catch (const pqxx::data_exception&) {
+      throw AccountsError(AccountsError::Kind::invalid, std::string(what) + ": not a timestamp");
+    }
+  }
+  UsageSummary out;
+  pqxx::result rows;
+  if (q.key_id) {
+    if (t.exec_params(kKeyById, *q.key_id).empty())
+      throw AccountsError(AccountsError::Kind::not_found, "no key with id " + std::to_string(*q.key_id));
+    out.key_id = q.key_id;
+    rows = t.exec_params(kUsageOfKey, *q.key_id, q.from, q.to);
+  } else {
+    const User user = find_user_in(t, q.user_ref.value_or(""));
+    out.user_id = user.id;
+    rows = t.exec_params(kUsageOfUser, user.id, q.from, q.to);
+  }
+  auto add = [](UsageTotals& into, const UsageTotals& v) {
+    into.requests += v.requests;
+    into.prompt_tokens += v.prompt_tokens;
+    into.completion_tokens += v.completion_tokens;
+    into.total_tokens += v.total_tokens;
+    into.estimated_requests += v.estimated_requests;
+  };
+  auto group = [&](std::vector<UsageGroup>& groups, const std::optional<std::string>& name, const UsageTotals& v) {
+    for (auto& g : groups)
+      if (g.name == name) return add(g.totals, v);
+    groups.push_back(UsageGroup{name, v});
+  };
+  for (const auto& row : rows) {
+    const UsageTotals v{row[2].as<std::int64_t>(), row[3].as<std::int64_t>(), row[4].as<std::int64_t>(),
+                        row[5].as<std::int64_t>(), row[6].as<std::int64_t>()};
+    add(out.totals, v);
+    group(out.by_model, optional_field<std::string>(row[0]), v);
+    group(out.by_outcome, optional_field<std::string>(row[1]), v);
+  }
+  auto order = [](std::vector<UsageGroup>& g) {
+    std::stable_sort(g.begin(), g.end(), [](const UsageGroup& a, const UsageGroup& b) {
+      return a.totals.requests != b.totals.requests ? a.totals.requests > b.totals.requests : a.name < b.name;
+    });
+  };
+  order(out.by_model);
+  order(out.by_outcome);
   return out;
 }
 

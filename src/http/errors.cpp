@@ -11,11 +11,13 @@ ErrorSpec spec(ErrorKind kind) noexcept {
     case ErrorKind::invalid_api_key: return {401, "invalid_request_error", "invalid_api_key"};
     case ErrorKind::not_found: return {404, "invalid_request_error", "not_found"};
     case ErrorKind::method_not_allowed: return {405, "invalid_request_error", "method_not_allowed"};
+    case ErrorKind::conflict: return {409, "invalid_request_error", "conflict"};
     case ErrorKind::request_timeout: return {408, "invalid_request_error", "request_timeout"};
     case ErrorKind::payload_too_large: return {413, "invalid_request_error", "request_too_large"};
     case ErrorKind::uri_too_long: return {414, "invalid_request_error", "request_line_too_long"};
     case ErrorKind::headers_too_large: return {431, "invalid_request_error", "headers_too_large"};
     case ErrorKind::rate_limited: return {429, "requests", "rate_limit_exceeded"};
+    case ErrorKind::rate_limited_tokens: return {429, "tokens", "rate_limit_exceeded"};
     case ErrorKind::invalid_request: return {400, "invalid_request_error", "invalid_request"};
     case ErrorKind::upstream_auth_error: return {502, "server_error", "upstream_auth_error"};
     case ErrorKind::upstream_error: return {502, "server_error", "upstream_error"};

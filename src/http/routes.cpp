@@ -32,6 +32,12 @@ RouteMatch match_route(std::string_view method, std::string_view target) noexcep
   const std::string_view path = path_of(target);
   RouteMatch m;
   m.label = "unmatched";
+  if (path == "/admin/v1" || path.substr(0, 10) == "/admin/v1/") {
+    m.kind = RouteMatch::Kind::found;
+    m.route = Route::admin;
+    m.label = "/admin/v1";
+    return m;
+  }
   for (const auto& e : kRoutes) {
     if (e.path != path) continue;
     m.label = e.path;

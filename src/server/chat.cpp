@@ -15,6 +15,7 @@
 #include "lagoon/http/errors.hpp"
 #include "lagoon/http/request_id.hpp"
 #include "lagoon/log/log.hpp"
+#include "lagoon/ratelimit/policy.hpp"
 #include "responses.hpp"
 
 namespace lagoon::server {
@@ -133,11 +134,13 @@ std::string error_event(std::string_view message) {
 }  // namespace
 
 ChatHandler::ChatHandler(const config::Config& cfg, auth::Authenticator& auth, session::SessionStore& sessions,
-                         upstream::Client& upstream, usage::Pipeline& usage, metrics::Registry& metrics)
+                         upstream::Client& upstream, ratelimit::Limiter& limiter, usage::Pipeline& usage,
+                         metrics::Registry& metrics)
     : cfg_(cfg),
       auth_(auth),
       sessions_(sessions),
       upstream_(upstream),
+      limiter_(limiter),
       usage_(usage),
       retries_(metrics.counter("lagoon_upstream_retries_total", "Upstream requests sent a second time")),
       ttfb_(metrics.histogram("lagoon_upstream_ttfb_seconds", "Time from the request to the upstream's response head",
@@ -145,6 +148,7 @@ ChatHandler::ChatHandler(const config::Config& cfg, auth::Authenticator& auth, s
 
 // Plain member coroutines, not lambdas: GCC 12 destroys a coroutine lambda's by-value parameters twice.
 awaitable<void> ChatHandler::write_response(beast::tcp_stream& client, Response& res, ChatResult& out) {
+  for (const auto& [name, value] : out.ratelimit_headers) res.set(name, value);
   out.status = res.result_int();
   out.keep_alive = out.keep_alive && res.keep_alive();
   client.expires_after(cfg_.write_timeout);
@@ -221,16 +225,43 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
   rec->model = chat_req.model;
   rec->stream = chat_req.stream;
 
-  const auto session = co_await sessions_.session_for(key, chat_req.model);
-  if (!session) {
-    rec->outcome = "session_unavailable";
-    auto res = error_response(http::ErrorKind::service_unavailable,
-                              "Sessions are temporarily unavailable. Please retry shortly.", request_id, keep_alive);
+  // Rate limits: one Redis round trip for a key that has any, none otherwise.
+  const auto estimate =
+      ratelimit::estimate_tokens(chat_req.prompt_chars, chat_req.max_tokens, cfg_.rate_limit_default_max_tokens);
+  const ratelimit::Decision limit = co_await limiter_.admit(key, estimate);
+  out.ratelimit_headers = ratelimit::headers(limit);
+  if (limit.refused()) {
+    rec->outcome = "rate_limited";
+    ErrorExtras extras;
+    extras.retry_after = ratelimit::retry_after_seconds(limit.retry_after_us);
+    auto res = error_response(limit.kind == ratelimit::Decision::Kind::limited_tokens
+                                  ? http::ErrorKind::rate_limited_tokens
+                                  : http::ErrorKind::rate_limited,
+                              ratelimit::refusal_message(limit), request_id, keep_alive, extras);
     rec->status_code = res.result_int();
     co_await write_response(client, res, out);
     co_return out;
   }
-  rec->session_id = session->id;
+
+  co_await forward(client, chat_req, key, *rec, request_id, keep_alive, started, out);
+  // The estimate charged at admission is replaced by what the request really used.
+  if (limit.tokens) co_await limiter_.settle(key, limit, rec->total_tokens.value_or(0));
+  co_return out;
+}
+
+awaitable<void> ChatHandler::forward(beast::tcp_stream& client, const chat::ChatRequest& chat_req,
+                                     const auth::KeyRecord& key, usage::Record& rec, const std::string& request_id,
+                                     bool keep_alive, Clock::time_point started, ChatResult& out) {
+  const auto session = co_await sessions_.session_for(key, chat_req.model);
+  if (!session) {
+    rec.outcome = "session_unavailable";
+    auto res = error_response(http::ErrorKind::service_unavailable,
+                              "Sessions are temporarily unavailable. Please retry shortly.", request_id, keep_alive);
+    rec.status_code = res.result_int();
+    co_await write_response(client, res, out);
+    co_return;
+  }
+  rec.session_id = session->id;
 
   // Upstream, with one retry while nothing has reached the client.
   std::unique_ptr<upstream::Exchange> ex;
@@ -248,23 +279,23 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
       ex.reset();  // not read: the connection is closed, not reused
     } else if (failure->kind() != upstream::Error::Kind::connect || attempt == 2 || !budget_.try_spend()) {
       const bool timeout = failure->kind() == upstream::Error::Kind::first_byte;
-      rec->outcome = timeout ? "upstream_timeout" : "upstream_unavailable";
+      rec.outcome = timeout ? "upstream_timeout" : "upstream_unavailable";
       log::warn("upstream request failed", {{"request_id", request_id}, {"error", failure->what()}});
       auto res = error_response(
           timeout ? http::ErrorKind::upstream_timeout : http::ErrorKind::upstream_error,
           timeout ? "The upstream provider did not answer in time." : "The upstream provider could not be reached.",
           request_id, keep_alive);
-      rec->status_code = res.result_int();
+      rec.status_code = res.result_int();
       co_await write_response(client, res, out);
-      co_return out;
+      co_return;
     }
     retries_.inc();
     asio::steady_timer wait(co_await asio::this_coro::executor, delay);
     co_await wait.async_wait(as_result);
   }
   const auto head = ex->head();
-  rec->ttfb_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
-  ttfb_.observe(*rec->ttfb_ms / 1000.0);
+  rec.ttfb_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  ttfb_.observe(*rec.ttfb_ms / 1000.0);
 
   const bool event_stream = head.content_type.rfind("text/event-stream", 0) == 0;
   if (head.status / 100 != 2 || !chat_req.stream || !event_stream) {
@@ -277,19 +308,19 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
     }
     if (broke) {
       const bool gap = *broke == upstream::Error::Kind::gap;
-      rec->outcome = gap ? "upstream_timeout" : "upstream_unavailable";
+      rec.outcome = gap ? "upstream_timeout" : "upstream_unavailable";
       auto res = error_response(gap ? http::ErrorKind::upstream_timeout : http::ErrorKind::upstream_error,
                                 "The upstream provider's answer broke off.", request_id, keep_alive);
-      rec->status_code = res.result_int();
+      rec.status_code = res.result_int();
       co_await write_response(client, res, out);
-      co_return out;
+      co_return;
     }
     if (head.status / 100 != 2) {
-      rec->outcome = "upstream_error";
+      rec.outcome = "upstream_error";
       auto res = upstream_error_response(head.status, std::move(body), head, request_id, keep_alive);
-      rec->status_code = res.result_int();
+      rec.status_code = res.result_int();
       co_await write_response(client, res, out);
-      co_return out;
+      co_return;
     }
     const auto j = nlohmann::json::parse(body, nullptr, false);
     auto u = j.is_object() ? j.find("usage") : j.end();
@@ -298,23 +329,22 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
         auto v = u->find(k);
         return v != u->end() && v->is_number_integer() ? std::optional<long long>(v->get<long long>()) : std::nullopt;
       };
-      set_tokens(*rec, num("prompt_tokens"), num("completion_tokens"), num("total_tokens"));
+      set_tokens(rec, num("prompt_tokens"), num("completion_tokens"), num("total_tokens"));
     } else {
-      estimate(*rec, chat_req.prompt_chars, body.size());
+      estimate(rec, chat_req.prompt_chars, body.size());
     }
-    rec->outcome = "ok";
-    rec->status_code = static_cast<std::int32_t>(head.status);
+    rec.outcome = "ok";
+    rec.status_code = static_cast<std::int32_t>(head.status);
     {
       auto res =
           make_response(head.status, std::move(body),
                         head.content_type.empty() ? "application/json" : head.content_type, request_id, keep_alive);
       co_await write_response(client, res, out);
-      co_return out;
+      co_return;
     }
   }
 
-  co_await relay_stream(client, *ex, chat_req, *rec, request_id, keep_alive, out);
-  co_return out;
+  co_await relay_stream(client, *ex, chat_req, rec, request_id, keep_alive, out);
 }
 
 awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::Exchange& ex,
@@ -326,6 +356,7 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
   res.set(bhttp::field::cache_control, "no-cache");
   res.set("X-Accel-Buffering", "no");
   res.set("X-Request-Id", request_id);
+  for (const auto& [name, value] : out.ratelimit_headers) res.set(name, value);
   res.chunked(true);
   res.keep_alive(keep_alive);
   bhttp::response_serializer<bhttp::empty_body> sr(res);

@@ -1,7 +1,8 @@
 // ChatHandler: POST /api/v1/chat/completions (and /v1/…) from authentication to the last byte relayed.
 //
 // Authenticates (401/503 as the Authenticator decides), validates the body (400 naming the field, with
-// no upstream call), sends it upstream (retrying once, before anything reached the client, on connect
+// no upstream call), applies the key's rate limits (429 with Retry-After; x-ratelimit-* headers on every
+// answer to a limited key), sends it upstream (retrying once, before anything reached the client, on connect
 // failures and 429/502/503/504 within a retry budget), then relays: a non-stream answer whole, a stream
 // event by event with backpressure (the next upstream read waits for the client's write). Upstream
 // errors are mapped to OpenAI-shaped gateway errors; an upstream 401/403 is never passed on.
@@ -17,6 +18,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -27,6 +30,7 @@
 #include "lagoon/chat/request.hpp"
 #include "lagoon/config/config.hpp"
 #include "lagoon/metrics/registry.hpp"
+#include "lagoon/ratelimit/limiter.hpp"
 #include "lagoon/session/store.hpp"
 #include "lagoon/upstream/client.hpp"
 #include "lagoon/usage/pipeline.hpp"
@@ -39,6 +43,7 @@ struct ChatResult {
   bool keep_alive = false;
   std::string key_prefix;
   std::int64_t user_id = 0;
+  std::vector<std::pair<std::string, std::string>> ratelimit_headers;  // x-ratelimit-*, on every response
 };
 
 // At most one retry per request, and retries at most ~20 % of requests: a failing upstream must not
@@ -64,7 +69,8 @@ class RetryBudget {
 class ChatHandler {
  public:
   ChatHandler(const config::Config& cfg, auth::Authenticator& auth, session::SessionStore& sessions,
-              upstream::Client& upstream, usage::Pipeline& usage, metrics::Registry& metrics);
+              upstream::Client& upstream, ratelimit::Limiter& limiter, usage::Pipeline& usage,
+              metrics::Registry& metrics);
 
   // Answers the request on `client`. `client_request_id` says whether request_id came from the client
   // (then the usage row gets an id of its own, since a client may repeat its ids).
@@ -92,6 +98,11 @@ class ChatHandler {
   boost::asio::awaitable<std::optional<auth::AuthResult>> admit(boost::beast::tcp_stream& client, const Request& req,
                                                                 const std::string& request_id, ChatResult& out);
 
+  // An admitted request from its session to the last byte relayed.
+  boost::asio::awaitable<void> forward(boost::beast::tcp_stream& client, const chat::ChatRequest& chat_req,
+                                       const auth::KeyRecord& key, usage::Record& rec, const std::string& request_id,
+                                       bool keep_alive, std::chrono::steady_clock::time_point started,
+                                       ChatResult& out);
   boost::asio::awaitable<void> write_response(boost::beast::tcp_stream& client, Response& res, ChatResult& out);
   // The upstream answered 2xx with an event stream: relay it event by event (see above).
   boost::asio::awaitable<void> relay_stream(boost::beast::tcp_stream& client, upstream::Exchange& ex,
@@ -104,6 +115,7 @@ class ChatHandler {
   auth::Authenticator& auth_;
   session::SessionStore& sessions_;
   upstream::Client& upstream_;
+  ratelimit::Limiter& limiter_;
   usage::Pipeline& usage_;
   RetryBudget budget_;
   std::mutex models_mutex_;

@@ -42,7 +42,7 @@ inline Response error_response(http::ErrorKind kind, std::string_view message, c
                                "application/json", request_id, keep_alive);
   if (kind == http::ErrorKind::invalid_api_key) res.set(bhttp::field::www_authenticate, "Bearer");
   if (kind == http::ErrorKind::service_unavailable || kind == http::ErrorKind::rate_limited ||
-      kind == http::ErrorKind::upstream_error)
+      kind == http::ErrorKind::rate_limited_tokens || kind == http::ErrorKind::upstream_error)
     res.set(bhttp::field::retry_after, extras.retry_after.value_or("1"));
   if (kind == http::ErrorKind::method_not_allowed) res.set(bhttp::field::allow, extras.allow);
   return res;

@@ -24,6 +24,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "lagoon/admin/api.hpp"
 #include "lagoon/auth/authenticator.hpp"
 #include "lagoon/db/async_pool.hpp"
 #include "lagoon/db/pool.hpp"
@@ -32,6 +33,7 @@
 #include "lagoon/http/routes.hpp"
 #include "lagoon/log/log.hpp"
 #include "lagoon/metrics/registry.hpp"
+#include "lagoon/ratelimit/limiter.hpp"
 #include "lagoon/redis/client.hpp"
 #include "lagoon/server/readiness.hpp"
 #include "lagoon/upstream/client.hpp"
@@ -141,7 +143,9 @@ class Server {
             [this] { auth_.invalidate_all(); }),
         sessions_(cfg, redis_, db_, registry),
         upstream_(ioc_, cfg, registry),
-        chat_(cfg, auth_, sessions_, upstream_, usage, registry) {
+        limiter_(cfg, redis_, registry),
+        admin_(cfg, pool, registry),
+        chat_(cfg, auth_, sessions_, upstream_, limiter_, usage, registry) {
     pool.declare_purpose("auth");
     pool.declare_purpose("session");
   }
@@ -171,6 +175,7 @@ class Server {
     ioc_.run();
     for (auto& t : threads) t.join();
     // No reactor thread runs any more: dependencies can be torn down without racing their strands.
+    admin_.shutdown();
     revocations_.shutdown();
     redis_.shutdown();
     db_.shutdown();
@@ -363,6 +368,17 @@ class Server {
                                   {"tpm_limit", nullable(k.tpm_limit)}}}};
       co_return make_response(200, body.dump(), "application/json", request_id);
     }
+    if (match.kind == http::RouteMatch::Kind::found && match.route == http::Route::admin) {
+      if (req.count(bhttp::field::authorization) > 1)
+        co_return error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id);
+      const auto a = co_await admin_.handle(req.method_string(), req.target(), req[bhttp::field::authorization],
+                                            req.body());
+      Response res = make_response(a.status, a.body, "application/json", request_id);
+      if (a.retry_after) res.set(bhttp::field::retry_after, *a.retry_after);
+      if (!a.allow.empty()) res.set(bhttp::field::allow, a.allow);
+      if (a.www_authenticate) res.set(bhttp::field::www_authenticate, "Bearer");
+      co_return res;
+    }
     co_return handle_plain(req, match, request_id);
   }
 
@@ -402,7 +418,8 @@ class Server {
                              request_id);
       case http::Route::key_info:
       case http::Route::chat_completions:
-      case http::Route::models: break;  // authenticated: handled by handle() / chat_
+      case http::Route::models:
+      case http::Route::admin: break;  // handled by handle() / chat_
     }
     return error_response(http::ErrorKind::internal_error, "unhandled route", request_id);
   }
@@ -561,6 +578,8 @@ class Server {
   redis::Subscriber revocations_;
   session::SessionStore sessions_;
   upstream::Client upstream_;
+  ratelimit::Limiter limiter_;
+  admin::Api admin_;
   ChatHandler chat_;
   std::mutex connections_mutex_;
   std::unordered_set<std::shared_ptr<ConnectionEntry>> connections_;

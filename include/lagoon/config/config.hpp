@@ -69,6 +69,14 @@ struct Config {
   // Sessions.
   Millis session_ttl{3'600'000};  // a key's session lives this long (while requests keep its model)
 
+  // Rate limits: a key's NULL rpm_limit/tpm_limit means these; 0 = unlimited.
+  std::uint64_t rate_limit_rpm = 0;
+  std::uint64_t rate_limit_tpm = 0;
+  std::uint64_t rate_limit_default_max_tokens = 1'024;  // completion tokens estimated when max_tokens is absent
+
+  // Admin API.
+  unsigned admin_db_connections = 1;  // pool connections admin calls may hold at once (the rest serve requests)
+
   // Usage pipeline.
   std::string usage_dir = "/var/lib/lagoon/usage";  // ring file and journal; one per instance
   std::size_t usage_queue_capacity = 16'384;        // records buffered between requests and Postgres

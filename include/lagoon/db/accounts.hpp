@@ -59,6 +59,44 @@ struct KeyOptions {
   std::optional<std::int64_t> tpm_limit;
 };
 
+// What to change on a key: an outer nullopt leaves the field alone; an inner nullopt sets it to NULL
+// (no name; the configured default limit).
+struct KeyChanges {
+  std::optional<std::optional<std::string>> name;
+  std::optional<std::optional<std::int64_t>> rpm_limit;
+  std::optional<std::optional<std::int64_t>> tpm_limit;
+  bool empty() const noexcept { return !name && !rpm_limit && !tpm_limit; }
+};
+
+// Usage totals over [from, to) for one key or one user, from usage_records.
+struct UsageQuery {
+  std::optional<std::int64_t> key_id;
+  std::optional<std::string> user_ref;
+  std::optional<std::string> from;  // timestamps Postgres understands (validated by the caller); none = unbounded
+  std::optional<std::string> to;
+};
+
+struct UsageTotals {
+  std::int64_t requests = 0;
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  std::int64_t total_tokens = 0;
+  std::int64_t estimated_requests = 0;  // requests whose tokens were estimated (no usage from upstream)
+};
+
+struct UsageGroup {
+  std::optional<std::string> name;  // model or outcome; a model is null for requests that named none
+  UsageTotals totals;
+};
+
+struct UsageSummary {
+  std::optional<std::int64_t> key_id;
+  std::optional<std::int64_t> user_id;
+  UsageTotals totals;
+  std::vector<UsageGroup> by_model;    // most requests first
+  std::vector<UsageGroup> by_outcome;  // most requests first
+};
+
 User create_user(pqxx::connection& conn, const std::string& name);
 
 // `ref` is a numeric id or a name; an id wins when both could match.
@@ -74,6 +112,14 @@ CreatedKey create_key(pqxx::connection& conn, const std::string& pepper, const s
 KeyInfo revoke_key(pqxx::connection& conn, std::int64_t key_id);
 
 std::vector<KeyInfo> list_keys(pqxx::connection& conn, const std::string& user_ref);
+
+KeyInfo get_key(pqxx::connection& conn, std::int64_t key_id);
+
+// Changes a key's name and limits; throws not_found for an unknown id, invalid for bad values.
+KeyInfo update_key(pqxx::connection& conn, std::int64_t key_id, const KeyChanges& changes);
+
+// Throws not_found for an unknown key or user, invalid for an unreadable timestamp.
+UsageSummary usage_summary(pqxx::connection& conn, const UsageQuery& query);
 
 // The hot-path lookup, as a prepared statement: registered on every pooled connection by db::connect.
 inline constexpr const char* kAuthStatement = "lagoon_auth_key";

@@ -14,11 +14,13 @@ enum class ErrorKind {
   invalid_api_key,        // 401, with WWW-Authenticate: Bearer
   not_found,              // 404: no such route
   method_not_allowed,     // 405, with Allow
+  conflict,               // 409: the admin API was asked to create what exists
   request_timeout,        // 408: header or body not received in time
   payload_too_large,      // 413
   uri_too_long,           // 414: request line over the limit
   headers_too_large,      // 431 (RFC 6585)
-  rate_limited,           // 429, with Retry-After
+  rate_limited,           // 429, with Retry-After (requests per minute, or the upstream's own limit)
+  rate_limited_tokens,    // 429, with Retry-After: tokens per minute
   invalid_request,        // 400: the JSON body is not a chat request the gateway can forward (param named)
   upstream_auth_error,    // 502: the upstream refused the gateway's own credential (never passed on as 401/403)
   upstream_error,         // 502: the upstream failed or could not be reached

@@ -14,6 +14,7 @@ enum class Route {
   key_info,          // GET /api/v1/key: the calling key's own record (authenticated)
   chat_completions,  // POST /api/v1/chat/completions: the relay
   models,            // GET /api/v1/models: the upstream's list, cached
+  admin,             // anything under /admin/v1: the admin API routes it further (admin/api.hpp)
 };
 
 struct RouteMatch {

@@ -1,0 +1,98 @@
+// The admin HTTP API (/admin/v1, bearer LAGOON_ADMIN_TOKEN; absent when the token is unset): the CLI's
+// account operations (admin/operations.hpp) over HTTP.
+//
+//   POST   /admin/v1/users                {"name"}                       201 user
+//   GET    /admin/v1/users/{id|name}                                     user
+//   DELETE /admin/v1/users/{id|name}                                     user, deactivated (keys stop working)
+//   GET    /admin/v1/users/{id|name}/keys                                [key]
+//   GET    /admin/v1/users/{id|name}/usage?from=&to=                     usage totals
+//   POST   /admin/v1/keys                 {"user"|"user_id", "name"?, "rpm"?, "tpm"?}   201 key, shown once
+//   GET    /admin/v1/keys?user={id|name}                                 [key]
+//   GET    /admin/v1/keys/{id}                                           key
+//   PATCH  /admin/v1/keys/{id}            {"name"?, "rpm"?, "tpm"?}      key (null limit = configured default)
+//   DELETE /admin/v1/keys/{id}                                           {"id","revoked":true,"revoked_at"}
+//   GET    /admin/v1/keys/{id}/usage?from=&to=                           usage totals
+//
+// "rpm_limit"/"tpm_limit" are accepted as the names of "rpm"/"tpm" (the names keys are shown with).
+// Bad JSON, unknown fields or wrong types: 400 naming the field; wrong token: 401; unknown id: 404.
+//
+// parse_call() is pure (table-tested). Api runs calls on admin_db_connections blocking threads of their
+// own, each on a lease from the shared pool: admin work can hold at most that many connections and
+// never queues in front of authentication or session lookups.
+//
+// Thread-safety: parse_call is pure; Api::handle may be called from any reactor thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "lagoon/config/config.hpp"
+#include "lagoon/db/accounts.hpp"
+#include "lagoon/db/pool.hpp"
+#include "lagoon/http/errors.hpp"
+#include "lagoon/metrics/registry.hpp"
+
+namespace lagoon::admin {
+
+struct Call {
+  enum class Op { create_user, get_user, deactivate_user, create_key, list_keys, get_key, update_key, revoke_key, usage };
+  Op op = Op::get_user;
+  std::string user_ref;  // id or name
+  std::int64_t key_id = 0;
+  db::KeyOptions key_options;
+  db::KeyChanges key_changes;
+  db::UsageQuery usage;
+  unsigned success_status = 200;
+};
+
+struct ApiError {
+  http::ErrorKind kind = http::ErrorKind::bad_request;
+  std::string message;
+  std::optional<std::string> param;
+  std::string allow;  // for 405
+};
+
+std::variant<Call, ApiError> parse_call(std::string_view method, std::string_view target, std::string_view body);
+
+// Whether an Authorization header carries the configured admin token (compared in constant time).
+bool admin_token_matches(const std::string& configured, std::string_view authorization);
+
+struct Answer {
+  unsigned status = 200;
+  std::string body;                        // JSON
+  std::optional<std::string> retry_after;  // 503
+  std::string allow;                       // 405
+  bool www_authenticate = false;           // 401
+};
+
+class Api {
+ public:
+  Api(const config::Config& cfg, db::Pool& pool, metrics::Registry& metrics);
+  ~Api();
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
+
+  bool enabled() const noexcept { return cfg_.admin_token.has_value(); }
+
+  // The arguments must outlive the call (they are the request's own).
+  boost::asio::awaitable<Answer> handle(std::string_view method, std::string_view target,
+                                        std::string_view authorization, std::string_view body);
+
+  // Joins the admin threads; the destructor calls it.
+  void shutdown() noexcept;
+
+ private:
+  struct Threads;
+  const config::Config& cfg_;
+  db::Pool& pool_;
+  std::unique_ptr<Threads> threads_;
+  metrics::Counter& unauthorized_;
+};
+
+}  // namespace lagoon::admin

@@ -1,0 +1,66 @@
+// The account operations behind both `lagoon users|keys|usage …` and the admin HTTP API, with the JSON
+// each answers: one implementation, so the CLI and /admin/v1 cannot drift apart. Each operation is one
+// short Postgres transaction (db/accounts); the ones that change what authentication or rate limiting
+// sees also return the key records whose cached copies every instance must drop, which the caller
+// hands to invalidate() after giving the connection back.
+//
+// Blocking: call from the CLI or a blocking thread. Thread-safety: as the connection passed in.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/connection>
+
+#include "lagoon/auth/key_record.hpp"
+#include "lagoon/config/config.hpp"
+#include "lagoon/db/accounts.hpp"
+
+namespace lagoon::admin {
+
+using nlohmann::json;
+
+// An operation's answer, and the keys whose cached copies are now stale.
+struct Outcome {
+  json body;
+  std::vector<auth::KeyRecord> stale;
+  std::string change;  // what changed, for the message when the instances cannot be told
+};
+
+Outcome create_user(pqxx::connection& conn, const std::string& name);
+Outcome get_user(pqxx::connection& conn, const std::string& ref);
+Outcome deactivate_user(pqxx::connection& conn, const std::string& ref);
+Outcome create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,
+                   const db::KeyOptions& options);
+Outcome list_keys(pqxx::connection& conn, const std::string& user_ref);
+Outcome get_key(pqxx::connection& conn, std::int64_t key_id);
+Outcome update_key(pqxx::connection& conn, std::int64_t key_id, const db::KeyChanges& changes);
+Outcome revoke_key(pqxx::connection& conn, std::int64_t key_id);
+Outcome usage(pqxx::connection& conn, const db::UsageQuery& query);
+
+// The instances could not be told about a change that Postgres already holds. Repeating the
+// operation repeats the invalidation (every changing operation is idempotent); the message says what
+// changed and why the instances were not told, and each front end adds how to repeat it.
+class InvalidationFailed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Rewrites each stale record's Redis entry and publishes its digest, so every instance drops its L1
+// copy within a second. Waits at most ~2 s for Redis. Throws InvalidationFailed.
+void invalidate(const config::Config& cfg, const Outcome& outcome);
+
+// Whether `text` is a timestamp the usage report accepts: an RFC 3339 date or date-time
+// ("2026-11-27", "2026-11-27T10:00:00Z", "2026-11-27T10:00:00.5+01:00"); without an offset, UTC.
+bool valid_timestamp(std::string_view text);
+
+// The JSON shapes, shared by every answer that shows a user or a key.
+json user_json(const db::User& u);
+json key_json(const db::KeyInfo& k);
+
+}  // namespace lagoon::admin

@@ -1,0 +1,128 @@
+#include "lagoon/admin/operations.hpp"
+
+#include <chrono>
+#include <regex>
+
+#include "lagoon/auth/invalidation.hpp"
+#include "lagoon/config/url.hpp"
+#include "lagoon/redis/sync.hpp"
+
+namespace lagoon::admin {
+namespace {
+
+json optional_json(const auto& v) { return v ? json(*v) : json(nullptr); }
+
+json totals_json(const db::UsageTotals& t) {
+  return {{"requests", t.requests},
+          {"prompt_tokens", t.prompt_tokens},
+          {"completion_tokens", t.completion_tokens},
+          {"total_tokens", t.total_tokens},
+          {"estimated_requests", t.estimated_requests}};
+}
+
+json groups_json(const std::vector<db::UsageGroup>& groups, const char* label) {
+  json out = json::array();
+  for (const auto& g : groups) {
+    json item = totals_json(g.totals);
+    item[label] = optional_json(g.name);
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+// Redis may be across a network from an operator's shell; still, an operation must not hang.
+constexpr std::chrono::milliseconds kRedisTimeout{2000};
+
+}  // namespace
+
+json user_json(const db::User& u) {
+  return {{"id", u.id}, {"name", u.name}, {"is_active", u.is_active}, {"created_at", u.created_at}};
+}
+
+json key_json(const db::KeyInfo& k) {
+  return {{"id", k.id},
+          {"user_id", k.user_id},
+          {"prefix", k.prefix},
+          {"name", optional_json(k.name)},
+          {"is_active", k.is_active},
+          {"rpm_limit", optional_json(k.rpm_limit)},
+          {"tpm_limit", optional_json(k.tpm_limit)},
+          {"created_at", k.created_at},
+          {"last_used_at", optional_json(k.last_used_at)},
+          {"revoked_at", optional_json(k.revoked_at)}};
+}
+
+Outcome create_user(pqxx::connection& conn, const std::string& name) {
+  return {user_json(db::create_user(conn, name)), {}, {}};
+}
+
+Outcome get_user(pqxx::connection& conn, const std::string& ref) { return {user_json(db::find_user(conn, ref)), {}, {}}; }
+
+Outcome deactivate_user(pqxx::connection& conn, const std::string& ref) {
+  const auto u = db::deactivate_user(conn, ref);
+  return {user_json(u), db::key_records_of_user(conn, u.id), "user \"" + u.name + "\" is deactivated"};
+}
+
+Outcome create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,
+                   const db::KeyOptions& options) {
+  const auto k = db::create_key(conn, pepper, user_ref, options);
+  json body{{"id", k.id},
+            {"key", k.key},
+            {"prefix", k.prefix},
+            {"user_id", k.user_id},
+            {"name", optional_json(options.name)},
+            {"rpm_limit", optional_json(options.rpm_limit)},
+            {"tpm_limit", optional_json(options.tpm_limit)}};
+  return {std::move(body), {}, {}};
+}
+
+Outcome list_keys(pqxx::connection& conn, const std::string& user_ref) {
+  json out = json::array();
+  for (const auto& k : db::list_keys(conn, user_ref)) out.push_back(key_json(k));
+  return {std::move(out), {}, {}};
+}
+
+Outcome get_key(pqxx::connection& conn, std::int64_t key_id) { return {key_json(db::get_key(conn, key_id)), {}, {}}; }
+
+Outcome update_key(pqxx::connection& conn, std::int64_t key_id, const db::KeyChanges& changes) {
+  const auto k = db::update_key(conn, key_id, changes);
+  return {key_json(k), db::key_records_of_key(conn, key_id), "key " + std::to_string(key_id) + " is updated"};
+}
+
+Outcome revoke_key(pqxx::connection& conn, std::int64_t key_id) {
+  const auto k = db::revoke_key(conn, key_id);
+  return {json{{"id", k.id}, {"revoked", true}, {"revoked_at", optional_json(k.revoked_at)}},
+          db::key_records_of_key(conn, key_id), "key " + std::to_string(key_id) + " is revoked"};
+}
+
+Outcome usage(pqxx::connection& conn, const db::UsageQuery& query) {
+  const auto s = db::usage_summary(conn, query);
+  json body = totals_json(s.totals);
+  if (s.key_id) body["key_id"] = *s.key_id;
+  if (s.user_id) body["user_id"] = *s.user_id;
+  body["from"] = optional_json(query.from);
+  body["to"] = optional_json(query.to);
+  body["by_model"] = groups_json(s.by_model, "model");
+  body["by_outcome"] = groups_json(s.by_outcome, "outcome");
+  return {std::move(body), {}, {}};
+}
+
+void invalidate(const config::Config& cfg, const Outcome& outcome) {
+  if (outcome.stale.empty()) return;
+  try {
+    redis::SyncConnection redis(config::parse_redis_url(cfg.redis_url), kRedisTimeout);
+    auth::publish_invalidation(redis, cfg.redis_prefix, outcome.stale);
+  } catch (const std::exception& e) {
+    throw InvalidationFailed(outcome.change + " in Postgres, but the running instances could not be told (" +
+                             e.what() +
+                             "); they may go on using their cached copy for up to 15 min.");
+  }
+}
+
+bool valid_timestamp(std::string_view text) {
+  static const std::regex re(
+      R"(\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}(:?\d{2})?)?)?)");
+  return text.size() <= 40 && std::regex_match(text.begin(), text.end(), re);
+}
+
+}  // namespace lagoon::admin

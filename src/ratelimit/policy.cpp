@@ -1,0 +1,212 @@
+#include "lagoon/ratelimit/policy.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include <openssl/evp.h>
+
+#include "lagoon/keys/api_key.hpp"
+
+namespace lagoon::ratelimit {
+namespace {
+
+// TATs are microseconds since the epoch on Redis's clock: ~1.8e15, exact in a double (2^53 ≈ 9e15).
+// A request may pass when its new TAT is at most one period ahead; the 1 µs tolerance absorbs the
+// rounding of 60 s / N so that exactly N fit in a burst for any N. The result array is
+// {allowed, requests remaining, requests reset µs, tokens remaining, tokens reset µs, retry after µs};
+// -1 marks a dimension that is not limited.
+constexpr const char* kScript = R"lua(
+local period = 60000000
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local rpm = tonumber(ARGV[1])
+local tpm = tonumber(ARGV[2])
+local tokens = tonumber(ARGV[3])
+
+local function tat_of(key)
+  local v = tonumber(redis.call('GET', key))
+  if v == nil or v < now then return now end
+  return v
+end
+
+local function store(key, tat)
+  if tat <= now then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+  end
+end
+
+local function remaining(tat, interval)
+  return math.max(0, math.floor((period - (tat - now)) / interval + 1e-6))
+end
+
+if ARGV[4] == 'charge' then
+  if tpm > 0 and tokens ~= 0 then
+    store(KEYS[2], tat_of(KEYS[2]) + tokens * (period / tpm))
+  end
+  return 1
+end
+
+local allowed = 1
+local retry = 0
+local r_int, r_tat, r_new, t_int, t_tat, t_new
+if rpm > 0 then
+  r_int = period / rpm
+  r_tat = tat_of(KEYS[1])
+  r_new = r_tat + r_int
+  local wait = r_new - period - now
+  if wait > 1 then allowed = 0; retry = math.max(retry, wait) end
+end
+if tpm > 0 then
+  t_int = period / tpm
+  t_tat = tat_of(KEYS[2])
+  t_new = t_tat + tokens * t_int
+  local wait = t_new - period - now
+  if wait > 1 then allowed = 0; retry = math.max(retry, wait) end
+end
+
+local out = {allowed, -1, 0, -1, 0, math.ceil(retry)}
+if rpm > 0 then
+  local tat = r_tat
+  if allowed == 1 then tat = r_new; store(KEYS[1], r_new) end
+  out[2] = remaining(tat, r_int)
+  out[3] = math.ceil(tat - now)
+end
+if tpm > 0 then
+  local tat = t_tat
+  if allowed == 1 then tat = t_new; store(KEYS[2], t_new) end
+  out[4] = remaining(tat, t_int)
+  out[5] = math.ceil(tat - now)
+end
+return out
+)lua";
+
+std::string sha1_hex(const std::string& text) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha1(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+Limits limits_for(const auth::KeyRecord& key, const config::Config& cfg) {
+  Limits l;
+  l.rpm = key.rpm_limit ? *key.rpm_limit : static_cast<std::int64_t>(cfg.rate_limit_rpm);
+  l.tpm = key.tpm_limit ? *key.tpm_limit : static_cast<std::int64_t>(cfg.rate_limit_tpm);
+  l.rpm = std::max<std::int64_t>(l.rpm, 0);
+  l.tpm = std::max<std::int64_t>(l.tpm, 0);
+  return l;
+}
+
+std::int64_t estimate_tokens(std::size_t prompt_chars, std::optional<std::int64_t> max_tokens,
+                             std::uint64_t default_max_tokens) {
+  const auto prompt = static_cast<std::int64_t>((prompt_chars + 3) / 4);
+  const std::int64_t completion =
+      max_tokens && *max_tokens >= 0 ? *max_tokens : static_cast<std::int64_t>(default_max_tokens);
+  // A client may send max_tokens near INT64_MAX; the sum must not wrap.
+  return completion > INT64_MAX - prompt ? INT64_MAX : prompt + completion;
+}
+
+std::int64_t admission_cost(std::int64_t estimate, const Limits& limits) {
+  if (limits.tpm <= 0) return 0;
+  return std::clamp<std::int64_t>(estimate, 1, limits.tpm);
+}
+
+const std::string& script() {
+  static const std::string s = kScript;
+  return s;
+}
+
+const std::string& script_sha1() {
+  static const std::string s = sha1_hex(script());
+  return s;
+}
+
+std::pair<std::string, std::string> redis_keys(std::string_view prefix, std::int64_t key_id) {
+  std::string base = std::string(prefix) + "rl:{" + std::to_string(key_id) + "}:";
+  return {base + "rpm", base + "tpm"};
+}
+
+std::optional<Decision> parse_admit_reply(const redis::Reply& reply, const Limits& limits, std::int64_t cost) {
+  if (reply.type != redis::Reply::Type::array || reply.elements.size() != 6) return std::nullopt;
+  for (const auto& e : reply.elements)
+    if (e.type != redis::Reply::Type::integer) return std::nullopt;
+  auto at = [&](std::size_t i) { return reply.elements[i].integer; };
+  Decision d;
+  d.tokens_requested = cost;
+  if (limits.rpm > 0 && at(1) >= 0) d.requests = Window{limits.rpm, at(1), std::max<long long>(at(2), 0)};
+  if (limits.tpm > 0 && at(3) >= 0) d.tokens = Window{limits.tpm, at(3), std::max<long long>(at(4), 0)};
+  if (at(0) == 1) {
+    d.kind = Decision::Kind::allowed;
+    d.tokens_charged = cost;
+    return d;
+  }
+  d.retry_after_us = std::max<long long>(at(5), 1);
+  // The requests limit is named when it alone would have refused; else the tokens limit did.
+  const bool requests_short = d.requests && d.requests->remaining < 1;
+  d.kind = requests_short ? Decision::Kind::limited_requests : Decision::Kind::limited_tokens;
+  return d;
+}
+
+std::string format_reset(std::int64_t us) {
+  if (us <= 0) return "0s";
+  const std::int64_t ms = (us + 999) / 1000;
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  std::string out;
+  const std::int64_t hours = ms / 3'600'000;
+  const std::int64_t minutes = ms / 60'000 % 60;
+  const std::int64_t sec_ms = ms % 60'000;
+  if (hours > 0) out += std::to_string(hours) + "h";
+  if (hours > 0 || minutes > 0) out += std::to_string(minutes) + "m";
+  out += std::to_string(sec_ms / 1000);
+  if (std::int64_t frac = sec_ms % 1000; frac != 0) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, ".%03lld", static_cast<long long>(frac));
+    std::string f = buf;
+    while (f.back() == '0') f.pop_back();
+    out += f;
+  }
+  return out + "s";
+}
+
+std::string retry_after_seconds(std::int64_t us) {
+  return std::to_string(std::max<std::int64_t>(1, (us + 999'999) / 1'000'000));
+}
+
+std::vector<std::pair<std::string, std::string>> headers(const Decision& d) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (d.requests) {
+    out.emplace_back("x-ratelimit-limit-requests", std::to_string(d.requests->limit));
+    out.emplace_back("x-ratelimit-remaining-requests", std::to_string(d.requests->remaining));
+    out.emplace_back("x-ratelimit-reset-requests", format_reset(d.requests->reset_us));
+  }
+  if (d.tokens) {
+    out.emplace_back("x-ratelimit-limit-tokens", std::to_string(d.tokens->limit));
+    out.emplace_back("x-ratelimit-remaining-tokens", std::to_string(d.tokens->remaining));
+    out.emplace_back("x-ratelimit-reset-tokens", format_reset(d.tokens->reset_us));
+  }
+  return out;
+}
+
+std::string refusal_message(const Decision& d) {
+  const std::string wait = format_reset(d.retry_after_us);
+  if (d.kind == Decision::Kind::limited_requests && d.requests)
+    return "Rate limit reached for this API key on requests per min (RPM): Limit " + std::to_string(d.requests->limit) +
+           ", Remaining " + std::to_string(d.requests->remaining) + ". Please try again in " + wait + ".";
+  if (d.tokens)
+    return "Rate limit reached for this API key on tokens per min (TPM): Limit " + std::to_string(d.tokens->limit) +
+           ", Remaining " + std::to_string(d.tokens->remaining) + ", Requested " + std::to_string(d.tokens_requested) +
+           ". Please try again in " + wait + ".";
+  return "Rate limit reached for this API key. Please try again in " + wait + ".";
+}
+
+}  // namespace lagoon::ratelimit

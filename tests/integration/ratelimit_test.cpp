@@ -1,0 +1,252 @@
+// Per-key rate limits on the real binary: shared by instances through Redis, shown in OpenAI's
+// x-ratelimit-* headers, changed at run time, and failing open (for rate limiting only) without Redis.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <csignal>
+#include <regex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "support/environment.hpp"
+#include "support/usage_support.hpp"
+
+using namespace lagoon::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kHello = R"({"model":"m","messages":[{"role":"user","content":"Hello"}],"max_tokens":10})";
+
+class RateLimit : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0); }
+  Env server_env(Env extra = {}) {
+    Env e = mock.with(env);
+    for (auto& [k, v] : extra) e[k] = v;
+    return e;
+  }
+  static std::optional<HttpResponse> chat(const LagoonServer& s, const std::string& key,
+                                          const std::string& body = kHello) {
+    return request(s.port(), "POST", "/api/v1/chat/completions", body,
+                   "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n");
+  }
+  std::int64_t rows(const std::string& where = "true") {
+    return std::stoll(db.scalar("SELECT count(*) FROM usage_records WHERE " + where));
+  }
+
+  TestDatabase db;
+  Env env = lagoon_env(db);
+  MockUpstream mock;
+};
+
+long long header_int(const HttpResponse& r, const std::string& name) {
+  const auto v = r.header(name);
+  return v.empty() ? -1 : std::stoll(v);
+}
+
+}  // namespace
+
+TEST_F(RateLimit, ABurstAcrossTwoInstancesIsHeldToTheKeysRpm) {
+  auto [id, key] = create_key(env, "alice", {"--rpm", "60"});
+  LagoonServer a(server_env()), b(server_env());
+  std::atomic<int> ok{0}, limited{0}, other{0};
+  const auto t0 = Clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 15; ++i) {
+        auto r = chat((t + i) % 2 ? a : b, key);
+        if (r && r->status == 200) ++ok;
+        else if (r && r->status == 429) ++limited;
+        else ++other;
+      }
+    });
+  for (auto& t : threads) t.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  // GCRA lets the whole minute's 60 through at once, then one more each second.
+  EXPECT_GE(ok.load(), 59);
+  EXPECT_LE(ok.load(), 61 + static_cast<int>(seconds)) << "burst took " << seconds << " s";
+  EXPECT_EQ(ok + limited, 120);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(a.metric(R"(lagoon_ratelimit_decisions_total{decision="allowed"})") +
+                b.metric(R"(lagoon_ratelimit_decisions_total{decision="allowed"})"),
+            ok.load());
+  EXPECT_EQ(a.metric(R"(lagoon_ratelimit_decisions_total{decision="limited_requests"})") +
+                b.metric(R"(lagoon_ratelimit_decisions_total{decision="limited_requests"})"),
+            limited.load());
+  // Every refused request is still an authenticated request with its usage row; none reached the upstream.
+  ASSERT_TRUE(wait_until([&] { return rows() == 120; }, 5s)) << rows();
+  EXPECT_EQ(rows("outcome = 'rate_limited' AND status_code = 429"), limited.load());
+  EXPECT_EQ(mock.stats()["chat_requests"].get<int>(), ok.load());
+}
+
+TEST_F(RateLimit, HeadersUseOpenAIsNamesAndCountDown) {
+  auto [id, key] = create_key(env, "alice", {"--rpm", "5", "--tpm", "1000"});
+  LagoonServer s(server_env());
+  long long used_tokens = 0;  // real totals of the answered requests, charged in place of their estimates
+  const long long estimate = 2 + 10;  // "Hello": 5 characters / 4 rounded up, plus max_tokens 10
+  for (int i = 1; i <= 5; ++i) {
+    const bool stream = i == 3;
+    const std::string body =
+        stream ? R"({"model":"m","messages":[{"role":"user","content":"Hello"}],"max_tokens":10,"stream":true})"
+               : kHello;
+    auto r = chat(s, key, body);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(r->header("x-ratelimit-limit-requests"), "5");
+    EXPECT_EQ(header_int(*r, "x-ratelimit-remaining-requests"), 5 - i);
+    EXPECT_EQ(r->header("x-ratelimit-limit-tokens"), "1000");
+    // Tokens flow back at 1000/min (~17/s): allow what a slow machine refills between requests.
+    const long long remaining = header_int(*r, "x-ratelimit-remaining-tokens");
+    EXPECT_GE(remaining, 1000 - used_tokens - estimate) << "request " << i;
+    EXPECT_LE(remaining, 1000 - used_tokens - estimate + 20) << "request " << i;
+    // Go duration format, as OpenAI: "12s", "59.98s", "1m0s"…
+    EXPECT_TRUE(std::regex_match(r->header("x-ratelimit-reset-requests"),
+                                 std::regex(R"((\d+ms)|((\d+m)?\d+(\.\d+)?s))")))
+        << r->header("x-ratelimit-reset-requests");
+    EXPECT_FALSE(r->header("x-ratelimit-reset-tokens").empty());
+    if (stream) {
+      const auto pos = r->body.rfind("\"total_tokens\":");
+      ASSERT_EQ(pos, std::string::npos) << "the client did not ask for the usage chunk";
+    }
+    std::this_thread::sleep_for(50ms);  // let the usage row land, to read the real total
+    ASSERT_TRUE(wait_until([&] { return rows() == i; }, 5s));
+    used_tokens = std::stoll(db.scalar("SELECT sum(total_tokens) FROM usage_records"));
+  }
+  auto refused = chat(s, key);
+  ASSERT_TRUE(refused);
+  ASSERT_EQ(refused->status, 429);
+  const auto err = json::parse(refused->body)["error"];
+  EXPECT_EQ(err["code"], "rate_limit_exceeded");
+  EXPECT_EQ(err["type"], "requests");
+  EXPECT_NE(err["message"].get<std::string>().find("requests per min"), std::string::npos) << err;
+  const long long retry = header_int(*refused, "retry-after");
+  EXPECT_GE(retry, 1);
+  EXPECT_LE(retry, 12);  // one request every 12 s at 5 per minute
+  EXPECT_EQ(refused->header("x-ratelimit-remaining-requests"), "0");
+  EXPECT_EQ(refused->header("x-ratelimit-limit-tokens"), "1000");
+  EXPECT_FALSE(refused->header("x-request-id").empty());
+}
+
+TEST_F(RateLimit, TokensPerMinuteRefusesOnceRealUsageFillsTheBudget) {
+  auto [id, key] = create_key(env, "alice", {"--tpm", "150"});
+  LagoonServer s(server_env());
+  // Each request is admitted against 2 + 60 tokens and charged its real total (~40) when it ends.
+  const std::string body = R"({"model":"m","messages":[{"role":"user","content":"Hello"}],"max_tokens":60})";
+  int answered = 0;
+  std::optional<HttpResponse> refused;
+  for (int i = 0; i < 8 && !refused; ++i) {
+    auto r = chat(s, key, body);
+    ASSERT_TRUE(r);
+    if (r->status == 429) refused = r;
+    else {
+      ASSERT_EQ(r->status, 200) << r->body;
+      ++answered;
+    }
+  }
+  ASSERT_TRUE(refused) << "never refused";
+  ASSERT_TRUE(wait_until([&] { return rows() == answered + 1; }, 5s));
+  const long long used = std::stoll(db.scalar("SELECT sum(total_tokens) FROM usage_records WHERE outcome = 'ok'"));
+  // Refused only when the real usage so far plus this request's estimate would pass the limit, and
+  // not before (estimates alone would have refused the third request).
+  EXPECT_GT(used + 62, 150);
+  EXPECT_LE(used - used / answered + 62, 150 + 5);
+  EXPECT_GE(answered, 2);
+  const auto err = json::parse(refused->body)["error"];
+  EXPECT_EQ(err["type"], "tokens");
+  EXPECT_EQ(err["code"], "rate_limit_exceeded");
+  EXPECT_FALSE(refused->header("retry-after").empty());
+  EXPECT_EQ(refused->header("x-ratelimit-limit-tokens"), "150");
+  EXPECT_EQ(refused->header("x-ratelimit-limit-requests"), "") << "requests are not limited for this key";
+  EXPECT_EQ(s.metric(R"(lagoon_ratelimit_decisions_total{decision="limited_tokens"})"), 1);
+}
+
+TEST_F(RateLimit, ALimitChangeReachesEveryInstanceWithinOneSecond) {
+  auto [id, key] = create_key(env, "alice", {"--rpm", "1"});
+  LagoonServer a(server_env()), b(server_env());
+  ASSERT_EQ(chat(a, key)->status, 200);
+  ASSERT_EQ(chat(a, key)->status, 429);
+  ASSERT_EQ(chat(b, key)->status, 429);
+
+  ASSERT_EQ(lagoon_cli({"keys", "update", std::to_string(id), "--rpm", "1000"}, env).code, 0);
+  const auto changed = Clock::now();
+  for (auto* s : {&a, &b}) {
+    std::optional<HttpResponse> r;
+    ASSERT_TRUE(wait_until([&] { return (r = chat(*s, key)) && r->status == 200; }, 1s))
+        << "still refused " << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - changed).count()
+        << " ms after the change";
+    EXPECT_EQ(r->header("x-ratelimit-limit-requests"), "1000");
+  }
+
+  // Back to the configured default (NULL), which is unlimited here: no Redis call, no headers.
+  ASSERT_EQ(lagoon_cli({"keys", "update", std::to_string(id), "--rpm", "default"}, env).code, 0);
+  std::optional<HttpResponse> r;
+  ASSERT_TRUE(wait_until([&] { return (r = chat(a, key)) && r->header("x-ratelimit-limit-requests").empty(); }, 1s));
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(RateLimit, KeysWithoutLimitsTakeTheConfiguredDefault) {
+  auto [id, key] = create_key(env);
+  auto [id2, unlimited] = create_key(env, "alice", {"--rpm", "0"});
+  LagoonServer s(server_env({{"LAGOON_RATE_LIMIT_RPM", "2"}}));
+  EXPECT_EQ(chat(s, key)->header("x-ratelimit-limit-requests"), "2");
+  EXPECT_EQ(chat(s, key)->status, 200);
+  EXPECT_EQ(chat(s, key)->status, 429);
+  // 0 = unlimited, whatever the default.
+  for (int i = 0; i < 4; ++i) {
+    auto r = chat(s, unlimited);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->header("x-ratelimit-limit-requests"), "");
+  }
+}
+
+TEST_F(RateLimit, WithoutRedisRequestsAreAllowedUncheckedWithinOneDeadline) {
+  RedisServer redis;
+  auto [id, key] = create_key(env, "alice", {"--rpm", "1"});
+  LagoonServer s(server_env({{"LAGOON_REDIS_URL", redis.url()}}));
+  ASSERT_EQ(s.wait_ready_status(200, 5s), 200);
+  ASSERT_EQ(chat(s, key)->status, 200);  // also puts the key in L1: authentication needs no Redis now
+  ASSERT_EQ(chat(s, key)->status, 429);
+
+  redis.process().signal(SIGSTOP);
+  std::vector<long long> ms;
+  for (int i = 0; i < 6; ++i) {
+    const auto t0 = Clock::now();
+    auto r = chat(s, key);
+    ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << "rate limiting fails open";
+    EXPECT_EQ(r->header("x-ratelimit-remaining-requests"), "") << "nothing is known to report";
+  }
+  const double fail_open = s.metric(R"(lagoon_ratelimit_decisions_total{decision="fail_open"})");
+  redis.process().signal(SIGCONT);
+  for (auto v : ms) EXPECT_LT(v, 150) << "a request waited " << v << " ms while Redis hung";
+  EXPECT_EQ(fail_open, 6);
+  EXPECT_GE(s.metric("lagoon_redis_breaker_opened_total"), 1);
+
+  // Redis back: the limit holds again once the breaker has closed.
+  std::optional<HttpResponse> r;
+  EXPECT_TRUE(wait_until([&] { return (r = chat(s, key)) && r->status == 429; }, 8s));
+
+  // Redis gone for good (and its state with it): still allowed, still counted.
+  redis.kill();
+  EXPECT_EQ(chat(s, key)->status, 200);
+  EXPECT_GE(s.metric(R"(lagoon_ratelimit_decisions_total{decision="fail_open"})"), 7);
+}
+
+TEST_F(RateLimit, RedisThatForgotTheScriptIsGivenItAgain) {
+  RedisServer redis;
+  auto [id, key] = create_key(env, "alice", {"--rpm", "100"});
+  LagoonServer s(server_env({{"LAGOON_REDIS_URL", redis.url()}}));
+  ASSERT_EQ(s.wait_ready_status(200, 5s), 200);
+  ASSERT_EQ(chat(s, key)->header("x-ratelimit-remaining-requests"), "99");
+  ASSERT_EQ(run({"/usr/bin/redis-cli", "-p", std::to_string(redis.port()), "SCRIPT", "FLUSH"}, {}).code, 0);
+  auto r = chat(s, key);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->header("x-ratelimit-remaining-requests"), "98");
+  EXPECT_EQ(s.metric(R"(lagoon_ratelimit_decisions_total{decision="fail_open"})"), 0);
+}
