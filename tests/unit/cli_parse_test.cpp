@@ -16,6 +16,12 @@ TEST(CliParse, CommandsAndOptions) {
   ASSERT_EQ(r.positional.size(), 1u);
   EXPECT_EQ(r.positional[0], "42");
   EXPECT_EQ(parse({"serve"}).name, "serve");
+  auto u = parse({"keys", "update", "7", "--rpm", "default", "--tpm", "10"});
+  EXPECT_EQ(u.name, "keys update");
+  EXPECT_EQ(u.positional, std::vector<std::string>{"7"});
+  EXPECT_EQ(parse({"usage", "--key", "7", "--from", "2026-01-01"}).name, "usage");
+  EXPECT_EQ(parse({"users", "get", "alice"}).name, "users get");
+  EXPECT_EQ(parse({"keys", "get", "7"}).name, "keys get");
   EXPECT_EQ(parse({"--version"}).name, "--version");
   EXPECT_EQ(parse({"keys", "list", "--help"}).name, "--help");
 }
@@ -28,6 +34,10 @@ TEST(CliParse, BadUsageIsRefused) {
       {"users", "create"},                              // needs --name
       {"users", "create", "--name"},                    // value missing
       {"keys", "create", "--user", "a", "--colour", "x"},
+      {"keys", "update"},                               // needs the id
+      {"keys", "update", "7", "--user", "a"},           // not an update option
+      {"usage", "7"},                                   // takes options only
+      {"users", "get"},
       {"keys", "revoke"},                               // needs ID
       {"keys", "revoke", "1", "2"},
       {"keys", "create", "--user", "a", "--user", "b"},

@@ -22,6 +22,8 @@ TEST(Errors, EveryKindHasTheOpenAiShape) {
       {ErrorKind::uri_too_long, 414, "request_line_too_long"},
       {ErrorKind::headers_too_large, 431, "headers_too_large"},
       {ErrorKind::rate_limited, 429, "rate_limit_exceeded"},
+      {ErrorKind::rate_limited_tokens, 429, "rate_limit_exceeded"},
+      {ErrorKind::conflict, 409, "conflict"},
       {ErrorKind::internal_error, 500, "internal_error"},
       {ErrorKind::service_unavailable, 503, "service_unavailable"},
   };

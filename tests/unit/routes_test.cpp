@@ -35,3 +35,15 @@ TEST(Routes, RequestLineLength) {
   EXPECT_FALSE(lagoon::http::request_line_too_long("GET", std::string(100, 'a'), 8192));
   EXPECT_TRUE(lagoon::http::request_line_too_long("GET", std::string(8190, 'a'), 8192));
 }
+
+TEST(Routes, EverythingUnderAdminV1GoesToTheAdminApi) {
+  for (auto t : {"/admin/v1", "/admin/v1/users", "/admin/v1/keys/7?x=1", "/admin/v1/keys/7/usage"})
+    for (auto method : {"GET", "POST", "PATCH", "DELETE", "PUT"}) {
+      auto m = match_route(method, t);
+      EXPECT_EQ(m.kind, Kind::found) << method << " " << t;
+      EXPECT_EQ(m.route, lagoon::http::Route::admin);
+      EXPECT_EQ(m.label, "/admin/v1");
+    }
+  EXPECT_EQ(match_route("GET", "/admin/v10").kind, Kind::not_found);
+  EXPECT_EQ(match_route("GET", "/admin").kind, Kind::not_found);
+}
