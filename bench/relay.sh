@@ -2,7 +2,9 @@
 # The chat relay against its peers, in one run on this machine:
 #   R1/R2  non-stream completions at 10 and 64 connections: direct to the mock upstream, through nginx
 #          (proxy_pass with upstream keep-alive, the plain-proxy baseline), and through Lagoon (which also
-#          authenticates, keeps a session and writes a usage row per request): p50/p99 and requests/s.
+#          authenticates, keeps a session and writes a usage row per request): p50/p99 and requests/s;
+#          "lagoon-limited" is the same with a key that has RPM and TPM limits (never reached), so each
+#          request also runs the rate-limit script in Redis and charges its real tokens afterwards.
 #   R3     2,000 concurrent 2-second streams (20 chunks, 100 ms apart) through Lagoon with a pool of 4:
 #          wall time vs the same streams direct to the mock (the ideal), Postgres connections open,
 #          Postgres lease seconds per request.
@@ -64,6 +66,8 @@ export LAGOON_UPSTREAM_API_KEY="$mock_key"
 export LAGOON_USAGE_DIR="$tmp/usage"
 build/lagoon users create --name bench >/dev/null
 key=$(build/lagoon keys create --user bench | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
+limited_key=$(build/lagoon keys create --user bench --rpm 2000000000 --tpm 9000000000000000 |
+  sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
 LAGOON_LISTEN="127.0.0.1:$lagoon_port" taskset -c 0 build/lagoon serve >"$tmp/lagoon.log" 2>&1 &
 pids+=("$!")
 for port in "$lagoon_port" "$nginx_port" "$mock_port"; do
@@ -78,6 +82,7 @@ load() {  # PORT CONNECTIONS REQUESTS KEY BODY
 }
 # Warm-up: connections, the key, the session.
 load "$lagoon_port" 10 2000 "$key" "$body" >/dev/null
+load "$lagoon_port" 10 2000 "$limited_key" "$body" >/dev/null
 load "$nginx_port" 10 2000 "x" "$body" >/dev/null
 load "$mock_port" 10 2000 "$mock_key" "$body" >/dev/null
 
@@ -88,6 +93,7 @@ for c in 10 64; do
     echo "{\"w\":\"direct\",\"c\":$c,\"r\":$(load "$mock_port" "$c" "$REQUESTS" "$mock_key" "$body")}" >>"$results"
     echo "{\"w\":\"nginx\",\"c\":$c,\"r\":$(load "$nginx_port" "$c" "$REQUESTS" "x" "$body")}" >>"$results"
     echo "{\"w\":\"lagoon\",\"c\":$c,\"r\":$(load "$lagoon_port" "$c" "$REQUESTS" "$key" "$body")}" >>"$results"
+    echo "{\"w\":\"lagoon-limited\",\"c\":$c,\"r\":$(load "$lagoon_port" "$c" "$REQUESTS" "$limited_key" "$body")}" >>"$results"
   done
 done
 
@@ -124,12 +130,21 @@ print("|---|---|---|---|---|---|---|")
 for c in (10, 64):
     d50 = med([r["p50_us"] for r in runs("direct", c)])
     nr = med([r["rps"] for r in runs("nginx", c)])
-    for w in ("direct", "nginx", "lagoon"):
+    for w in ("direct", "nginx", "lagoon", "lagoon-limited"):
+        if not runs(w, c): continue
         rs = runs(w, c)
         bad = sum(r["non2xx"] + r["errors"] for r in rs)
         p50, p99, rps = med([r["p50_us"] for r in rs]), med([r["p99_us"] for r in rs]), med([r["rps"] for r in rs])
         note = f" ({bad} failed!)" if bad else ""
         print(f"| {c} | {w}{note} | {p50:.0f} | {p99:.0f} | {rps:,.0f} | {p50 - d50:+.0f} | {rps / nr:.2f}× |")
+if runs("lagoon-limited", 10):
+    parts = []
+    for c in (10, 64):
+        a, b = runs("lagoon", c), runs("lagoon-limited", c)
+        parts.append(f"{med([r['rps'] for r in b]) / med([r['rps'] for r in a]):.2f}× the req/s and "
+                     f"{med([r['p50_us'] for r in b]) - med([r['p50_us'] for r in a]):+.0f} µs p50 at {c} connections")
+    print("\nA key with rate limits (one Redis script call to admit, one to charge its real tokens) vs one "
+          "without: " + "; ".join(parts) + ".")
 st = [r for r in rows if r["w"] == "streams"]
 sd = [r for r in rows if r["w"] == "streams-direct"]
 if st:
