@@ -1,10 +1,17 @@
 #include "lagoon/ratelimit/limiter.hpp"
 
-#include <chrono>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "lagoon/log/log.hpp"
 
 namespace lagoon::ratelimit {
+
+namespace asio = boost::asio;
 
 namespace {
 metrics::Counter& decisions(metrics::Registry& m, const char* decision) {
@@ -15,15 +22,77 @@ metrics::Counter& decisions(metrics::Registry& m, const char* decision) {
 }
 }  // namespace
 
-Limiter::Limiter(const config::Config& cfg, redis::Client& redis, metrics::Registry& metrics)
-    : cfg_(cfg),
+struct Limiter::Timer {
+  explicit Timer(asio::io_context& ioc) : timer(ioc) {}
+  asio::steady_timer timer;
+  std::atomic<bool> stopped{false};
+};
+
+Limiter::Limiter(asio::io_context& ioc, const config::Config& cfg, redis::Client& redis, metrics::Registry& metrics)
+    : ioc_(ioc),
+      cfg_(cfg),
       redis_(redis),
+      timer_(std::make_unique<Timer>(ioc)),
       allowed_(decisions(metrics, "allowed")),
       limited_requests_(decisions(metrics, "limited_requests")),
       limited_tokens_(decisions(metrics, "limited_tokens")),
       fail_open_(decisions(metrics, "fail_open")) {}
 
-boost::asio::awaitable<redis::Result> Limiter::run_script(std::vector<std::string> args) {
+Limiter::~Limiter() { shutdown(); }
+
+void Limiter::start() { asio::co_spawn(ioc_, settle_loop(), asio::detached); }
+
+void Limiter::shutdown() noexcept {
+  timer_->stopped = true;
+  boost::system::error_code ignored;
+  timer_->timer.cancel();
+}
+
+asio::awaitable<void> Limiter::settle_loop() {
+  while (!timer_->stopped) {
+    timer_->timer.expires_after(kSettleInterval);
+    co_await timer_->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (timer_->stopped) co_return;
+    send_owed();
+  }
+}
+
+std::int64_t Limiter::take_owed(std::int64_t key_id) {
+  Shard& s = shard(key_id);
+  std::lock_guard lock(s.mutex);
+  auto it = s.owed.find(key_id);
+  if (it == s.owed.end()) return 0;
+  const std::int64_t tokens = it->second.tokens;
+  s.owed.erase(it);
+  return tokens;
+}
+
+void Limiter::add_owed(std::int64_t key_id, std::int64_t tokens, const Limits& limits) {
+  Shard& s = shard(key_id);
+  std::lock_guard lock(s.mutex);
+  Owed& o = s.owed[key_id];
+  o.tokens += tokens;
+  o.limits = limits;
+  if (o.tokens == 0) s.owed.erase(key_id);
+}
+
+void Limiter::send_owed() {
+  std::vector<std::pair<std::int64_t, Owed>> due;
+  for (auto& s : shards_) {
+    std::lock_guard lock(s.mutex);
+    for (auto& entry : s.owed) due.push_back(entry);
+    s.owed.clear();
+  }
+  for (const auto& [key_id, owed] : due) {
+    auto [rk, tk] = redis_keys(cfg_.redis_prefix, key_id);
+    // Best effort: a correction Redis does not take leaves the estimate charged. The script is loaded
+    // (an admission of this key ran it), unless Redis lost its cache since.
+    redis_.send({"EVALSHA", script_sha1(), "2", std::move(rk), std::move(tk), std::to_string(owed.limits.rpm),
+                 std::to_string(owed.limits.tpm), std::to_string(owed.tokens), "charge"});
+  }
+}
+
+asio::awaitable<redis::Result> Limiter::run_script(std::vector<std::string> args) {
   // args = {"EVALSHA", sha, "2", k1, k2, argv...}
   auto result = co_await redis_.command(args);
   if (result.status == redis::Status::ok && result.reply.is_error() && result.reply.str.rfind("NOSCRIPT", 0) == 0) {
@@ -43,18 +112,28 @@ void Limiter::warn_throttled(const std::string& what) {
   log::warn("rate limits not checked: allowing requests", {{"reason", what}});
 }
 
-boost::asio::awaitable<Decision> Limiter::admit(const auth::KeyRecord& key, std::int64_t estimate) {
+asio::awaitable<Decision> Limiter::admit(const auth::KeyRecord& key, std::int64_t estimate) {
   const Limits limits = limits_for(key, cfg_);
   Decision d;
   if (!limits.any()) co_return d;
   const std::int64_t cost = admission_cost(estimate, limits);
+  const std::int64_t owed = limits.tpm > 0 ? take_owed(key.key_id) : 0;
   auto [rk, tk] = redis_keys(cfg_.redis_prefix, key.key_id);
-  std::vector<std::string> args{"EVALSHA", script_sha1(), "2", std::move(rk), std::move(tk),
-                                std::to_string(limits.rpm), std::to_string(limits.tpm), std::to_string(cost), "admit"};
+  std::vector<std::string> args{"EVALSHA",
+                                script_sha1(),
+                                "2",
+                                std::move(rk),
+                                std::move(tk),
+                                std::to_string(limits.rpm),
+                                std::to_string(limits.tpm),
+                                std::to_string(cost),
+                                "admit",
+                                std::to_string(owed)};
   const auto result = co_await run_script(std::move(args));
   std::optional<Decision> parsed;
   if (result.answered()) parsed = parse_admit_reply(result.reply, limits, cost);
   if (!parsed) {
+    if (owed != 0) add_owed(key.key_id, owed, limits);  // not applied: keep it for the next call
     fail_open_.inc();
     d.kind = Decision::Kind::fail_open;
     if (result.status == redis::Status::ok)
@@ -71,20 +150,10 @@ boost::asio::awaitable<Decision> Limiter::admit(const auth::KeyRecord& key, std:
   co_return *parsed;
 }
 
-boost::asio::awaitable<void> Limiter::settle(const auth::KeyRecord& key, const Decision& admitted,
-                                             std::int64_t actual_tokens) {
-  if (admitted.kind != Decision::Kind::allowed || !admitted.tokens) co_return;
+void Limiter::settle(const auth::KeyRecord& key, const Decision& admitted, std::int64_t actual_tokens) {
+  if (admitted.kind != Decision::Kind::allowed || !admitted.tokens) return;
   const std::int64_t delta = std::max<std::int64_t>(actual_tokens, 0) - admitted.tokens_charged;
-  if (delta == 0) co_return;
-  const Limits limits = limits_for(key, cfg_);
-  if (limits.tpm <= 0) co_return;
-  auto [rk, tk] = redis_keys(cfg_.redis_prefix, key.key_id);
-  // Best effort: a correction that cannot be made leaves the estimate charged, which errs towards
-  // the limit rather than past it.
-  // A named vector, not a braced list in the co_await: GCC 12 mishandles initializer_lists across it.
-  std::vector<std::string> args{"EVALSHA", script_sha1(), "2", std::move(rk), std::move(tk),
-                                std::to_string(limits.rpm), std::to_string(limits.tpm), std::to_string(delta), "charge"};
-  co_await run_script(std::move(args));
+  if (delta != 0) add_owed(key.key_id, delta, limits_for(key, cfg_));
 }
 
 }  // namespace lagoon::ratelimit

@@ -51,6 +51,7 @@ end
 
 local allowed = 1
 local retry = 0
+local correction = tonumber(ARGV[5] or '0')
 local r_int, r_tat, r_new, t_int, t_tat, t_new
 if rpm > 0 then
   r_int = period / rpm
@@ -62,6 +63,8 @@ end
 if tpm > 0 then
   t_int = period / tpm
   t_tat = tat_of(KEYS[2])
+  -- Earlier requests' real usage in place of their estimates, applied whatever this one's fate.
+  if correction ~= 0 then t_tat = math.max(now, t_tat + correction * t_int) end
   t_new = t_tat + tokens * t_int
   local wait = t_new - period - now
   if wait > 1 then allowed = 0; retry = math.max(retry, wait) end
@@ -76,7 +79,7 @@ if rpm > 0 then
 end
 if tpm > 0 then
   local tat = t_tat
-  if allowed == 1 then tat = t_new; store(KEYS[2], t_new) end
+  if allowed == 1 then tat = t_new; store(KEYS[2], t_new) elseif correction ~= 0 then store(KEYS[2], t_tat) end
   out[4] = remaining(tat, t_int)
   out[5] = math.ceil(tat - now)
 end

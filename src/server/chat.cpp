@@ -245,7 +245,7 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
 
   co_await forward(client, chat_req, key, *rec, request_id, keep_alive, started, out);
   // The estimate charged at admission is replaced by what the request really used.
-  if (limit.tokens) co_await limiter_.settle(key, limit, rec->total_tokens.value_or(0));
+  limiter_.settle(key, limit, rec->total_tokens.value_or(0));
   co_return out;
 }
 

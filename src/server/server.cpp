@@ -143,7 +143,7 @@ class Server {
             [this] { auth_.invalidate_all(); }),
         sessions_(cfg, redis_, db_, registry),
         upstream_(ioc_, cfg, registry),
-        limiter_(cfg, redis_, registry),
+        limiter_(ioc_, cfg, redis_, registry),
         admin_(cfg, pool, registry),
         chat_(cfg, auth_, sessions_, upstream_, limiter_, usage, registry) {
     pool.declare_purpose("auth");
@@ -165,6 +165,7 @@ class Server {
 
     redis_.start();
     revocations_.start();
+    limiter_.start();
     wait_for_signal();
     asio::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) {
       if (e) log::error("accept loop ended by an exception");
@@ -176,6 +177,7 @@ class Server {
     for (auto& t : threads) t.join();
     // No reactor thread runs any more: dependencies can be torn down without racing their strands.
     admin_.shutdown();
+    limiter_.shutdown();
     revocations_.shutdown();
     redis_.shutdown();
     db_.shutdown();

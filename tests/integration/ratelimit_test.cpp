@@ -147,8 +147,6 @@ TEST_F(RateLimit, TokensPerMinuteRefusesOnceRealUsageFillsTheBudget) {
       ASSERT_EQ(r->status, 200) << r->body;
       ++answered;
     }
-    // The real total replaces the estimate just after the answer is written: give it a moment.
-    std::this_thread::sleep_for(100ms);
   }
   ASSERT_TRUE(refused) << "never refused";
   ASSERT_TRUE(wait_until([&] { return rows() == answered + 1; }, 5s));
@@ -251,4 +249,23 @@ TEST_F(RateLimit, RedisThatForgotTheScriptIsGivenItAgain) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->header("x-ratelimit-remaining-requests"), "98");
   EXPECT_EQ(s.metric(R"(lagoon_ratelimit_decisions_total{decision="fail_open"})"), 0);
+}
+
+TEST_F(RateLimit, RealUsageReplacesTheEstimateOnEveryInstance) {
+  auto [id, key] = create_key(env, "alice", {"--tpm", "6000"});
+  LagoonServer a(server_env()), b(server_env());
+  // Admitted against 2 + 1000 tokens; the mock's answer uses far fewer.
+  const std::string body = R"({"model":"m","messages":[{"role":"user","content":"Hello"}],"max_tokens":1000})";
+  auto first = chat(a, key, body);
+  ASSERT_EQ(first->status, 200);
+  EXPECT_EQ(header_int(*first, "x-ratelimit-remaining-tokens"), 6000 - 1002);
+  const long long used = json::parse(first->body)["usage"]["total_tokens"].get<long long>();
+  ASSERT_LT(used, 100);
+  // Instance A sends the correction within 100 ms even though the key makes no further request there.
+  std::this_thread::sleep_for(300ms);
+  auto second = chat(b, key, body);
+  ASSERT_EQ(second->status, 200);
+  const long long remaining = header_int(*second, "x-ratelimit-remaining-tokens");
+  EXPECT_GE(remaining, 6000 - used - 1002);
+  EXPECT_LE(remaining, 6000 - used - 1002 + 40);  // 100 tokens/s flow back meanwhile
 }

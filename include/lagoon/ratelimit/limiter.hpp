@@ -1,18 +1,28 @@
 // Limiter: per-key requests-per-minute and tokens-per-minute limits shared by every instance through
-// Redis (see policy.hpp for the algorithm). One script call per admitted request — EVALSHA, with one
-// EVAL after Redis lost its script cache — and one more when a token-limited request ends, to charge
-// its real usage in place of the estimate.
+// Redis (see policy.hpp for the algorithm). Exactly one script call per request of a limited key —
+// EVALSHA, with one EVAL after Redis lost its script cache — and none for a key without limits.
+//
+// Token limits admit a request against an estimate; when it ends, settle() notes the difference to its
+// real usage here, and the next admission of the same key on this instance carries it to Redis in the
+// same script call. Differences of keys that make no further request are sent by a timer every
+// kSettleInterval, so another instance sees them within that time.
 //
 // Redis trouble fails open for rate limiting only (authentication never does): a request that cannot
 // be checked within redis_timeout, or while the Redis circuit breaker (shared with authentication) is
 // open, is allowed and counted in lagoon_ratelimit_decisions_total{decision="fail_open"}.
 //
-// Thread-safety: admit() and settle() may be called from any reactor thread at once.
+// Thread-safety: admit() and settle() may be called from any reactor thread at once. start() once;
+// shutdown() when no reactor thread runs any more.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -23,26 +33,55 @@
 #include "lagoon/ratelimit/policy.hpp"
 #include "lagoon/redis/client.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace lagoon::ratelimit {
+
+inline constexpr std::chrono::milliseconds kSettleInterval{100};
 
 class Limiter {
  public:
-  Limiter(const config::Config& cfg, redis::Client& redis, metrics::Registry& metrics);
+  Limiter(boost::asio::io_context& ioc, const config::Config& cfg, redis::Client& redis, metrics::Registry& metrics);
+  ~Limiter();
+  Limiter(const Limiter&) = delete;
+  Limiter& operator=(const Limiter&) = delete;
+
+  void start();
+  void shutdown() noexcept;
 
   // Decides whether the key may make one more request costing `estimate` tokens, and if so consumes
-  // it from the key's budgets. No Redis call for a key without limits.
+  // it from the key's budgets.
   boost::asio::awaitable<Decision> admit(const auth::KeyRecord& key, std::int64_t estimate);
 
-  // After an admitted request ended: replaces the tokens charged at admission by `actual_tokens`
-  // (the usage total; 0 when the upstream never answered). Nothing to do unless tokens are limited.
-  boost::asio::awaitable<void> settle(const auth::KeyRecord& key, const Decision& admitted, std::int64_t actual_tokens);
+  // After an admitted request ended: its real usage (`actual_tokens`; 0 when the upstream never
+  // answered) replaces what admission charged. No I/O here (see above).
+  void settle(const auth::KeyRecord& key, const Decision& admitted, std::int64_t actual_tokens);
 
  private:
+  struct Owed {
+    std::int64_t tokens = 0;  // to add to the key's token TAT (negative: to give back)
+    Limits limits;            // as of the last request, for the interval the tokens are worth
+  };
+  struct Shard {
+    std::mutex mutex;
+    std::unordered_map<std::int64_t, Owed> owed;
+  };
+  Shard& shard(std::int64_t key_id) { return shards_[static_cast<std::uint64_t>(key_id) % shards_.size()]; }
+  std::int64_t take_owed(std::int64_t key_id);
+  void add_owed(std::int64_t key_id, std::int64_t tokens, const Limits& limits);
+  void send_owed();
+  boost::asio::awaitable<void> settle_loop();
   boost::asio::awaitable<redis::Result> run_script(std::vector<std::string> args);
   void warn_throttled(const std::string& what);
 
+  boost::asio::io_context& ioc_;
   const config::Config& cfg_;
   redis::Client& redis_;
+  std::array<Shard, 16> shards_;
+  struct Timer;
+  std::unique_ptr<Timer> timer_;
   metrics::Counter& allowed_;
   metrics::Counter& limited_requests_;
   metrics::Counter& limited_tokens_;

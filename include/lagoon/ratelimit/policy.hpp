@@ -69,8 +69,10 @@ struct Decision {
 };
 
 // The Lua script (and its SHA-1 for EVALSHA). Arguments: KEYS = {requests TAT key, tokens TAT key},
-// ARGV = {rpm, tpm, tokens, "admit"|"charge"}. "admit" checks both limits and consumes from both only
-// if both allow; "charge" adds `tokens` (negative: gives back) to the token TAT.
+// ARGV = {rpm, tpm, tokens, "admit"|"charge", correction}. "admit" first applies `correction` (tokens
+// owed, or to give back, by earlier requests whose real usage differed from their estimates), then
+// checks both limits and consumes from both only if both allow; "charge" only adds `tokens`
+// (negative: gives back) to the token TAT.
 const std::string& script();
 const std::string& script_sha1();
 
