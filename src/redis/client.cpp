@@ -3,6 +3,7 @@
 #include "lagoon/redis/client.hpp"
 
 #include <atomic>
+#include <deque>
 #include <optional>
 #include <random>
 
@@ -95,11 +96,11 @@ struct ConnectionMetrics {
 
 // One pending command: completes exactly once, by reply, deadline or teardown.
 struct Op {
-  Op(const Strand& strand, asio::any_completion_handler<void(Result)> h, std::vector<std::string> a)
-      : timer(strand), handler(std::move(h)), args(std::move(a)) {}
-  asio::steady_timer timer;
+  Op(asio::any_completion_handler<void(Result)> h, std::vector<std::string> a)
+      : handler(std::move(h)), args(std::move(a)) {}
   asio::any_completion_handler<void(Result)> handler;
   std::vector<std::string> args;
+  Clock::time_point deadline{};
   bool done = false;
 };
 
@@ -118,7 +119,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         metrics_(metrics),
         resolver_(strand_),
         retry_(strand_),
-        connect_deadline_(strand_) {}
+        connect_deadline_(strand_),
+        sweep_(strand_) {}
 
   ~Connection() { shutdown(); }
 
@@ -148,18 +150,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!ctx_ || !up()) return complete(op, Result{Status::unavailable, {}});
     ArgvView v(op->args);
     auto* holder = new std::shared_ptr<Op>(op);
-    if (redisAsyncCommandArgv(ctx_, &Connection::on_reply, holder, v.argc(), v.argv.data(), v.lens.data()) !=
-        REDIS_OK) {
+    issuing_ = true;
+    const int rc = redisAsyncCommandArgv(ctx_, &Connection::on_reply, holder, v.argc(), v.argv.data(), v.lens.data());
+    issuing_ = false;
+    if (rc != REDIS_OK) {
       delete holder;
       return complete(op, Result{Status::unavailable, {}});
     }
-    op->timer.expires_after(shared_->timeout);
-    op->timer.async_wait([self = shared_from_this(), op, gen = generation_](const boost::system::error_code& ec) {
-      if (ec || op->done) return;
-      self->complete(op, Result{Status::timeout, {}});
-      // Replies come in order: everything queued behind the late one is late too. Start afresh.
-      if (gen == self->generation_ && self->ctx_) self->drop("command timed out");
-    });
+    op->deadline = Clock::now() + shared_->timeout;
+    pending_.push_back(op);
+    arm_sweep();
+    flush_writes();
   }
 
  private:
@@ -167,7 +168,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void complete(const std::shared_ptr<Op>& op, Result result) {
     if (op->done) return;
     op->done = true;
-    op->timer.cancel();
+    while (!pending_.empty() && pending_.front()->done) pending_.pop_front();
     shared_->account(result.status, result.reply.is_error());
     auto handler = std::move(op->handler);
     if (abandoning_ || !handler) return;  // shutting down: the waiter is being destroyed with the io_context
@@ -320,6 +321,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     ctx_ = nullptr;
     ++generation_;
+    pending_.clear();  // hiredis has called every pending callback (with no reply) before this
     reading_.wanted = reading_.armed = writing_.wanted = writing_.armed = false;
     if (up()) {
       up_.store(false);
@@ -349,7 +351,41 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void want(Interest& which, bool on) {
     which.wanted = on;
-    if (on && !which.armed) arm(which);
+    // A write wanted while a command is being queued is done at once by issue() (flush_writes).
+    if (on && !which.armed && !(issuing_ && &which == &writing_)) arm(which);
+  }
+
+  // Writes what hiredis buffered now instead of after a round through the reactor: the socket is
+  // nearly always writable, and waiting to be told so costs two epoll_ctl calls and a wake-up per
+  // command. Only what the kernel does not take is left to the write wait.
+  void flush_writes() {
+    if (!writing_.wanted || writing_.armed || !ctx_) return;
+    const auto gen = generation_;
+    redisAsyncHandleWrite(ctx_);  // may fail and free the context (generation moves on)
+    if (gen == generation_ && ctx_ && writing_.wanted && !writing_.armed) arm(writing_);
+  }
+
+  // Deadlines: replies come in order, so only the oldest pending command's deadline matters. One timer
+  // per connection follows it, instead of a timer per command (each of which reprogrammed the
+  // reactor's timerfd).
+  void arm_sweep() {
+    if (sweep_armed_ || pending_.empty()) return;
+    sweep_armed_ = true;
+    sweep_.expires_at(pending_.front()->deadline);
+    sweep_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      self->sweep_armed_ = false;
+      if (!ec) self->sweep();
+      self->arm_sweep();
+    });
+  }
+
+  void sweep() {
+    while (!pending_.empty() && pending_.front()->done) pending_.pop_front();
+    if (pending_.empty() || pending_.front()->deadline > Clock::now()) return;
+    complete(pending_.front(), Result{Status::timeout, {}});
+    // Everything queued behind the late one is late too: start afresh. Freeing the context answers
+    // the others "unavailable" and schedules the reconnect.
+    if (ctx_) drop("command timed out");
   }
 
   void arm(Interest& which) {
@@ -388,6 +424,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::ip::tcp::resolver resolver_;
   asio::steady_timer retry_;
   asio::steady_timer connect_deadline_;
+  asio::steady_timer sweep_;
+  std::deque<std::shared_ptr<Op>> pending_;  // commands of the current context, oldest first
+  bool sweep_armed_ = false;
+  bool issuing_ = false;
   std::optional<asio::posix::stream_descriptor> descriptor_;
   redisAsyncContext* ctx_ = nullptr;
   std::uint64_t generation_ = 0;
@@ -442,7 +482,7 @@ asio::awaitable<Result> Client::command(std::vector<std::string> args) {
   auto conn = pick();
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result)>(
       [&conn, &args](auto handler) {
-        auto op = std::make_shared<Op>(conn->strand(), std::move(handler), std::move(args));
+        auto op = std::make_shared<Op>(std::move(handler), std::move(args));
         asio::post(conn->strand(), [conn, op] { conn->issue(op); });
       },
       asio::use_awaitable);
@@ -454,9 +494,8 @@ void Client::send(std::vector<std::string> args) {
     return;
   }
   auto conn = pick();
-  auto op = std::make_shared<Op>(conn->strand(),
-                                 asio::any_completion_handler<void(Result)>(asio::bind_executor(conn->strand(), [](Result) {})),
-                                 std::move(args));
+  auto op = std::make_shared<Op>(
+      asio::any_completion_handler<void(Result)>(asio::bind_executor(conn->strand(), [](Result) {})), std::move(args));
   asio::post(conn->strand(), [conn, op] { conn->issue(op); });
 }
 

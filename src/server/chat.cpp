@@ -148,6 +148,7 @@ ChatHandler::ChatHandler(const config::Config& cfg, auth::Authenticator& auth, s
 
 // Plain member coroutines, not lambdas: GCC 12 destroys a coroutine lambda's by-value parameters twice.
 awaitable<void> ChatHandler::write_response(beast::tcp_stream& client, Response& res, ChatResult& out) {
+  out.settle();  // a whole response is the last thing written: its tokens are final
   for (const auto& [name, value] : out.ratelimit_headers) res.set(name, value);
   out.status = res.result_int();
   out.keep_alive = out.keep_alive && res.keep_alive();
@@ -243,9 +244,10 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
     co_return out;
   }
 
-  co_await forward(client, chat_req, key, *rec, request_id, keep_alive, started, out);
   // The estimate charged at admission is replaced by what the request really used.
-  limiter_.settle(key, limit, rec->total_tokens.value_or(0));
+  if (limit.tokens) out.settle = TokenSettlement{&limiter_, &key, limit, &*rec};
+  co_await forward(client, chat_req, key, *rec, request_id, keep_alive, started, out);
+  out.settle();  // if no write did (the client went away)
   co_return out;
 }
 
@@ -433,6 +435,7 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
         if (auto u = chat::usage_of_chunk(ev.data)) {
           saw_usage = true;
           set_tokens(rec, u->prompt_tokens, u->completion_tokens, u->total_tokens);
+          out.settle();
           if (u->usage_only && !chat_req.client_wants_usage) continue;  // the client did not ask for it
         } else {
           content_chars += ev.data.size();
@@ -457,6 +460,7 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
     if (piece.empty()) break;
   }
   if (!saw_usage) estimate(rec, chat_req.prompt_chars, content_chars);
+  out.settle();
   if (watch->gone) {
     rec.outcome = "client_disconnected";
     out.keep_alive = false;

@@ -37,6 +37,21 @@
 
 namespace lagoon::server {
 
+// Charges a token-limited request's real usage in place of its estimate, once, as soon as it is known
+// and before the client can see the end of the answer — so a client's next request already meets the
+// corrected budget.
+struct TokenSettlement {
+  ratelimit::Limiter* limiter = nullptr;  // null: nothing to settle
+  const auth::KeyRecord* key = nullptr;
+  ratelimit::Decision decision;
+  const usage::Record* record = nullptr;
+  void operator()() {
+    if (!limiter) return;
+    limiter->settle(*key, decision, record->total_tokens.value_or(0));
+    limiter = nullptr;
+  }
+};
+
 struct ChatResult {
   unsigned status = 0;
   std::size_t bytes_out = 0;
@@ -44,6 +59,7 @@ struct ChatResult {
   std::string key_prefix;
   std::int64_t user_id = 0;
   std::vector<std::pair<std::string, std::string>> ratelimit_headers;  // x-ratelimit-*, on every response
+  TokenSettlement settle;  // only while serve() runs
 };
 
 // At most one retry per request, and retries at most ~20 % of requests: a failing upstream must not
