@@ -160,7 +160,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     op->deadline = Clock::now() + shared_->timeout;
     pending_.push_back(op);
     arm_sweep();
-    flush_writes();
+    if (!flush_posted_) {
+      // After the commands already queued on this strand: they go out together in one write.
+      flush_posted_ = true;
+      asio::post(strand_, [self = shared_from_this()] {
+        self->flush_posted_ = false;
+        self->flush_writes();
+      });
+    }
   }
 
  private:
@@ -351,13 +358,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void want(Interest& which, bool on) {
     which.wanted = on;
-    // A write wanted while a command is being queued is done at once by issue() (flush_writes).
+    // A write wanted while a command is being queued is done by issue()'s flush (flush_writes).
     if (on && !which.armed && !(issuing_ && &which == &writing_)) arm(which);
   }
 
-  // Writes what hiredis buffered now instead of after a round through the reactor: the socket is
-  // nearly always writable, and waiting to be told so costs two epoll_ctl calls and a wake-up per
-  // command. Only what the kernel does not take is left to the write wait.
+  // Writes what hiredis buffered without first asking the reactor whether the socket is writable: it
+  // nearly always is, and being told so cost two epoll_ctl calls and a wake-up per command. Only what
+  // the kernel does not take is left to the write wait.
   void flush_writes() {
     if (!writing_.wanted || writing_.armed || !ctx_) return;
     const auto gen = generation_;
@@ -428,6 +435,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<std::shared_ptr<Op>> pending_;  // commands of the current context, oldest first
   bool sweep_armed_ = false;
   bool issuing_ = false;
+  bool flush_posted_ = false;
   std::optional<asio::posix::stream_descriptor> descriptor_;
   redisAsyncContext* ctx_ = nullptr;
   std::uint64_t generation_ = 0;
