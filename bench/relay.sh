@@ -66,7 +66,7 @@ export LAGOON_UPSTREAM_API_KEY="$mock_key"
 export LAGOON_USAGE_DIR="$tmp/usage"
 build/lagoon users create --name bench >/dev/null
 key=$(build/lagoon keys create --user bench | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
-limited_key=$(build/lagoon keys create --user bench --rpm 2000000000 --tpm 9000000000000000 |
+limited_key=$(build/lagoon keys create --user bench --rpm 2000000000 --tpm 1000000000 |
   sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
 LAGOON_LISTEN="127.0.0.1:$lagoon_port" taskset -c 0 build/lagoon serve >"$tmp/lagoon.log" 2>&1 &
 lagoon_pid=$!

@@ -16,6 +16,7 @@
 #include <pqxx/pqxx>
 
 #include "lagoon/admin/operations.hpp"
+#include "lagoon/ratelimit/policy.hpp"
 #include "lagoon/log/log.hpp"
 
 namespace lagoon::admin {
@@ -143,8 +144,8 @@ std::variant<std::optional<std::optional<std::string>>, ApiError> name_member(co
   return std::optional<std::optional<std::string>>(it->get<std::string>());
 }
 
-constexpr std::int64_t kMaxRpm = 2147483647;
-constexpr std::int64_t kMaxTpm = 9007199254740992;  // 2^53: exact in the rate limiter's arithmetic
+using ratelimit::kMaxRpm;
+using ratelimit::kMaxTpm;
 
 std::variant<Call, ApiError> usage_call(std::string_view target, Call call) {
   auto q = parse_query(target, {"from", "to"});
@@ -283,10 +284,12 @@ Outcome execute(pqxx::connection& conn, const config::Config& cfg, const Call& c
   throw std::logic_error("unknown admin operation");
 }
 
-Answer error_answer(http::ErrorKind kind, std::string_view message, std::optional<std::string_view> param = {}) {
+Answer error_answer(http::ErrorKind kind, std::string_view message,
+                    const std::optional<std::string>& param = std::nullopt) {
   Answer a;
   a.status = http::spec(kind).status;
-  a.body = http::error_body(kind, message, param);
+  a.body = http::error_body(kind, message,
+                            param ? std::optional<std::string_view>(*param) : std::optional<std::string_view>());
   if (kind == http::ErrorKind::service_unavailable) a.retry_after = "1";
   if (kind == http::ErrorKind::invalid_api_key) a.www_authenticate = true;
   return a;
@@ -306,7 +309,7 @@ Answer run_call(const config::Config& cfg, db::Pool& pool, const Call& call) {
       case db::AccountsError::Kind::conflict: return error_answer(http::ErrorKind::conflict, e.what());
       case db::AccountsError::Kind::invalid: break;
     }
-    return error_answer(http::ErrorKind::invalid_request, e.what());
+    return error_answer(http::ErrorKind::invalid_request, e.what(), e.param());
   } catch (const db::Unavailable& e) {
     return error_answer(http::ErrorKind::service_unavailable, "Postgres is unavailable. Please retry shortly.");
   } catch (const InvalidationFailed& e) {
@@ -389,7 +392,7 @@ boost::asio::awaitable<Answer> Api::handle(std::string_view method, std::string_
   }
   auto parsed = parse_call(method, target, body);
   if (auto* e = std::get_if<ApiError>(&parsed)) {
-    Answer a = error_answer(e->kind, e->message, e->param ? std::optional<std::string_view>(*e->param) : std::nullopt);
+    Answer a = error_answer(e->kind, e->message, e->param);
     a.allow = e->allow;
     co_return a;
   }

@@ -12,6 +12,7 @@
 #include <pqxx/pqxx>
 
 #include "lagoon/admin/operations.hpp"
+#include "lagoon/ratelimit/policy.hpp"
 #include "lagoon/config/config.hpp"
 #include "lagoon/db/accounts.hpp"
 #include "lagoon/db/connection.hpp"
@@ -67,8 +68,8 @@ config::Config load_config(const Command& cmd) {
   return config::load(text, config::process_environment(), std::thread::hardware_concurrency());
 }
 
-constexpr std::int64_t kMaxRpm = 2147483647;
-constexpr std::int64_t kMaxTpm = 9007199254740992;  // 2^53, as the admin API
+using ratelimit::kMaxRpm;
+using ratelimit::kMaxTpm;
 
 // --rpm/--tpm of `keys update`: a number, or "default" for the configured default (NULL).
 std::optional<std::int64_t> limit_or_default(const std::string& what, const std::string& s, std::int64_t max) {

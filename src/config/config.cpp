@@ -146,7 +146,7 @@ const std::vector<Field>& fields() {
       {"rate_limit_rpm", "LAGOON_RATE_LIMIT_RPM", false,
        [](Config& c, const std::string& f, const Raw& r) { c.rate_limit_rpm = integer(f, r, 0, 2'147'483'647); }},
       {"rate_limit_tpm", "LAGOON_RATE_LIMIT_TPM", false,
-       [](Config& c, const std::string& f, const Raw& r) { c.rate_limit_tpm = integer(f, r, 0, 1ull << 53); }},
+       [](Config& c, const std::string& f, const Raw& r) { c.rate_limit_tpm = integer(f, r, 0, 1'000'000'000); }},
       {"rate_limit_default_max_tokens", "LAGOON_RATE_LIMIT_DEFAULT_MAX_TOKENS", false,
        [](Config& c, const std::string& f, const Raw& r) {
          c.rate_limit_default_max_tokens = integer(f, r, 0, 1ull << 31);

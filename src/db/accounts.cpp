@@ -10,6 +10,8 @@
 namespace lagoon::db {
 namespace {
 
+constexpr std::int64_t kMaxTpmLimit = 1'000'000'000;  // ratelimit::kMaxTpm
+
 // Timestamps leave the database already in RFC 3339 UTC, so JSON output needs no date library.
 #define LAGOON_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
@@ -103,9 +105,11 @@ std::optional<std::int64_t> as_id(const std::string& s) {
 }
 
 void check_name(const std::string& what, const std::string& name) {
-  if (name.empty() || name.size() > 200) throw AccountsError(AccountsError::Kind::invalid, what + " must be 1..200 characters");
+  if (name.empty() || name.size() > 200)
+    throw AccountsError(AccountsError::Kind::invalid, what + " must be 1..200 characters", "name");
   for (unsigned char c : name)
-    if (c < 0x20 || c == 0x7f) throw AccountsError(AccountsError::Kind::invalid, what + " must not contain control characters");
+    if (c < 0x20 || c == 0x7f)
+      throw AccountsError(AccountsError::Kind::invalid, what + " must not contain control characters", "name");
 }
 
 User find_user_in(pqxx::transaction_base& t, const std::string& ref) {
@@ -148,7 +152,9 @@ CreatedKey create_key(pqxx::connection& conn, const std::string& pepper, const s
   if ((options.rpm_limit && *options.rpm_limit < 0) || (options.tpm_limit && *options.tpm_limit < 0))
     throw AccountsError(AccountsError::Kind::invalid, "limits must be 0 (unlimited) or positive");
   if (options.rpm_limit && *options.rpm_limit > 2147483647)
-    throw AccountsError(AccountsError::Kind::invalid, "rpm limit is too large");
+    throw AccountsError(AccountsError::Kind::invalid, "rpm limit is too large", "rpm");
+  if (options.tpm_limit && *options.tpm_limit > kMaxTpmLimit)
+    throw AccountsError(AccountsError::Kind::invalid, "tpm limit is too large", "tpm");
   pqxx::work w(conn);
   User user = find_user_in(w, user_ref);
   if (!user.is_active) throw AccountsError(AccountsError::Kind::invalid, "user \"" + user.name + "\" is deactivated");
@@ -208,7 +214,9 @@ KeyInfo update_key(pqxx::connection& conn, std::int64_t key_id, const KeyChanges
     if (*limit && **limit && ***limit < 0)
       throw AccountsError(AccountsError::Kind::invalid, "limits must be 0 (unlimited) or positive");
   if (c.rpm_limit && *c.rpm_limit && **c.rpm_limit > 2147483647)
-    throw AccountsError(AccountsError::Kind::invalid, "rpm limit is too large");
+    throw AccountsError(AccountsError::Kind::invalid, "rpm limit is too large", "rpm");
+  if (c.tpm_limit && *c.tpm_limit && **c.tpm_limit > kMaxTpmLimit)
+    throw AccountsError(AccountsError::Kind::invalid, "tpm limit is too large", "tpm");
   pqxx::work w(conn);
   auto r = w.exec_params(kUpdateKey, key_id, c.name.has_value(), c.name ? *c.name : std::nullopt,
                          c.rpm_limit.has_value(), c.rpm_limit ? *c.rpm_limit : std::nullopt,
@@ -228,7 +236,7 @@ UsageSummary usage_summary(pqxx::connection& conn, const UsageQuery& q) {
       pqxx::subtransaction s(t, "check_time");
       s.exec_params("SELECT $1::timestamptz", **value);
     } catch (const pqxx::data_exception&) {
-      throw AccountsError(AccountsError::Kind::invalid, std::string(what) + ": not a timestamp");
+      throw AccountsError(AccountsError::Kind::invalid, std::string(what) + ": not a timestamp", what);
     }
   }
   UsageSummary out;

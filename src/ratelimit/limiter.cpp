@@ -53,7 +53,7 @@ asio::awaitable<void> Limiter::settle_loop() {
     timer_->timer.expires_after(kSettleInterval);
     co_await timer_->timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (timer_->stopped) co_return;
-    send_owed();
+    co_await flush();
   }
 }
 
@@ -76,7 +76,7 @@ void Limiter::add_owed(std::int64_t key_id, std::int64_t tokens, const Limits& l
   if (o.tokens == 0) s.owed.erase(key_id);
 }
 
-void Limiter::send_owed() {
+asio::awaitable<void> Limiter::flush() {
   std::vector<std::pair<std::int64_t, Owed>> due;
   for (auto& s : shards_) {
     std::lock_guard lock(s.mutex);
@@ -85,10 +85,11 @@ void Limiter::send_owed() {
   }
   for (const auto& [key_id, owed] : due) {
     auto [rk, tk] = redis_keys(cfg_.redis_prefix, key_id);
-    // Best effort: a correction Redis does not take leaves the estimate charged. The script is loaded
-    // (an admission of this key ran it), unless Redis lost its cache since.
-    redis_.send({"EVALSHA", script_sha1(), "2", std::move(rk), std::move(tk), std::to_string(owed.limits.rpm),
-                 std::to_string(owed.limits.tpm), std::to_string(owed.tokens), "charge"});
+    std::vector<std::string> args{"EVALSHA", script_sha1(), "2", std::move(rk), std::move(tk),
+                                  std::to_string(owed.limits.rpm), std::to_string(owed.limits.tpm),
+                                  std::to_string(owed.tokens), "charge"};
+    const auto result = co_await run_script(std::move(args));
+    if (result.status == redis::Status::skipped) add_owed(key_id, owed.tokens, owed.limits);
   }
 }
 
@@ -133,7 +134,8 @@ asio::awaitable<Decision> Limiter::admit(const auth::KeyRecord& key, std::int64_
   std::optional<Decision> parsed;
   if (result.answered()) parsed = parse_admit_reply(result.reply, limits, cost);
   if (!parsed) {
-    if (owed != 0) add_owed(key.key_id, owed, limits);  // not applied: keep it for the next call
+    // Kept only when Redis was certainly not asked: after a timeout it may have applied it already.
+    if (owed != 0 && result.status == redis::Status::skipped) add_owed(key.key_id, owed, limits);
     fail_open_.inc();
     d.kind = Decision::Kind::fail_open;
     if (result.status == redis::Status::ok)

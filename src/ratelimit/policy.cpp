@@ -11,15 +11,17 @@
 namespace lagoon::ratelimit {
 namespace {
 
-// TATs are microseconds since the epoch on Redis's clock: ~1.8e15, exact in a double (2^53 ≈ 9e15).
-// A request may pass when its new TAT is at most one period ahead; the 1 µs tolerance absorbs the
-// rounding of 60 s / N so that exactly N fit in a burst for any N. The result array is
+// TATs are microseconds on Redis's clock, counted from 2026-01-01 so that they stay near 1e14 where a
+// double resolves 1/64 µs (from the Unix epoch, ~1.8e15, it would resolve only 1/4 µs), and are stored
+// with all their digits. A request may pass when its new TAT is at most one period ahead, with a
+// tolerance of 1/1000 of an interval (at least 1 µs) so that the rounding of 60 s / N, accumulated over
+// a burst, cannot refuse the N-th of N. The result array is
 // {allowed, requests remaining, requests reset µs, tokens remaining, tokens reset µs, retry after µs};
 // -1 marks a dimension that is not limited.
 constexpr const char* kScript = R"lua(
 local period = 60000000
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = (tonumber(t[1]) - 1767225600) * 1000000 + tonumber(t[2])
 local rpm = tonumber(ARGV[1])
 local tpm = tonumber(ARGV[2])
 local tokens = tonumber(ARGV[3])
@@ -34,12 +36,12 @@ local function store(key, tat)
   if tat <= now then
     redis.call('DEL', key)
   else
-    redis.call('SET', key, string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+    redis.call('SET', key, string.format('%.17g', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
   end
 end
 
 local function remaining(tat, interval)
-  return math.max(0, math.floor((period - (tat - now)) / interval + 1e-6))
+  return math.max(0, math.floor((period - (tat - now)) / interval + 1e-3))
 end
 
 if ARGV[4] == 'charge' then
@@ -58,7 +60,7 @@ if rpm > 0 then
   r_tat = tat_of(KEYS[1])
   r_new = r_tat + r_int
   local wait = r_new - period - now
-  if wait > 1 then allowed = 0; retry = math.max(retry, wait) end
+  if wait > math.max(1, r_int / 1000) then allowed = 0; retry = math.max(retry, wait) end
 end
 if tpm > 0 then
   t_int = period / tpm
@@ -67,7 +69,7 @@ if tpm > 0 then
   if correction ~= 0 then t_tat = math.max(now, t_tat + correction * t_int) end
   t_new = t_tat + tokens * t_int
   local wait = t_new - period - now
-  if wait > 1 then allowed = 0; retry = math.max(retry, wait) end
+  if wait > math.max(1, t_int / 1000) then allowed = 0; retry = math.max(retry, wait) end
 end
 
 local out = {allowed, -1, 0, -1, 0, math.ceil(retry)}
@@ -105,8 +107,9 @@ Limits limits_for(const auth::KeyRecord& key, const config::Config& cfg) {
   Limits l;
   l.rpm = key.rpm_limit ? *key.rpm_limit : static_cast<std::int64_t>(cfg.rate_limit_rpm);
   l.tpm = key.tpm_limit ? *key.tpm_limit : static_cast<std::int64_t>(cfg.rate_limit_tpm);
-  l.rpm = std::max<std::int64_t>(l.rpm, 0);
-  l.tpm = std::max<std::int64_t>(l.tpm, 0);
+  // A value written into the table by hand may be out of range: hold it to what the script handles.
+  l.rpm = std::clamp<std::int64_t>(l.rpm, 0, kMaxRpm);
+  l.tpm = std::clamp<std::int64_t>(l.tpm, 0, kMaxTpm);
   return l;
 }
 

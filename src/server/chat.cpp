@@ -435,7 +435,9 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
         if (auto u = chat::usage_of_chunk(ev.data)) {
           saw_usage = true;
           set_tokens(rec, u->prompt_tokens, u->completion_tokens, u->total_tokens);
-          out.settle();
+          // The usage-only chunk is the last word on usage; some upstreams also put running totals in
+          // earlier chunks, which must not settle the count.
+          if (u->usage_only) out.settle();
           if (u->usage_only && !chat_req.client_wants_usage) continue;  // the client did not ask for it
         } else {
           content_chars += ev.data.size();

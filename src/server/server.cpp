@@ -225,6 +225,7 @@ class Server {
       co_await timer.async_wait(as_result);
     }
     if (active_.load() > 0) log::warn("drain deadline passed; closing connections", {{"connections", active_.load()}});
+    co_await limiter_.flush();  // token corrections not yet sent
     ioc_.stop();
   }
 
@@ -371,7 +372,7 @@ class Server {
       co_return make_response(200, body.dump(), "application/json", request_id);
     }
     if (match.kind == http::RouteMatch::Kind::found && match.route == http::Route::admin) {
-      if (req.count(bhttp::field::authorization) > 1)
+      if (admin_.enabled() && req.count(bhttp::field::authorization) > 1)
         co_return error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id);
       const auto a = co_await admin_.handle(req.method_string(), req.target(), req[bhttp::field::authorization],
                                             req.body());

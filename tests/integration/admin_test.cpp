@@ -65,6 +65,9 @@ TEST_F(Admin, IsAbsentWithoutAToken) {
   auto r = request(plain.port(), "GET", "/admin/v1/users/1", "", std::string("Authorization: Bearer ") + kToken + "\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
+  auto twice = request(plain.port(), "GET", "/admin/v1/users/1", "",
+                       "Authorization: Bearer a\r\nAuthorization: Bearer b\r\n");
+  EXPECT_EQ(twice->status, 404);
 }
 
 TEST_F(Admin, AWrongOrMissingTokenIs401) {
@@ -183,7 +186,8 @@ TEST_F(Admin, BadRequestsAre400NamingTheFieldAndChangeNothing) {
       {"POST", "/admin/v1/users", R"({})", 400, "name"},
       {"POST", "/admin/v1/users", R"({"name":7})", 400, "name"},
       {"POST", "/admin/v1/users", R"({"name":"x","admin":true})", 400, "admin"},
-      {"POST", "/admin/v1/users", R"({"name":""})", 400, nullptr},
+      {"POST", "/admin/v1/users", R"({"name":""})", 400, "name"},
+      {"POST", "/admin/v1/users", R"({"name":"a\u0007b"})", 400, "name"},
       {"POST", "/admin/v1/keys", R"({"name":"k"})", 400, "user"},
       {"POST", "/admin/v1/keys", R"({"user":true})", 400, "user"},
       {"POST", "/admin/v1/keys", R"({"user_id":"alice"})", 400, "user_id"},
@@ -193,6 +197,7 @@ TEST_F(Admin, BadRequestsAre400NamingTheFieldAndChangeNothing) {
       {"POST", "/admin/v1/keys", R"({"user":"alice","rpm":1.5})", 400, "rpm"},
       {"POST", "/admin/v1/keys", R"({"user":"alice","rpm":3000000000})", 400, "rpm"},
       {"POST", "/admin/v1/keys", R"({"user":"alice","tpm_limit":[1]})", 400, "tpm_limit"},
+      {"POST", "/admin/v1/keys", R"({"user":"alice","tpm":1000000001})", 400, "tpm"},
       {"POST", "/admin/v1/keys", R"({"user":"alice","rpm":1,"rpm_limit":2})", 400, "rpm_limit"},
       {"POST", "/admin/v1/keys", R"({"user":"alice","name":5})", 400, "name"},
       {"PATCH", kp, R"({})", 400, nullptr},
@@ -202,6 +207,7 @@ TEST_F(Admin, BadRequestsAre400NamingTheFieldAndChangeNothing) {
       {"GET", "/admin/v1/keys?user=alice&limit=5", "", 400, "limit"},
       {"GET", kp + "/usage?from=yesterday", "", 400, "from"},
       {"GET", kp + "/usage?to=2026-13", "", 400, "to"},
+      {"GET", kp + "/usage?from=2026-02-30", "", 400, "from"},
       {"GET", kp + "/usage?from=2026-01-01&from=2026-01-02", "", 400, "from"},
   };
   for (const auto& c : cases) {
@@ -284,16 +290,31 @@ TEST_F(Admin, TheCliAndTheApiShowTheSameDocuments) {
   EXPECT_EQ(updated, ok("GET", "/admin/v1/keys/" + std::to_string(id)));
 }
 
+// Admin calls made slow (usage over 400,000 rows) hammer the admin API from four clients while forty
+// never-seen keys (each a Postgres lookup with a 100 ms acquire deadline) authenticate. With the cap
+// of one admin connection, a connection is always left for them; with admin_db_connections equal to the
+// pool, they would be refused (run with LAGOON_TEST_ADMIN_CAP=3 to see this test fail).
 TEST_F(Admin, AdminCallsCannotCrowdRequestsOutOfThePool) {
-  // Two connections; admin calls may hold one. Four clients hammer the admin API while forty
-  // never-seen keys (each a Postgres lookup) authenticate.
-  Env e = mock.with(env);
-  e["LAGOON_ADMIN_TOKEN"] = kToken;
-  e["LAGOON_DB_POOL_SIZE"] = "2";
-  server = std::make_unique<LagoonServer>(e);
   ok("POST", "/admin/v1/users", R"({"name":"alice"})", 201);
+  const auto key_id = ok("POST", "/admin/v1/keys", R"({"user":"alice"})", 201)["id"].get<std::int64_t>();
+  db.scalar("INSERT INTO usage_records (request_id, api_key_id, user_id, model, stream, status_code, outcome, "
+            "prompt_tokens, completion_tokens, total_tokens, started_at, duration_ms) "
+            "SELECT 'bulk-' || i, " + std::to_string(key_id) + ", (SELECT id FROM users WHERE name = 'alice'), "
+            "'m' || (i % 7), false, 200, 'ok', 1, 2, 3, now(), 1.0 FROM generate_series(1, 400000) i");
+  db.scalar("ANALYZE usage_records");
   std::vector<std::string> keys;
   for (int i = 0; i < 40; ++i) keys.push_back(create_key(env, "alice").second);
+
+  Env e = mock.with(env);
+  e["LAGOON_ADMIN_TOKEN"] = kToken;
+  e["LAGOON_DB_POOL_SIZE"] = "3";
+  e["LAGOON_DB_ACQUIRE_TIMEOUT_MS"] = "100";
+  const char* cap = std::getenv("LAGOON_TEST_ADMIN_CAP");
+  e["LAGOON_ADMIN_DB_CONNECTIONS"] = cap ? cap : "1";
+  server = std::make_unique<LagoonServer>(e);
+  const auto t0 = Clock::now();
+  ASSERT_EQ(ok("GET", "/admin/v1/users/alice/usage")["requests"], 400000);
+  const auto one_call = Clock::now() - t0;
 
   std::atomic<bool> stop{false};
   std::atomic<int> admin_ok{0}, admin_other{0};
@@ -305,15 +326,14 @@ TEST_F(Admin, AdminCallsCannotCrowdRequestsOutOfThePool) {
         (r && r->status == 200 ? admin_ok : admin_other)++;
       }
     });
-  std::this_thread::sleep_for(100ms);
+  std::this_thread::sleep_for(200ms);
   int refused = 0;
   for (const auto& k : keys)
     if (status_of_key(k) != 200) ++refused;
   stop = true;
   for (auto& t : admins) t.join();
-  EXPECT_EQ(refused, 0);
+  EXPECT_EQ(refused, 0) << "one admin call took "
+                        << std::chrono::duration_cast<std::chrono::milliseconds>(one_call).count() << " ms";
   EXPECT_GT(admin_ok.load(), 0);
-  EXPECT_EQ(admin_other.load(), 0);
   EXPECT_EQ(server->metric(R"(lagoon_db_leases_total{purpose="auth"})"), 40);
-  EXPECT_GE(server->metric(R"(lagoon_db_leases_total{purpose="admin"})"), admin_ok.load());
 }

@@ -19,11 +19,15 @@ namespace lagoon::db {
 class AccountsError : public std::runtime_error {
  public:
   enum class Kind { not_found, conflict, invalid };
-  AccountsError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  AccountsError(Kind kind, const std::string& what, std::optional<std::string> param = std::nullopt)
+      : std::runtime_error(what), kind_(kind), param_(std::move(param)) {}
   Kind kind() const noexcept { return kind_; }
+  // The argument at fault (as the admin API names it: "name", "rpm", "tpm", "from", "to"), if one is.
+  const std::optional<std::string>& param() const noexcept { return param_; }
 
  private:
   Kind kind_;
+  std::optional<std::string> param_;
 };
 
 struct User {

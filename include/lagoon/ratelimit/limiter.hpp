@@ -5,7 +5,9 @@
 // Token limits admit a request against an estimate; when it ends, settle() notes the difference to its
 // real usage here, and the next admission of the same key on this instance carries it to Redis in the
 // same script call. Differences of keys that make no further request are sent by a timer every
-// kSettleInterval, so another instance sees them within that time.
+// kSettleInterval, so another instance sees them within about that time. A correction is best effort:
+// one that Redis does not answer in time is dropped rather than risk applying it twice (the estimate stays
+// charged); one that was not sent because the breaker is open waits for the next call.
 //
 // Redis trouble fails open for rate limiting only (authentication never does): a request that cannot
 // be checked within redis_timeout, or while the Redis circuit breaker (shared with authentication) is
@@ -59,6 +61,10 @@ class Limiter {
   // answered) replaces what admission charged. No I/O here (see above).
   void settle(const auth::KeyRecord& key, const Decision& admitted, std::int64_t actual_tokens);
 
+  // Sends every correction not yet carried by an admission (the timer does this every
+  // kSettleInterval; the drain once more at the end). One script call per key.
+  boost::asio::awaitable<void> flush();
+
  private:
   struct Owed {
     std::int64_t tokens = 0;  // to add to the key's token TAT (negative: to give back)
@@ -71,7 +77,6 @@ class Limiter {
   Shard& shard(std::int64_t key_id) { return shards_[static_cast<std::uint64_t>(key_id) % shards_.size()]; }
   std::int64_t take_owed(std::int64_t key_id);
   void add_owed(std::int64_t key_id, std::int64_t tokens, const Limits& limits);
-  void send_owed();
   boost::asio::awaitable<void> settle_loop();
   boost::asio::awaitable<redis::Result> run_script(std::vector<std::string> args);
   void warn_throttled(const std::string& what);
