@@ -144,7 +144,47 @@ ChatHandler::ChatHandler(const config::Config& cfg, auth::Authenticator& auth, s
       usage_(usage),
       retries_(metrics.counter("lagoon_upstream_retries_total", "Upstream requests sent a second time")),
       ttfb_(metrics.histogram("lagoon_upstream_ttfb_seconds", "Time from the request to the upstream's response head",
-                              metrics::latency_buckets())) {}
+                              metrics::latency_buckets())),
+      streams_active_(metrics.gauge("lagoon_http_streams_active", "Event streams being relayed now")) {}
+
+// Registers a relay for cut_all() while it reads from the upstream; on the connection's executor.
+class ChatHandler::RelayRegistration {
+ public:
+  RelayRegistration(ChatHandler& h, boost::asio::any_io_executor executor, upstream::Exchange* ex)
+      : handler_(h), relay_(std::make_shared<Relay>()) {
+    relay_->executor = std::move(executor);
+    relay_->ex = ex;
+    std::lock_guard lock(h.relays_mutex_);
+    h.relays_.insert(relay_);
+    if (h.cutting_.load()) {  // reached the upstream after the deadline
+      relay_->cut = true;
+      ex->abort();
+    }
+  }
+  ~RelayRegistration() {
+    relay_->ex = nullptr;  // a cut still queued for this executor finds nothing to abort
+    std::lock_guard lock(handler_.relays_mutex_);
+    handler_.relays_.erase(relay_);
+  }
+  RelayRegistration(const RelayRegistration&) = delete;
+  RelayRegistration& operator=(const RelayRegistration&) = delete;
+  const Relay& relay() const { return *relay_; }
+
+ private:
+  ChatHandler& handler_;
+  std::shared_ptr<Relay> relay_;
+};
+
+void ChatHandler::cut_all() {
+  cutting_ = true;
+  std::lock_guard lock(relays_mutex_);
+  for (const auto& r : relays_)
+    asio::post(r->executor, [r] {
+      if (!r->ex) return;
+      r->cut = true;
+      r->ex->abort();
+    });
+}
 
 // Plain member coroutines, not lambdas: GCC 12 destroys a coroutine lambda's by-value parameters twice.
 awaitable<void> ChatHandler::write_response(beast::tcp_stream& client, Response& res, ChatResult& out) {
@@ -296,6 +336,8 @@ awaitable<void> ChatHandler::forward(beast::tcp_stream& client, const chat::Chat
     co_await wait.async_wait(as_result);
   }
   const auto head = ex->head();
+  const auto executor = co_await asio::this_coro::executor;
+  const RelayRegistration registration(*this, executor, ex.get());
   rec.ttfb_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
   ttfb_.observe(*rec.ttfb_ms / 1000.0);
 
@@ -307,6 +349,15 @@ awaitable<void> ChatHandler::forward(beast::tcp_stream& client, const chat::Chat
       body = co_await read_whole(*ex);
     } catch (const upstream::Error& e) {
       broke = e.kind();
+    }
+    if (broke && registration.relay().cut) {
+      rec.outcome = "shutdown";
+      auto res = error_response(http::ErrorKind::service_unavailable,
+                                "The gateway is shutting down and could not finish this request. Please retry.",
+                                request_id, false);
+      rec.status_code = res.result_int();
+      co_await write_response(client, res, out);
+      co_return;
     }
     if (broke) {
       const bool gap = *broke == upstream::Error::Kind::gap;
@@ -346,12 +397,18 @@ awaitable<void> ChatHandler::forward(beast::tcp_stream& client, const chat::Chat
     }
   }
 
-  co_await relay_stream(client, *ex, chat_req, rec, request_id, keep_alive, out);
+  co_await relay_stream(client, *ex, chat_req, rec, request_id, keep_alive, registration.relay(), out);
 }
 
 awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::Exchange& ex,
                                           const chat::ChatRequest& chat_req, usage::Record& rec,
-                                          const std::string& request_id, bool keep_alive, ChatResult& out) {
+                                          const std::string& request_id, bool keep_alive, const Relay& relay,
+                                          ChatResult& out) {
+  streams_active_.add(1);
+  struct Active {
+    metrics::Gauge& g;
+    ~Active() { g.add(-1); }
+  } active{streams_active_};
   // The stream: headers now, then events as they come.
   bhttp::response<bhttp::empty_body> res{bhttp::status::ok, 11};
   res.set(bhttp::field::content_type, "text/event-stream");
@@ -415,6 +472,10 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
     try {
       piece = co_await ex.read_some();
     } catch (const upstream::Error& e) {
+      if (relay.cut) {
+        failure = "The gateway is shutting down; the answer is incomplete. Please retry.";
+        break;
+      }
       failure = e.kind() == upstream::Error::Kind::gap
                     ? "The upstream provider stopped sending; the answer is incomplete."
                     : "The upstream provider's stream broke off.";
@@ -469,7 +530,7 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
     co_return;
   }
   if (failure) {
-    rec.outcome = "upstream_error";
+    rec.outcome = relay.cut ? "shutdown" : "upstream_error";
     out.keep_alive = false;
     const std::string event = error_event(*failure);
     co_await write_chunk(client, event, out);

@@ -17,10 +17,12 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <unordered_set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
@@ -102,12 +104,26 @@ class ChatHandler {
       const boost::beast::http::request<boost::beast::http::string_body>& req, const std::string& request_id,
       bool client_request_id, bool keep_alive);
 
+  // The drain deadline has passed: every request still reading from the upstream ends now — a stream
+  // with a final error event, a whole answer with 503 — and any that reaches the upstream later is
+  // ended the same way. Thread-safe.
+  void cut_all();
+
   // The usage record of an authenticated request, before anything else is known about it. Its id is
   // request_id unless the client chose that (clients may repeat their ids; usage rows must not).
   static usage::Record first_record(const auth::KeyRecord& key, const std::string& request_id,
                                     bool client_request_id);
 
  private:
+  // A request reading from the upstream, as cut_all() reaches it. Touched only on the connection's
+  // executor (ex, cut) or under relays_mutex_ (the set).
+  struct Relay {
+    boost::asio::any_io_executor executor;
+    upstream::Exchange* ex = nullptr;
+    bool cut = false;
+  };
+  class RelayRegistration;
+
   using Response = boost::beast::http::response<boost::beast::http::string_body>;
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
   // Authenticates; on refusal writes the answer and returns nullopt.
@@ -123,7 +139,8 @@ class ChatHandler {
   // The upstream answered 2xx with an event stream: relay it event by event (see above).
   boost::asio::awaitable<void> relay_stream(boost::beast::tcp_stream& client, upstream::Exchange& ex,
                                             const chat::ChatRequest& chat_req, usage::Record& rec,
-                                            const std::string& request_id, bool keep_alive, ChatResult& out);
+                                            const std::string& request_id, bool keep_alive, const Relay& relay,
+                                            ChatResult& out);
   boost::asio::awaitable<bool> write_chunk(boost::beast::tcp_stream& client, const std::string& bytes,
                                            ChatResult& out);
 
@@ -139,6 +156,10 @@ class ChatHandler {
   std::chrono::steady_clock::time_point models_fetched_{};
   metrics::Counter& retries_;
   metrics::Histogram& ttfb_;
+  metrics::Gauge& streams_active_;
+  std::mutex relays_mutex_;
+  std::unordered_set<std::shared_ptr<Relay>> relays_;
+  std::atomic<bool> cutting_{false};
 };
 
 }  // namespace lagoon::server

@@ -52,6 +52,8 @@ using asio::awaitable;
 using Clock = std::chrono::steady_clock;
 using Request = bhttp::request<bhttp::string_body>;
 constexpr auto as_result = asio::as_tuple(asio::use_awaitable);
+// After the drain deadline, how long cut requests get to write their last words.
+constexpr std::chrono::milliseconds kCutGrace{2000};
 
 // What the access log learns while a request is handled.
 struct RequestFacts {
@@ -217,14 +219,24 @@ class Server {
     asio::co_spawn(ioc_, finish_drain(), asio::detached);
   }
 
-  awaitable<void> finish_drain() {
-    const auto deadline = Clock::now() + cfg_.drain_timeout;
+  // A member, not a lambda: GCC 12 mishandles coroutine lambdas' by-value parameters.
+  awaitable<void> wait_for_connections(Clock::time_point until) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
-    while (active_.load() > 0 && Clock::now() < deadline) {
+    while (active_.load() > 0 && Clock::now() < until) {
       timer.expires_after(std::chrono::milliseconds(10));
       co_await timer.async_wait(as_result);
     }
-    if (active_.load() > 0) log::warn("drain deadline passed; closing connections", {{"connections", active_.load()}});
+  }
+
+  awaitable<void> finish_drain() {
+    co_await wait_for_connections(Clock::now() + cfg_.drain_timeout);
+    if (active_.load() > 0) {
+      // Streams still open get a final error event rather than a cut connection, whole answers a 503.
+      log::warn("drain deadline passed; ending what is left", {{"connections", active_.load()}});
+      chat_.cut_all();
+      co_await wait_for_connections(Clock::now() + kCutGrace);
+      if (active_.load() > 0) log::warn("closing connections", {{"connections", active_.load()}});
+    }
     co_await limiter_.flush();  // token corrections not yet sent
     ioc_.stop();
   }
@@ -447,6 +459,9 @@ class Server {
         stream.expires_after(first ? cfg_.header_timeout : cfg_.idle_timeout);
         auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), as_result);
         if (ec) co_return;  // closed, reset, idle timeout or drain: nothing was asked, nothing to answer
+        // The drain may have closed this idle connection after its bytes arrived but before this
+        // coroutine resumed: the request must not be served (its answer could not be written).
+        if (!stream.socket().is_open()) co_return;
         buffer.commit(n);
       }
       entry->idle = false;

@@ -1,0 +1,131 @@
+// SIGTERM under load on the real binary: 200 open streams and a steady flow of short requests.
+// Streams that can finish within the drain timeout finish; the rest end with the gateway's error
+// event; no short request that Lagoon accepted fails; every answered request has its usage row.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <csignal>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "support/environment.hpp"
+#include "support/usage_support.hpp"
+
+using namespace lagoon::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string last_event(const std::string& body) {
+  const auto end = body.rfind("\n\n");
+  if (end == std::string::npos) return "";
+  const auto start = body.rfind("data: ", end);
+  return start == std::string::npos ? "" : body.substr(start + 6, end - start - 6);
+}
+
+}  // namespace
+
+TEST(Drain, SigtermDuringTwoHundredStreamsAndSteadyShortRequests) {
+  TestDatabase db;
+  Env env = lagoon_env(db);
+  ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0);
+  const std::string key = create_key(env).second;
+  MockUpstream mock;
+  Env e = mock.with(env);
+  e["LAGOON_DRAIN_TIMEOUT_MS"] = "3000";
+  LagoonServer s(e);
+  const std::string auth = "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n";
+
+  // 100 streams of ~1 s (finish within the drain) and 100 of ~30 s (cut at its deadline).
+  constexpr int kStreams = 200;
+  std::vector<std::optional<HttpResponse>> streams(kStreams);
+  std::vector<std::thread> stream_threads;
+  for (int i = 0; i < kStreams; ++i)
+    stream_threads.emplace_back([&, i] {
+      const std::string plan = i % 2 ? R"({"chunks":5,"gap-ms":200})" : R"({"chunks":100,"gap-ms":300})";
+      for (int attempt = 0; attempt < 20 && !streams[i]; ++attempt) {
+        try {
+          streams[i] = request(s.port(), "POST", "/api/v1/chat/completions",
+                               R"({"model":"m","messages":[],"stream":true,"x_mock":)" + plan + "}", auth);
+          break;
+        } catch (const std::exception& e) {  // connect refused while 200 connect at once: try again
+          std::this_thread::sleep_for(20ms);
+        }
+      }
+    });
+  ASSERT_TRUE(wait_until([&] { return s.metric("lagoon_http_streams_active") >= kStreams; }, 20s))
+      << s.metric("lagoon_http_streams_active");
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> short_ok{0}, not_accepted{0};
+  std::mutex failures_mutex;
+  std::vector<std::string> failures;
+  std::vector<std::thread> short_threads;
+  for (int t = 0; t < 2; ++t)
+    short_threads.emplace_back([&] {
+      while (!stop) {
+        std::optional<HttpResponse> r;
+        try {
+          r = request(s.port(), "POST", "/api/v1/chat/completions", R"({"model":"m","messages":[]})", auth);
+        } catch (const std::exception&) {
+        }
+        if (!r) {
+          ++not_accepted;  // refused, or reset before a response: Lagoon had stopped accepting
+          std::this_thread::sleep_for(5ms);
+        } else if (r->status == 200) {
+          ++short_ok;
+        } else {
+          std::lock_guard lock(failures_mutex);
+          failures.push_back(std::to_string(r->status) + " " + r->body);
+        }
+      }
+    });
+  std::this_thread::sleep_for(300ms);
+  const int ok_before = short_ok.load();
+  const auto signalled = Clock::now();
+  s.process().signal(SIGTERM);
+  const auto code = s.process().wait(15s);
+  const auto drain_time = Clock::now() - signalled;
+  stop = true;
+  for (auto& t : short_threads) t.join();
+  for (auto& t : stream_threads) t.join();
+
+  ASSERT_TRUE(code.has_value()) << "still running 15 s after SIGTERM";
+  EXPECT_EQ(*code, 0);
+  EXPECT_LT(drain_time, 3s + 2s + 1s) << "drain timeout 3 s plus the 2 s grace for cut requests";
+  EXPECT_GT(ok_before, 0);
+  EXPECT_TRUE(failures.empty()) << failures.size() << " short requests failed, e.g. " << failures.front();
+
+  int finished = 0, cut = 0;
+  for (int i = 0; i < kStreams; ++i) {
+    ASSERT_TRUE(streams[i]) << "stream " << i << " got no answer";
+    EXPECT_EQ(streams[i]->status, 200);
+    const std::string last = last_event(streams[i]->body);
+    if (i % 2) {
+      EXPECT_EQ(last, "[DONE]") << "short stream " << i;
+      finished += last == "[DONE]";
+    } else {
+      const auto j = json::parse(last, nullptr, false);
+      EXPECT_TRUE(j.contains("error")) << "long stream " << i << " ended with: " << last;
+      if (j.contains("error")) {
+        EXPECT_NE(j["error"]["message"].get<std::string>().find("shutting down"), std::string::npos);
+        ++cut;
+      }
+      EXPECT_EQ(streams[i]->body.find("[DONE]"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(finished, 100);
+  EXPECT_EQ(cut, 100);
+
+  // Every answered request left its row, flushed before exit: none more (nothing was dropped after
+  // being read), none less.
+  const auto rows = std::stoll(db.scalar("SELECT count(*) FROM usage_records"));
+  EXPECT_EQ(rows, kStreams + short_ok.load());
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE outcome = 'shutdown'"), "100");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM (SELECT request_id FROM usage_records GROUP BY 1 HAVING count(*) > 1) d"),
+            "0");
+}
