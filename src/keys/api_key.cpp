@@ -73,6 +73,11 @@ bool well_formed(std::string_view key) {
 
 std::string display_prefix(std::string_view key) { return std::string(key.substr(0, kPrefixLength)); }
 
+std::string log_prefix(std::string_view display_prefix) {
+  if (display_prefix.substr(0, kKeyMarker.size()) != kKeyMarker) return "…";
+  return std::string(kKeyMarker) + "…" + std::string(display_prefix.substr(kKeyMarker.size(), 5));
+}
+
 Digest digest(std::string_view pepper, std::string_view key) {
   Digest out{};
   unsigned len = 0;

@@ -62,7 +62,7 @@ bool enabled(Level level) noexcept { return static_cast<int>(level) >= g_level.l
 
 void write(Level level, std::string_view msg, const nlohmann::json& fields) {
   if (!enabled(level)) return;
-  nlohmann::json line = {{"ts", utc_now()}, {"level", name(level)}, {"msg", msg}};
+  nlohmann::json line = {{"time", utc_now()}, {"level", name(level)}, {"msg", msg}};
   if (fields.is_object())
     for (auto it = fields.begin(); it != fields.end(); ++it) line[it.key()] = it.value();
   std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -225,6 +225,15 @@ awaitable<std::optional<auth::AuthResult>> ChatHandler::admit(beast::tcp_stream&
   co_return a;
 }
 
+ChatResult& ChatHandler::with_facts(ChatResult& out, const usage::Record& rec) {
+  out.outcome = rec.outcome;
+  out.model = rec.model.value_or("");
+  out.stream = rec.stream;
+  out.total_tokens = rec.total_tokens;
+  out.ttfb_ms = rec.ttfb_ms;
+  return out;
+}
+
 usage::Record ChatHandler::first_record(const auth::KeyRecord& key, const std::string& request_id,
                                         bool client_request_id) {
   usage::Record r;
@@ -259,7 +268,7 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
       if (bad->param) extras.param = *bad->param;
       auto res = error_response(http::ErrorKind::invalid_request, bad->message, request_id, keep_alive, extras);
       co_await write_response(client, res, out);
-      co_return out;
+      co_return with_facts(out, *rec);
     }
   }
   auto& chat_req = std::get<chat::ChatRequest>(parsed);
@@ -281,14 +290,14 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
                               ratelimit::refusal_message(limit), request_id, keep_alive, extras);
     rec->status_code = res.result_int();
     co_await write_response(client, res, out);
-    co_return out;
+    co_return with_facts(out, *rec);
   }
 
   // The estimate charged at admission is replaced by what the request really used.
   if (limit.tokens) out.settle = TokenSettlement{&limiter_, &key, limit, &*rec};
   co_await forward(client, chat_req, key, *rec, request_id, keep_alive, started, out);
   out.settle();  // if no write did (the client went away)
-  co_return out;
+  co_return with_facts(out, *rec);
 }
 
 awaitable<void> ChatHandler::forward(beast::tcp_stream& client, const chat::ChatRequest& chat_req,
@@ -336,6 +345,7 @@ awaitable<void> ChatHandler::forward(beast::tcp_stream& client, const chat::Chat
     co_await wait.async_wait(as_result);
   }
   const auto head = ex->head();
+  out.upstream_status = head.status;
   const auto executor = co_await asio::this_coro::executor;
   const RelayRegistration registration(*this, executor, ex.get());
   rec.ttfb_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
@@ -594,7 +604,7 @@ awaitable<ChatResult> ChatHandler::serve_models(beast::tcp_stream& client, const
       rec->outcome = "upstream_error";
       rec->status_code = failure->result_int();
       co_await write_response(client, *failure, out);
-      co_return out;
+      co_return with_facts(out, *rec);
     } else {
       log::warn("serving the cached model list: the upstream cannot be asked now");
     }
@@ -603,7 +613,7 @@ awaitable<ChatResult> ChatHandler::serve_models(beast::tcp_stream& client, const
   rec->status_code = 200;
   auto res = make_response(200, std::move(cached), "application/json", request_id, keep_alive);
   co_await write_response(client, res, out);
-  co_return out;
+  co_return with_facts(out, *rec);
 }
 
 }  // namespace lagoon::server

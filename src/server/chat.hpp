@@ -60,6 +60,13 @@ struct ChatResult {
   bool keep_alive = false;
   std::string key_prefix;
   std::int64_t user_id = 0;
+  // For the access log and metrics (empty/unset when not known, e.g. refused before authentication).
+  std::string outcome;
+  std::string model;
+  bool stream = false;
+  std::optional<std::int32_t> total_tokens;
+  std::optional<double> ttfb_ms;
+  unsigned upstream_status = 0;
   std::vector<std::pair<std::string, std::string>> ratelimit_headers;  // x-ratelimit-*, on every response
   TokenSettlement settle;  // only while serve() runs
 };
@@ -126,6 +133,8 @@ class ChatHandler {
 
   using Response = boost::beast::http::response<boost::beast::http::string_body>;
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
+  // Copies what the usage record knows into the result, for the access log.
+  static ChatResult& with_facts(ChatResult& out, const usage::Record& rec);
   // Authenticates; on refusal writes the answer and returns nullopt.
   boost::asio::awaitable<std::optional<auth::AuthResult>> admit(boost::beast::tcp_stream& client, const Request& req,
                                                                 const std::string& request_id, ChatResult& out);

@@ -31,6 +31,7 @@
 #include "lagoon/http/errors.hpp"
 #include "lagoon/http/request_id.hpp"
 #include "lagoon/http/routes.hpp"
+#include "lagoon/keys/api_key.hpp"
 #include "lagoon/log/log.hpp"
 #include "lagoon/metrics/registry.hpp"
 #include "lagoon/ratelimit/limiter.hpp"
@@ -59,7 +60,22 @@ constexpr std::chrono::milliseconds kCutGrace{2000};
 struct RequestFacts {
   std::string key_prefix;
   std::int64_t user_id = 0;
+  std::string outcome;  // empty: derived from the status
+  std::string model;
+  bool stream = false;
+  std::optional<std::int32_t> total_tokens;
+  std::optional<double> ttfb_ms;
+  unsigned upstream_status = 0;
 };
+
+// A bounded outcome label for requests that have no usage outcome of their own.
+std::string_view outcome_of_status(unsigned status) {
+  if (status < 400) return "ok";
+  if (status == 401) return "unauthorized";
+  if (status == 429) return "rate_limited";
+  if (status == 503) return "unavailable";
+  return status < 500 ? "client_error" : "server_error";
+}
 
 // What the drain needs to reach a connection. Only touched on the connection's own strand.
 struct ConnectionEntry {
@@ -77,10 +93,10 @@ struct ServerMetrics {
         connections_rejected(r.counter("lagoon_http_connections_rejected_total",
                                        "Client connections closed at once because max_connections was reached")) {}
 
-  void request(std::string_view route, unsigned status, double seconds) {
+  void request(std::string_view route, unsigned status, std::string_view outcome, double seconds) {
     registry
-        .counter("lagoon_http_requests_total", "HTTP requests answered, by route and status",
-                 {{"route", std::string(route)}, {"status", std::to_string(status)}})
+        .counter("lagoon_http_requests_total", "HTTP requests answered, by route, status and outcome",
+                 {{"route", std::string(route)}, {"status", std::to_string(status)}, {"outcome", std::string(outcome)}})
         .inc();
     registry
         .histogram("lagoon_http_request_duration_seconds", "Time from the first header byte to the response written",
@@ -345,17 +361,30 @@ class Server {
               unsigned status, const std::string& request_id, std::size_t bytes_in, std::size_t bytes_out,
               const RequestFacts* facts = nullptr) {
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-    metrics_.request(route, status, seconds);
-    if (log::enabled(log::Level::info))
-      log::info("access", {{"request_id", request_id},
-                           {"method", method},
-                           {"path", path},
-                           {"status", status},
-                           {"duration_ms", seconds * 1000.0},
-                           {"bytes_in", bytes_in},
-                           {"bytes_out", bytes_out},
-                           {"key_prefix", facts ? std::string_view(facts->key_prefix) : std::string_view()},
-                           {"user_id", facts ? facts->user_id : 0}});
+    const std::string_view outcome =
+        facts && !facts->outcome.empty() ? std::string_view(facts->outcome) : outcome_of_status(status);
+    metrics_.request(route, status, outcome, seconds);
+    if (!log::enabled(log::Level::info)) return;
+    nlohmann::json line{{"request_id", request_id},
+                        {"method", method},
+                        {"path", path},
+                        {"status", status},
+                        {"outcome", outcome},
+                        {"duration_ms", seconds * 1000.0},
+                        {"bytes_in", bytes_in},
+                        {"bytes_out", bytes_out}};
+    if (facts && facts->user_id != 0) {
+      line["key_prefix"] = keys::log_prefix(facts->key_prefix);
+      line["user_id"] = facts->user_id;
+    }
+    if (facts && !facts->model.empty()) {
+      line["model"] = facts->model;
+      line["stream"] = facts->stream;
+    }
+    if (facts && facts->total_tokens) line["tokens"] = *facts->total_tokens;
+    if (facts && facts->ttfb_ms) line["ttfb_ms"] = *facts->ttfb_ms;
+    if (facts && facts->upstream_status) line["upstream_status"] = facts->upstream_status;
+    log::info("access", std::move(line));
   }
 
   awaitable<Response> handle(const Request& req, const http::RouteMatch& match, const std::string& request_id,
@@ -558,7 +587,8 @@ class Server {
           r = co_await chat_.serve_models(stream, req, request_id, client_id, keep_alive);
         else
           r = co_await chat_.serve(stream, req, request_id, client_id, keep_alive);
-        RequestFacts facts{r.key_prefix, r.user_id};
+        RequestFacts facts{r.key_prefix, r.user_id, r.outcome, r.model, r.stream, r.total_tokens, r.ttfb_ms,
+                           r.upstream_status};
         finish(started, match.label, method, path, r.status, request_id, req.body().size(), r.bytes_out, &facts);
         if (!r.keep_alive) {
           boost::system::error_code ignored;

@@ -243,8 +243,8 @@ TEST_F(Server, MetricsAreInPrometheusTextFormat) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->header("content-type").rfind("text/plain; version=0.0.4", 0), 0u);
   EXPECT_NE(r->body.find("# TYPE lagoon_http_requests_total counter"), std::string::npos);
-  EXPECT_NE(r->body.find("lagoon_http_requests_total{route=\"/healthz\",status=\"200\"}"), std::string::npos);
-  EXPECT_NE(r->body.find("lagoon_http_requests_total{route=\"unmatched\",status=\"404\"} 1"), std::string::npos);
+  EXPECT_NE(r->body.find("lagoon_http_requests_total{route=\"/healthz\",status=\"200\",outcome=\"ok\"}"), std::string::npos);
+  EXPECT_NE(r->body.find("lagoon_http_requests_total{route=\"unmatched\",status=\"404\",outcome=\"client_error\"} 1"), std::string::npos);
   EXPECT_NE(r->body.find("# TYPE lagoon_http_request_duration_seconds histogram"), std::string::npos);
   EXPECT_NE(r->body.find("lagoon_db_pool_size 4"), std::string::npos);
   EXPECT_NE(r->body.find("lagoon_http_connections_active"), std::string::npos);

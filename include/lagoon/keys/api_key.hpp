@@ -32,6 +32,10 @@ bool well_formed(std::string_view key);
 // The human-readable prefix stored in api_keys.prefix.
 std::string display_prefix(std::string_view key);
 
+// The display prefix as logs show it, "sk-lgn_…AbCdE": recognisable, yet no 8 consecutive characters
+// of any key appear in a log line (the scheme marker alone is 7).
+std::string log_prefix(std::string_view display_prefix);
+
 // HMAC-SHA256(pepper, key).
 Digest digest(std::string_view pepper, std::string_view key);
 
