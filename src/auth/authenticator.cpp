@@ -42,6 +42,8 @@ struct Authenticator::Metrics {
         revoked(reason(m, "revoked")),
         user_inactive(reason(m, "user_inactive")),
         l1_hit(lookup(m, "l1", "hit")),
+        l1_negative(lookup(m, "l1", "negative")),
+        redis_negative(lookup(m, "redis", "negative")),
         l1_miss(lookup(m, "l1", "miss")),
         redis_hit(lookup(m, "redis", "hit")),
         redis_miss(lookup(m, "redis", "miss")),
@@ -67,7 +69,8 @@ struct Authenticator::Metrics {
 
   metrics::Counter &ok, &denied, &unavailable;
   metrics::Counter &missing, &malformed, &unknown, &revoked, &user_inactive;
-  metrics::Counter &l1_hit, &l1_miss, &redis_hit, &redis_miss, &redis_error, &postgres_hit, &postgres_miss,
+  // "negative": the cache said the key does not exist (the negative cache), rather than a record.
+  metrics::Counter &l1_hit, &l1_negative, &redis_negative, &l1_miss, &redis_hit, &redis_miss, &redis_error, &postgres_hit, &postgres_miss,
       &postgres_error;
   metrics::Counter& coalesced;
   metrics::Counter& invalidations;
@@ -103,7 +106,7 @@ asio::awaitable<AuthResult> Authenticator::authenticate(std::string_view authori
       revocations_live_() ? Clock::duration(cfg_.auth_cache_ttl)
                           : std::min<Clock::duration>(cfg_.auth_cache_ttl, kUnsubscribedL1Age);
   if (auto hit = l1_.get(digest, Clock::now(), known_age, cfg_.auth_negative_ttl)) {
-    m.l1_hit.inc();
+    (hit->unknown ? m.l1_negative : m.l1_hit).inc();
     co_return decide(std::move(hit));
   }
   m.l1_miss.inc();
@@ -165,7 +168,7 @@ asio::awaitable<Authenticator::EntryPtr> Authenticator::fetch(const keys::Digest
   if (cached.answered()) {
     if (cached.reply.type == redis::Reply::Type::string) {
       if (auto e = from_cache_json(cached.reply.str, digest)) {
-        m.redis_hit.inc();
+        (e->unknown ? m.redis_negative : m.redis_hit).inc();
         auto entry = std::make_shared<const CacheEntry>(std::move(*e));
         l1_.put(digest, entry, Clock::now(), generation);
         co_return entry;

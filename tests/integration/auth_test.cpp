@@ -152,6 +152,12 @@ TEST_F(Auth, UnknownKeyIsRefusedFromTheNegativeCache) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(status_with(s.port(), unknown), 401);
   EXPECT_EQ(s.metric(kAuthLeases), 1);
   EXPECT_EQ(s.metric(R"(lagoon_auth_lookups_total{layer="postgres",result="miss"})"), 1);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_lookups_total{layer="l1",result="negative"})"), 4);
+  // A second instance learns it from Redis's negative entry.
+  LagoonServer t(env);
+  EXPECT_EQ(status_with(t.port(), unknown), 401);
+  EXPECT_EQ(t.metric(R"(lagoon_auth_lookups_total{layer="redis",result="negative"})"), 1);
+  EXPECT_EQ(t.metric(kAuthLeases), 0);
 }
 
 TEST_F(Auth, DeactivatedUserIsRefused) {
