@@ -36,6 +36,7 @@
 #include "lagoon/metrics/registry.hpp"
 #include "lagoon/ratelimit/limiter.hpp"
 #include "lagoon/redis/client.hpp"
+#include "lagoon/server/notify.hpp"
 #include "lagoon/server/readiness.hpp"
 #include "lagoon/upstream/client.hpp"
 #include "lagoon/usage/pipeline.hpp"
@@ -184,6 +185,7 @@ class Server {
     redis_.start();
     revocations_.start();
     limiter_.start();
+    notify_service_manager("READY=1\nSTATUS=accepting requests");
     wait_for_signal();
     asio::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) {
       if (e) log::error("accept loop ended by an exception");
@@ -220,6 +222,7 @@ class Server {
 
   void begin_drain(int signo) {
     readiness_.set_draining();
+    notify_service_manager("STOPPING=1\nSTATUS=draining");
     log::info("draining", {{"signal", signo},
                            {"connections", active_.load()},
                            {"drain_timeout_ms", cfg_.drain_timeout.count()}});

@@ -5,6 +5,11 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstring>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <mutex>
 #include <thread>
 
@@ -128,4 +133,36 @@ TEST(Drain, SigtermDuringTwoHundredStreamsAndSteadyShortRequests) {
   EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE outcome = 'shutdown'"), "100");
   EXPECT_EQ(db.scalar("SELECT count(*) FROM (SELECT request_id FROM usage_records GROUP BY 1 HAVING count(*) > 1) d"),
             "0");
+}
+
+// Type=notify: systemd hears READY=1 once Lagoon accepts, STOPPING=1 when the drain begins.
+TEST(Drain, TellsSystemdWhenReadyAndWhenStopping) {
+  TestDatabase db;
+  Env env = lagoon_env(db);
+  ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0);
+  const std::string path = "/tmp/lagoon-notify-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto next = [&] {
+    char buf[512];
+    const auto n = ::recv(fd, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+  };
+  env["NOTIFY_SOCKET"] = path;
+  LagoonServer s(env);
+  const std::string ready = next();
+  EXPECT_EQ(ready.rfind("READY=1", 0), 0u) << ready;
+  s.process().signal(SIGTERM);
+  const std::string stopping = next();
+  EXPECT_EQ(stopping.rfind("STOPPING=1", 0), 0u) << stopping;
+  EXPECT_EQ(s.process().wait(10s), 0);
+  ::close(fd);
+  ::unlink(path.c_str());
 }
