@@ -176,6 +176,10 @@ const std::vector<Field>& fields() {
       {"admin_token", "LAGOON_ADMIN_TOKEN", true,
        [](Config& c, const std::string& f, const Raw& r) {
          std::string v = text(f, r);
+         if (v.empty()) {  // set but empty (e.g. a compose file passing an unset variable on): off
+           c.admin_token.reset();
+           return;
+         }
          if (v.size() < 16) throw ConfigError(f, "must be at least 16 characters");
          c.admin_token = v;
        }},
