@@ -151,34 +151,34 @@ ChatHandler::ChatHandler(const config::Config& cfg, auth::Authenticator& auth, s
 class ChatHandler::RelayRegistration {
  public:
   RelayRegistration(ChatHandler& h, boost::asio::any_io_executor executor, upstream::Exchange* ex)
-      : handler_(h), relay_(std::make_shared<Relay>()) {
+      : relays_(h.relays_), relay_(std::make_shared<Relay>()) {
     relay_->executor = std::move(executor);
     relay_->ex = ex;
-    std::lock_guard lock(h.relays_mutex_);
-    h.relays_.insert(relay_);
-    if (h.cutting_.load()) {  // reached the upstream after the deadline
+    std::lock_guard lock(relays_->mutex);
+    relays_->set.insert(relay_);
+    if (relays_->cutting) {  // reached the upstream after the deadline
       relay_->cut = true;
       ex->abort();
     }
   }
   ~RelayRegistration() {
     relay_->ex = nullptr;  // a cut still queued for this executor finds nothing to abort
-    std::lock_guard lock(handler_.relays_mutex_);
-    handler_.relays_.erase(relay_);
+    std::lock_guard lock(relays_->mutex);
+    relays_->set.erase(relay_);
   }
   RelayRegistration(const RelayRegistration&) = delete;
   RelayRegistration& operator=(const RelayRegistration&) = delete;
   const Relay& relay() const { return *relay_; }
 
  private:
-  ChatHandler& handler_;
+  std::shared_ptr<Relays> relays_;
   std::shared_ptr<Relay> relay_;
 };
 
 void ChatHandler::cut_all() {
-  cutting_ = true;
-  std::lock_guard lock(relays_mutex_);
-  for (const auto& r : relays_)
+  std::lock_guard lock(relays_->mutex);
+  relays_->cutting = true;
+  for (const auto& r : relays_->set)
     asio::post(r->executor, [r] {
       if (!r->ex) return;
       r->cut = true;

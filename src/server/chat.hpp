@@ -123,7 +123,7 @@ class ChatHandler {
 
  private:
   // A request reading from the upstream, as cut_all() reaches it. Touched only on the connection's
-  // executor (ex, cut) or under relays_mutex_ (the set).
+  // executor (ex, cut) or under Relays::mutex (the set).
   struct Relay {
     boost::asio::any_io_executor executor;
     upstream::Exchange* ex = nullptr;
@@ -166,9 +166,14 @@ class ChatHandler {
   metrics::Counter& retries_;
   metrics::Histogram& ttfb_;
   metrics::Gauge& streams_active_;
-  std::mutex relays_mutex_;
-  std::unordered_set<std::shared_ptr<Relay>> relays_;
-  std::atomic<bool> cutting_{false};
+  // Shared with the registrations, which may outlive this handler: at shutdown, coroutine frames still
+  // suspended are destroyed with the io_context, after the handler.
+  struct Relays {
+    std::mutex mutex;
+    std::unordered_set<std::shared_ptr<Relay>> set;
+    bool cutting = false;
+  };
+  std::shared_ptr<Relays> relays_ = std::make_shared<Relays>();
 };
 
 }  // namespace lagoon::server
