@@ -2,7 +2,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all build run test deps clean
+.PHONY: all build run test bench deps clean
 
 all: build
 
@@ -18,6 +18,11 @@ run: build
 
 test: build
 	@BUILD_DIR=$(BUILD_DIR) JOBS=$(JOBS) scripts/test
+
+# Lagoon beside direct, nginx and Portkey in one run (bench/run.sh); not part of `make test`, which
+# runs a 20-second version of it.
+bench: build
+	@bench/run.sh
 
 clean:
 	rm -rf $(BUILD_DIR)

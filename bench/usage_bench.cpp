@@ -53,9 +53,26 @@ int main(int argc, char** argv) {
   auto conn = db::connect(cfg);
   std::uint64_t next_id = 0;
 
-  for (std::size_t batch : {1, 100, 1000, 10000}) {
-    for (auto method : {usage::WriteMethod::copy, usage::WriteMethod::insert}) {
-      const std::size_t total = batch == 1 ? 2000 : batch == 100 ? 50000 : 200000;
+  // --batches 1,100,… --methods copy,insert --records N (per batch size) --push 0|1: what `make bench`
+  // needs (P5: batches of 1,000 with COPY) without the rest.
+  auto list = [&](const char* name, const std::string& fallback) {
+    std::vector<std::string> out;
+    std::string v = opt.count(name) ? opt.at(name) : fallback;
+    for (std::size_t at = 0; at <= v.size();) {
+      const auto comma = std::min(v.find(',', at), v.size());
+      out.push_back(v.substr(at, comma - at));
+      at = comma + 1;
+    }
+    return out;
+  };
+  for (const auto& batch_text : list("batches", "1,100,1000,10000")) {
+    const std::size_t batch = std::stoul(batch_text);
+    for (const auto& method_name : list("methods", "copy,insert")) {
+      const auto method = method_name == "copy" ? usage::WriteMethod::copy : usage::WriteMethod::insert;
+      const std::size_t total = opt.count("records") ? std::stoul(opt.at("records"))
+                                : batch == 1                ? 2000
+                                : batch == 100              ? 50000
+                                                            : 200000;
       {
         pqxx::nontransaction n(*conn);
         n.exec("TRUNCATE usage_records");
@@ -74,6 +91,7 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (opt.count("push") && opt.at("push") == "0") return 0;
   const std::string dir = opt.at("dir");
   std::filesystem::create_directories(dir);
   for (unsigned threads : {1u, 2u}) {

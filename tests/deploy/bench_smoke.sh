@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make bench` in miniature (BENCH_SMOKE=1: every workload with every peer, ~20 s), so the benchmark
+# keeps working: each workload must complete with no failed request and sane figures. Its speed is not
+# judged here — the goals are for the full run on a quiet machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=$(mktemp -d /tmp/lagoon-bench-smoke.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+BENCH_SMOKE=1 BENCH_OUT="$out/result" bench/run.sh >"$out/log" 2>&1 || { cat "$out/log"; exit 1; }
+python3 - "$out/result.json" <<'PY'
+import json, sys
+f = json.load(open(sys.argv[1]))
+problems = []
+for w in ("P1", "P2"):
+    for path in ("direct", "nginx", "portkey", "lagoon"):
+        if f[w][path]["failed"]:
+            problems.append(f"{w} {path}: {f[w][path]['failed']} failed requests")
+        if not f[w][path]["rps"]["median"] > 0:
+            problems.append(f"{w} {path}: no throughput")
+if f["P3"]["failed"] or f["P3"]["percent_of_ideal"] < 50:
+    problems.append(f"P3: {f['P3']}")
+if f["P3"]["lease_seconds_per_request"] != 0:
+    problems.append("P3: warm streams took Postgres leases")
+if f["P4"]["failed"] or f["P4"]["queries_per_key"] != 1 or f["P4"]["queries_per_burst_of_200"] != 1:
+    problems.append(f"P4: {f['P4']}")
+if not f["P5"]["records_per_s"] > 0:
+    problems.append("P5: nothing flushed")
+if f["P6"]["open_streams"] < 200 or not f["P6"]["idle_rss_kib"] > 0:
+    problems.append(f"P6: {f['P6']}")
+for p in problems:
+    print("FAIL:", p)
+print(open(sys.argv[1].replace(".json", ".md")).read())
+sys.exit(1 if problems else 0)
+PY
