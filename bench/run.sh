@@ -31,6 +31,7 @@ cmake --build build --target lagoon lagoon-mock-upstream lagoon-loadgen lagoon-u
 
 ulimit -n 65536 2>/dev/null || true
 PG_FSYNC=on bench_services pg+redis
+[[ -n "${BENCH_PIN_PG:-}" ]] && for p in $(pgrep -f "postgres -D|postgres: "); do taskset -a -c -p "$BENCH_PIN_PG" "$p" >/dev/null; done
 results=$tmp/results.jsonl
 : >"$results"
 emit() { echo "$1" >>"$results"; }
