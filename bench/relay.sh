@@ -32,30 +32,7 @@ mock_key=$(openssl rand -hex 16)
 taskset -c 1 build/lagoon-mock-upstream --listen "127.0.0.1:$mock_port" --api-key "$mock_key" >"$tmp/mock.log" 2>&1 &
 pids+=("$!")
 
-cat >"$tmp/nginx.conf" <<NGINX
-worker_processes 1;
-error_log $tmp/nginx-error.log warn;
-pid $tmp/nginx.pid;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx-body;
-  proxy_temp_path $tmp/nginx-proxy;
-  upstream mock { server 127.0.0.1:$mock_port; keepalive 128; }
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / {
-      proxy_pass http://mock;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Authorization "Bearer $mock_key";
-      proxy_buffering off;
-    }
-  }
-}
-NGINX
-taskset -c 0 nginx -c "$tmp/nginx.conf" -p "$tmp" -g 'daemon off;' &
-pids+=("$!")
+bench_nginx "$nginx_port" "$mock_port" "$mock_key"
 
 export LAGOON_LOG_LEVEL=warn
 export LAGOON_THREADS=1
@@ -103,18 +80,12 @@ for c in 10 64; do
   done
 done
 
-lease_seconds() {
-  local a s
-  a=$(bench_metric "$lagoon_port" 'lagoon_db_lease_seconds_total{purpose="auth"}')
-  s=$(bench_metric "$lagoon_port" 'lagoon_db_lease_seconds_total{purpose="session"}')
-  python3 -c "print(${a:-0} + ${s:-0})"
-}
 stream_body='{"model":"llama-3.3-70b","messages":[{"role":"user","content":"Hello"}],"stream":true,"x_mock":{"chunks":20,"gap-ms":100}}'
 for rep in $(seq "$REPS"); do
   echo "{\"w\":\"streams-direct\",\"c\":$STREAMS,\"r\":$(load "$mock_port" "$STREAMS" "$STREAMS" "$mock_key" "$stream_body")}" >>"$results"
-  before=$(lease_seconds)
+  before=$(bench_lease_seconds "$lagoon_port")
   r=$(load "$lagoon_port" "$STREAMS" "$STREAMS" "$key" "$stream_body")
-  after=$(lease_seconds)
+  after=$(bench_lease_seconds "$lagoon_port")
   open=$(bench_metric "$lagoon_port" lagoon_db_pool_open)
   echo "{\"w\":\"streams\",\"c\":$STREAMS,\"r\":$r,\"lease_seconds\":$(python3 -c "print($after - $before)"),\"pool_open\":${open:-0}}" >>"$results"
 done

@@ -42,30 +42,7 @@ taskset -c 1 build/lagoon-mock-upstream --listen "127.0.0.1:$mock_port" --api-ke
 pids+=("$!")
 
 nginx_port=$(free_port)
-cat >"$tmp/nginx.conf" <<NGINX
-worker_processes 1;
-error_log $tmp/nginx-error.log warn;
-pid $tmp/nginx.pid;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx-body;
-  proxy_temp_path $tmp/nginx-proxy;
-  upstream mock { server 127.0.0.1:$mock_port; keepalive 128; }
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / {
-      proxy_pass http://mock;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Authorization "Bearer $mock_key";
-      proxy_buffering off;
-    }
-  }
-}
-NGINX
-taskset -c 0 nginx -c "$tmp/nginx.conf" -p "$tmp" -g 'daemon off;' &
-pids+=("$!")
+bench_nginx "$nginx_port" "$mock_port" "$mock_key"
 
 portkey_port=$(free_port)
 taskset -c 0 node -r ./bench/peers/loopback.cjs bench/peers/node_modules/@portkey-ai/gateway/build/start-server.js \
@@ -126,12 +103,6 @@ for c in 10 64; do
 done
 
 # P3: concurrent streams, 2 s each (CHUNKS chunks 100 ms apart).
-lease_seconds() {
-  local a s
-  a=$(bench_metric "$lagoon_port" 'lagoon_db_lease_seconds_total{purpose="auth"}')
-  s=$(bench_metric "$lagoon_port" 'lagoon_db_lease_seconds_total{purpose="session"}')
-  python3 -c "print(${a:-0} + ${s:-0})"
-}
 backends() {
   as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -tAc \
     "SELECT count(*) FROM pg_stat_activity WHERE datname = 'lagoon' AND pid <> pg_backend_pid()"
@@ -140,9 +111,9 @@ stream_body="{\"model\":\"llama-3.3-70b\",\"messages\":[{\"role\":\"user\",\"con
 for rep in $(seq "$REPS"); do
   echo "bench: P3 run $rep of $REPS ($STREAMS streams)" >&2
   emit "{\"w\":\"P3\",\"path\":\"direct\",\"r\":$(direct "$STREAMS" "$STREAMS" "$stream_body")}"
-  before=$(lease_seconds)
+  before=$(bench_lease_seconds "$lagoon_port")
   r=$(via_lagoon "$STREAMS" "$STREAMS" "$stream_body")
-  after=$(lease_seconds)
+  after=$(bench_lease_seconds "$lagoon_port")
   emit "{\"w\":\"P3\",\"path\":\"lagoon\",\"r\":$r,\"lease_seconds\":$(python3 -c "print($after - $before)"),\"backends\":$(backends)}"
 done
 

@@ -29,9 +29,46 @@ bench_services() {
 # bench_metric PORT SERIES: the value of one series on Lagoon's /metrics (empty when absent).
 bench_metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v s="$2" '$1 == s {print $2}'; }
 
+# bench_lease_seconds PORT: seconds Postgres connections were held for requests (auth + session).
+bench_lease_seconds() {
+  local a s
+  a=$(bench_metric "$1" 'lagoon_db_lease_seconds_total{purpose="auth"}')
+  s=$(bench_metric "$1" 'lagoon_db_lease_seconds_total{purpose="session"}')
+  python3 -c "print(${a:-0} + ${s:-0})"
+}
+
 bench_cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   pg_stop "$tmp/pg"
   rm -rf "$tmp"
+}
+
+# bench_nginx PORT MOCK_PORT MOCK_KEY: nginx as the plain-proxy baseline — one worker on CPU 0,
+# proxy_pass to the mock with upstream keep-alive and the mock's credential, no buffering (SSE).
+bench_nginx() {
+  cat >"$tmp/nginx.conf" <<NGINX
+worker_processes 1;
+error_log $tmp/nginx-error.log warn;
+pid $tmp/nginx.pid;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx-body;
+  proxy_temp_path $tmp/nginx-proxy;
+  upstream mock { server 127.0.0.1:$2; keepalive 128; }
+  server {
+    listen 127.0.0.1:$1;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer $3";
+      proxy_buffering off;
+    }
+  }
+}
+NGINX
+  taskset -c 0 nginx -c "$tmp/nginx.conf" -p "$tmp" -g 'daemon off;' &
+  pids+=("$!")
 }
