@@ -1,5 +1,7 @@
 #include "lagoon/chat/sse.hpp"
 
+#include <climits>
+
 #include <nlohmann/json.hpp>
 
 namespace lagoon::chat {
@@ -82,28 +84,103 @@ void SseScanner::end_line(std::vector<SseEvent>& out) {
   line_.clear();
 }
 
+namespace {
+
+// Reads only what usage accounting needs from a completion object — the top-level "usage" numbers and
+// whether "choices" is empty — without building a DOM of the whole answer (which, for a long
+// completion, is mostly content the gateway only passes through).
+class UsageSax {
+ public:
+  bool null() { return value(); }
+  bool boolean(bool) { return value(); }
+  bool number_integer(long long v) { return number(v); }
+  bool number_unsigned(unsigned long long v) {
+    return number(v > static_cast<unsigned long long>(LLONG_MAX) ? LLONG_MAX : static_cast<long long>(v));
+  }
+  bool number_float(double, const std::string&) { return value(); }
+  bool string(std::string&) { return value(); }
+  bool binary(nlohmann::json::binary_t&) { return value(); }
+  bool start_object(std::size_t) {
+    if (depth_ == 1 && key_ == "usage") {
+      in_usage_ = true;
+      found_ = true;
+    }
+    if (depth_ == 1 && key_ == "choices") choices_elements_ += 1;  // an object as choices: not an array
+    if (depth_ == 2 && in_choices_) choices_elements_ += 1;
+    ++depth_;
+    key_.clear();
+    return true;
+  }
+  bool end_object() {
+    --depth_;
+    if (depth_ == 1) in_usage_ = false;
+    return true;
+  }
+  bool start_array(std::size_t) {
+    if (depth_ == 1 && key_ == "choices") {
+      in_choices_ = true;
+      choices_seen_ = true;
+    } else if (depth_ == 2 && in_choices_) {
+      choices_elements_ += 1;
+    }
+    ++depth_;
+    key_.clear();
+    return true;
+  }
+  bool end_array() {
+    --depth_;
+    if (depth_ == 1) in_choices_ = false;
+    return true;
+  }
+  bool key(std::string& k) {
+    key_ = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+  std::optional<ChunkUsage> result() const {
+    if (!found_) return std::nullopt;
+    ChunkUsage out = usage_;
+    out.usage_only = choices_seen_ && choices_elements_ == 0;
+    return out;
+  }
+
+ private:
+  bool value() {
+    if (depth_ == 2 && in_choices_) choices_elements_ += 1;
+    return true;
+  }
+  bool number(long long v) {
+    if (depth_ == 2 && in_usage_) {
+      if (key_ == "prompt_tokens") usage_.prompt_tokens = v;
+      else if (key_ == "completion_tokens") usage_.completion_tokens = v;
+      else if (key_ == "total_tokens") usage_.total_tokens = v;
+    }
+    return value();
+  }
+
+  int depth_ = 0;
+  std::string key_;
+  bool in_usage_ = false, found_ = false, in_choices_ = false, choices_seen_ = false;
+  std::size_t choices_elements_ = 0;
+  ChunkUsage usage_;
+};
+
+}  // namespace
+
+std::optional<ChunkUsage> usage_of_object(std::string_view json_text) {
+  UsageSax sax;
+  if (!nlohmann::json::sax_parse(json_text.begin(), json_text.end(), &sax)) return std::nullopt;
+  return sax.result();
+}
+
 std::optional<ChunkUsage> usage_of_chunk(std::string_view data) {
   // Cheap test first: most chunks carry no usage object (or "usage":null).
   auto pos = data.find("\"usage\"");
   if (pos == std::string_view::npos) return std::nullopt;
   pos = data.find_first_not_of(" \t\r\n:", pos + 7);
   if (pos == std::string_view::npos || data[pos] != '{') return std::nullopt;
-  const auto j = nlohmann::json::parse(data, nullptr, false);
-  if (!j.is_object()) return std::nullopt;
-  auto u = j.find("usage");
-  if (u == j.end() || !u->is_object()) return std::nullopt;
-  ChunkUsage out;
-  auto number = [&](const char* k) -> std::optional<long long> {
-    auto v = u->find(k);
-    if (v == u->end() || !v->is_number_integer()) return std::nullopt;
-    return v->get<long long>();
-  };
-  out.prompt_tokens = number("prompt_tokens");
-  out.completion_tokens = number("completion_tokens");
-  out.total_tokens = number("total_tokens");
-  auto choices = j.find("choices");
-  out.usage_only = choices != j.end() && choices->is_array() && choices->empty();
-  return out;
+  return usage_of_object(data);
 }
 
 }  // namespace lagoon::chat

@@ -385,14 +385,8 @@ awaitable<void> ChatHandler::forward(beast::tcp_stream& client, const chat::Chat
       co_await write_response(client, res, out);
       co_return;
     }
-    const auto j = nlohmann::json::parse(body, nullptr, false);
-    auto u = j.is_object() ? j.find("usage") : j.end();
-    if (j.is_object() && u != j.end() && u->is_object()) {
-      auto num = [&](const char* k) -> std::optional<long long> {
-        auto v = u->find(k);
-        return v != u->end() && v->is_number_integer() ? std::optional<long long>(v->get<long long>()) : std::nullopt;
-      };
-      set_tokens(rec, num("prompt_tokens"), num("completion_tokens"), num("total_tokens"));
+    if (const auto u = chat::usage_of_object(body)) {
+      set_tokens(rec, u->prompt_tokens, u->completion_tokens, u->total_tokens);
     } else {
       estimate(rec, chat_req.prompt_chars, body.size());
     }

@@ -1,6 +1,8 @@
 // The SSE scanner on every way a stream can be cut into reads, and the usage chunk reader.
 #include <gtest/gtest.h>
 
+#include <climits>
+
 #include "lagoon/chat/sse.hpp"
 
 using namespace lagoon::chat;
@@ -111,4 +113,28 @@ TEST(ChunkUsage, ReadsTheUsageChunkAndIgnoresNullUsage) {
   ASSERT_TRUE(inline_usage);
   EXPECT_FALSE(inline_usage->usage_only);
   EXPECT_EQ(inline_usage->total_tokens, 9);
+}
+
+TEST(UsageOfObject, ReadsTopLevelUsageOnlyAndWhetherChoicesIsEmpty) {
+  using lagoon::chat::usage_of_object;
+  auto u = usage_of_object(R"({"id":"x","choices":[{"index":0,"message":{"content":"\"usage\":{\"total_tokens\":999}",
+      "usage":{"total_tokens":5}}}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,
+      "prompt_tokens_details":{"cached_tokens":1}}})");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->prompt_tokens, 3);
+  EXPECT_EQ(u->completion_tokens, 4);
+  EXPECT_EQ(u->total_tokens, 7);
+  EXPECT_FALSE(u->usage_only);
+  auto only = usage_of_object(R"({"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}})");
+  ASSERT_TRUE(only);
+  EXPECT_TRUE(only->usage_only);
+  EXPECT_EQ(only->total_tokens, 3);
+  auto partial = usage_of_object(R"({"usage":{"prompt_tokens":"many","total_tokens":18446744073709551615}})");
+  ASSERT_TRUE(partial);
+  EXPECT_FALSE(partial->prompt_tokens);
+  EXPECT_EQ(partial->total_tokens, LLONG_MAX);
+  EXPECT_FALSE(usage_of_object(R"({"usage":null,"choices":[]})"));
+  EXPECT_FALSE(usage_of_object(R"({"usage":{"total_tokens":1})"));  // truncated: not JSON
+  EXPECT_FALSE(usage_of_object("[1,2]"));
+  EXPECT_FALSE(usage_of_object(R"({"choices":[{"usage":{"total_tokens":5}}]})"));  // not top-level
 }

@@ -56,4 +56,8 @@ struct ChunkUsage {
 };
 std::optional<ChunkUsage> usage_of_chunk(std::string_view data);
 
+// The same for any completion object (a whole non-stream answer): nullopt when it is not valid JSON or
+// has no top-level "usage" object. Reads the text once without building a document.
+std::optional<ChunkUsage> usage_of_object(std::string_view json_text);
+
 }  // namespace lagoon::chat
