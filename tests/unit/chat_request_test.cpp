@@ -94,3 +94,66 @@ TEST(ChatRequest, NullMembersCanBeRemovedWithTheirComma) {
   EXPECT_EQ(without_null_member(R"({"a":{"usage":null},"usage":{"x":1}})", "usage"), R"({"a":{"usage":null},"usage":{"x":1}})");
   EXPECT_EQ(without_null_member(R"({"a":"usage\":null"})", "usage"), R"({"a":"usage\":null"})");
 }
+
+// The single-pass reader and the document reader give the same answer for every body, valid or not.
+TEST(ChatRequest, FastPathAgreesWithTheDocumentReader) {
+  const std::vector<std::string> bodies = {
+      R"({"model":"m","messages":[]})",
+      R"({"model":"m","messages":[{"role":"user","content":"Hello"}]})",
+      R"( { "messages" : [ {"content":"ab"}, {"content":[{"type":"text","text":"cde"},{"type":"image_url","image_url":{"url":"x"}},"s",{"text":7}]}, "x", 5, {"content":null}, {"content":{"text":"zz"}} ] , "model" : "llama" } )",
+      R"({"model":"m","messages":[{"content":"first","content":"second!"}]})",
+      R"({"model":"m","messages":[{"content":"first","content":null}]})",
+      R"({"model":"m","messages":[{"content":[{"text":"a","text":"bbb"}]}]})",
+      R"({"model":"m","messages":[],"stream":true})",
+      R"({"model":"m","messages":[],"stream":false,"stream_options":{"include_usage":true}})",
+      R"({"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true}})",
+      R"({"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":false}})",
+      R"({"model":"m","messages":[],"stream":true,"stream_options":{}})",
+      R"({"model":"m","messages":[],"stream":true,"stream_options":null})",
+      R"({"model":"m","messages":[],"stream":null,"max_tokens":5,"max_completion_tokens":null})",
+      R"({"model":"m","messages":[],"max_tokens":5,"max_completion_tokens":9})",
+      R"({"model":"m","messages":[],"max_tokens":0})",
+      R"({"model":"m","messages":[],"max_tokens":-1})",
+      R"({"model":"m","messages":[],"max_tokens":1.5})",
+      R"({"model":"m","messages":[],"max_tokens":18446744073709551615})",
+      R"({"model":"m","messages":[],"max_tokens":"5"})",
+      R"({"model":"m","messages":[],"stream":"yes"})",
+      R"({"model":"m","messages":[],"stream_options":true})",
+      R"({"model":"m","messages":[],"stream_options":[]})",
+      R"({"model":"","messages":[]})",
+      R"({"model":7,"messages":[]})",
+      R"({"model":{"a":1},"messages":[]})",
+      R"({"model":"m","messages":{}})",
+      R"({"model":"m","messages":null})",
+      R"({"model":"m"})",
+      R"({"messages":[]})",
+      R"({"model":"a","model":"b","messages":[]})",
+      R"({"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"venice_parameters":{"x":[1,2,{"y":null}]}})",
+      R"({"model":"m\u00e9","messages":[{"content":"caf\u00e9 \ud83d\ude00"}]})",
+      R"([{"model":"m"}])",
+      R"("model")",
+      R"({"model":"m","messages":[]} trailing)",
+      R"({"model":"m","messages":[})",
+      "",
+      "{}",
+  };
+  for (const auto& body : bodies) {
+    const auto fast = lagoon::chat::parse_chat_request(body);
+    const auto dom = lagoon::chat::parse_chat_request_dom(body);
+    ASSERT_EQ(fast.index(), dom.index()) << body;
+    if (const auto* f = std::get_if<lagoon::chat::ChatRequest>(&fast)) {
+      const auto& d = std::get<lagoon::chat::ChatRequest>(dom);
+      EXPECT_EQ(f->model, d.model) << body;
+      EXPECT_EQ(f->stream, d.stream) << body;
+      EXPECT_EQ(f->client_wants_usage, d.client_wants_usage) << body;
+      EXPECT_EQ(f->max_tokens, d.max_tokens) << body;
+      EXPECT_EQ(f->prompt_chars, d.prompt_chars) << body;
+      EXPECT_EQ(f->upstream_body, d.upstream_body) << body;
+    } else {
+      const auto& fe = std::get<lagoon::chat::InvalidRequest>(fast);
+      const auto& de = std::get<lagoon::chat::InvalidRequest>(dom);
+      EXPECT_EQ(fe.message, de.message) << body;
+      EXPECT_EQ(fe.param, de.param) << body;
+    }
+  }
+}

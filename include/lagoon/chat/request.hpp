@@ -33,6 +33,11 @@ inline constexpr std::size_t kMaxJsonDepth = 128;
 
 std::variant<ChatRequest, InvalidRequest> parse_chat_request(std::string_view body);
 
+// The same from a whole parsed document: what parse_chat_request falls back to for anything its
+// single-pass reader does not accept (and so the source of every error message). Exposed so tests can
+// hold the two paths to the same answers.
+std::variant<ChatRequest, InvalidRequest> parse_chat_request_dom(std::string_view body);
+
 // `object_text` (a JSON object) without its top-level member `name` when that member is null; else
 // unchanged. For the `"usage":null` that include_usage adds to every stream chunk, which a client that
 // did not ask for usage would not have received.
