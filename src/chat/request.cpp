@@ -115,6 +115,24 @@ std::size_t text_chars(const json& content) {
   return n;
 }
 
+
+// A stream's body with `stream_options: {"include_usage": true}` where the client sent no
+// stream_options (added as the first member) or an explicit null (replaced, not repeated); the rest
+// byte for byte.
+std::string with_include_usage(std::string_view body) {
+  std::string out;
+  if (auto span = TopLevel(body).find("stream_options")) {
+    out.assign(body.substr(0, span->value_begin));
+    out += R"({"include_usage":true})";
+    out.append(body.substr(span->value_end));
+  } else {
+    const std::size_t open = body.find('{');
+    out.assign(body.substr(0, open + 1));
+    out += R"("stream_options":{"include_usage":true},)";
+    out.append(body.substr(open + 1));
+  }
+  return out;
+}
 }  // namespace
 
 std::string without_null_member(std::string_view object_text, std::string_view name) {
@@ -308,17 +326,7 @@ std::optional<ChatRequest> parse_fast(std::string_view body) {
     r.upstream_body.assign(body);
     return r;
   }
-  if (f.options == Options::null) {
-    auto span = TopLevel(body).find("stream_options");  // an explicit null is replaced, not repeated
-    r.upstream_body.assign(body.substr(0, span->value_begin));
-    r.upstream_body += R"({"include_usage":true})";
-    r.upstream_body.append(body.substr(span->value_end));
-  } else {
-    const std::size_t open = body.find('{');
-    r.upstream_body.assign(body.substr(0, open + 1));
-    r.upstream_body += R"("stream_options":{"include_usage":true},)";
-    r.upstream_body.append(body.substr(open + 1));
-  }
+  r.upstream_body = with_include_usage(body);
   return r;
 }
 
@@ -380,17 +388,7 @@ std::variant<ChatRequest, InvalidRequest> parse_chat_request_dom(std::string_vie
     return r;
   }
   if (!has_options || options->is_null()) {
-    auto span = TopLevel(body).find("stream_options");  // an explicit null is replaced, not repeated
-    if (span) {
-      r.upstream_body.assign(body.substr(0, span->value_begin));
-      r.upstream_body += R"({"include_usage":true})";
-      r.upstream_body.append(body.substr(span->value_end));
-    } else {
-      const std::size_t open = body.find('{');
-      r.upstream_body.assign(body.substr(0, open + 1));
-      r.upstream_body += R"("stream_options":{"include_usage":true},)";
-      r.upstream_body.append(body.substr(open + 1));
-    }
+    r.upstream_body = with_include_usage(body);
     return r;
   }
   json patched = *options;
