@@ -220,17 +220,17 @@ awaitable<std::optional<auth::AuthResult>> ChatHandler::admit(beast::tcp_stream&
     co_await write_response(client, res, out);
     co_return std::nullopt;
   }
-  out.key_prefix = a.key().prefix;
-  out.user_id = a.key().user_id;
+  out.facts.key_prefix = a.key().prefix;
+  out.facts.user_id = a.key().user_id;
   co_return a;
 }
 
 ChatResult& ChatHandler::with_facts(ChatResult& out, const usage::Record& rec) {
-  out.outcome = rec.outcome;
-  out.model = rec.model.value_or("");
-  out.stream = rec.stream;
-  out.total_tokens = rec.total_tokens;
-  out.ttfb_ms = rec.ttfb_ms;
+  out.facts.outcome = rec.outcome;
+  out.facts.model = rec.model.value_or("");
+  out.facts.stream = rec.stream;
+  out.facts.total_tokens = rec.total_tokens;
+  out.facts.ttfb_ms = rec.ttfb_ms;
   return out;
 }
 
@@ -345,7 +345,7 @@ awaitable<void> ChatHandler::forward(beast::tcp_stream& client, const chat::Chat
     co_await wait.async_wait(as_result);
   }
   const auto head = ex->head();
-  out.upstream_status = head.status;
+  out.facts.upstream_status = head.status;
   const auto executor = co_await asio::this_coro::executor;
   const RelayRegistration registration(*this, executor, ex.get());
   rec.ttfb_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();

@@ -54,19 +54,24 @@ struct TokenSettlement {
   }
 };
 
-struct ChatResult {
-  unsigned status = 0;
-  std::size_t bytes_out = 0;
-  bool keep_alive = false;
+// What the access log and the request metrics learn while a request is handled (empty/unset when not
+// known, e.g. for a request refused before authentication).
+struct RequestFacts {
   std::string key_prefix;
   std::int64_t user_id = 0;
-  // For the access log and metrics (empty/unset when not known, e.g. refused before authentication).
-  std::string outcome;
+  std::string outcome;  // empty: derived from the status
   std::string model;
   bool stream = false;
   std::optional<std::int32_t> total_tokens;
   std::optional<double> ttfb_ms;
   unsigned upstream_status = 0;
+};
+
+struct ChatResult {
+  unsigned status = 0;
+  std::size_t bytes_out = 0;
+  bool keep_alive = false;
+  RequestFacts facts;
   std::vector<std::pair<std::string, std::string>> ratelimit_headers;  // x-ratelimit-*, on every response
   TokenSettlement settle;  // only while serve() runs
 };
@@ -133,7 +138,7 @@ class ChatHandler {
 
   using Response = boost::beast::http::response<boost::beast::http::string_body>;
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
-  // Copies what the usage record knows into the result, for the access log.
+  // Copies what the usage record knows into the result's facts, for the access log.
   static ChatResult& with_facts(ChatResult& out, const usage::Record& rec);
   // Authenticates; on refusal writes the answer and returns nullopt.
   boost::asio::awaitable<std::optional<auth::AuthResult>> admit(boost::beast::tcp_stream& client, const Request& req,

@@ -57,18 +57,6 @@ constexpr auto as_result = asio::as_tuple(asio::use_awaitable);
 // After the drain deadline, how long cut requests get to write their last words.
 constexpr std::chrono::milliseconds kCutGrace{2000};
 
-// What the access log learns while a request is handled.
-struct RequestFacts {
-  std::string key_prefix;
-  std::int64_t user_id = 0;
-  std::string outcome;  // empty: derived from the status
-  std::string model;
-  bool stream = false;
-  std::optional<std::int32_t> total_tokens;
-  std::optional<double> ttfb_ms;
-  unsigned upstream_status = 0;
-};
-
 // A bounded outcome label for requests that have no usage outcome of their own.
 std::string_view outcome_of_status(unsigned status) {
   if (status < 400) return "ok";
@@ -590,9 +578,7 @@ class Server {
           r = co_await chat_.serve_models(stream, req, request_id, client_id, keep_alive);
         else
           r = co_await chat_.serve(stream, req, request_id, client_id, keep_alive);
-        RequestFacts facts{r.key_prefix, r.user_id, r.outcome, r.model, r.stream, r.total_tokens, r.ttfb_ms,
-                           r.upstream_status};
-        finish(started, match.label, method, path, r.status, request_id, req.body().size(), r.bytes_out, &facts);
+        finish(started, match.label, method, path, r.status, request_id, req.body().size(), r.bytes_out, &r.facts);
         if (!r.keep_alive) {
           boost::system::error_code ignored;
           stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
