@@ -84,17 +84,24 @@ asio::awaitable<void> Limiter::flush() {
     s.owed.clear();
   }
   for (const auto& [key_id, owed] : due) {
-    auto [rk, tk] = redis_keys(cfg_.redis_prefix, key_id);
-    std::vector<std::string> args{"EVALSHA", script_sha1(), "2", std::move(rk), std::move(tk),
-                                  std::to_string(owed.limits.rpm), std::to_string(owed.limits.tpm),
-                                  std::to_string(owed.tokens), "charge"};
-    const auto result = co_await run_script(std::move(args));
+    const auto result = co_await run_script(key_id, owed.limits, owed.tokens, "charge", 0);
     if (result.status == redis::Status::skipped) add_owed(key_id, owed.tokens, owed.limits);
   }
 }
 
-asio::awaitable<redis::Result> Limiter::run_script(std::vector<std::string> args) {
-  // args = {"EVALSHA", sha, "2", k1, k2, argv...}
+asio::awaitable<redis::Result> Limiter::run_script(std::int64_t key_id, const Limits& limits, std::int64_t tokens,
+                                                   const char* mode, std::int64_t correction) {
+  auto [rk, tk] = redis_keys(cfg_.redis_prefix, key_id);
+  std::vector<std::string> args{"EVALSHA",
+                                script_sha1(),
+                                "2",
+                                std::move(rk),
+                                std::move(tk),
+                                std::to_string(limits.rpm),
+                                std::to_string(limits.tpm),
+                                std::to_string(tokens),
+                                mode,
+                                std::to_string(correction)};
   auto result = co_await redis_.command(args);
   if (result.status == redis::Status::ok && result.reply.is_error() && result.reply.str.rfind("NOSCRIPT", 0) == 0) {
     // Redis restarted or its script cache was flushed: send the script itself once; it is cached again.
@@ -119,18 +126,7 @@ asio::awaitable<Decision> Limiter::admit(const auth::KeyRecord& key, std::int64_
   if (!limits.any()) co_return d;
   const std::int64_t cost = admission_cost(estimate, limits);
   const std::int64_t owed = limits.tpm > 0 ? take_owed(key.key_id) : 0;
-  auto [rk, tk] = redis_keys(cfg_.redis_prefix, key.key_id);
-  std::vector<std::string> args{"EVALSHA",
-                                script_sha1(),
-                                "2",
-                                std::move(rk),
-                                std::move(tk),
-                                std::to_string(limits.rpm),
-                                std::to_string(limits.tpm),
-                                std::to_string(cost),
-                                "admit",
-                                std::to_string(owed)};
-  const auto result = co_await run_script(std::move(args));
+  const auto result = co_await run_script(key.key_id, limits, cost, "admit", owed);
   std::optional<Decision> parsed;
   if (result.answered()) parsed = parse_admit_reply(result.reply, limits, cost);
   if (!parsed) {

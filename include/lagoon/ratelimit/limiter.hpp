@@ -78,7 +78,10 @@ class Limiter {
   std::int64_t take_owed(std::int64_t key_id);
   void add_owed(std::int64_t key_id, std::int64_t tokens, const Limits& limits);
   boost::asio::awaitable<void> settle_loop();
-  boost::asio::awaitable<redis::Result> run_script(std::vector<std::string> args);
+  // The script for one key (EVALSHA; EVAL once if Redis lost its script cache). `limits` by reference:
+  // GCC 12 copies aggregate coroutine arguments bitwise.
+  boost::asio::awaitable<redis::Result> run_script(std::int64_t key_id, const Limits& limits, std::int64_t tokens,
+                                                   const char* mode, std::int64_t correction);
   void warn_throttled(const std::string& what);
 
   boost::asio::io_context& ioc_;
