@@ -10,8 +10,6 @@
 namespace lagoon::db {
 namespace {
 
-constexpr std::int64_t kMaxTpmLimit = 1'000'000'000;  // ratelimit::kMaxTpm
-
 // Timestamps leave the database already in RFC 3339 UTC, so JSON output needs no date library.
 #define LAGOON_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
@@ -112,6 +110,15 @@ void check_name(const std::string& what, const std::string& name) {
       throw AccountsError(AccountsError::Kind::invalid, what + " must not contain control characters", "name");
 }
 
+// One rule for limits, whether a key is created or changed: nullopt (the configured default), 0
+// (unlimited) or positive up to what a key may carry.
+void check_limits(std::optional<std::int64_t> rpm, std::optional<std::int64_t> tpm) {
+  if ((rpm && *rpm < 0) || (tpm && *tpm < 0))
+    throw AccountsError(AccountsError::Kind::invalid, "limits must be 0 (unlimited) or positive");
+  if (rpm && *rpm > auth::kMaxRpmLimit) throw AccountsError(AccountsError::Kind::invalid, "rpm limit is too large", "rpm");
+  if (tpm && *tpm > auth::kMaxTpmLimit) throw AccountsError(AccountsError::Kind::invalid, "tpm limit is too large", "tpm");
+}
+
 User find_user_in(pqxx::transaction_base& t, const std::string& ref) {
   if (auto id = as_id(ref)) {
     auto r = t.exec_params(kUserById, *id);
@@ -149,12 +156,7 @@ User deactivate_user(pqxx::connection& conn, const std::string& ref) {
 CreatedKey create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,
                       const KeyOptions& options) {
   if (options.name) check_name("key name", *options.name);
-  if ((options.rpm_limit && *options.rpm_limit < 0) || (options.tpm_limit && *options.tpm_limit < 0))
-    throw AccountsError(AccountsError::Kind::invalid, "limits must be 0 (unlimited) or positive");
-  if (options.rpm_limit && *options.rpm_limit > 2147483647)
-    throw AccountsError(AccountsError::Kind::invalid, "rpm limit is too large", "rpm");
-  if (options.tpm_limit && *options.tpm_limit > kMaxTpmLimit)
-    throw AccountsError(AccountsError::Kind::invalid, "tpm limit is too large", "tpm");
+  check_limits(options.rpm_limit, options.tpm_limit);
   pqxx::work w(conn);
   User user = find_user_in(w, user_ref);
   if (!user.is_active) throw AccountsError(AccountsError::Kind::invalid, "user \"" + user.name + "\" is deactivated");
@@ -210,13 +212,7 @@ KeyInfo get_key(pqxx::connection& conn, std::int64_t key_id) {
 
 KeyInfo update_key(pqxx::connection& conn, std::int64_t key_id, const KeyChanges& c) {
   if (c.name && *c.name) check_name("key name", **c.name);
-  for (const auto* limit : {&c.rpm_limit, &c.tpm_limit})
-    if (*limit && **limit && ***limit < 0)
-      throw AccountsError(AccountsError::Kind::invalid, "limits must be 0 (unlimited) or positive");
-  if (c.rpm_limit && *c.rpm_limit && **c.rpm_limit > 2147483647)
-    throw AccountsError(AccountsError::Kind::invalid, "rpm limit is too large", "rpm");
-  if (c.tpm_limit && *c.tpm_limit && **c.tpm_limit > kMaxTpmLimit)
-    throw AccountsError(AccountsError::Kind::invalid, "tpm limit is too large", "tpm");
+  check_limits(c.rpm_limit.value_or(std::nullopt), c.tpm_limit.value_or(std::nullopt));
   pqxx::work w(conn);
   auto r = w.exec_params(kUpdateKey, key_id, c.name.has_value(), c.name ? *c.name : std::nullopt,
                          c.rpm_limit.has_value(), c.rpm_limit ? *c.rpm_limit : std::nullopt,

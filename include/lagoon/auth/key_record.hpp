@@ -11,6 +11,12 @@
 
 namespace lagoon::auth {
 
+// The largest limits a key may carry: rpm_limit is a Postgres integer; above 1e9 tokens per minute a
+// token is worth less than the rate limiter's time resolution. The CLI, the admin API and the
+// accounts code all refuse more.
+inline constexpr std::int64_t kMaxRpmLimit = 2'147'483'647;
+inline constexpr std::int64_t kMaxTpmLimit = 1'000'000'000;
+
 struct KeyRecord {
   keys::Digest digest{};
   std::int64_t key_id = 0;

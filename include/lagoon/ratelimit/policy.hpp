@@ -33,10 +33,9 @@ struct Limits {
 // The key's own limits, or the configured defaults where the key has none (NULL).
 Limits limits_for(const auth::KeyRecord& key, const config::Config& cfg);
 
-// Token limits above this are not worth a limit: a token would be worth less than the script's time
-// resolution. Keys and defaults are capped here (the admin API and CLI refuse more).
-inline constexpr std::int64_t kMaxTpm = 1'000'000'000;
-inline constexpr std::int64_t kMaxRpm = 2'147'483'647;
+// Keys and defaults are capped at what a key may carry (see auth/key_record.hpp).
+inline constexpr std::int64_t kMaxTpm = auth::kMaxTpmLimit;
+inline constexpr std::int64_t kMaxRpm = auth::kMaxRpmLimit;
 
 // Tokens a chat request is admitted against before its real usage is known: its prompt characters / 4
 // plus the completion tokens it allows (max_tokens, else the configured default).
