@@ -8,6 +8,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "lagoon/util/thread_name.hpp"
+
 namespace lagoon::log {
 namespace {
 
@@ -42,7 +44,7 @@ void init(std::string_view level) {
   Level l = level == "debug" ? Level::debug : level == "warn" ? Level::warn : level == "error" ? Level::error : Level::info;
   g_level.store(static_cast<int>(l));
   if (g_logger) return;
-  spdlog::init_thread_pool(8192, 1);
+  spdlog::init_thread_pool(8192, 1, [] { util::name_this_thread("lagoon-log"); });
   auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
   g_logger = std::make_shared<spdlog::async_logger>("lagoon", sink, spdlog::thread_pool(),
                                                     spdlog::async_overflow_policy::overrun_oldest);

@@ -4,6 +4,7 @@
 
 #include "lagoon/log/log.hpp"
 #include "lagoon/redis/sync.hpp"
+#include "lagoon/util/thread_name.hpp"
 
 namespace lagoon::server {
 
@@ -23,7 +24,12 @@ Readiness::Readiness(const config::Config& cfg, db::Pool& pool, metrics::Registr
 
 Readiness::~Readiness() { stop(); }
 
-void Readiness::start() { thread_ = std::thread([this] { loop(); }); }
+void Readiness::start() {
+  thread_ = std::thread([this] {
+    util::name_this_thread("lagoon-ready");
+    loop();
+  });
+}
 
 void Readiness::stop() {
   {

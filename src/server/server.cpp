@@ -40,6 +40,7 @@
 #include "lagoon/server/readiness.hpp"
 #include "lagoon/upstream/client.hpp"
 #include "lagoon/usage/pipeline.hpp"
+#include "lagoon/util/thread_name.hpp"
 #include "chat.hpp"
 #include "responses.hpp"
 
@@ -180,7 +181,10 @@ class Server {
     });
 
     std::vector<std::thread> threads;
-    for (unsigned i = 1; i < cfg_.threads; ++i) threads.emplace_back([this] { ioc_.run(); });
+    for (unsigned i = 1; i < cfg_.threads; ++i) threads.emplace_back([this] {
+      util::name_this_thread("lagoon-reactor");
+      ioc_.run();
+    });
     ioc_.run();
     for (auto& t : threads) t.join();
     // No reactor thread runs any more: dependencies can be torn down without racing their strands.

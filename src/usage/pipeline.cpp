@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "lagoon/log/log.hpp"
+#include "lagoon/util/thread_name.hpp"
 
 namespace lagoon::usage {
 
@@ -56,7 +57,12 @@ Pipeline::Pipeline(const config::Config& cfg, db::Pool& pool, metrics::Registry&
 
 Pipeline::~Pipeline() { stop(std::chrono::milliseconds(0)); }
 
-void Pipeline::start() { thread_ = std::thread([this] { run(); }); }
+void Pipeline::start() {
+  thread_ = std::thread([this] {
+    util::name_this_thread("lagoon-usage");
+    run();
+  });
+}
 
 bool Pipeline::push(const Record& r) noexcept {
   if (!ring_.try_push(r)) {

@@ -1,14 +1,80 @@
 #include "lagoon/usage/writer.hpp"
 
+#include <charconv>
 #include <optional>
 #include <string>
 #include <tuple>
 
 #include <pqxx/pqxx>
+#include <pqxx/tablewriter>
 
 #include "lagoon/db/pool.hpp"
 
 namespace lagoon::usage {
+
+namespace {
+
+void append_copy_string(std::string& out, std::string_view v) {
+  for (const char c : v) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default: out += c;
+    }
+  }
+}
+
+template <class T>
+void append_number(std::string& out, T v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+template <class T>
+void append_field(std::string& out, const T& v) {
+  if constexpr (std::is_same_v<T, std::string>)
+    append_copy_string(out, v);
+  else if constexpr (std::is_same_v<T, bool>)
+    out += v ? 't' : 'f';
+  else
+    append_number(out, v);
+}
+
+template <class T>
+void append_field(std::string& out, const std::optional<T>& v) {
+  if (v)
+    append_field(out, *v);
+  else
+    out += "\\N";
+}
+
+}  // namespace
+
+void append_copy_text(std::string& out, std::span<const Record> batch) {
+  out.reserve(out.size() + batch.size() * 160);
+  for (const auto& r : batch) {
+    const auto tab = [&out] { out += '\t'; };
+    append_field(out, r.request_id), tab();
+    append_field(out, r.api_key_id), tab();
+    append_field(out, r.user_id), tab();
+    append_field(out, r.session_id), tab();
+    append_field(out, r.model), tab();
+    append_field(out, r.stream), tab();
+    append_field(out, r.status_code), tab();
+    append_field(out, r.outcome), tab();
+    append_field(out, r.prompt_tokens), tab();
+    append_field(out, r.completion_tokens), tab();
+    append_field(out, r.total_tokens), tab();
+    append_field(out, r.tokens_estimated), tab();
+    append_field(out, r.started_at_us), tab();
+    append_field(out, r.duration_ms), tab();
+    append_field(out, r.ttfb_ms);
+    out += '\n';
+  }
+}
 
 namespace {
 
@@ -91,12 +157,18 @@ void stage_by_insert(pqxx::work& tx, std::span<const Record> batch) {
   tx.exec(sql);
 }
 
+// libpqxx 6.4's one public way to hand a pre-formatted COPY buffer to PQputCopyData in a single call
+// (stream_to calls it once per row, and libpq then sends every 8 KiB: the flusher and the Postgres
+// backend wake each other dozens of times per batch, in front of the reactor on a shared core).
 void stage_by_copy(pqxx::work& tx, std::span<const Record> batch) {
-  pqxx::stream_to copy(tx, "lagoon_usage_staging", kColumns);
-  for (const auto& r : batch)
-    copy << std::make_tuple(r.request_id, r.api_key_id, r.user_id, r.session_id, r.model, r.stream, r.status_code,
-                            r.outcome, r.prompt_tokens, r.completion_tokens, r.total_tokens, r.tokens_estimated,
-                            r.started_at_us, r.duration_ms, r.ttfb_ms);
+  std::string text;
+  append_copy_text(text, batch);
+  if (!text.empty() && text.back() == '\n') text.pop_back();  // write_raw_line adds the last newline
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  pqxx::tablewriter copy(tx, "lagoon_usage_staging", kColumns.begin(), kColumns.end());
+#pragma GCC diagnostic pop
+  copy.write_raw_line(text);
   copy.complete();
 }
 

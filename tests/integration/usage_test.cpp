@@ -79,6 +79,42 @@ TEST_F(Usage, WritingABatchTwiceStoresItOnceAndMovesTheAggregatesOnce) {
             "3");
 }
 
+TEST_F(Usage, CopyAndInsertStoreHostileStringsAndEdgeNumbersAlike) {
+  // Every character COPY's text format treats specially, in the one client-supplied string (model),
+  // plus the number forms the encoder has to get right.
+  auto cfg = usage_config(db, dir.path().string());
+  auto conn = db::connect(cfg);
+  std::vector<usage::Record> batch;
+  const std::vector<std::string> models = {"tab\there", "line\nbreak", "cr\rhere", "back\\slash\\N", "\\N",
+                                           "quote'\"", "ünïcödé 🦜", ""};
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    auto r = rec(i);
+    r.model = models[i];
+    r.duration_ms = i == 0 ? 1e-7 : i == 1 ? 123456789.125 : 0.1 * static_cast<double>(i);
+    r.ttfb_ms = i % 2 ? std::optional<double>() : std::optional<double>(1.0 / 3.0);
+    r.prompt_tokens = i == 2 ? std::optional<std::int32_t>(2147483647) : std::nullopt;
+    batch.push_back(r);
+  }
+  ASSERT_EQ(usage::write_batch(*conn, batch).inserted, batch.size());
+  for (auto& r : batch) r.request_id += "-insert";
+  ASSERT_EQ(usage::write_batch(*conn, batch, usage::WriteMethod::insert).inserted, batch.size());
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    const std::string cols = "model, duration_ms::text, coalesce(ttfb_ms::text, 'null'), coalesce(prompt_tokens::text, 'null')";
+    const auto a = db.scalar("SELECT concat_ws('|', " + cols + ") FROM usage_records WHERE request_id = '" +
+                             batch[i].request_id.substr(0, batch[i].request_id.size() - 7) + "'");
+    const auto b = db.scalar("SELECT concat_ws('|', " + cols + ") FROM usage_records WHERE request_id = '" +
+                             batch[i].request_id + "'");
+    EXPECT_EQ(a, b) << i;
+    EXPECT_EQ(a.substr(0, models[i].size()), models[i]) << i;
+    char exact[40];
+    std::snprintf(exact, sizeof exact, "%.17g", batch[i].duration_ms);
+    EXPECT_EQ(db.scalar("SELECT duration_ms = '" + std::string(exact) + "'::float8 FROM usage_records WHERE request_id = '" +
+                        batch[i].request_id + "'"),
+              "t")
+        << i;
+  }
+}
+
 TEST_F(Usage, APoisonRecordIsSetAsideAndTheRestIsWritten) {
   auto cfg = usage_config(db, dir.path().string());
   metrics::Registry registry;

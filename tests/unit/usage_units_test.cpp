@@ -14,6 +14,7 @@
 #include "lagoon/usage/journal.hpp"
 #include "lagoon/usage/record.hpp"
 #include "lagoon/usage/ring.hpp"
+#include "lagoon/usage/writer.hpp"
 
 using namespace lagoon::usage;
 namespace fs = std::filesystem;
@@ -95,6 +96,18 @@ TEST(UsageRecord, JsonRoundTrip) {
   Record empty_opts{"y", 1, 2, std::nullopt, std::nullopt, true, 502, "upstream_error",
                     std::nullopt, std::nullopt, std::nullopt, false, 1, 2, std::nullopt};
   EXPECT_EQ(from_json(nlohmann::json::parse(to_json(empty_opts).dump())), empty_opts);
+}
+
+TEST(UsageCopyText, OneLinePerRecordWithEscapesNullsAndShortestDoubles) {
+  Record hostile{"r\\1", 1, 2, std::nullopt, std::string("a\tb\nc\rd\\e \"f\" ü"), true, 200, "ok",
+                 7, std::nullopt, 7, true, -5, 0.1, std::nullopt};
+  const std::vector<Record> batch{sample(1), hostile};
+  std::string text = "kept|";
+  append_copy_text(text, batch);
+  EXPECT_EQ(text,
+            "kept|req-1\t7\t3\t5b0d8d4e-1f6a-4a57-9a55-0a8e7b7f0c11\tllama-3.3-70b\tf\t200\tok\t12\t34\t46\tf\t"
+            "1764000000000001\t12.5\t3.25\n"
+            "r\\\\1\t1\t2\t\\N\ta\\tb\\nc\\rd\\\\e \"f\" ü\tt\t200\tok\t7\t\\N\t7\tt\t-5\t0.1\t\\N\n");
 }
 
 TEST(UsageRing, PushPeekReleaseInOrderAndFullWhenUnreleased) {

@@ -3,7 +3,7 @@
 // and for the rows that are new the aggregates move with them: api_keys.last_used_at and
 // sessions.last_used_at / request_count.
 //
-// COPY into a temporary staging table, then one INSERT … SELECT … ON CONFLICT DO NOTHING whose
+// COPY (the whole batch in one buffer) into a temporary staging table, then one INSERT … SELECT … ON CONFLICT DO NOTHING whose
 // RETURNING feeds the aggregate UPDATEs in the same statement. `insert` (a multi-row INSERT) exists
 // only so the benchmark can compare the two.
 // Blocking; call on a leased connection from the flusher thread. Thread-safety: as the connection.
@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <exception>
 #include <span>
+#include <string>
 
 #include <pqxx/connection>
 
@@ -25,6 +26,10 @@ struct WriteResult {
   std::size_t inserted = 0;
   std::size_t duplicates = 0;  // already present: an earlier attempt or a replay had stored them
 };
+
+// The batch as PostgreSQL COPY text (tab-separated, \\N for NULL, backslash escapes), one line per
+// record in the staging table's column order; appended to `out`. Doubles in shortest round-trip form.
+void append_copy_text(std::string& out, std::span<const Record> batch);
 
 WriteResult write_batch(pqxx::connection& conn, std::span<const Record> batch,
                         WriteMethod method = WriteMethod::copy);
