@@ -79,6 +79,39 @@ TEST_F(Usage, WritingABatchTwiceStoresItOnceAndMovesTheAggregatesOnce) {
             "3");
 }
 
+TEST_F(Usage, ABatchPartlyStoredAlreadyAddsOnlyTheNewRowsAndTheirAggregates) {
+  // The first write takes the direct COPY; the second finds a stored request id, falls back to the
+  // staging merge and must move the aggregates by the new records only.
+  const std::string session =
+      db.scalar("INSERT INTO sessions (api_key_id, user_id, model, expires_at) VALUES (" + std::to_string(key_id) +
+                ", " + std::to_string(user_id) + ", 'm', now() + interval '1 hour') RETURNING id");
+  auto cfg = usage_config(db, dir.path().string());
+  auto conn = db::connect(cfg);
+  std::vector<usage::Record> batch;
+  for (int i = 0; i < 6; ++i) {
+    batch.push_back(rec(i));
+    batch.back().session_id = session;
+    batch.back().started_at_us = 1'764'000'000'000'000 + i;
+  }
+  ASSERT_EQ(usage::write_batch(*conn, std::span(batch).first(2)).inserted, 2u);
+  EXPECT_EQ(db.scalar("SELECT request_count FROM sessions WHERE id = '" + session + "'"), "2");
+  std::swap(batch[1], batch[5]);  // the stored record now sits among new ones, the newest last
+  const auto r = usage::write_batch(*conn, std::span(batch).subspan(1));
+  EXPECT_EQ(r.inserted, 4u);
+  EXPECT_EQ(r.duplicates, 1u);
+  EXPECT_EQ(rows(), 6);
+  EXPECT_EQ(db.scalar("SELECT request_count FROM sessions WHERE id = '" + session + "'"), "6");
+  EXPECT_EQ(db.scalar("SELECT last_used_at = timestamptz '2025-11-24 16:00:00.000005+00' FROM api_keys WHERE id = " +
+                      std::to_string(key_id)),
+            "t");
+  EXPECT_EQ(db.scalar("SELECT last_used_at = timestamptz '2025-11-24 16:00:00.000005+00' FROM sessions WHERE id = '" +
+                      session + "'"),
+            "t");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE started_at = timestamptz 'epoch' + (" +
+                      std::to_string(1'764'000'000'000'003) + " * interval '1 microsecond')"),
+            "1");
+}
+
 TEST_F(Usage, CopyAndInsertStoreHostileStringsAndEdgeNumbersAlike) {
   // Every character COPY's text format treats specially, in the one client-supplied string (model),
   // plus the number forms the encoder has to get right.

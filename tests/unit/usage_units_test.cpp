@@ -106,8 +106,8 @@ TEST(UsageCopyText, OneLinePerRecordWithEscapesNullsAndShortestDoubles) {
   append_copy_text(text, batch);
   EXPECT_EQ(text,
             "kept|req-1\t7\t3\t5b0d8d4e-1f6a-4a57-9a55-0a8e7b7f0c11\tllama-3.3-70b\tf\t200\tok\t12\t34\t46\tf\t"
-            "1764000000000001\t12.5\t3.25\n"
-            "r\\\\1\t1\t2\t\\N\ta\\tb\\nc\\rd\\\\e \"f\" ü\tt\t200\tok\t7\t\\N\t7\tt\t-5\t0.1\t\\N\n");
+            "2025-11-24 16:00:00.000001+00\t12.5\t3.25\n"
+            "r\\\\1\t1\t2\t\\N\ta\\tb\\nc\\rd\\\\e \"f\" ü\tt\t200\tok\t7\t\\N\t7\tt\t1969-12-31 23:59:59.999995+00\t0.1\t\\N\n");
 }
 
 TEST(UsageRing, PushPeekReleaseInOrderAndFullWhenUnreleased) {
