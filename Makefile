@@ -2,7 +2,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all build run test bench deps clean
+.PHONY: all build run test bench fuzz deps clean
 
 all: build
 
@@ -23,6 +23,11 @@ test: build
 # runs a 20-second version of it.
 bench: build
 	@bench/run.sh
+
+# libFuzzer + ASan + UBSan on each target for FUZZ_SECONDS (600) in build-fuzz/ (scripts/fuzz); `make test`
+# replays the kept corpus on the ordinary build.
+fuzz: deps
+	@scripts/fuzz
 
 clean:
 	rm -rf $(BUILD_DIR)

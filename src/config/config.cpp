@@ -224,7 +224,7 @@ Config load(const std::string& file_text, const Environment& env, unsigned hardw
     json doc;
     try {
       doc = json::parse(file_text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
       throw ConfigError("config file", std::string("invalid JSON: ") + e.what());
     }
     if (!doc.is_object()) throw ConfigError("config file", "expected a JSON object");

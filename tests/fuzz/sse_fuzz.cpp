@@ -1,0 +1,60 @@
+// Fuzz target: the SSE scanner. Oracle: however the bytes are cut into reads (the first input byte
+// picks the cut sizes), the scanner yields the same events, and every byte it was given comes back out
+// (events' raw bytes, then what is pending), unless it refused an over-long event.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lagoon/chat/sse.hpp"
+
+using lagoon::chat::SseEvent;
+using lagoon::chat::SseScanner;
+
+namespace {
+
+struct Scan {
+  std::vector<SseEvent> events;
+  std::string pending;
+  bool ok = true;
+};
+
+Scan scan(std::string_view input, std::size_t step) {
+  Scan s;
+  SseScanner scanner(4096);
+  for (std::size_t i = 0; i < input.size() && s.ok; i += step) s.ok = scanner.feed(input.substr(i, step), s.events);
+  if (s.ok) s.pending = scanner.take_pending();
+  return s;
+}
+
+bool same(const Scan& a, const Scan& b) {
+  if (a.ok != b.ok) return false;
+  if (!a.ok) return true;  // where a refusal is noticed may depend on the cuts
+  if (a.events.size() != b.events.size() || a.pending != b.pending) return false;
+  for (std::size_t i = 0; i < a.events.size(); ++i)
+    if (a.events[i].raw != b.events[i].raw || a.events[i].data != b.events[i].data ||
+        a.events[i].has_data != b.events[i].has_data)
+      return false;
+  return true;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const std::size_t step = 1 + data[0] % 7;
+  const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
+  const Scan whole = scan(input, input.size() + 1);
+  const Scan cut = scan(input, step);
+  if (!same(whole, cut)) std::abort();
+  if (whole.ok) {
+    std::string back;
+    for (const auto& e : whole.events) back += e.raw;
+    back += whole.pending;
+    if (back != input) std::abort();
+  }
+  for (const auto& e : whole.events) (void)lagoon::chat::usage_of_chunk(e.data);
+  return 0;
+}
