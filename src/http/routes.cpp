@@ -57,4 +57,25 @@ bool request_line_too_long(std::string_view method, std::string_view target, std
   return method.size() + target.size() + kSpacesAndVersion > limit;
 }
 
+std::string_view raw_header_problem(std::string_view header_bytes) noexcept {
+  const auto end = header_bytes.find("\r\n\r\n");
+  const auto block = header_bytes.substr(0, end == std::string_view::npos ? header_bytes.size() : end + 2);
+  for (std::size_t lf = block.find('\n'); lf != std::string_view::npos && lf + 1 < block.size();
+       lf = block.find('\n', lf + 1)) {
+    if (block[lf + 1] == ' ' || block[lf + 1] == '\t') return "obsolete line folding or whitespace before a header field";
+  }
+  return {};
+}
+
+std::string_view field_problem(unsigned version, std::size_t host_fields, std::size_t content_length_fields,
+                               std::string_view content_length) noexcept {
+  if (version >= 11 && host_fields == 0) return "missing Host header";
+  if (host_fields > 1) return "more than one Host header";
+  if (content_length_fields > 1) return "more than one Content-Length header";
+  if (content_length_fields == 1 &&
+      (content_length.empty() || content_length.find_first_not_of("0123456789") != std::string_view::npos))
+    return "Content-Length is not a plain number";
+  return {};
+}
+
 }  // namespace lagoon::http

@@ -317,20 +317,36 @@ class Server {
     stream.close();
   }
 
-  // async_read_header, with the header limit applied to the whole header block: Beast 1.81 checks
-  // header_limit only against the bytes not yet parsed, so a block arriving over several reads could
-  // grow without bound.
+  // async_read_header, done by hand for two reasons. The header limit applies to the whole header block
+  // (Beast 1.81 checks header_limit only against the bytes not yet parsed, so a block arriving over
+  // several reads could grow without bound). And the raw bytes are checked before Beast parses them,
+  // because its parser quietly accepts obsolete line folding, which other parsers read differently.
+  // Beast's parser waits for the whole block before it consumes any of it, so each check sees the
+  // block from its first byte. `problem` says why when the result is bad_value from our own checks.
   awaitable<boost::system::error_code> read_header(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                                   bhttp::request_parser<bhttp::empty_body>& parser) {
+                                                   bhttp::request_parser<bhttp::empty_body>& parser,
+                                                   std::string_view& problem) {
     std::size_t consumed = 0;
-    while (!parser.is_header_done()) {
-      auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, as_result);
-      consumed += n;
+    for (;;) {
+      if (buffer.size() > 0) {
+        const std::string_view raw(static_cast<const char*>(buffer.data().data()), buffer.size());
+        problem = http::raw_header_problem(raw);
+        if (!problem.empty()) co_return bhttp::error::bad_value;
+        boost::system::error_code ec;
+        const std::size_t used = parser.put(buffer.data(), ec);
+        buffer.consume(used);
+        consumed += used;
+        if (parser.is_header_done())
+          co_return consumed > cfg_.max_header_bytes ? bhttp::error::header_limit : boost::system::error_code{};
+        if (ec && ec != bhttp::error::need_more) co_return ec;
+      }
+      if (consumed + buffer.size() > cfg_.max_header_bytes) co_return bhttp::error::header_limit;
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), as_result);
+      if (ec == asio::error::eof)
+        co_return consumed + buffer.size() > 0 ? bhttp::error::partial_message : bhttp::error::end_of_stream;
       if (ec) co_return ec;
-      if (consumed + (parser.is_header_done() ? 0 : buffer.size()) > cfg_.max_header_bytes)
-        co_return bhttp::error::header_limit;
+      buffer.commit(n);
     }
-    co_return boost::system::error_code{};
   }
 
   // Writes a response under the write deadline; returns the bytes written, or nullopt on failure.
@@ -498,7 +514,8 @@ class Server {
       header_parser.header_limit(static_cast<std::uint32_t>(cfg_.max_header_bytes));
       header_parser.body_limit(cfg_.max_body_bytes);
       auto header_deadline = std::make_unique<ReadDeadline>(stream, header_due - Clock::now());
-      const auto hec = co_await read_header(stream, buffer, header_parser);
+      std::string_view framing_problem;
+      const auto hec = co_await read_header(stream, buffer, header_parser, framing_problem);
       const bool header_late = header_deadline->expired();
       header_deadline.reset();
       if (header_late) {
@@ -525,10 +542,18 @@ class Server {
           hec == asio::error::operation_aborted)
         co_return;
       if (hec) {
-        co_await reject(stream, http::ErrorKind::bad_request, "Malformed HTTP request: " + hec.message(), started);
+        const std::string why = framing_problem.empty() ? hec.message() : std::string(framing_problem);
+        co_await reject(stream, http::ErrorKind::bad_request, "Malformed HTTP request: " + why, started);
         co_return;
       }
       const auto& head = header_parser.get();
+      framing_problem = http::field_problem(head.version(), head.count(bhttp::field::host),
+                                            head.count(bhttp::field::content_length), head[bhttp::field::content_length]);
+      if (!framing_problem.empty()) {
+        co_await reject(stream, http::ErrorKind::bad_request, "Malformed HTTP request: " + std::string(framing_problem),
+                        started);
+        co_return;
+      }
       const std::string method(head.method_string());
       const std::string path(http::path_of(head.target()));
       if (http::request_line_too_long(head.method_string(), head.target(), cfg_.max_request_line_bytes)) {

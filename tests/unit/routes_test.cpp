@@ -47,3 +47,26 @@ TEST(Routes, EverythingUnderAdminV1GoesToTheAdminApi) {
   EXPECT_EQ(match_route("GET", "/admin/v10").kind, Kind::not_found);
   EXPECT_EQ(match_route("GET", "/admin").kind, Kind::not_found);
 }
+
+TEST(Framing, RawHeaderRefusesFoldingAndLeadingWhitespaceButNotTheBody) {
+  using lagoon::http::raw_header_problem;
+  EXPECT_TRUE(raw_header_problem("POST / HTTP/1.1\r\nHost: a\r\nX: b\r\n\r\n{\"a\":\n 1}").empty());
+  EXPECT_TRUE(raw_header_problem("POST / HTTP/1.1\r\nHost: a\r\n").empty());  // incomplete so far, fine so far
+  EXPECT_FALSE(raw_header_problem("POST / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n").empty());
+  EXPECT_FALSE(raw_header_problem("POST / HTTP/1.1\r\nX: b\r\n\tc\r\n\r\n").empty());
+  EXPECT_FALSE(raw_header_problem("POST / HTTP/1.1\r\n Host: a\r\n\r\n").empty());
+  EXPECT_FALSE(raw_header_problem("POST / HTTP/1.1\r\nHost: a\r\n ").empty());  // the fold arrives first
+}
+
+TEST(Framing, HostAndContentLengthMustBeSingleAndPlain) {
+  using lagoon::http::field_problem;
+  EXPECT_TRUE(field_problem(11, 1, 0, "").empty());
+  EXPECT_TRUE(field_problem(11, 1, 1, "42").empty());
+  EXPECT_TRUE(field_problem(10, 0, 1, "0").empty());
+  EXPECT_FALSE(field_problem(11, 0, 0, "").empty());
+  EXPECT_FALSE(field_problem(10, 2, 0, "").empty());
+  EXPECT_FALSE(field_problem(11, 1, 2, "5").empty());
+  EXPECT_FALSE(field_problem(11, 1, 1, "5, 5").empty());
+  EXPECT_FALSE(field_problem(11, 1, 1, "+5").empty());
+  EXPECT_FALSE(field_problem(11, 1, 1, "").empty());
+}

@@ -32,4 +32,18 @@ std::string_view path_of(std::string_view target) noexcept;
 // True when the request line "METHOD SP target SP HTTP/1.x" is longer than `limit` bytes.
 bool request_line_too_long(std::string_view method, std::string_view target, std::size_t limit) noexcept;
 
+// Framing that Beast's parser accepts but that other parsers on the path (a load balancer, a proxy in
+// front) may read differently — the raw material of request smuggling. Each returns why the request
+// must be refused with 400, or an empty view when it is fine.
+//
+// `header_bytes`: the raw header block as received so far (it may hold the start of the body after the
+// blank line; only the block is examined). Refuses obsolete line folding (RFC 9112 §5.2) and whitespace
+// before the first field (§2.2).
+std::string_view raw_header_problem(std::string_view header_bytes) noexcept;
+// The parsed header's Host and Content-Length fields: exactly one Host for HTTP/1.1 and at most one for
+// 1.0 (RFC 9112 §3.2); at most one Content-Length, and only digits in it (a list of equal values is
+// legal but pointless, and some parsers take its first element, others refuse it).
+std::string_view field_problem(unsigned version, std::size_t host_fields, std::size_t content_length_fields,
+                               std::string_view content_length) noexcept;
+
 }  // namespace lagoon::http

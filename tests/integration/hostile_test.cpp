@@ -1,0 +1,125 @@
+// Hostile input on the real binary: request framing that parsers disagree on (the stuff of request
+// smuggling), oversized parts, and bodies built to hurt a JSON reader. Each must get a clear error and
+// change nothing: not one request reaches the upstream, not one usage row is written.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/environment.hpp"
+#include "support/usage_support.hpp"
+
+using namespace lagoon::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+class Hostile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0);
+    key = create_key(env).second;
+    server = std::make_unique<LagoonServer>(mock.with(env));
+  }
+  std::int64_t usage_rows() { return std::stoll(db.scalar("SELECT count(*) FROM usage_records")); }
+  std::string head(const std::string& extra, const std::string& line_end = "\r\n") const {
+    return "POST /api/v1/chat/completions HTTP/1.1" + line_end + "Host: gw" + line_end + "Authorization: Bearer " +
+           key + line_end + "Content-Type: application/json" + line_end + extra;
+  }
+
+  TestDatabase db;
+  Env env = lagoon_env(db);
+  MockUpstream mock;
+  std::string key;
+  std::unique_ptr<LagoonServer> server;
+};
+
+const std::string kBody = R"({"model":"llama-3.3-70b","messages":[{"role":"user","content":"Hi"}]})";
+std::string cl(const std::string& body) { return "Content-Length: " + std::to_string(body.size()) + "\r\n"; }
+
+struct Case {
+  std::string name;
+  std::string bytes;
+};
+
+}  // namespace
+
+TEST_F(Hostile, AmbiguousOrMalformedFramingIs400AndClosedAndNothingGoesUpstream) {
+  const std::string chunked = "Transfer-Encoding: chunked\r\n";
+  const std::string body_chunks = "10\r\n" + kBody.substr(0, 16) + "\r\n0\r\n\r\n";
+  const std::vector<Case> cases = {
+      {"garbage request line", "GARBAGE\r\n\r\n"},
+      {"request line without version", "POST /api/v1/chat/completions\r\nHost: gw\r\n\r\n"},
+      {"bare LF line ends", head(cl(kBody) + "\n", "\n") + kBody},
+      {"obs-fold", head("X-Folded: a\r\n b\r\n" + cl(kBody) + "\r\n") + kBody},
+      {"NUL in a header value", head(std::string("X-Nul: a\0b\r\n", 13) + cl(kBody) + "\r\n") + kBody},
+      {"NUL in the target", std::string("POST /api/v1/chat\0/completions HTTP/1.1\r\nHost: gw\r\n\r\n", 54)},
+      {"missing Host", "POST /api/v1/chat/completions HTTP/1.1\r\nAuthorization: Bearer " + key + "\r\n" + cl(kBody) +
+                           "\r\n" + kBody},
+      {"two Host headers", head("Host: other\r\n" + cl(kBody) + "\r\n") + kBody},
+      {"Content-Length and Transfer-Encoding", head(cl(kBody) + chunked + "\r\n") + body_chunks},
+      {"two different Content-Lengths", head(cl(kBody) + "Content-Length: 3\r\n\r\n") + kBody},
+      {"Content-Length with a sign", head("Content-Length: +" + std::to_string(kBody.size()) + "\r\n\r\n") + kBody},
+      {"Content-Length list", head("Content-Length: 5, 5\r\n\r\n") + kBody.substr(0, 5)},
+      {"chunked not last", head("Transfer-Encoding: chunked, identity\r\n\r\n") + body_chunks},
+      {"unknown transfer coding", head("Transfer-Encoding: gzip\r\n\r\n") + body_chunks},
+      {"chunk size overflow", head(chunked + "\r\n") + "FFFFFFFFFFFFFFFFFFFF\r\n" + kBody + "\r\n0\r\n\r\n"},
+      {"chunk size not hex", head(chunked + "\r\n") + "zz\r\n" + kBody + "\r\n0\r\n\r\n"},
+      {"space before the header colon", head("Content-Length : " + std::to_string(kBody.size()) + "\r\n\r\n") + kBody},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    Connection conn(server->port());
+    conn.send(c.bytes);
+    auto r = conn.read_response(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+    auto j = json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r->body;
+    EXPECT_EQ(j["error"]["type"], "invalid_request_error");
+    EXPECT_TRUE(conn.closed_by_peer(3s));
+  }
+  EXPECT_EQ(mock.stats()["chat_requests"], 0);
+  EXPECT_EQ(usage_rows(), 0);
+}
+
+TEST_F(Hostile, BodiesBuiltToHurtAJsonReaderAre400WithNothingSentUpstream) {
+  const std::vector<Case> cases = {
+      {"not JSON", "hello"},
+      {"truncated", R"({"model":"m","messages":[)"},
+      {"model not a string", R"({"model":["m"],"messages":[]})"},
+      {"messages not an array", R"({"model":"m","messages":{}})"},
+      {"stream not a boolean", R"({"model":"m","messages":[],"stream":"yes"})"},
+      {"invalid UTF-8", "{\"model\":\"m\xff\xfe\",\"messages\":[]}"},
+      {"lone surrogate escape", R"({"model":"\ud800","messages":[]})"},
+      {"100,000 nested brackets", R"({"model":"m","messages":[)" + std::string(100000, '[') + std::string(100000, ']') + "]}"},
+      {"100,000 nested objects", R"({"model":"m","messages":[],"x":)" + [] {
+         std::string s;
+         for (int i = 0; i < 100000; ++i) s += "{\"a\":";
+         return s + "1" + std::string(100000, '}') + "}";
+       }()},
+      {"max_tokens 1e309", R"({"model":"m","messages":[],"max_tokens":1e309})"},
+      {"max_tokens negative", R"({"model":"m","messages":[],"max_tokens":-5})"},
+      {"max_tokens fractional", R"({"model":"m","messages":[],"max_tokens":1.5})"},
+      {"trailing garbage", kBody + "x"},
+      {"two documents", kBody + kBody},
+      {"top-level array", "[" + kBody + "]"},
+      {"empty", ""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto r = request(server->port(), "POST", "/api/v1/chat/completions", c.bytes,
+                     "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << r->body.substr(0, 300);
+    auto j = json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r->body.substr(0, 300);
+    EXPECT_EQ(j["error"]["type"], "invalid_request_error");
+    EXPECT_TRUE(j["error"]["message"].is_string());
+  }
+  EXPECT_EQ(mock.stats()["chat_requests"], 0);
+  // A refused body is still an authenticated request: it is accounted, as a client error, once each.
+  wait_until([&] { return usage_rows() >= static_cast<std::int64_t>(cases.size()); }, 5s);
+  EXPECT_EQ(usage_rows(), static_cast<std::int64_t>(cases.size()));
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE status_code = 400"), std::to_string(cases.size()));
+}
