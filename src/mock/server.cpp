@@ -141,6 +141,31 @@ class Mock {
     stream.socket().close(ignored);
   }
 
+  // x-mock-raw-sse: these exact bytes as the event stream, in HTTP chunks of x-mock-fragment bytes
+  // (default: all at once) with x-mock-gap-ms between them — for upstream quirks the normal stream
+  // never has (CR line ends, a BOM, comments, data after [DONE], huge lines).
+  awaitable<bool> send_raw(beast::tcp_stream& stream, std::string raw, std::string_view fragment,
+                           std::chrono::milliseconds gap, bool keep_alive) {
+    std::size_t step = raw.size();
+    if (!fragment.empty()) step = std::max<std::size_t>(1, std::strtoull(std::string(fragment).c_str(), nullptr, 10));
+    bhttp::response<bhttp::empty_body> head{bhttp::status::ok, 11};
+    head.set(bhttp::field::content_type, "text/event-stream");
+    head.keep_alive(keep_alive);
+    head.chunked(true);
+    bhttp::response_serializer<bhttp::empty_body> sr{head};
+    if (auto [ec, n] = co_await bhttp::async_write_header(stream, sr, as_result); ec) co_return false;
+    for (std::size_t at = 0; at < raw.size(); at += step) {
+      if (at > 0) co_await sleep(gap);
+      const std::string_view piece = std::string_view(raw).substr(at, step);
+      auto [ec, n] = co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(piece)), as_result);
+      if (ec) co_return false;
+    }
+    auto [ec, n] = co_await asio::async_write(stream, bhttp::make_chunk_last(), as_result);
+    if (ec) co_return false;
+    stats_.streams_completed++;
+    co_return keep_alive;
+  }
+
   // Returns false when the connection must end.
   awaitable<bool> chat(beast::tcp_stream& stream, Request& req) {
     stats_.chat_requests++;
@@ -198,6 +223,8 @@ class Mock {
       co_return co_await respond(plain(bhttp::status::ok, lagoon::mock::completion_body(id, model, plan, usage), keep_alive));
 
     stats_.streams_started++;
+    if (const auto raw = lookup("x-mock-raw-sse"); !raw.empty())
+      co_return co_await send_raw(stream, std::string(raw), lookup("x-mock-fragment"), plan.gap, keep_alive);
     bhttp::response<bhttp::empty_body> head{bhttp::status::ok, 11};
     head.set(bhttp::field::content_type, "text/event-stream");
     head.set(bhttp::field::cache_control, "no-cache");

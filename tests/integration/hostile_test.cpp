@@ -123,3 +123,76 @@ TEST_F(Hostile, BodiesBuiltToHurtAJsonReaderAre400WithNothingSentUpstream) {
   EXPECT_EQ(usage_rows(), static_cast<std::int64_t>(cases.size()));
   EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE status_code = 400"), std::to_string(cases.size()));
 }
+
+TEST_F(Hostile, UpstreamStreamQuirksAreRelayedByteForByteAndTheirUsageIsRead) {
+  const std::string chunk = R"({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"}}]})";
+  const std::string usage =
+      R"({"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}})";
+  auto stream = [&](const std::string& nl) {
+    return "data: " + chunk + nl + nl + "data: " + chunk + nl + nl + "data: " + usage + nl + nl + "data: [DONE]" + nl + nl;
+  };
+  struct Quirk {
+    std::string name, raw;
+    int fragment = 0, gap_ms = 0;
+    bool has_usage = true;
+  };
+  const std::vector<Quirk> quirks = {
+      {"CR-only line ends", stream("\r")},
+      {"CRLF line ends in 1-byte fragments", stream("\r\n"), 1},
+      {"LF in 7-byte fragments 2 ms apart", stream("\n"), 7, 2},
+      {"comments and other fields", ": keep-alive\n\nevent: message\nid: 4\nretry: 100\n" + stream("\n") + ": bye\n\n"},
+      {"a byte order mark first", "\xEF\xBB\xBF" + stream("\n")},
+      {"data after [DONE]", stream("\n") + "data: " + chunk + "\n\n"},
+      {"multi-line data", "data: {\"id\":\"c\",\ndata: \"choices\":[]}\n\n" + stream("\n")},
+      {"a 2 MiB line", "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" +
+                           std::string(2u << 20, 'x') + "\"}}]}\n\n" + stream("\n"),
+       64 * 1024},
+      {"error text that looks like events",
+       "data: {\"error\":{\"message\":\"bad\\n\\ndata: {\\\"injected\\\":1}\\n\\n\"}}\n\ndata: [DONE]\n\n", 0, 0, false},
+      {"last event without its blank line", stream("\n") + "data: " + chunk, 0, 0},
+  };
+  std::size_t with_usage = 0;
+  for (const auto& q : quirks) {
+    SCOPED_TRACE(q.name);
+    json body = {{"model", "llama-3.3-70b"},
+                 {"stream", true},
+                 {"stream_options", {{"include_usage", true}}},
+                 {"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+                 {"x_mock", {{"raw-sse", q.raw}, {"gap-ms", q.gap_ms}}}};
+    if (q.fragment) body["x_mock"]["fragment"] = q.fragment;
+    auto r = request(server->port(), "POST", "/api/v1/chat/completions", body.dump(),
+                     "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->header("content-type"), "text/event-stream");
+    EXPECT_TRUE(r->body == q.raw) << "got " << r->body.size() << " bytes, sent " << q.raw.size() << ": "
+                                  << r->body.substr(0, 200);
+    with_usage += q.has_usage ? 1 : 0;
+  }
+  wait_until([&] { return usage_rows() >= static_cast<std::int64_t>(quirks.size()); }, 5s);
+  EXPECT_EQ(usage_rows(), static_cast<std::int64_t>(quirks.size()));
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE outcome = 'ok' AND prompt_tokens = 11 AND "
+                      "completion_tokens = 7 AND NOT tokens_estimated"),
+            std::to_string(with_usage));
+}
+
+TEST_F(Hostile, TheGatewaysOwnErrorEventIsOneWellFormedEvent) {
+  // The upstream resets the connection mid-stream: the gateway ends the stream with its own error
+  // event, which must parse as exactly one event with one JSON data line.
+  json body = {{"model", "llama-3.3-70b"},
+               {"stream", true},
+               {"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+               {"x_mock", {{"reset-after", 2}, {"chunks", 5}}}};
+  auto r = request(server->port(), "POST", "/api/v1/chat/completions", body.dump(),
+                   "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n");
+  ASSERT_TRUE(r);
+  const auto last = r->body.rfind("data: ");
+  ASSERT_NE(last, std::string::npos);
+  const std::string event = r->body.substr(last);
+  ASSERT_GE(event.size(), 8u);
+  EXPECT_EQ(event.substr(event.size() - 2), "\n\n");
+  EXPECT_EQ(event.find('\n'), event.size() - 2) << event;
+  const auto j = json::parse(event.substr(6, event.size() - 8), nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << event;
+  EXPECT_EQ(j["error"]["code"], "upstream_error");
+}

@@ -10,6 +10,8 @@
 //   x-mock-stall: headers     never answer (until the client goes away)
 //   x-mock-stall: body        send the header and the first chunk, then nothing
 //   x-mock-reset-after: N     reset the TCP connection after N content chunks
+//   x-mock-raw-sse: BYTES     (streams) send exactly these bytes as the event stream, then end it
+//   x-mock-fragment: N        … in HTTP chunks of N bytes, x-mock-gap-ms apart
 #pragma once
 
 #include <chrono>
