@@ -1,0 +1,104 @@
+// Tests that measure time under load: run alone (RUN_SERIAL), since other tests on the same two cores
+// would be measured with them. Slowloris against the header deadline, and whether a wrong key's
+// refusal time says where it differs from a real one.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sys/resource.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/environment.hpp"
+#include "support/usage_support.hpp"
+
+using namespace lagoon::test;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+class Load : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0);
+    key = create_key(env).second;
+    // slowhttptest inherits our descriptor limit and needs one per connection.
+    rlimit r{};
+    getrlimit(RLIMIT_NOFILE, &r);
+    r.rlim_cur = std::min<rlim_t>(r.rlim_max, 65536);
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+  double sum_of(LagoonServer& s, const std::string& name, const std::string& label) {
+    const std::string text = s.metrics();
+    double total = 0;
+    std::size_t pos = 0;
+    while ((pos = text.find(name + "{", pos)) != std::string::npos) {
+      const auto eol = text.find('\n', pos);
+      const std::string line = text.substr(pos, eol - pos);
+      if (line.find(label) != std::string::npos) total += std::stod(line.substr(line.rfind(' ') + 1));
+      pos = eol;
+    }
+    return total;
+  }
+
+  TestDatabase db;
+  Env env = lagoon_env(db);
+  std::string key;
+};
+
+// Latencies in µs of GET /api/v1/key on one kept-alive connection, one after another for `span`.
+std::vector<double> probe(unsigned short port, const std::string& key, std::chrono::milliseconds span) {
+  std::vector<double> us;
+  Connection c(port);
+  const std::string req = "GET /api/v1/key HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + key + "\r\n\r\n";
+  for (const auto end = Clock::now() + span; Clock::now() < end;) {
+    const auto t0 = Clock::now();
+    if (!c.send(req)) break;
+    auto r = c.read_response(5s);
+    if (!r || r->status != 200) break;
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  return us;
+}
+
+double quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
+}
+
+}  // namespace
+
+TEST_F(Load, SlowlorisConnectionsAreClosedByTheHeaderDeadlineWhileOthersAreServed) {
+  Env e = env;
+  e["LAGOON_HEADER_TIMEOUT_MS"] = "2000";
+  e["LAGOON_MAX_CONNECTIONS"] = "5000";
+  LagoonServer s(e);
+  probe(s.port(), key, 200ms);  // warm: key cached, connection paths hot
+  const auto base = probe(s.port(), key, 2500ms);
+  ASSERT_GE(base.size(), 1000u);
+
+  TempDir dir;
+  // 1,000 connections opened within a second, each sending a header line every second and never the
+  // blank line that ends the header.
+  Process attack({"/usr/bin/slowhttptest", "-H", "-c", "1000", "-r", "1000", "-i", "1", "-l", "8", "-p", "3", "-g", "-o",
+                  (dir.path() / "slow").string(), "-u", "http://127.0.0.1:" + std::to_string(s.port()) + "/api/v1/key"},
+                 {}, (dir.path() / "slowhttptest.log").string());
+  ASSERT_TRUE(wait_until([&] { return s.metric("lagoon_http_connections_active") >= 900; }, 5s))
+      << attack.output();
+  // From the moment they are all open until well after their deadline: the 408s and closes included.
+  const auto during = probe(s.port(), key, 2500ms);
+  ASSERT_GE(during.size(), 1000u);
+  // Each slow connection is answered 408 and closed at its deadline, 2 s after it was accepted.
+  EXPECT_TRUE(wait_until([&] { return s.metric("lagoon_http_connections_active") <= 2; }, 4s))
+      << s.metric("lagoon_http_connections_active");
+  attack.wait(15s);
+  EXPECT_GE(sum_of(s, "lagoon_http_requests_total", "status=\"408\""), 1000);
+  EXPECT_GE(s.metric("lagoon_http_connections_total"), 1000);
+
+  const double p50b = quantile(base, 0.5), p99b = quantile(base, 0.99);
+  const double p50d = quantile(during, 0.5), p99d = quantile(during, 0.99);
+  std::printf("probe p50/p99 µs: alone %.0f/%.0f, beside 1,000 slowloris connections %.0f/%.0f (%.2fx p99)\n", p50b,
+              p99b, p50d, p99d, p99d / p99b);
+  EXPECT_LE(p99d, 2 * p99b);
+}
