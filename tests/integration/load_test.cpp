@@ -7,8 +7,11 @@
 #include <cmath>
 #include <sys/resource.h>
 
+#include <boost/crc.hpp>
+
 #include <nlohmann/json.hpp>
 
+#include "lagoon/keys/api_key.hpp"
 #include "support/environment.hpp"
 #include "support/usage_support.hpp"
 
@@ -101,4 +104,69 @@ TEST_F(Load, SlowlorisConnectionsAreClosedByTheHeaderDeadlineWhileOthersAreServe
   std::printf("probe p50/p99 µs: alone %.0f/%.0f, beside 1,000 slowloris connections %.0f/%.0f (%.2fx p99)\n", p50b,
               p99b, p50d, p99d, p99d / p99b);
   EXPECT_LE(p99d, 2 * p99b);
+}
+
+namespace {
+
+// `key` with the random character at `pos` changed, its checksum recomputed so it is well formed.
+std::string differing_at(const std::string& key, std::size_t pos) {
+  using namespace lagoon::keys;
+  std::string body = key.substr(0, kKeyMarker.size() + kRandomChars);
+  body[pos] = body[pos] == 'a' ? 'b' : 'a';
+  boost::crc_32_type crc;
+  crc.process_bytes(body.data(), body.size());
+  return body + base62_fixed(crc.checksum(), kChecksumChars);
+}
+
+// Mann–Whitney U as a z score (normal approximation, no tie correction: latencies in ns rarely tie).
+double mann_whitney_z(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<std::pair<double, int>> all;
+  for (double x : a) all.emplace_back(x, 0);
+  for (double x : b) all.emplace_back(x, 1);
+  std::sort(all.begin(), all.end());
+  double rank_sum_a = 0;
+  for (std::size_t i = 0; i < all.size(); ++i)
+    if (all[i].second == 0) rank_sum_a += static_cast<double>(i + 1);
+  const double n1 = static_cast<double>(a.size()), n2 = static_cast<double>(b.size());
+  const double u = rank_sum_a - n1 * (n1 + 1) / 2;
+  return (u - n1 * n2 / 2) / std::sqrt(n1 * n2 * (n1 + n2 + 1) / 12);
+}
+
+}  // namespace
+
+TEST_F(Load, AWrongKeysRefusalTakesAsLongWhereverItDiffers) {
+  // Keys are compared as HMAC digests in constant time, so where a wrong key differs from a real one
+  // must not show in how long its refusal takes. Two wrong, well-formed keys: one differs from the real
+  // key in its first random character, one in its last; requests alternate between them on two
+  // kept-alive connections.
+  LagoonServer s(env);
+  const std::string first = differing_at(key, lagoon::keys::kKeyMarker.size());
+  const std::string last = differing_at(key, lagoon::keys::kKeyMarker.size() + lagoon::keys::kRandomChars - 1);
+  ASSERT_TRUE(lagoon::keys::well_formed(first));
+  ASSERT_TRUE(lagoon::keys::well_formed(last));
+  Connection ca(s.port()), cb(s.port());
+  auto once = [&](Connection& c, const std::string& k) {
+    const auto t0 = Clock::now();
+    c.send("GET /api/v1/key HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + k + "\r\n\r\n");
+    auto r = c.read_response(5s);
+    EXPECT_TRUE(r && r->status == 401);
+    return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+  };
+  for (int i = 0; i < 300; ++i) once(ca, first), once(cb, last);  // both now in the negative cache
+  std::vector<double> a, b;
+  for (int i = 0; i < 5000; ++i) {
+    if (i % 2) {
+      a.push_back(once(ca, first));
+      b.push_back(once(cb, last));
+    } else {
+      b.push_back(once(cb, last));
+      a.push_back(once(ca, first));
+    }
+  }
+  const double z = mann_whitney_z(a, b);
+  const double ma = quantile(a, 0.5), mb = quantile(b, 0.5);
+  std::printf("refusal time, first vs last character different: median %.0f vs %.0f ns (%.2f%%), Mann-Whitney z = %.2f\n",
+              ma, mb, 100 * (ma - mb) / mb, z);
+  EXPECT_LT(std::abs(ma - mb) / mb, 0.05);
+  EXPECT_LT(std::abs(z), 4.0);
 }
