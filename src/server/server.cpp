@@ -29,6 +29,7 @@
 #include "lagoon/db/async_pool.hpp"
 #include "lagoon/db/pool.hpp"
 #include "lagoon/http/errors.hpp"
+#include "lagoon/http/header_reader.hpp"
 #include "lagoon/http/request_id.hpp"
 #include "lagoon/http/routes.hpp"
 #include "lagoon/keys/api_key.hpp"
@@ -317,35 +318,25 @@ class Server {
     stream.close();
   }
 
-  // async_read_header, done by hand for two reasons. The header limit applies to the whole header block
-  // (Beast 1.81 checks header_limit only against the bytes not yet parsed, so a block arriving over
-  // several reads could grow without bound). And the raw bytes are checked before Beast parses them,
-  // because its parser quietly accepts obsolete line folding, which other parsers read differently.
-  // Beast's parser waits for the whole block before it consumes any of it, so each check sees the
-  // block from its first byte. `problem` says why when the result is bad_value from our own checks.
+  // async_read_header through http::HeaderReader (its header says why by hand). `problem` says why when
+  // the result is bad_value from our own framing checks.
   awaitable<boost::system::error_code> read_header(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                                    bhttp::request_parser<bhttp::empty_body>& parser,
                                                    std::string_view& problem) {
-    std::size_t consumed = 0;
+    http::HeaderReader reader(parser, cfg_.max_header_bytes);
     for (;;) {
-      if (buffer.size() > 0) {
-        const std::string_view raw(static_cast<const char*>(buffer.data().data()), buffer.size());
-        problem = http::raw_header_problem(raw);
-        if (!problem.empty()) co_return bhttp::error::bad_value;
-        boost::system::error_code ec;
-        const std::size_t used = parser.put(buffer.data(), ec);
-        buffer.consume(used);
-        consumed += used;
-        if (parser.is_header_done())
-          co_return consumed > cfg_.max_header_bytes ? bhttp::error::header_limit : boost::system::error_code{};
-        if (ec && ec != bhttp::error::need_more) co_return ec;
+      auto step = reader.step(buffer);
+      if (step == http::HeaderReader::Step::need_more) {
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), as_result);
+        if (ec == asio::error::eof) step = reader.end_of_input(buffer);
+        else if (ec) co_return ec;
+        else buffer.commit(n);
       }
-      if (consumed + buffer.size() > cfg_.max_header_bytes) co_return bhttp::error::header_limit;
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), as_result);
-      if (ec == asio::error::eof)
-        co_return consumed + buffer.size() > 0 ? bhttp::error::partial_message : bhttp::error::end_of_stream;
-      if (ec) co_return ec;
-      buffer.commit(n);
+      if (step == http::HeaderReader::Step::done) co_return boost::system::error_code{};
+      if (step == http::HeaderReader::Step::failed) {
+        problem = reader.problem();
+        co_return reader.error();
+      }
     }
   }
 

@@ -1,12 +1,14 @@
 # Included by the top level when LAGOON_FUZZ is ON (a clang build directory of its own: scripts/fuzz).
-set(LAGOON_FUZZ_TARGETS sse chat_request bearer_key config)
+set(LAGOON_FUZZ_TARGETS http_request sse chat_request bearer_key config)
 set(LAGOON_FUZZ_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1)
 add_library(lagoon_fuzz_units STATIC EXCLUDE_FROM_ALL
   ${CMAKE_SOURCE_DIR}/src/chat/request.cpp
   ${CMAKE_SOURCE_DIR}/src/chat/sse.cpp
   ${CMAKE_SOURCE_DIR}/src/config/config.cpp
   ${CMAKE_SOURCE_DIR}/src/config/url.cpp
-  ${CMAKE_SOURCE_DIR}/src/keys/api_key.cpp)
+  ${CMAKE_SOURCE_DIR}/src/keys/api_key.cpp
+  ${CMAKE_SOURCE_DIR}/src/http/routes.cpp
+  ${CMAKE_SOURCE_DIR}/src/http/request_id.cpp)
 target_include_directories(lagoon_fuzz_units PUBLIC ${CMAKE_SOURCE_DIR}/include)
 target_compile_options(lagoon_fuzz_units PUBLIC ${LAGOON_FUZZ_FLAGS} -fsanitize=fuzzer-no-link)
 target_link_options(lagoon_fuzz_units PUBLIC -fsanitize=address,undefined)

@@ -1,0 +1,71 @@
+// HeaderReader: the server's reading of one request header from bytes as they arrive — Lagoon's
+// framing checks on the raw block (http::raw_header_problem), Beast's parser, and the header limit
+// applied to the whole block (Beast 1.81 checks header_limit only against the bytes not yet parsed, so
+// a block arriving over several reads could grow without bound). The server feeds it from the socket;
+// the HTTP fuzz target feeds it from fuzz input, so both run exactly this code.
+// Beast's parser waits for the whole block before it consumes any of it, so each check sees the block
+// from its first byte. Header-only (Beast); one instance per request; not thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include "lagoon/http/routes.hpp"
+
+namespace lagoon::http {
+
+class HeaderReader {
+ public:
+  using Parser = boost::beast::http::request_parser<boost::beast::http::empty_body>;
+  enum class Step { need_more, done, failed };
+
+  HeaderReader(Parser& parser, std::size_t max_header_bytes) : parser_(parser), max_(max_header_bytes) {}
+
+  // Parses what `buffer` holds (consuming the header once it is whole). need_more: read more into the
+  // buffer and call again; failed: error() says why (bad_value with problem() for our own checks,
+  // header_limit, or Beast's own).
+  Step step(boost::beast::flat_buffer& buffer) {
+    namespace bhttp = boost::beast::http;
+    if (buffer.size() > 0) {
+      const std::string_view raw(static_cast<const char*>(buffer.data().data()), buffer.size());
+      problem_ = raw_header_problem(raw);
+      if (!problem_.empty()) return fail(bhttp::error::bad_value);
+      boost::system::error_code ec;
+      const std::size_t used = parser_.put(buffer.data(), ec);
+      buffer.consume(used);
+      consumed_ += used;
+      if (parser_.is_header_done()) return consumed_ > max_ ? fail(bhttp::error::header_limit) : Step::done;
+      if (ec && ec != bhttp::error::need_more) return fail(ec);
+    }
+    if (consumed_ + buffer.size() > max_) return fail(bhttp::error::header_limit);
+    return Step::need_more;
+  }
+
+  // The connection ended before the header did.
+  Step end_of_input(const boost::beast::flat_buffer& buffer) {
+    namespace bhttp = boost::beast::http;
+    return fail(consumed_ + buffer.size() > 0 ? bhttp::error::partial_message : bhttp::error::end_of_stream);
+  }
+
+  boost::system::error_code error() const { return error_; }
+  std::string_view problem() const { return problem_; }
+
+ private:
+  Step fail(boost::system::error_code ec) {
+    error_ = ec;
+    return Step::failed;
+  }
+
+  Parser& parser_;
+  std::size_t max_;
+  std::size_t consumed_ = 0;
+  boost::system::error_code error_;
+  std::string_view problem_;
+};
+
+}  // namespace lagoon::http
