@@ -1,8 +1,12 @@
 #include "lagoon/db/pool.hpp"
 
+#include <sys/socket.h>
+
 #include <pqxx/pqxx>
 
 #include "lagoon/db/connection.hpp"
+#include "lagoon/log/log.hpp"
+#include "lagoon/util/thread_name.hpp"
 
 namespace lagoon::db {
 
@@ -15,13 +19,48 @@ Pool::Pool(const config::Config& cfg, metrics::Registry& metrics)
       acquire_wait_(metrics.histogram("lagoon_db_acquire_wait_seconds", "Time spent waiting for a pooled connection",
                                       metrics::latency_buckets())),
       acquire_timeouts_(metrics.counter("lagoon_db_acquire_timeouts_total",
-                                        "Leases refused because no connection was free within db_acquire_timeout")) {
+                                        "Leases refused because no connection was free within db_acquire_timeout")),
+      watched_(cfg.db_pool_size),
+      cut_(metrics.counter("lagoon_db_connections_cut_total",
+                           "Leased connections cut because Postgres did not answer within statement_timeout + 1 s")),
+      watchdog_([this] { watchdog(); }) {
   metrics.gauge("lagoon_db_pool_size", "Most Postgres connections this process opens (LAGOON_DB_POOL_SIZE)")
       .set(static_cast<double>(cfg.db_pool_size));
   for (std::size_t i = slots_.size(); i-- > 0;) free_.push_back(i);
 }
 
-Pool::~Pool() = default;
+Pool::~Pool() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  stop_.notify_all();
+  watchdog_.join();
+}
+
+void Pool::watch(int fd, std::size_t slot) noexcept {
+  std::lock_guard lock(mutex_);
+  watched_[slot] = {fd, Clock::now()};
+}
+
+void Pool::watchdog() {
+  util::name_this_thread("lagoon-dbwatch");
+  const auto limit = cfg_.db_statement_timeout + std::chrono::seconds(1);
+  std::unique_lock lock(mutex_);
+  while (!stop_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_; })) {
+    const auto now = Clock::now();
+    for (auto& w : watched_) {
+      if (w.fd < 0 || now - w.since < limit) continue;
+      // Under mutex_: release() clears the entry under it before the connection can close its socket,
+      // so this fd is still that connection's.
+      ::shutdown(w.fd, SHUT_RDWR);
+      w.fd = -1;
+      cut_.inc();
+      log::warn("Postgres did not answer a leased connection in time; it was cut",
+                {{"limit_ms", std::chrono::duration_cast<std::chrono::milliseconds>(limit).count()}});
+    }
+  }
+}
 
 std::size_t Pool::acquire(const std::string& purpose, Clock::time_point deadline, Priority priority) {
   const auto start = Clock::now();
@@ -64,6 +103,7 @@ void Pool::release(std::size_t slot, const std::string& purpose, Clock::duration
   in_use_.add(-1);
   {
     std::lock_guard lock(mutex_);
+    watched_[slot].fd = -1;
     free_.push_back(slot);
   }
   // notify_all: the one woken by notify_one might be a normal waiter that must leave it to a high one.
@@ -87,12 +127,18 @@ pqxx::connection& Pool::Lease::connection() {
     }
     pool_.open_.add(1);
   }
+  pool_.watch(conn->sock(), slot_);
   return *conn;
 }
 
 void Pool::Lease::discard() noexcept {
   auto& conn = pool_.slots_[slot_];
   if (!conn) return;
+  {
+    // The watchdog must not shut down this socket's number once it is closed and perhaps reused.
+    std::lock_guard lock(pool_.mutex_);
+    pool_.watched_[slot_].fd = -1;
+  }
   conn.reset();
   pool_.open_.add(-1);
 }

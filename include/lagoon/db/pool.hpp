@@ -6,6 +6,11 @@
 // one is closed and reopened on its next lease. Every lease is counted per purpose (leases, seconds held,
 // time waited) so tests and operators can see who holds Postgres and for how long.
 //
+// A lease still running db_statement_timeout + 1 s after it began has its connection's socket shut
+// down by a watchdog thread. Postgres enforces statement_timeout itself, so this only fires when
+// Postgres (or the network to it) stopped answering altogether — libpq would otherwise wait on the
+// socket forever, and with it the request that asked. The call then fails with Unavailable.
+//
 // Blocking: call only from the CLI or from dedicated blocking threads, never from a reactor thread.
 // Thread-safety: with_lease may be called from any number of threads at once.
 #pragma once
@@ -17,6 +22,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <pqxx/connection>
@@ -85,6 +91,8 @@ class Pool {
   };
 
   std::size_t acquire(const std::string& purpose, Clock::time_point deadline, Priority priority);
+  void watch(int fd, std::size_t slot) noexcept;  // the slot's lease runs on this socket from now
+  void watchdog();
   void release(std::size_t slot, const std::string& purpose, std::chrono::steady_clock::duration held) noexcept;
   metrics::Counter& leases(const std::string& purpose);
   metrics::RealCounter& lease_seconds(const std::string& purpose);
@@ -100,6 +108,15 @@ class Pool {
   metrics::Gauge& open_;
   metrics::Histogram& acquire_wait_;
   metrics::Counter& acquire_timeouts_;
+  struct Watched {
+    int fd = -1;  // the leased connection's socket; -1 when the slot is not lent out or already cut
+    Clock::time_point since;
+  };
+  std::vector<Watched> watched_;  // by slot, under mutex_
+  bool stopping_ = false;
+  std::condition_variable stop_;
+  metrics::Counter& cut_;
+  std::thread watchdog_;  // last: it starts in the constructor and uses everything above
 };
 
 }  // namespace lagoon::db

@@ -1,0 +1,161 @@
+#include "support/fault_proxy.hpp"
+
+#include <deque>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace lagoon::test {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Pending {
+  Clock::time_point due;
+  std::string bytes;
+};
+
+// One client connection and its connection to the target; bytes read from one side wait in the
+// other side's queue until due.
+struct Pair {
+  int fd[2];                  // 0: client, 1: target
+  std::deque<Pending> to[2];  // to[i]: waiting to be written to fd[i]
+  bool dead = false;
+};
+
+void close_with_reset(int fd) {
+  linger l{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  ::close(fd);
+}
+
+}  // namespace
+
+FaultProxy::FaultProxy(unsigned short target_port) : target_(target_port) {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 512) != 0)
+    throw std::runtime_error("fault proxy: cannot listen");
+  socklen_t len = sizeof a;
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+  if (::pipe(wake_) != 0) throw std::runtime_error("fault proxy: pipe");
+  thread_ = std::thread([this] { run(); });
+}
+
+FaultProxy::~FaultProxy() {
+  stop_.store(true);
+  (void)!::write(wake_[1], "x", 1);
+  thread_.join();
+  ::close(listen_fd_);
+  ::close(wake_[0]);
+  ::close(wake_[1]);
+}
+
+void FaultProxy::run() {
+  std::vector<Pair> pairs;
+  std::vector<pollfd> fds;
+  char buf[65536];
+  while (!stop_.load()) {
+    if (reset_requested_.exchange(false)) {
+      for (auto& p : pairs) {
+        close_with_reset(p.fd[0]);
+        close_with_reset(p.fd[1]);
+        p.dead = true;
+      }
+    }
+    std::erase_if(pairs, [](const Pair& p) { return p.dead; });
+    open_.store(static_cast<int>(pairs.size()));
+    const bool stalled = mode_.load() == Mode::stall;
+    const auto now = Clock::now();
+    int timeout_ms = 50;
+    fds.clear();
+    fds.push_back({listen_fd_, POLLIN, 0});
+    fds.push_back({wake_[0], POLLIN, 0});
+    for (auto& p : pairs) {
+      for (int side = 0; side < 2; ++side) {
+        short events = stalled ? 0 : POLLIN;
+        if (!stalled && !p.to[side].empty()) {
+          if (p.to[side].front().due <= now)
+            events |= POLLOUT;
+          else
+            timeout_ms = std::min<int>(
+                timeout_ms,
+                1 + static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(p.to[side].front().due - now).count()));
+        }
+        fds.push_back({p.fd[side], events, 0});
+      }
+    }
+    if (::poll(fds.data(), fds.size(), timeout_ms) < 0) continue;
+    if (fds[1].revents) {
+      char drain[16];
+      (void)!::read(wake_[0], drain, sizeof drain);
+    }
+    if (fds[0].revents & POLLIN) {
+      const int client = ::accept(listen_fd_, nullptr, nullptr);
+      if (client >= 0) {
+        if (mode_.load() == Mode::refuse) {
+          close_with_reset(client);
+        } else {
+          const int target = ::socket(AF_INET, SOCK_STREAM, 0);
+          sockaddr_in a{};
+          a.sin_family = AF_INET;
+          a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+          a.sin_port = htons(target_);
+          if (::connect(target, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            ::close(target);
+            close_with_reset(client);
+          } else {
+            pairs.push_back(Pair{{client, target}, {}, false});
+          }
+        }
+      }
+    }
+    const auto delay = std::chrono::milliseconds(delay_ms_.load());
+    for (std::size_t i = 0; i < pairs.size() && 2 + 2 * i + 1 < fds.size(); ++i) {
+      auto& p = pairs[i];
+      for (int side = 0; side < 2 && !p.dead; ++side) {
+        const auto re = fds[2 + 2 * i + side].revents;
+        if (re & (POLLIN | POLLHUP | POLLERR)) {
+          const auto n = ::read(p.fd[side], buf, sizeof buf);
+          if (n <= 0) {
+            // One side closed or reset: close both (half-close is not worth modelling here).
+            ::close(p.fd[0]);
+            ::close(p.fd[1]);
+            p.dead = true;
+            break;
+          }
+          p.to[1 - side].push_back({Clock::now() + delay, std::string(buf, static_cast<std::size_t>(n))});
+        }
+        if ((re & POLLOUT) && !p.to[side].empty()) {
+          auto& front = p.to[side].front();
+          const auto n = ::send(p.fd[side], front.bytes.data(), front.bytes.size(), MSG_NOSIGNAL);
+          if (n < 0) {
+            ::close(p.fd[0]);
+            ::close(p.fd[1]);
+            p.dead = true;
+            break;
+          }
+          front.bytes.erase(0, static_cast<std::size_t>(n));
+          if (front.bytes.empty()) p.to[side].pop_front();
+        }
+      }
+    }
+  }
+  for (auto& p : pairs)
+    if (!p.dead) ::close(p.fd[0]), ::close(p.fd[1]);
+}
+
+}  // namespace lagoon::test
