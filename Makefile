@@ -2,7 +2,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all build run test bench fuzz deps clean
+.PHONY: all build run test bench fuzz soak deps clean
 
 all: build
 
@@ -28,6 +28,10 @@ bench: build
 # replays the kept corpus on the ordinary build.
 fuzz: deps
 	@scripts/fuzz
+
+# SOAK_SECONDS (600) of mixed traffic; fails when RSS or open descriptors keep growing (scripts/soak).
+soak: build
+	@scripts/soak
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -1,6 +1,9 @@
 // The chat relay: the client side (Beast). See chat.hpp.
 #include "chat.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -438,32 +441,41 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
   // Notice a client that hangs up while the upstream is silent (between events, or stalled), not only at
   // the next write: a readable socket with nothing to read is a closed one. The watcher runs on this
   // connection's strand, like this coroutine, and touches nothing once the stream is over.
-  struct ClientWatch {
+  struct ClientWatch : std::enable_shared_from_this<ClientWatch> {
+    ClientWatch(beast::tcp_stream& c, upstream::Exchange& e) : client(c), exchange(e) {}
+    beast::tcp_stream& client;
+    upstream::Exchange& exchange;
     bool active = true;
     bool gone = false;
+    void arm() {
+      client.socket().async_wait(asio::socket_base::wait_read,
+                                 [self = shared_from_this()](const boost::system::error_code& ec) { self->readable(ec); });
+    }
+    void readable(const boost::system::error_code& ec) {
+      if (ec || !active) return;
+      // Never a blocking receive here: readiness can be stale by the time this runs, and a blocking peek
+      // would then hold this reactor thread, and this connection's strand with the stream on it, until
+      // the client sends something — which a client waiting for this answer never does. (Found by
+      // `make soak`: a reactor thread parked in poll() for good.)
+      char byte;
+      const auto n = ::recv(client.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n > 0) return;  // the client's next request: it is still there
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return arm();
+      gone = true;  // end of stream, or reset
+      exchange.abort();
+    }
   };
-  auto watch = std::make_shared<ClientWatch>();
-  client.socket().async_wait(
-      asio::socket_base::wait_read, [watch, &client, exchange = &ex](const boost::system::error_code& ec) {
-        if (ec || !watch->active) return;
-        char byte;
-        boost::system::error_code peek_ec;
-        const auto n = client.socket().receive(asio::buffer(&byte, 1), asio::socket_base::message_peek, peek_ec);
-        if (n == 0 || peek_ec) {  // end of stream or reset; data would be a next request
-          watch->gone = true;
-          exchange->abort();
-        }
-      });
+  auto watch = std::make_shared<ClientWatch>(client, ex);
+  watch->arm();
   struct EndWatch {
     std::shared_ptr<ClientWatch> w;
-    beast::tcp_stream& c;
     ~EndWatch() {
       if (!w->active) return;
       w->active = false;
       boost::system::error_code ignored;
-      c.socket().cancel(ignored);
+      w->client.socket().cancel(ignored);
     }
-  } end_watch{watch, client};
+  } end_watch{watch};
 
   chat::SseScanner scanner;
   std::vector<chat::SseEvent> events;
