@@ -234,7 +234,8 @@ Config load(const std::string& file_text, const Environment& env, unsigned hardw
       const Field* match = nullptr;
       for (const auto& f : fields())
         if (it.key() == f.key) match = &f;
-      if (!match) throw ConfigError(it.key(), "unknown setting");
+      // An empty or odd key still has to be recognisable in the message.
+      if (!match) throw ConfigError(it.key().empty() ? std::string("config file key \"\"") : it.key(), "unknown setting");
       if (match->secret)
         throw ConfigError(it.key(), std::string("secrets are read only from the environment (") + match->env + ")");
       match->apply(c, it.key(), Raw{&it.value(), {}});

@@ -71,6 +71,7 @@ TEST(Config, BadValuesNameTheFieldAndTheReason) {
       {"", {{"LAGOON_KEY_PEPPER", "short"}},
        "LAGOON_KEY_PEPPER: must be at least 32 characters (e.g. `openssl rand -hex 32`)"},
       {R"({"no_such": 1})", {}, "no_such: unknown setting"},
+      {R"({"": 1})", {}, "config file key \"\": unknown setting"},
       {R"({"key_pepper": "0123456789abcdef0123456789abcdef"})", {},
        "key_pepper: secrets are read only from the environment (LAGOON_KEY_PEPPER)"},
       {R"({"admin_token": "x"})", {}, "admin_token: secrets are read only from the environment (LAGOON_ADMIN_TOKEN)"},
