@@ -3,6 +3,8 @@
 // change nothing: not one request reaches the upstream, not one usage row is written.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "support/environment.hpp"
@@ -195,4 +197,22 @@ TEST_F(Hostile, TheGatewaysOwnErrorEventIsOneWellFormedEvent) {
   const auto j = json::parse(event.substr(6, event.size() - 8), nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << event;
   EXPECT_EQ(j["error"]["code"], "upstream_error");
+}
+
+TEST_F(Hostile, ABodyWithIndentedLinesIsNotMistakenForHeaderFoldingWhereverTheReadsEnd) {
+  // Beast consumes header fields as it goes; the framing check must still know where the header block
+  // ended when a read stops between its last CR and LF and the next brings a pretty-printed body.
+  const std::string body = "{\n  \"model\": \"llama-3.3-70b\",\n  \"messages\": [\n    {\"role\": \"user\", \"content\": \"Hi\"}\n  ]\n}";
+  const std::string whole = head(cl(body) + "\r\n") + body;
+  const auto blank = whole.find("\r\n\r\n");
+  for (const std::size_t cut : {blank + 1, blank + 2, blank + 3, blank + 4, blank + 5}) {
+    SCOPED_TRACE(cut);
+    Connection conn(server->port());
+    conn.send(whole.substr(0, cut));
+    std::this_thread::sleep_for(50ms);
+    conn.send(whole.substr(cut));
+    auto r = conn.read_response(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+  }
 }

@@ -3,11 +3,16 @@
 // applied to the whole block (Beast 1.81 checks header_limit only against the bytes not yet parsed, so
 // a block arriving over several reads could grow without bound). The server feeds it from the socket;
 // the HTTP fuzz target feeds it from fuzz input, so both run exactly this code.
-// Beast's parser waits for the whole block before it consumes any of it, so each check sees the block
-// from its first byte. Header-only (Beast); one instance per request; not thread-safe.
+// Beast's parser consumes the request line and each field as soon as it has seen one byte past its line
+// end, so the raw check looks at what is still in the buffer together with the last bytes consumed:
+// that is enough to see every line start (a fold needs the byte after a line end, which Beast must see
+// before it consumes the line) and the blank line that ends the block. Header-only (Beast); one
+// instance per request; not thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -33,10 +38,15 @@ class HeaderReader {
     namespace bhttp = boost::beast::http;
     if (buffer.size() > 0) {
       const std::string_view raw(static_cast<const char*>(buffer.data().data()), buffer.size());
-      problem_ = raw_header_problem(raw);
+      // At most a header block's worth: a pipelined body after it is not header.
+      probe_.assign(tail_);
+      probe_.append(raw.substr(0, max_ + 4));
+      problem_ = raw_header_problem(probe_);
       if (!problem_.empty()) return fail(bhttp::error::bad_value);
       boost::system::error_code ec;
       const std::size_t used = parser_.put(buffer.data(), ec);
+      tail_.append(raw.substr(0, used));
+      if (tail_.size() > 3) tail_.erase(0, tail_.size() - 3);
       buffer.consume(used);
       consumed_ += used;
       if (parser_.is_header_done()) return consumed_ > max_ ? fail(bhttp::error::header_limit) : Step::done;
@@ -64,6 +74,8 @@ class HeaderReader {
   Parser& parser_;
   std::size_t max_;
   std::size_t consumed_ = 0;
+  std::string tail_;   // the last (up to 3) bytes Beast consumed
+  std::string probe_;  // tail_ + what the buffer holds, for the raw check
   boost::system::error_code error_;
   std::string_view problem_;
 };
