@@ -29,6 +29,12 @@ std::string connection_string(const std::string& database_url, config::Millis co
 
 std::unique_ptr<pqxx::connection> connect(const config::Config& cfg) {
   auto conn = std::make_unique<pqxx::connection>(connection_string(cfg.database_url, cfg.db_connect_timeout));
+  // A broken connection is the pool's to close and reopen, never libpq's to re-establish inside a
+  // lease behind the pool's back (on a new socket the pool's watchdog would not know).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  conn->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
   pqxx::nontransaction n(*conn);
   n.exec("SET statement_timeout = " + std::to_string(cfg.db_statement_timeout.count()));
   n.commit();

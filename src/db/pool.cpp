@@ -1,6 +1,9 @@
 #include "lagoon/db/pool.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <pqxx/pqxx>
 
@@ -36,11 +39,20 @@ Pool::~Pool() {
   }
   stop_.notify_all();
   watchdog_.join();
+  for (std::size_t i = 0; i < watched_.size(); ++i) unwatch(i);
 }
 
-void Pool::watch(int fd, std::size_t slot) noexcept {
+void Pool::watch(const pqxx::connection& conn, std::size_t slot) noexcept {
+  const int fd = ::dup(conn.sock());
   std::lock_guard lock(mutex_);
-  watched_[slot] = {fd, Clock::now()};
+  unwatch(slot);
+  watched_[slot] = {fd, Clock::now(), false};
+}
+
+void Pool::unwatch(std::size_t slot) noexcept {
+  auto& w = watched_[slot];
+  if (w.fd >= 0) ::close(w.fd);
+  w = Watched{};
 }
 
 void Pool::watchdog() {
@@ -50,13 +62,17 @@ void Pool::watchdog() {
   while (!stop_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_; })) {
     const auto now = Clock::now();
     for (auto& w : watched_) {
-      if (w.fd < 0 || now - w.since < limit) continue;
-      // Under mutex_: release() clears the entry under it before the connection can close its socket,
-      // so this fd is still that connection's.
-      ::shutdown(w.fd, SHUT_RDWR);
-      w.fd = -1;
+      if (w.fd < 0 || w.cut || now - w.since < limit) continue;
+      // Silence, not lease length: a lease of several statements hears from Postgres after each.
+      tcp_info info{};
+      socklen_t len = sizeof info;
+      if (::getsockopt(w.fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
+          std::chrono::milliseconds(info.tcpi_last_data_recv) < limit)
+        continue;
+      ::shutdown(w.fd, SHUT_RDWR);  // our dup: the socket itself, whatever libpq did with its number
+      w.cut = true;
       cut_.inc();
-      log::warn("Postgres did not answer a leased connection in time; it was cut",
+      log::warn("Postgres sent nothing on a leased connection in time; it was cut",
                 {{"limit_ms", std::chrono::duration_cast<std::chrono::milliseconds>(limit).count()}});
     }
   }
@@ -103,7 +119,7 @@ void Pool::release(std::size_t slot, const std::string& purpose, Clock::duration
   in_use_.add(-1);
   {
     std::lock_guard lock(mutex_);
-    watched_[slot].fd = -1;
+    unwatch(slot);
     free_.push_back(slot);
   }
   // notify_all: the one woken by notify_one might be a normal waiter that must leave it to a high one.
@@ -127,7 +143,7 @@ pqxx::connection& Pool::Lease::connection() {
     }
     pool_.open_.add(1);
   }
-  pool_.watch(conn->sock(), slot_);
+  pool_.watch(*conn, slot_);
   return *conn;
 }
 
@@ -135,9 +151,8 @@ void Pool::Lease::discard() noexcept {
   auto& conn = pool_.slots_[slot_];
   if (!conn) return;
   {
-    // The watchdog must not shut down this socket's number once it is closed and perhaps reused.
     std::lock_guard lock(pool_.mutex_);
-    pool_.watched_[slot_].fd = -1;
+    pool_.unwatch(slot_);
   }
   conn.reset();
   pool_.open_.add(-1);

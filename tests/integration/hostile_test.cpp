@@ -54,8 +54,8 @@ TEST_F(Hostile, AmbiguousOrMalformedFramingIs400AndClosedAndNothingGoesUpstream)
       {"request line without version", "POST /api/v1/chat/completions\r\nHost: gw\r\n\r\n"},
       {"bare LF line ends", head(cl(kBody) + "\n", "\n") + kBody},
       {"obs-fold", head("X-Folded: a\r\n b\r\n" + cl(kBody) + "\r\n") + kBody},
-      {"NUL in a header value", head(std::string("X-Nul: a\0b\r\n", 13) + cl(kBody) + "\r\n") + kBody},
-      {"NUL in the target", std::string("POST /api/v1/chat\0/completions HTTP/1.1\r\nHost: gw\r\n\r\n", 54)},
+      {"NUL in a header value", head(std::string("X-Nul: a\0b\r\n", 12) + cl(kBody) + "\r\n") + kBody},
+      {"NUL in the target", std::string("POST /api/v1/chat\0/completions HTTP/1.1\r\nHost: gw\r\n\r\n", 53)},
       {"missing Host", "POST /api/v1/chat/completions HTTP/1.1\r\nAuthorization: Bearer " + key + "\r\n" + cl(kBody) +
                            "\r\n" + kBody},
       {"two Host headers", head("Host: other\r\n" + cl(kBody) + "\r\n") + kBody},

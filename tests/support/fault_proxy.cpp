@@ -1,5 +1,6 @@
 #include "support/fault_proxy.hpp"
 
+#include <cerrno>
 #include <deque>
 #include <stdexcept>
 #include <string>
@@ -28,8 +29,11 @@ struct Pending {
 struct Pair {
   int fd[2];                  // 0: client, 1: target
   std::deque<Pending> to[2];  // to[i]: waiting to be written to fd[i]
+  bool eof[2] = {false, false};  // fd[i] said it sends no more; to[1 - i] is flushed, then closed
   bool dead = false;
 };
+
+void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 void close_with_reset(int fd) {
   linger l{1, 0};
@@ -86,7 +90,7 @@ void FaultProxy::run() {
     fds.push_back({wake_[0], POLLIN, 0});
     for (auto& p : pairs) {
       for (int side = 0; side < 2; ++side) {
-        short events = stalled ? 0 : POLLIN;
+        short events = stalled || p.eof[side] ? 0 : POLLIN;
         if (!stalled && !p.to[side].empty()) {
           if (p.to[side].front().due <= now)
             events |= POLLOUT;
@@ -118,7 +122,9 @@ void FaultProxy::run() {
             ::close(target);
             close_with_reset(client);
           } else {
-            pairs.push_back(Pair{{client, target}, {}, false});
+            set_nonblocking(client);
+            set_nonblocking(target);
+            pairs.push_back(Pair{{client, target}, {}, {false, false}, false});
           }
         }
       }
@@ -128,29 +134,37 @@ void FaultProxy::run() {
       auto& p = pairs[i];
       for (int side = 0; side < 2 && !p.dead; ++side) {
         const auto re = fds[2 + 2 * i + side].revents;
-        if (re & (POLLIN | POLLHUP | POLLERR)) {
+        if (!p.eof[side] && (re & (POLLIN | POLLHUP | POLLERR))) {
           const auto n = ::read(p.fd[side], buf, sizeof buf);
-          if (n <= 0) {
-            // One side closed or reset: close both (half-close is not worth modelling here).
-            ::close(p.fd[0]);
-            ::close(p.fd[1]);
+          if (n < 0 && errno != EAGAIN && errno != EINTR) {  // reset: pass it on
+            close_with_reset(p.fd[0]);
+            close_with_reset(p.fd[1]);
             p.dead = true;
             break;
           }
-          p.to[1 - side].push_back({Clock::now() + delay, std::string(buf, static_cast<std::size_t>(n))});
+          if (n == 0) p.eof[side] = true;
+          if (n > 0) p.to[1 - side].push_back({Clock::now() + delay, std::string(buf, static_cast<std::size_t>(n))});
         }
         if ((re & POLLOUT) && !p.to[side].empty()) {
           auto& front = p.to[side].front();
           const auto n = ::send(p.fd[side], front.bytes.data(), front.bytes.size(), MSG_NOSIGNAL);
-          if (n < 0) {
-            ::close(p.fd[0]);
-            ::close(p.fd[1]);
+          if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            close_with_reset(p.fd[0]);
+            close_with_reset(p.fd[1]);
             p.dead = true;
             break;
           }
-          front.bytes.erase(0, static_cast<std::size_t>(n));
+          if (n > 0) front.bytes.erase(0, static_cast<std::size_t>(n));
           if (front.bytes.empty()) p.to[side].pop_front();
         }
+      }
+      // A side that ended has its remaining bytes delivered to the other before the end is passed on.
+      for (int side = 0; side < 2 && !p.dead; ++side)
+        if (p.eof[side] && p.to[1 - side].empty()) ::shutdown(p.fd[1 - side], SHUT_WR);
+      if (!p.dead && p.eof[0] && p.eof[1] && p.to[0].empty() && p.to[1].empty()) {
+        ::close(p.fd[0]);
+        ::close(p.fd[1]);
+        p.dead = true;
       }
     }
   }

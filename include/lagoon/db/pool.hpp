@@ -6,10 +6,13 @@
 // one is closed and reopened on its next lease. Every lease is counted per purpose (leases, seconds held,
 // time waited) so tests and operators can see who holds Postgres and for how long.
 //
-// A lease still running db_statement_timeout + 1 s after it began has its connection's socket shut
-// down by a watchdog thread. Postgres enforces statement_timeout itself, so this only fires when
-// Postgres (or the network to it) stopped answering altogether — libpq would otherwise wait on the
-// socket forever, and with it the request that asked. The call then fails with Unavailable.
+// A leased connection that has received nothing from Postgres for db_statement_timeout + 1 s (the
+// kernel's tcpi_last_data_recv, and never longer than the lease) has its socket shut down by a watchdog
+// thread. Postgres enforces statement_timeout itself and answers every statement, so this only fires
+// when Postgres (or the network to it) stopped answering altogether — libpq would otherwise wait on the
+// socket forever, and with it the request that asked. The call then fails with Unavailable. The
+// watchdog holds its own dup() of the socket, so a descriptor number libpq closed and the process
+// reused is never touched.
 //
 // Blocking: call only from the CLI or from dedicated blocking threads, never from a reactor thread.
 // Thread-safety: with_lease may be called from any number of threads at once.
@@ -91,7 +94,7 @@ class Pool {
   };
 
   std::size_t acquire(const std::string& purpose, Clock::time_point deadline, Priority priority);
-  void watch(int fd, std::size_t slot) noexcept;  // the slot's lease runs on this socket from now
+  void watch(const pqxx::connection& conn, std::size_t slot) noexcept;  // the slot's lease runs on it from now
   void watchdog();
   void release(std::size_t slot, const std::string& purpose, std::chrono::steady_clock::duration held) noexcept;
   metrics::Counter& leases(const std::string& purpose);
@@ -109,9 +112,11 @@ class Pool {
   metrics::Histogram& acquire_wait_;
   metrics::Counter& acquire_timeouts_;
   struct Watched {
-    int fd = -1;  // the leased connection's socket; -1 when the slot is not lent out or already cut
+    int fd = -1;  // a dup() of the leased connection's socket; -1 when the slot is not lent out
     Clock::time_point since;
+    bool cut = false;
   };
+  void unwatch(std::size_t slot) noexcept;  // under mutex_
   std::vector<Watched> watched_;  // by slot, under mutex_
   bool stopping_ = false;
   std::condition_variable stop_;
