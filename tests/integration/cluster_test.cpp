@@ -1,0 +1,157 @@
+// Scale-out: three `lagoon serve` instances behind haproxy on one Redis and one Postgres, as users run
+// them behind their load balancer. Nothing may assume it is alone: revocations, rate limits, sessions
+// and usage rows must come out as if there were one instance, and one instance leaving under load must
+// cost clients nothing.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <csignal>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "support/environment.hpp"
+#include "support/haproxy.hpp"
+#include "support/usage_support.hpp"
+
+using namespace lagoon::test;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+const std::string kHello = R"({"model":"llama-3.3-70b","messages":[{"role":"user","content":"Hello"}]})";
+
+class Cluster : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0); }
+  void start(Env extra = {}) {
+    Env e = mock.with(env);
+    for (auto& [k, v] : extra) e[k] = v;
+    std::vector<unsigned short> ports;
+    for (int i = 0; i < 3; ++i) {
+      instances.push_back(std::make_unique<LagoonServer>(e));
+      ports.push_back(instances.back()->port());
+    }
+    for (auto& s : instances) ASSERT_EQ(s->wait_ready_status(200, 10s), 200);
+    lb = std::make_unique<Haproxy>(ports);
+  }
+  std::optional<HttpResponse> chat(unsigned short port, const std::string& key, const std::string& body = kHello) {
+    return request(port, "POST", "/api/v1/chat/completions", body,
+                   "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n");
+  }
+  std::int64_t rows(const std::string& where = "true") {
+    return std::stoll(db.scalar("SELECT count(*) FROM usage_records WHERE " + where));
+  }
+
+  TestDatabase db;
+  Env env = lagoon_env(db);
+  MockUpstream mock;
+  std::vector<std::unique_ptr<LagoonServer>> instances;
+  std::unique_ptr<Haproxy> lb;
+};
+
+}  // namespace
+
+TEST_F(Cluster, AKeyRevokedThroughOneInstanceIsRefusedByAllWithinOneSecond) {
+  auto [id, key] = create_key(env);
+  start();
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(chat(lb->port(), key)->status, 200);  // cached everywhere
+  for (auto& s : instances) ASSERT_EQ(chat(s->port(), key)->status, 200);
+  ASSERT_EQ(lagoon_cli({"keys", "revoke", std::to_string(id)}, env).code, 0);
+  const auto revoked = Clock::now();
+  for (auto& s : instances) {
+    while (chat(s->port(), key)->status != 401 && Clock::now() - revoked < 5s) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_LT(Clock::now() - revoked, 1s);
+  for (auto& s : instances) EXPECT_EQ(chat(s->port(), key)->status, 401);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(chat(lb->port(), key)->status, 401);
+}
+
+TEST_F(Cluster, APerKeyRpmLimitHoldsAcrossAllInstances) {
+  auto [id, key] = create_key(env, "alice", {"--rpm", "300"});
+  start();
+  std::atomic<int> ok{0}, limited{0}, other{0};
+  const auto t0 = Clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        auto r = chat(lb->port(), key);
+        if (r && r->status == 200) ++ok;
+        else if (r && r->status == 429) ++limited;
+        else ++other;
+      }
+    });
+  for (auto& t : threads) t.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("rpm 300 across 3 instances: %d allowed, %d refused of 600 in %.2f s\n", ok.load(), limited.load(),
+              seconds);
+  // The whole minute's 300 at once (±1 %), plus the 5 a second the budget refills while the burst runs.
+  EXPECT_GE(ok.load(), 297);
+  EXPECT_LE(ok.load(), 303 + static_cast<int>(5 * seconds));
+  EXPECT_EQ(other.load(), 0);
+  int allowed = 0;
+  for (auto& s : instances) {
+    const double a = s->metric(R"(lagoon_ratelimit_decisions_total{decision="allowed"})");
+    EXPECT_GT(a, 0) << "round robin reached every instance";
+    allowed += static_cast<int>(a);
+  }
+  EXPECT_EQ(allowed, ok.load());
+  ASSERT_TRUE(wait_until([&] { return rows() == 600; }, 10s)) << rows();
+  EXPECT_EQ(rows("status_code = 429"), limited.load());
+}
+
+TEST_F(Cluster, TheSameKeyHittingAllInstancesAtOnceGetsOneSession) {
+  auto [id, key] = create_key(env);
+  start();
+  std::vector<std::unique_ptr<Connection>> conns;
+  const std::string body = kHello;
+  const std::string req = "POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+                          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                          "\r\n\r\n" + body;
+  for (int i = 0; i < 60; ++i) conns.push_back(std::make_unique<Connection>(instances[i % 3]->port()));
+  for (auto& c : conns) ASSERT_TRUE(c->send(req));
+  int ok = 0;
+  for (auto& c : conns) {
+    auto r = c->read_response(10s);
+    ok += r && r->status == 200;
+  }
+  EXPECT_EQ(ok, 60);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM sessions"), "1");
+  ASSERT_TRUE(wait_until([&] { return rows() == 60; }, 10s));
+  EXPECT_EQ(db.scalar("SELECT count(DISTINCT session_id) FROM usage_records"), "1");
+}
+
+TEST_F(Cluster, OneInstanceDrainingUnderLoadCostsClientsNothing) {
+  auto [id, key] = create_key(env);
+  start({{"LAGOON_DRAIN_TIMEOUT_MS", "5000"}});
+  std::atomic<bool> running{true};
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> clients;
+  const std::string stream = R"({"model":"m","stream":true,"messages":[],"x_mock":{"chunks":10,"gap-ms":30}})";
+  for (int t = 0; t < 6; ++t)
+    clients.emplace_back([&, t] {
+      while (running.load()) {
+        auto r = chat(lb->port(), key, t % 3 == 0 ? stream : kHello);
+        const bool good = r && r->status == 200 && (t % 3 != 0 || r->body.find("[DONE]") != std::string::npos);
+        (good ? ok : failed)++;
+      }
+    });
+  std::this_thread::sleep_for(1s);
+  const int before = ok.load();
+  instances[1]->process().signal(SIGTERM);
+  const auto exited = instances[1]->process().wait(15s);
+  std::this_thread::sleep_for(1s);  // and traffic goes on without it
+  running = false;
+  for (auto& c : clients) c.join();
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(*exited, 0);
+  std::printf("drain under load: %d ok before SIGTERM, %d ok in all, %d failed\n", before, ok.load(), failed.load());
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(ok.load(), before);
+  ASSERT_TRUE(wait_until([&] { return rows() >= ok.load(); }, 10s)) << rows() << " rows, " << ok.load() << " answered";
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(rows(), ok.load());
+  EXPECT_EQ(db.scalar("SELECT count(DISTINCT request_id) FROM usage_records"), std::to_string(ok.load()));
+}
