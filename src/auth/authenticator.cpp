@@ -25,9 +25,10 @@ constexpr std::chrono::seconds kUnsubscribedL1Age{1};
 
 // The Postgres query run on a lease.
 struct FindKey {
-  explicit FindKey(const keys::Digest& d) : digest(d) {}
-  std::optional<KeyRecord> operator()(pqxx::connection& c) const { return db::find_key_for_auth(c, digest); }
+  FindKey(const keys::Digest& d, bool p) : digest(d), prepared(p) {}
+  std::optional<KeyRecord> operator()(pqxx::connection& c) const { return db::find_key_for_auth(c, digest, prepared); }
   keys::Digest digest;
+  bool prepared;
 };
 }  // namespace
 
@@ -182,7 +183,7 @@ asio::awaitable<Authenticator::EntryPtr> Authenticator::fetch(const keys::Digest
 
   std::optional<KeyRecord> record;
   try {
-    record = co_await db_.run("auth", FindKey(digest));
+    record = co_await db_.run("auth", FindKey(digest, cfg_.db_prepared_statements));
   } catch (const std::exception& e) {
     m.postgres_error.inc();
     log::warn("postgres key lookup failed", {{"error", e.what()}});

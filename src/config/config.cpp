@@ -38,6 +38,16 @@ std::uint64_t integer(const std::string& field, const Raw& raw, std::uint64_t lo
   return v;
 }
 
+bool boolean(const std::string& field, const Raw& raw) {
+  if (raw.file_value) {
+    if (!raw.file_value->is_boolean()) throw ConfigError(field, "expected true or false, got " + raw.shown());
+    return raw.file_value->get<bool>();
+  }
+  if (raw.env_text == "true" || raw.env_text == "1") return true;
+  if (raw.env_text == "false" || raw.env_text == "0") return false;
+  throw ConfigError(field, "expected true or false, got " + raw.shown());
+}
+
 std::string text(const std::string& field, const Raw& raw) {
   if (!raw.file_value) return raw.env_text;
   if (!raw.file_value->is_string()) throw ConfigError(field, "expected a string, got " + raw.shown());
@@ -129,6 +139,8 @@ const std::vector<Field>& fields() {
        millis(&Config::db_acquire_timeout, 1, 600'000)},
       {"db_statement_timeout_ms", "LAGOON_DB_STATEMENT_TIMEOUT_MS", false,
        millis(&Config::db_statement_timeout, 1, 3'600'000)},
+      {"db_prepared_statements", "LAGOON_DB_PREPARED_STATEMENTS", false,
+       [](Config& c, const std::string& f, const Raw& r) { c.db_prepared_statements = boolean(f, r); }},
       {"redis_timeout_ms", "LAGOON_REDIS_TIMEOUT_MS", false, millis(&Config::redis_timeout, 1, 60'000)},
       {"redis_connections", "LAGOON_REDIS_CONNECTIONS", false,
        [](Config& c, const std::string& f, const Raw& r) { c.redis_connections = integer(f, r, 1, 64); }},

@@ -182,9 +182,10 @@ KeyInfo revoke_key(pqxx::connection& conn, std::int64_t key_id) {
 
 void prepare_statements(pqxx::connection& conn) { conn.prepare(kAuthStatement, kAuthByDigest); }
 
-std::optional<auth::KeyRecord> find_key_for_auth(pqxx::connection& conn, const keys::Digest& digest) {
+std::optional<auth::KeyRecord> find_key_for_auth(pqxx::connection& conn, const keys::Digest& digest, bool prepared) {
   pqxx::nontransaction n(conn);  // one statement: no BEGIN/COMMIT round trips
-  auto r = n.exec_prepared(kAuthStatement, pqxx::binarystring(digest.data(), digest.size()));
+  const pqxx::binarystring d(digest.data(), digest.size());
+  auto r = prepared ? n.exec_prepared(kAuthStatement, d) : n.exec_params(kAuthByDigest, d);
   if (r.empty()) return std::nullopt;
   return auth_record_from(r[0]);
 }

@@ -38,7 +38,7 @@ std::unique_ptr<pqxx::connection> connect(const config::Config& cfg) {
   pqxx::nontransaction n(*conn);
   n.exec("SET statement_timeout = " + std::to_string(cfg.db_statement_timeout.count()));
   n.commit();
-  prepare_statements(*conn);
+  if (cfg.db_prepared_statements) prepare_statements(*conn);
   return conn;
 }
 

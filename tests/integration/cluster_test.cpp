@@ -6,7 +6,12 @@
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <random>
 #include <thread>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -154,4 +159,91 @@ TEST_F(Cluster, OneInstanceDrainingUnderLoadCostsClientsNothing) {
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(rows(), ok.load());
   EXPECT_EQ(db.scalar("SELECT count(DISTINCT request_id) FROM usage_records"), std::to_string(ok.load()));
+}
+
+namespace {
+
+// PgBouncer (Debian's) in transaction mode in front of the test Postgres, with fewer server
+// connections than its clients hold, so that their transactions really move between server connections.
+class PgBouncer {
+ public:
+  PgBouncer(const std::string& database_url, int server_connections) : port_(free_port()) {
+    std::random_device rd;
+    dir_ = std::filesystem::temp_directory_path() / ("lagoon-pgbouncer-" + std::to_string(rd()));
+    std::filesystem::create_directories(dir_);
+    std::filesystem::permissions(dir_, std::filesystem::perms::all);  // it runs as postgres when we are root
+    const auto at = database_url.find('@') + 1;
+    const auto colon = database_url.find(':', at);
+    const std::string pg_port = database_url.substr(colon + 1, database_url.find('/', colon) - colon - 1);
+    std::ofstream(dir_ / "users.txt") << "\"postgres\" \"\"\n";
+    std::ofstream(dir_ / "pgbouncer.ini")
+        << "[databases]\n* = host=127.0.0.1 port=" << pg_port << "\n"
+        << "[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = " << port_ << "\nunix_socket_dir =\n"
+        << "auth_type = trust\nauth_file = " << (dir_ / "users.txt").string() << "\n"
+        << "pool_mode = transaction\ndefault_pool_size = " << server_connections << "\nmax_client_conn = 500\n"
+        << "logfile = " << (dir_ / "pgbouncer.log").string() << "\npidfile = " << (dir_ / "pgbouncer.pid").string()
+        << "\n";
+    std::vector<std::string> argv = {"/usr/sbin/pgbouncer", (dir_ / "pgbouncer.ini").string()};
+    if (geteuid() == 0) argv.insert(argv.begin(), {"/usr/sbin/runuser", "-u", "postgres", "--"});
+    process_ = std::make_unique<Process>(argv, Env{}, (dir_ / "stdout.log").string());
+    for (int i = 0; i < 100; ++i) {
+      std::this_thread::sleep_for(50ms);
+      try {
+        Connection probe(port_);
+        return;
+      } catch (const std::exception&) {
+      }
+    }
+    throw std::runtime_error("pgbouncer did not start: " + process_->output());
+  }
+  ~PgBouncer() {
+    process_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string url_for(const std::string& database_url) const {
+    const auto at = database_url.find('@') + 1;
+    const auto colon = database_url.find(':', at);
+    const auto slash = database_url.find('/', colon);
+    return database_url.substr(0, colon + 1) + std::to_string(port_) + database_url.substr(slash);
+  }
+ private:
+  unsigned short port_;
+  std::filesystem::path dir_;
+  std::unique_ptr<Process> process_;
+};
+
+}  // namespace
+
+TEST_F(Cluster, PgBouncerInTransactionModeCarriesEverythingWithPreparedStatementsOff) {
+  PgBouncer bouncer(db.url(), 2);
+  Env via = env;
+  via["LAGOON_DATABASE_URL"] = bouncer.url_for(db.url());
+  via["LAGOON_DB_PREPARED_STATEMENTS"] = "false";
+  std::vector<std::pair<std::int64_t, std::string>> keys;
+  for (int i = 0; i < 30; ++i) keys.push_back(create_key(via, "user" + std::to_string(i % 3)));  // the CLI too
+  Env e = mock.with(via);
+  e["LAGOON_DB_POOL_SIZE"] = "4";
+  std::vector<std::unique_ptr<LagoonServer>> two;
+  for (int i = 0; i < 2; ++i) two.push_back(std::make_unique<LagoonServer>(e));
+  std::atomic<int> ok{0}, other{0};
+  std::vector<std::thread> threads;
+  const std::string stream = R"({"model":"llama-3.3-70b","stream":true,"messages":[],"x_mock":{"chunks":3}})";
+  for (int t = 0; t < 6; ++t)
+    threads.emplace_back([&, t] {
+      for (std::size_t i = static_cast<std::size_t>(t); i < keys.size(); i += 6)
+        for (int round = 0; round < 4; ++round) {  // a cold lookup, then cached; a session each
+          auto r = chat(two[(i + round) % 2]->port(), keys[i].second, round == 1 ? stream : kHello);
+          (r && r->status == 200 ? ok : other)++;
+        }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(ok.load(), 120);
+  // Revocation through PgBouncer, seen by both instances.
+  ASSERT_EQ(lagoon_cli({"keys", "revoke", std::to_string(keys[0].first)}, via).code, 0);
+  EXPECT_TRUE(wait_until([&] { return chat(two[0]->port(), keys[0].second)->status == 401; }, 2s));
+  EXPECT_TRUE(wait_until([&] { return chat(two[1]->port(), keys[0].second)->status == 401; }, 2s));
+  ASSERT_TRUE(wait_until([&] { return rows("status_code = 200") == 120; }, 10s)) << rows();
+  EXPECT_EQ(db.scalar("SELECT count(DISTINCT request_id) = count(*) FROM usage_records"), "t");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM sessions"), "30");  // one per key, however its requests were spread
 }

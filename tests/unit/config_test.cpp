@@ -72,6 +72,8 @@ TEST(Config, BadValuesNameTheFieldAndTheReason) {
        "LAGOON_KEY_PEPPER: must be at least 32 characters (e.g. `openssl rand -hex 32`)"},
       {R"({"no_such": 1})", {}, "no_such: unknown setting"},
       {R"({"": 1})", {}, "config file key \"\": unknown setting"},
+      {"", {{"LAGOON_DB_PREPARED_STATEMENTS", "maybe"}}, "LAGOON_DB_PREPARED_STATEMENTS: expected true or false, got \"maybe\""},
+      {R"({"db_prepared_statements": 1})", {}, "db_prepared_statements: expected true or false, got 1"},
       {R"({"key_pepper": "0123456789abcdef0123456789abcdef"})", {},
        "key_pepper: secrets are read only from the environment (LAGOON_KEY_PEPPER)"},
       {R"({"admin_token": "x"})", {}, "admin_token: secrets are read only from the environment (LAGOON_ADMIN_TOKEN)"},

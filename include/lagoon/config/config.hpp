@@ -55,6 +55,9 @@ struct Config {
   Millis db_connect_timeout{2'000};
   Millis db_acquire_timeout{250};
   Millis db_statement_timeout{5'000};
+  // Named prepared statements for the hot auth lookup. Off behind PgBouncer in transaction mode, whose
+  // 1.18 release cannot follow them from one server connection to another.
+  bool db_prepared_statements = true;
   Millis redis_timeout{25};          // one Redis round trip on the request path
   unsigned redis_connections = 2;    // command connections (pub/sub has one more of its own)
   unsigned redis_breaker_failures = 3;    // consecutive timeouts/failures that open the breaker

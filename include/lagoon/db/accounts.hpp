@@ -129,9 +129,11 @@ UsageSummary usage_summary(pqxx::connection& conn, const UsageQuery& query);
 inline constexpr const char* kAuthStatement = "lagoon_auth_key";
 void prepare_statements(pqxx::connection& conn);
 
-// The key with this digest joined with its user, or nullopt when no key has it. Needs
-// prepare_statements() on `conn`.
-std::optional<auth::KeyRecord> find_key_for_auth(pqxx::connection& conn, const keys::Digest& digest);
+// The key with this digest joined with its user, or nullopt when no key has it. `prepared`: through
+// the statement prepare_statements() registered on `conn` (else an unnamed one, as PgBouncer in
+// transaction mode needs).
+std::optional<auth::KeyRecord> find_key_for_auth(pqxx::connection& conn, const keys::Digest& digest,
+                                                 bool prepared = true);
 
 // Records whose cached copies must be invalidated after a change to one key or to a user.
 std::vector<auth::KeyRecord> key_records_of_key(pqxx::connection& conn, std::int64_t key_id);
