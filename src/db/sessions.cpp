@@ -6,6 +6,12 @@ namespace lagoon::db {
 
 namespace {
 
+// Session changes of one key, one at a time across every instance: under READ COMMITTED a racing
+// transaction's FOR UPDATE skips the row the winner deactivated and cannot see the row it inserted, so
+// without this two instances switching one key between models meet on the one-active-session index
+// (found by Cluster.OneInstanceDrainingUnderLoadCostsClientsNothing). Transaction-scoped, so it works
+// through PgBouncer in transaction mode; the first number keeps these locks apart from other uses.
+constexpr const char* kLockKey = "SELECT pg_advisory_xact_lock(1397049173, ($1 % 2147483647)::int)";
 constexpr const char* kActive =
     "SELECT id, model, (extract(epoch FROM expires_at) * 1000)::bigint, expires_at > now() "
     "FROM sessions WHERE api_key_id = $1 AND is_active FOR UPDATE";
@@ -18,6 +24,7 @@ constexpr const char* kCreate =
 Session attempt(pqxx::connection& conn, std::int64_t key_id, std::int64_t user_id, const std::string& model,
                 std::chrono::milliseconds ttl) {
   pqxx::work w(conn);
+  w.exec_params(kLockKey, key_id);
   auto current = w.exec_params(kActive, key_id);
   if (!current.empty() && current[0][1].as<std::string>() == model && current[0][3].as<bool>()) {
     Session s{current[0][0].as<std::string>(), model, current[0][2].as<std::int64_t>()};

@@ -1,13 +1,16 @@
 // Scale-out: three `lagoon serve` instances behind haproxy on one Redis and one Postgres, as users run
 // them behind their load balancer. Nothing may assume it is alone: revocations, rate limits, sessions
 // and usage rows must come out as if there were one instance, and one instance leaving under load must
-// cost clients nothing.
+// cost clients nothing. Part of lagoon_load_tests (RUN_SERIAL): three instances, haproxy and a dozen
+// clients fill both cores, and beside other tests a Redis or pool deadline missed for want of CPU
+// gives a (correct) 503 that is no fault of the cluster.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -133,6 +136,8 @@ TEST_F(Cluster, OneInstanceDrainingUnderLoadCostsClientsNothing) {
   start({{"LAGOON_DRAIN_TIMEOUT_MS", "5000"}});
   std::atomic<bool> running{true};
   std::atomic<int> ok{0}, failed{0};
+  std::mutex failures_mutex;
+  std::vector<std::string> failures;
   std::vector<std::thread> clients;
   const std::string stream = R"({"model":"m","stream":true,"messages":[],"x_mock":{"chunks":10,"gap-ms":30}})";
   for (int t = 0; t < 6; ++t)
@@ -141,6 +146,11 @@ TEST_F(Cluster, OneInstanceDrainingUnderLoadCostsClientsNothing) {
         auto r = chat(lb->port(), key, t % 3 == 0 ? stream : kHello);
         const bool good = r && r->status == 200 && (t % 3 != 0 || r->body.find("[DONE]") != std::string::npos);
         (good ? ok : failed)++;
+        if (!good) {
+          std::lock_guard lock(failures_mutex);
+          failures.push_back(r ? std::to_string(r->status) + " " + r->body.substr(r->body.size() > 300 ? r->body.size() - 300 : 0)
+                               : std::string("no response"));
+        }
       }
     });
   std::this_thread::sleep_for(1s);
@@ -154,6 +164,13 @@ TEST_F(Cluster, OneInstanceDrainingUnderLoadCostsClientsNothing) {
   EXPECT_EQ(*exited, 0);
   std::printf("drain under load: %d ok before SIGTERM, %d ok in all, %d failed\n", before, ok.load(), failed.load());
   EXPECT_EQ(failed.load(), 0);
+  for (const auto& f : failures) ADD_FAILURE() << "client saw: " << f;
+  if (!failures.empty())
+    for (auto& s : instances) {
+      const auto out = s->process().output();
+      for (std::size_t at = out.find("lookup failed"); at != std::string::npos; at = out.find("lookup failed", at + 1))
+        ADD_FAILURE() << out.substr(out.rfind('\n', at) + 1, out.find('\n', at) - out.rfind('\n', at));
+    }
   EXPECT_GT(ok.load(), before);
   ASSERT_TRUE(wait_until([&] { return rows() >= ok.load(); }, 10s)) << rows() << " rows, " << ok.load() << " answered";
   std::this_thread::sleep_for(300ms);
