@@ -45,8 +45,7 @@ class Cluster : public ::testing::Test {
     lb = std::make_unique<Haproxy>(ports);
   }
   std::optional<HttpResponse> chat(unsigned short port, const std::string& key, const std::string& body = kHello) {
-    return request(port, "POST", "/api/v1/chat/completions", body,
-                   "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n");
+    return chat_completion(port, key, body);
   }
   std::int64_t rows(const std::string& where = "true") {
     return std::stoll(db.scalar("SELECT count(*) FROM usage_records WHERE " + where));

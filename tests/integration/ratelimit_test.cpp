@@ -37,8 +37,7 @@ class RateLimit : public ::testing::Test {
   }
   static std::optional<HttpResponse> chat(const LagoonServer& s, const std::string& key,
                                           const std::string& body = kHello) {
-    return request(s.port(), "POST", "/api/v1/chat/completions", body,
-                   "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n");
+    return chat_completion(s.port(), key, body);
   }
   std::int64_t rows(const std::string& where = "true") {
     return std::stoll(db.scalar("SELECT count(*) FROM usage_records WHERE " + where));

@@ -135,4 +135,9 @@ std::optional<HttpResponse> request(unsigned short port, const std::string& meth
   return c.read_response();
 }
 
+std::optional<HttpResponse> chat_completion(unsigned short port, const std::string& key, const std::string& body) {
+  return request(port, "POST", "/api/v1/chat/completions", body,
+                 "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n");
+}
+
 }  // namespace lagoon::test
