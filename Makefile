@@ -2,7 +2,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all build run test bench fuzz soak deps clean
+.PHONY: all build run test bench fuzz soak cluster deps clean
 
 all: build
 
@@ -32,6 +32,11 @@ fuzz: deps
 # SOAK_SECONDS (600) of mixed traffic; fails when RSS or open descriptors keep growing (scripts/soak).
 soak: build
 	@scripts/soak
+
+# Three instances behind haproxy on one Redis and Postgres, to try (scripts/cluster; CLUSTER_BENCH=1
+# measures requests/s with 1 and with 3 instances).
+cluster: build
+	@scripts/cluster
 
 clean:
 	rm -rf $(BUILD_DIR)
