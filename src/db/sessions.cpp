@@ -11,7 +11,7 @@ namespace {
 // without this two instances switching one key between models meet on the one-active-session index
 // (found by Cluster.OneInstanceDrainingUnderLoadCostsClientsNothing). Transaction-scoped, so it works
 // through PgBouncer in transaction mode; the first number keeps these locks apart from other uses.
-constexpr const char* kLockKey = "SELECT pg_advisory_xact_lock(1397049173, ($1 % 2147483647)::int)";
+constexpr const char* kLockKey = "SELECT pg_advisory_xact_lock(1397049173, ($1::bigint % 2147483647)::int)";
 constexpr const char* kActive =
     "SELECT id, model, (extract(epoch FROM expires_at) * 1000)::bigint, expires_at > now() "
     "FROM sessions WHERE api_key_id = $1 AND is_active FOR UPDATE";
@@ -45,8 +45,8 @@ Session session_for(pqxx::connection& conn, std::int64_t api_key_id, std::int64_
   try {
     return attempt(conn, api_key_id, user_id, model, ttl);
   } catch (const pqxx::unique_violation&) {
-    // Another process created the key's first session between our look and our insert: now there is
-    // an active row to find (or to replace, if it is for another model).
+    // Only a writer that does not take kLockKey (an older instance during a rolling upgrade) can still
+    // get here: by now there is an active row to find (or to replace, if it is for another model).
     return attempt(conn, api_key_id, user_id, model, ttl);
   }
 }

@@ -23,9 +23,9 @@ std::string haproxy_config(unsigned short port, const std::vector<unsigned short
       "  timeout http-keep-alive 10s\n"
       "  option http-keep-alive\n"
       "  retries 3\n"
-      "  option redispatch\n"
-      // Only what was certainly not served: a failed connect, or a connection closed before any
-      // response byte (Lagoon answers nothing on a connection its drain closes).
+      "  option redispatch 1\n"
+      // A failed connect, or a connection closed before any response byte (Lagoon serves nothing on a
+      // connection its drain closes; a crashed instance is the case where this could replay a request).
       "  retry-on conn-failure empty-response\n"
       "frontend lagoon_in\n"
       "  bind 127.0.0.1:" +
@@ -36,7 +36,7 @@ std::string haproxy_config(unsigned short port, const std::vector<unsigned short
       "  balance roundrobin\n"
       "  option httpchk GET /readyz\n"
       "  http-check expect status 200\n"
-      "  default-server check inter 200ms fall 1 rise 2\n";
+      "  default-server check inter 200ms fall 2 rise 2\n";
   for (std::size_t i = 0; i < backends.size(); ++i)
     c += "  server lagoon" + std::to_string(i) + " 127.0.0.1:" + std::to_string(backends[i]) + "\n";
   return c;
@@ -54,7 +54,11 @@ Haproxy::Haproxy(const std::vector<unsigned short>& backends) : port_(free_port(
   for (int i = 0; i < 100; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (!process_->running()) break;
-    if (i >= 10 && request(port_, "GET", "/healthz")) return;
+    if (i < 10) continue;  // every backend seen healthy first (rise 2 at 200 ms)
+    try {
+      if (auto r = request(port_, "GET", "/healthz"); r && r->status == 200) return;
+    } catch (const std::exception&) {  // not listening yet
+    }
   }
   throw std::runtime_error("haproxy did not start:\n" + process_->output());
 }

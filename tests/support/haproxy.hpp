@@ -1,7 +1,7 @@
 // Haproxy: haproxy (Debian's) in front of several `lagoon serve` instances on one free port — the load
-// balancer users put in front of a scale-out: round robin, health checks on /readyz every 200 ms (one
-// failure takes a server out, two successes bring it back), and a request retried on another server
-// only when it was certainly not served (the connection failed or was closed before any response).
+// balancer users put in front of a scale-out: round robin, health checks on /readyz every 200 ms (two
+// failures take a server out, two successes bring it back), and a request retried on another server
+// when the connection failed or was closed before any response.
 // Runs in the foreground of a Process; stopped with it.
 #pragma once
 

@@ -83,6 +83,14 @@ TEST(Config, BadValuesNameTheFieldAndTheReason) {
   for (const auto& c : cases) EXPECT_EQ(error_of(c.file, c.env), c.message) << c.file;
 }
 
+TEST(Config, PreparedStatementsAreOnUnlessSwitchedOff) {
+  EXPECT_TRUE(load("", {}, 2).db_prepared_statements);
+  EXPECT_FALSE(load("", {{"LAGOON_DB_PREPARED_STATEMENTS", "false"}}, 2).db_prepared_statements);
+  EXPECT_FALSE(load("", {{"LAGOON_DB_PREPARED_STATEMENTS", "0"}}, 2).db_prepared_statements);
+  EXPECT_FALSE(load(R"({"db_prepared_statements": false})", {}, 2).db_prepared_statements);
+  EXPECT_TRUE(load(R"({"db_prepared_statements": false})", {{"LAGOON_DB_PREPARED_STATEMENTS", "1"}}, 2).db_prepared_statements);
+}
+
 TEST(Config, InvalidJsonIsAnError) {
   EXPECT_NE(error_of("{", {}).find("config file: invalid JSON"), std::string::npos);
   // Found by the config fuzz target: a number nlohmann cannot hold was an uncaught out_of_range.
