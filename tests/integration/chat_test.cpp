@@ -200,8 +200,7 @@ TEST_F(Chat, AClientLeavingMidStreamCancelsTheUpstreamAndIsRecorded) {
   {
     Connection c(server->port());
     const std::string body = R"({"model":"m","messages":[],"stream":true,"x_mock":{"chunks":100000,"gap-ms":10}})";
-    c.send("POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
-           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    c.send(chat_request_bytes(key, body));
     auto first = c.read_response(std::chrono::milliseconds(300));  // reads what came; the stream goes on
     (void)first;
   }  // the client goes away
@@ -254,9 +253,7 @@ TEST_F(Chat, ConcurrentFirstRequestsOnTwoInstancesShareOneSession) {
   LagoonServer other(mock.with(env));
   std::vector<std::unique_ptr<Connection>> conns;
   const std::string body = R"({"model":"m","messages":[]})";
-  const std::string req = "POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
-                          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-                          "\r\n\r\n" + body;
+  const std::string req = chat_request_bytes(key, body);
   for (int i = 0; i < 40; ++i) conns.push_back(std::make_unique<Connection>(i % 2 ? server->port() : other.port()));
   for (auto& c : conns) ASSERT_TRUE(c->send(req));
   int ok = 0;
@@ -294,8 +291,7 @@ TEST_F(Chat, AClientLeavingWhileTheUpstreamIsSilentIsNoticedAtOnce) {
     Connection c(server->port());
     // The upstream sends the first event, then nothing for 5 s.
     const std::string body = R"({"model":"m","messages":[],"stream":true,"x_mock":{"chunks":3,"gap-ms":5000}})";
-    c.send("POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
-           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    c.send(chat_request_bytes(key, body));
     auto first = c.read_response(std::chrono::milliseconds(300));
     (void)first;
   }
@@ -308,9 +304,7 @@ TEST_F(Chat, AClientLeavingWhileTheUpstreamIsSilentIsNoticedAtOnce) {
 TEST_F(Chat, FiveHundredConcurrentStreamsCompleteWithAPoolOfTwo) {
   start({{"LAGOON_DB_POOL_SIZE", "2"}});
   const std::string body = R"({"model":"m","messages":[],"stream":true,"x_mock":{"chunks":20,"gap-ms":25}})";
-  const std::string req = "POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
-                          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-                          "\r\n\r\n" + body;
+  const std::string req = chat_request_bytes(key, body);
   std::vector<std::unique_ptr<Connection>> conns;
   for (int i = 0; i < 500; ++i) conns.push_back(std::make_unique<Connection>(server->port()));
   for (auto& c : conns) ASSERT_TRUE(c->send(req));

@@ -123,10 +123,7 @@ TEST_F(Cluster, TheSameKeyHittingAllInstancesAtOnceGetsOneSession) {
   auto [id, key] = create_key(env);
   start();
   std::vector<std::unique_ptr<Connection>> conns;
-  const std::string body = kHello;
-  const std::string req = "POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
-                          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-                          "\r\n\r\n" + body;
+  const std::string req = chat_request_bytes(key, kHello);
   for (int i = 0; i < 60; ++i) conns.push_back(std::make_unique<Connection>(instances[i % 3]->port()));
   for (auto& c : conns) ASSERT_TRUE(c->send(req));
   int ok = 0;
@@ -198,9 +195,7 @@ class PgBouncer {
     dir_ = std::filesystem::temp_directory_path() / ("lagoon-pgbouncer-" + std::to_string(rd()));
     std::filesystem::create_directories(dir_);
     std::filesystem::permissions(dir_, std::filesystem::perms::all);  // it runs as postgres when we are root
-    const auto at = database_url.find('@') + 1;
-    const auto colon = database_url.find(':', at);
-    const std::string pg_port = database_url.substr(colon + 1, database_url.find('/', colon) - colon - 1);
+    const auto pg_port = port_of_url(database_url);
     std::ofstream(dir_ / "users.txt") << "\"postgres\" \"\"\n";
     std::ofstream(dir_ / "pgbouncer.ini")
         << "[databases]\n* = host=127.0.0.1 port=" << pg_port << "\n"
@@ -228,12 +223,7 @@ class PgBouncer {
     process_.reset();
     std::filesystem::remove_all(dir_);
   }
-  std::string url_for(const std::string& database_url) const {
-    const auto at = database_url.find('@') + 1;
-    const auto colon = database_url.find(':', at);
-    const auto slash = database_url.find('/', colon);
-    return database_url.substr(0, colon + 1) + std::to_string(port_) + database_url.substr(slash);
-  }
+  std::string url_for(const std::string& database_url) const { return url_with_port(database_url, port_); }
  private:
   unsigned short port_;
   std::filesystem::path dir_;

@@ -21,22 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-unsigned short port_of(const std::string& url) {
-  const auto host = url.find('@') != std::string::npos ? url.find('@') : url.find("://") + 2;
-  const auto colon = url.find(':', host);
-  return static_cast<unsigned short>(std::stoi(url.substr(colon + 1)));
-}
-
-std::string with_port(const std::string& url, unsigned short port) {
-  const auto host = url.find('@') != std::string::npos ? url.find('@') : url.find("://") + 2;
-  const auto colon = url.find(':', host);
-  const auto end = url.find_first_of("/?", colon);
-  std::string out = url.substr(0, colon + 1);
-  out += std::to_string(port);
-  if (end != std::string::npos) out += url.substr(end);
-  return out;
-}
-
 long rss_kib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -49,9 +33,7 @@ class Faults : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0); }
   std::optional<HttpResponse> chat(unsigned short port, const std::string& key, const std::string& extra = "") {
-    return request(port, "POST", "/api/v1/chat/completions",
-                   R"({"model":"llama-3.3-70b","messages":[{"role":"user","content":"Hi"}])" + extra + "}",
-                   "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n");
+    return chat_completion(port, key, R"({"model":"llama-3.3-70b","messages":[{"role":"user","content":"Hi"}])" + extra + "}");
   }
   std::int64_t rows() { return std::stoll(db.scalar("SELECT count(*) FROM usage_records")); }
   std::int64_t distinct_rows() { return std::stoll(db.scalar("SELECT count(DISTINCT request_id) FROM usage_records")); }
@@ -64,9 +46,9 @@ class Faults : public ::testing::Test {
 }  // namespace
 
 TEST_F(Faults, AHungPostgresCostsColdKeysA503WithinADeadlineAndWarmKeysNothing) {
-  FaultProxy pg(port_of(db.url()));
+  FaultProxy pg(port_of_url(db.url()));
   Env e = mock.with(env);
-  e["LAGOON_DATABASE_URL"] = with_port(db.url(), pg.port());
+  e["LAGOON_DATABASE_URL"] = url_with_port(db.url(), pg.port());
   e["LAGOON_DB_STATEMENT_TIMEOUT_MS"] = "1000";
   const auto warm = create_key(env, "alice").second;
   std::vector<std::string> cold;
@@ -148,9 +130,7 @@ TEST_F(Faults, ClientsThatStopReadingHoldBoundedMemoryAndAreCutAtTheWriteDeadlin
                                .dump();
   for (int i = 0; i < kStreams; ++i) {
     conns.push_back(std::make_unique<Connection>(s.port()));
-    conns.back()->send("POST /api/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + key +
-                       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-                       "\r\n\r\n" + body);
+    conns.back()->send(chat_request_bytes(key, body));
   }
   std::this_thread::sleep_for(1500ms);
   const long stuck = rss_kib(s.process().pid());
@@ -166,9 +146,9 @@ TEST_F(Faults, ClientsThatStopReadingHoldBoundedMemoryAndAreCutAtTheWriteDeadlin
 }
 
 TEST_F(Faults, ColdKeysExhaustingThePoolGet503NeverA401AndWarmKeysAreUntouched) {
-  FaultProxy pg(port_of(db.url()));
+  FaultProxy pg(port_of_url(db.url()));
   Env e = mock.with(env);
-  e["LAGOON_DATABASE_URL"] = with_port(db.url(), pg.port());
+  e["LAGOON_DATABASE_URL"] = url_with_port(db.url(), pg.port());
   e["LAGOON_DB_POOL_SIZE"] = "2";
   e["LAGOON_DB_ACQUIRE_TIMEOUT_MS"] = "50";
   const auto warm = create_key(env, "alice").second;

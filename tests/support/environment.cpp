@@ -227,4 +227,24 @@ Env MockUpstream::with(Env env) const {
   return env;
 }
 
+namespace {
+std::size_t port_colon(const std::string& url) {
+  const auto at = url.find('@');
+  return url.find(':', at != std::string::npos ? at : url.find("://") + 3);
+}
+}  // namespace
+
+unsigned short port_of_url(const std::string& url) {
+  return static_cast<unsigned short>(std::stoi(url.substr(port_colon(url) + 1)));
+}
+
+std::string url_with_port(const std::string& url, unsigned short port) {
+  const auto colon = port_colon(url);
+  const auto end = url.find_first_of("/?", colon);
+  std::string out = url.substr(0, colon + 1);
+  out += std::to_string(port);
+  if (end != std::string::npos) out += url.substr(end);
+  return out;
+}
+
 }  // namespace lagoon::test

@@ -38,6 +38,11 @@ class TestDatabase {
   std::string url_;
 };
 
+// The port of a postgresql://user@host:port/db URL, and the same URL with another port (for a proxy or
+// pooler put in front of the server).
+unsigned short port_of_url(const std::string& url);
+std::string url_with_port(const std::string& url, unsigned short port);
+
 // The environment a lagoon process needs against this test's database.
 Env lagoon_env(const TestDatabase& db);
 

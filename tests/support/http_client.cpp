@@ -140,4 +140,9 @@ std::optional<HttpResponse> chat_completion(unsigned short port, const std::stri
                  "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n");
 }
 
+std::string chat_request_bytes(const std::string& key, const std::string& body) {
+  return "POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
 }  // namespace lagoon::test

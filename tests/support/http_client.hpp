@@ -44,6 +44,9 @@ class Connection {
 std::optional<HttpResponse> request(unsigned short port, const std::string& method, const std::string& target,
                                     const std::string& body = "", const std::string& extra_headers = "");
 
+// The bytes of that request, for tests that write to a Connection themselves.
+std::string chat_request_bytes(const std::string& key, const std::string& body);
+
 // POST /api/v1/chat/completions with the key as Bearer credential and a JSON body.
 std::optional<HttpResponse> chat_completion(unsigned short port, const std::string& key, const std::string& body);
 
