@@ -39,9 +39,11 @@ struct Authenticator::Metrics {
         unavailable(outcome(m, "unavailable")),
         missing(reason(m, "missing")),
         malformed(reason(m, "malformed")),
-        unknown(reason(m, "unknown")),
-        revoked(reason(m, "revoked")),
-        user_inactive(reason(m, "user_inactive")),
+        forged(reason(m, "forged")),
+        refused(reason(m, "denied")),
+        legacy(m.counter("lagoon_auth_legacy_keys_total",
+                         "Requests with a key of the format before tags (rotate them: they cost a lookup when "
+                         "made up)")),
         l1_hit(lookup(m, "l1", "hit")),
         l1_negative(lookup(m, "l1", "negative")),
         redis_negative(lookup(m, "redis", "negative")),
@@ -60,7 +62,11 @@ struct Authenticator::Metrics {
     return m.counter("lagoon_auth_requests_total", "Authentication decisions, by outcome", {{"outcome", o}});
   }
   static metrics::Counter& reason(metrics::Registry& m, const char* r) {
-    return m.counter("lagoon_auth_denied_total", "Requests refused with 401, by reason", {{"reason", r}});
+    // Whether a well-formed key is unknown, revoked or its user deactivated is in the access log only:
+    // /metrics must not tell the holder of a leaked key which of these it is.
+    return m.counter("lagoon_auth_denied_total",
+                     "Requests refused with 401: missing, malformed, forged (a tag Lagoon did not make) or denied",
+                     {{"reason", r}});
   }
   static metrics::Counter& lookup(metrics::Registry& m, const char* layer, const char* result) {
     return m.counter("lagoon_auth_lookups_total",
@@ -69,7 +75,8 @@ struct Authenticator::Metrics {
   }
 
   metrics::Counter &ok, &denied, &unavailable;
-  metrics::Counter &missing, &malformed, &unknown, &revoked, &user_inactive;
+  metrics::Counter &missing, &malformed, &forged, &refused;
+  metrics::Counter& legacy;
   // "negative": the cache said the key does not exist (the negative cache), rather than a record.
   metrics::Counter &l1_hit, &l1_negative, &redis_negative, &l1_miss, &redis_hit, &redis_miss, &redis_error, &postgres_hit, &postgres_miss,
       &postgres_error;
@@ -84,6 +91,7 @@ Authenticator::Authenticator(const config::Config& cfg, redis::Client& redis, db
       db_(db),
       revocations_live_(std::move(revocations_live)),
       l1_(cfg.auth_cache_ttl.count() > 0 ? cfg.auth_cache_size : 0),
+      l1_unknown_(cfg.auth_negative_ttl.count() > 0 ? cfg.auth_negative_cache_size : 0),
       metrics_(std::make_unique<Metrics>(metrics)) {}
 
 Authenticator::~Authenticator() = default;
@@ -96,18 +104,32 @@ asio::awaitable<AuthResult> Authenticator::authenticate(std::string_view authori
     m.missing.inc();
     co_return AuthResult{AuthResult::Outcome::denied, "missing", nullptr};
   }
-  if (!keys::well_formed(*token)) {
+  const keys::Format format = keys::format_of(*token);
+  if (format == keys::Format::malformed) {
     m.denied.inc();
     m.malformed.inc();
     co_return AuthResult{AuthResult::Outcome::denied, "malformed", nullptr};
   }
+  // Before any cache or lookup: a made-up key must cost no Redis call, no Postgres query and no cache
+  // slot, however many of them arrive.
+  if (format == keys::Format::tagged && !keys::tag_matches(cfg_.key_pepper, *token)) {
+    m.denied.inc();
+    m.forged.inc();
+    co_return AuthResult{AuthResult::Outcome::denied, "forged", nullptr};
+  }
+  if (format == keys::Format::legacy) m.legacy.inc();
   keys::Digest digest = keys::digest(cfg_.key_pepper, *token);
 
+  const auto now = Clock::now();
   const Clock::duration known_age =
       revocations_live_() ? Clock::duration(cfg_.auth_cache_ttl)
                           : std::min<Clock::duration>(cfg_.auth_cache_ttl, kUnsubscribedL1Age);
-  if (auto hit = l1_.get(digest, Clock::now(), known_age, cfg_.auth_negative_ttl)) {
-    (hit->unknown ? m.l1_negative : m.l1_hit).inc();
+  if (auto hit = l1_.get(digest, now, known_age, known_age)) {
+    m.l1_hit.inc();
+    co_return decide(std::move(hit));
+  }
+  if (auto hit = l1_unknown_.get(digest, now, cfg_.auth_negative_ttl, cfg_.auth_negative_ttl)) {
+    m.l1_negative.inc();
     co_return decide(std::move(hit));
   }
   m.l1_miss.inc();
@@ -123,18 +145,16 @@ AuthResult Authenticator::decide(EntryPtr entry) {
   auto& m = *metrics_;
   std::string_view reason;
   if (entry->unknown) {
-    m.unknown.inc();
     reason = "unknown";
   } else if (!entry->record.key_active) {
-    m.revoked.inc();
     reason = "revoked";
   } else if (!entry->record.user_active) {
-    m.user_inactive.inc();
     reason = "user_inactive";
   } else {
     m.ok.inc();
     return AuthResult{AuthResult::Outcome::ok, {}, std::move(entry)};
   }
+  m.refused.inc();
   m.denied.inc();
   return AuthResult{AuthResult::Outcome::denied, reason, nullptr};
 }
@@ -160,6 +180,7 @@ asio::awaitable<Authenticator::EntryPtr> Authenticator::fetch_or_null(const keys
 asio::awaitable<Authenticator::EntryPtr> Authenticator::fetch(const keys::Digest& digest) {
   auto& m = *metrics_;
   const std::uint64_t generation = l1_.generation();
+  const std::uint64_t unknown_generation = l1_unknown_.generation();
   const std::string redis_key = cache_key(cfg_.redis_prefix, digest);
 
   bool overwrite = false;  // Redis holds something we cannot read: replace it rather than keep it
@@ -171,7 +192,7 @@ asio::awaitable<Authenticator::EntryPtr> Authenticator::fetch(const keys::Digest
       if (auto e = from_cache_json(cached.reply.str, digest)) {
         (e->unknown ? m.redis_negative : m.redis_hit).inc();
         auto entry = std::make_shared<const CacheEntry>(std::move(*e));
-        l1_.put(digest, entry, Clock::now(), generation);
+        remember(digest, entry, generation, unknown_generation);
         co_return entry;
       }
       overwrite = true;
@@ -200,7 +221,7 @@ asio::awaitable<Authenticator::EntryPtr> Authenticator::fetch(const keys::Digest
   }
   auto entry = std::make_shared<const CacheEntry>(std::move(e));
   if (entry->unknown && cfg_.auth_negative_ttl.count() == 0) co_return entry;
-  l1_.put(digest, entry, Clock::now(), generation);
+  remember(digest, entry, generation, unknown_generation);
   const long long ttl =
       entry->unknown ? std::max<long long>(1, (cfg_.auth_negative_ttl.count() + 999) / 1000) : kRedisKnownTtlSeconds;
   // NX: an invalidation may have written a revoked record since we looked; never overwrite it with
@@ -211,14 +232,28 @@ asio::awaitable<Authenticator::EntryPtr> Authenticator::fetch(const keys::Digest
   co_return entry;
 }
 
+// Unknown keys in a cache of their own: however many made-up legacy keys arrive, they never push a
+// known key out of L1.
+void Authenticator::remember(const keys::Digest& digest, const EntryPtr& entry, std::uint64_t generation,
+                             std::uint64_t unknown_generation) {
+  if (entry->unknown)
+    l1_unknown_.put(digest, entry, Clock::now(), unknown_generation);
+  else
+    l1_.put(digest, entry, Clock::now(), generation);
+}
+
 void Authenticator::invalidate(std::string_view hex_digest) {
   metrics_->invalidations.inc();
-  if (auto d = keys::from_hex(hex_digest)) l1_.erase(*d);
+  if (auto d = keys::from_hex(hex_digest)) {
+    l1_.erase(*d);
+    l1_unknown_.erase(*d);
+  }
 }
 
 void Authenticator::invalidate_all() {
   metrics_->invalidations.inc();
   l1_.clear();
+  l1_unknown_.clear();
 }
 
 }  // namespace lagoon::auth

@@ -1,5 +1,6 @@
 #include "lagoon/chat/request.hpp"
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <vector>
@@ -316,12 +317,16 @@ std::optional<ChatRequest> parse_fast(std::string_view body) {
   const auto& f = scan.facts();
   using Options = FastScan::Facts::Options;
   if (f.stream && !f.client_wants_usage && f.options == Options::object) return std::nullopt;  // needs a rewrite
+  if (model_problem(f.model)) return std::nullopt;  // the DOM path words the refusal
   ChatRequest r;
   r.model = f.model;
   r.stream = f.stream;
   r.client_wants_usage = f.options == Options::object && f.client_wants_usage;
-  r.max_tokens = f.max_completion_tokens ? f.max_completion_tokens : f.max_tokens;
+  r.max_tokens = f.max_completion_tokens && f.max_tokens ? std::max(*f.max_completion_tokens, *f.max_tokens)
+                 : f.max_completion_tokens               ? f.max_completion_tokens
+                                                         : f.max_tokens;
   r.prompt_chars = f.prompt_chars;
+  r.body_bytes = body.size();
   if (!r.stream || r.client_wants_usage) {
     r.upstream_body.assign(body);
     return r;
@@ -331,6 +336,14 @@ std::optional<ChatRequest> parse_fast(std::string_view body) {
 }
 
 }  // namespace
+
+std::optional<std::string> model_problem(std::string_view model) {
+  if (model.size() > kMaxModelBytes)
+    return "model must be at most " + std::to_string(kMaxModelBytes) + " bytes long";
+  for (const char c : model)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return std::string("model must not contain control characters");
+  return std::nullopt;
+}
 
 std::variant<ChatRequest, InvalidRequest> parse_chat_request(std::string_view body) {
   if (!deeper_than(body, kMaxJsonDepth))
@@ -354,6 +367,8 @@ std::variant<ChatRequest, InvalidRequest> parse_chat_request_dom(std::string_vie
   if (!model->is_string() || model->get_ref<const std::string&>().empty())
     return InvalidRequest{"model must be a non-empty string", "model"};
   r.model = model->get<std::string>();
+  if (auto problem = model_problem(r.model)) return InvalidRequest{*problem, "model"};
+  r.body_bytes = body.size();
 
   auto messages = j.find("messages");
   if (messages == j.end()) return InvalidRequest{"Missing required parameter: 'messages'.", "messages"};
@@ -371,7 +386,7 @@ std::variant<ChatRequest, InvalidRequest> parse_chat_request_dom(std::string_vie
     if (v == j.end() || v->is_null()) continue;
     if (!v->is_number_integer() || v->get<std::int64_t>() < 0)
       return InvalidRequest{std::string("'") + name + "' must be a non-negative integer.", name};
-    if (!r.max_tokens) r.max_tokens = v->get<std::int64_t>();
+    r.max_tokens = std::max(r.max_tokens.value_or(0), v->get<std::int64_t>());
   }
 
   auto options = j.find("stream_options");

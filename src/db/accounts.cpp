@@ -161,7 +161,7 @@ CreatedKey create_key(pqxx::connection& conn, const std::string& pepper, const s
   User user = find_user_in(w, user_ref);
   if (!user.is_active) throw AccountsError(AccountsError::Kind::invalid, "user \"" + user.name + "\" is deactivated");
   CreatedKey k;
-  k.key = keys::generate();
+  k.key = keys::generate(pepper);
   k.prefix = keys::display_prefix(k.key);
   k.user_id = user.id;
   const keys::Digest d = keys::digest(pepper, k.key);

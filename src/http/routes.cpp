@@ -67,14 +67,25 @@ std::string_view raw_header_problem(std::string_view header_bytes) noexcept {
   return {};
 }
 
-std::string_view field_problem(unsigned version, std::size_t host_fields, std::size_t content_length_fields,
-                               std::string_view content_length) noexcept {
-  if (version >= 11 && host_fields == 0) return "missing Host header";
-  if (host_fields > 1) return "more than one Host header";
-  if (content_length_fields > 1) return "more than one Content-Length header";
-  if (content_length_fields == 1 &&
-      (content_length.empty() || content_length.find_first_not_of("0123456789") != std::string_view::npos))
+std::string_view field_problem(const FramingFields& f) noexcept {
+  if (f.version >= 11 && f.host_fields == 0) return "missing Host header";
+  if (f.host_fields > 1) return "more than one Host header";
+  if (f.content_length_fields > 1) return "more than one Content-Length header";
+  if (f.content_length_fields == 1 &&
+      (f.content_length.empty() || f.content_length.find_first_not_of("0123456789") != std::string_view::npos))
     return "Content-Length is not a plain number";
+  if (f.transfer_encoding_fields > 1) return "more than one Transfer-Encoding header";
+  if (f.transfer_encoding_fields == 1) {
+    if (f.content_length_fields > 0) return "both Transfer-Encoding and Content-Length";
+    auto te = f.transfer_encoding;
+    while (!te.empty() && (te.front() == ' ' || te.front() == '\t')) te.remove_prefix(1);
+    while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
+    constexpr std::string_view kChunked = "chunked";
+    bool chunked = te.size() == kChunked.size();
+    for (std::size_t i = 0; chunked && i < te.size(); ++i)
+      chunked = (te[i] | 0x20) == kChunked[i];  // ASCII letters only: '|0x20' lower-cases them
+    if (!chunked) return "Transfer-Encoding other than exactly \"chunked\"";
+  }
   return {};
 }
 

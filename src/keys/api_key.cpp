@@ -53,26 +53,6 @@ std::string base62_fixed(std::uint32_t value, std::size_t width) {
   return out;
 }
 
-std::string generate() {
-  unsigned char random[32];
-  if (RAND_bytes(random, sizeof random) != 1) throw std::runtime_error("RAND_bytes failed");
-  std::string key(kKeyMarker);
-  key += base62_of_bytes(random, sizeof random, kRandomChars);
-  OPENSSL_cleanse(random, sizeof random);
-  key += base62_fixed(crc32_of(key), kChecksumChars);
-  return key;
-}
-
-bool well_formed(std::string_view key) {
-  if (key.size() != kKeyLength || key.substr(0, kKeyMarker.size()) != kKeyMarker) return false;
-  bool alphabet_ok = true;
-  for (char c : key.substr(kKeyMarker.size())) alphabet_ok &= is_base62(c);
-  const std::size_t body = kKeyLength - kChecksumChars;
-  const std::string expected = base62_fixed(crc32_of(key.substr(0, body)), kChecksumChars);
-  const bool checksum_ok = CRYPTO_memcmp(expected.data(), key.data() + body, kChecksumChars) == 0;
-  return alphabet_ok && checksum_ok;
-}
-
 std::string display_prefix(std::string_view key) { return std::string(key.substr(0, kPrefixLength)); }
 
 std::string log_prefix(std::string_view display_prefix) {
@@ -116,19 +96,70 @@ class KeyedMac {
   std::string pepper_;
 };
 
-}  // namespace
-
-Digest digest(std::string_view pepper, std::string_view key) {
+// HMAC-SHA256(pepper, a + b).
+Digest mac(std::string_view pepper, std::string_view a, std::string_view b) {
   thread_local KeyedMac keyed;
   Digest out{};
   std::size_t len = 0;
   EVP_MAC_CTX* base = keyed.for_pepper(pepper);
   EVP_MAC_CTX* ctx = base ? EVP_MAC_CTX_dup(base) : nullptr;
-  const bool ok = ctx && EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size()) &&
+  const bool ok = ctx && EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(a.data()), a.size()) &&
+                  EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(b.data()), b.size()) &&
                   EVP_MAC_final(ctx, out.data(), &len, out.size()) && len == out.size();
   EVP_MAC_CTX_free(ctx);
   if (!ok) throw std::runtime_error("HMAC-SHA256 failed");
   return out;
+}
+
+// Domain separation: the tag is never equal to any digest of a key.
+constexpr std::string_view kTagLabel = "lagoon key tag v1:";
+
+std::string tag_of(std::string_view pepper, std::string_view marker_and_random) {
+  Digest m = mac(pepper, kTagLabel, marker_and_random);
+  std::string tag = base62_of_bytes(m.data(), 8, kTagChars);
+  OPENSSL_cleanse(m.data(), m.size());
+  return tag;
+}
+
+}  // namespace
+
+Digest digest(std::string_view pepper, std::string_view key) { return mac(pepper, {}, key); }
+
+std::string seal(std::string_view pepper, std::string_view random_chars) {
+  std::string key(kKeyMarker);
+  key += random_chars;
+  key += tag_of(pepper, key);
+  key += base62_fixed(crc32_of(key), kChecksumChars);
+  return key;
+}
+
+std::string generate(std::string_view pepper) {
+  unsigned char random[32];
+  if (RAND_bytes(random, sizeof random) != 1) throw std::runtime_error("RAND_bytes failed");
+  std::string random_chars = base62_of_bytes(random, sizeof random, kRandomChars);
+  OPENSSL_cleanse(random, sizeof random);
+  std::string key = seal(pepper, random_chars);
+  OPENSSL_cleanse(random_chars.data(), random_chars.size());
+  return key;
+}
+
+Format format_of(std::string_view key) {
+  if (key.size() != kKeyLength && key.size() != kLegacyKeyLength) return Format::malformed;
+  if (key.substr(0, kKeyMarker.size()) != kKeyMarker) return Format::malformed;
+  bool alphabet_ok = true;
+  for (char c : key.substr(kKeyMarker.size())) alphabet_ok &= is_base62(c);
+  const std::size_t body = key.size() - kChecksumChars;
+  const std::string expected = base62_fixed(crc32_of(key.substr(0, body)), kChecksumChars);
+  const bool checksum_ok = CRYPTO_memcmp(expected.data(), key.data() + body, kChecksumChars) == 0;
+  if (!(alphabet_ok && checksum_ok)) return Format::malformed;
+  return key.size() == kKeyLength ? Format::tagged : Format::legacy;
+}
+
+bool tag_matches(std::string_view pepper, std::string_view key) {
+  if (key.size() != kKeyLength) return false;
+  const std::size_t tag_at = kKeyMarker.size() + kRandomChars;
+  const std::string expected = tag_of(pepper, key.substr(0, tag_at));
+  return CRYPTO_memcmp(expected.data(), key.data() + tag_at, kTagChars) == 0;
 }
 
 bool digests_equal(const Digest& a, const Digest& b) { return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0; }

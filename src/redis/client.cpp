@@ -41,7 +41,7 @@ struct Client::Shared {
   Shared(const config::Config& cfg, metrics::Registry& m)
       : timeout(cfg.redis_timeout),
         cooldown(cfg.redis_breaker_cooldown),
-        breaker(cfg.redis_breaker_failures, cfg.redis_breaker_cooldown),
+        breaker(cfg.redis_breaker_failures, cfg.redis_breaker_cooldown, cfg.redis_breaker_window),
         ok(m.counter("lagoon_redis_commands_total", "Redis commands, by result", {{"result", "ok"}})),
         error(m.counter("lagoon_redis_commands_total", "Redis commands, by result", {{"result", "error"}})),
         timeout_count(m.counter("lagoon_redis_commands_total", "Redis commands, by result", {{"result", "timeout"}})),
@@ -51,22 +51,31 @@ struct Client::Shared {
         breaker_open(m.gauge("lagoon_redis_breaker_open", "1 while the Redis circuit breaker skips Redis")),
         breaker_opened(m.counter("lagoon_redis_breaker_opened_total", "Times the Redis circuit breaker opened")) {}
 
-  // Runs on a connection strand when a command ends.
-  void account(Status s, bool error_reply) {
+  // Runs on a connection strand when a command ends. `collateral`: failed only because another
+  // command's timeout tore the connection down.
+  void account(const Result& r, bool collateral) {
     const auto now = Clock::now();
-    switch (s) {
+    switch (r.status) {
       case Status::ok:
-        (error_reply ? error : ok).inc();
-        if (breaker.state() != Breaker::State::closed) {
-          breaker.success();
-          breaker_open.set(0);
-          log::info("redis breaker closed");
+        if (!r.reply.is_error() || is_request_error(r.reply.str)) {
+          (r.reply.is_error() ? error : ok).inc();
+          if (breaker.success(now)) {
+            breaker_open.set(0);
+            log::info("redis breaker closed");
+          }
+          return;
         }
-        return;
+        // READONLY (a replica after failover), OOM, LOADING, MASTERDOWN…: Redis answered but cannot
+        // serve; counting that as success would keep the limits failing open forever behind it.
+        error.inc();
+        if (!logged_error_reply.exchange(true))
+          log::warn("redis answers with errors", {{"reply", r.reply.str.substr(0, 120)}});
+        break;
       case Status::timeout: timeout_count.inc(); break;
       case Status::unavailable: unavailable.inc(); break;
       case Status::skipped: skipped.inc(); return;
     }
+    if (collateral) return;
     if (breaker.failure(now)) {
       breaker_open.set(1);
       breaker_opened.inc();
@@ -74,6 +83,8 @@ struct Client::Shared {
     }
   }
   long long breaker_cooldown_ms() const { return cooldown.count(); }
+  // An error reply about the command itself, which the caller handles: not Redis failing.
+  static bool is_request_error(std::string_view reply) { return reply.rfind("NOSCRIPT", 0) == 0; }
 
   const std::chrono::milliseconds timeout;
   const std::chrono::milliseconds cooldown;
@@ -81,6 +92,7 @@ struct Client::Shared {
   metrics::Counter &ok, &error, &timeout_count, &unavailable, &skipped;
   metrics::Gauge& breaker_open;
   metrics::Counter& breaker_opened;
+  std::atomic<bool> logged_error_reply{false};  // one warning per process, not one per command
 };
 
 namespace {
@@ -89,9 +101,13 @@ struct ConnectionMetrics {
   explicit ConnectionMetrics(metrics::Registry& m, const char* role)
       : up(m.gauge("lagoon_redis_connections_up", "Redis connections connected and ready", {{"role", role}})),
         reconnects(m.counter("lagoon_redis_reconnects_total", "Redis connection attempts after the first",
-                             {{"role", role}})) {}
+                             {{"role", role}})),
+        heartbeats_missed(m.counter("lagoon_redis_heartbeats_missed_total",
+                                    "Subscriptions dropped because Redis did not confirm a heartbeat in time",
+                                    {{"role", role}})) {}
   metrics::Gauge& up;
   metrics::Counter& reconnects;
+  metrics::Counter& heartbeats_missed;
 };
 
 // One pending command: completes exactly once, by reply, deadline or teardown.
@@ -120,12 +136,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
         resolver_(strand_),
         retry_(strand_),
         connect_deadline_(strand_),
-        sweep_(strand_) {}
+        sweep_(strand_),
+        heartbeat_(strand_) {}
 
   ~Connection() { shutdown(); }
 
   // Subscriber mode only.
-  void subscribe_to(std::string channel, Subscriber::OnMessage on_message, Subscriber::OnSubscribed on_subscribed) {
+  void subscribe_to(std::string channel, Subscriber::OnMessage on_message, Subscriber::OnSubscribed on_subscribed,
+                    std::chrono::milliseconds heartbeat_interval) {
+    heartbeat_channel_ = channel + ":heartbeat";
+    heartbeat_interval_ = heartbeat_interval;
     channel_ = std::move(channel);
     on_message_ = std::move(on_message);
     on_subscribed_ = std::move(on_subscribed);
@@ -172,11 +192,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   // --- completion ---------------------------------------------------------------------------------
-  void complete(const std::shared_ptr<Op>& op, Result result) {
+  // `op` by value: callers pass pending_.front(), which the pop below destroys; a reference would
+  // dangle for the handler read after it (an ASan-reported use-after-free on every timeout).
+  void complete(std::shared_ptr<Op> op, Result result, bool collateral = false) {
     if (op->done) return;
     op->done = true;
     while (!pending_.empty() && pending_.front()->done) pending_.pop_front();
-    shared_->account(result.status, result.reply.is_error());
+    shared_->account(result, collateral);
     auto handler = std::move(op->handler);
     if (abandoning_ || !handler) return;  // shutting down: the waiter is being destroyed with the io_context
     // To the waiter's own executor (its strand), never inline inside hiredis's callback.
@@ -187,7 +209,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::unique_ptr<std::shared_ptr<Op>> holder(static_cast<std::shared_ptr<Op>*>(privdata));
     auto* self = static_cast<Connection*>(ac->data);
     if (!reply)  // the context is being freed
-      self->complete(*holder, Result{Status::unavailable, {}});
+      self->complete(*holder, Result{Status::unavailable, {}}, self->tearing_down_);
     else
       self->complete(*holder, Result{Status::ok, Reply::from(static_cast<redisReply*>(reply))});
   }
@@ -307,10 +329,44 @@ class Connection : public std::enable_shared_from_this<Connection> {
     up_.store(true);
     metrics_.up.add(1);
     connect_deadline_.cancel();
+    if (mode_ == Mode::subscriber) arm_heartbeat(generation_);
     if (had_failure_)
       log::info("redis connected", {{"role", role()}, {"host", endpoint_.host}, {"port", endpoint_.port}});
     had_failure_ = false;
     backoff_ = kMinBackoff;
+  }
+
+  // --- subscriber heartbeat -------------------------------------------------------------------------
+  // A subscription only listens, so a connection that died silently (a NAT or load balancer dropping
+  // an idle flow, a hung Redis) looks exactly like a quiet channel, and revocations would reach this
+  // process only by L1 expiry. Every interval the subscriber SUBSCRIBEs once more to a heartbeat
+  // channel — one of the few commands a subscribed connection may send, and Redis confirms it each
+  // time (a PING's reply is dropped by hiredis 0.14 in subscribed mode). An answer still missing when
+  // the next one is due drops the connection: live() turns false (L1 trust falls to one second) and
+  // the re-subscription invalidates L1. TCP keepalive would not do: a hung Redis behind a live TCP
+  // peer acknowledges every probe.
+  void arm_heartbeat(std::uint64_t gen) {
+    heartbeat_.expires_after(heartbeat_interval_);
+    heartbeat_.async_wait([self = shared_from_this(), gen](const boost::system::error_code& ec) {
+      if (ec || gen != self->generation_ || !self->ctx_ || self->stopping_) return;
+      if (self->heartbeat_outstanding_) {
+        self->metrics_.heartbeats_missed.inc();
+        self->drop("subscription heartbeat unanswered");
+        return;
+      }
+      self->heartbeat_outstanding_ = true;
+      const std::vector<std::string> args{"SUBSCRIBE", self->heartbeat_channel_};
+      ArgvView v(args);
+      redisAsyncCommandArgv(self->ctx_, &Connection::on_heartbeat, nullptr, v.argc(), v.argv.data(), v.lens.data());
+      self->arm_heartbeat(gen);
+    });
+  }
+
+  static void on_heartbeat(redisAsyncContext* ac, void* reply, void*) {
+    auto* r = static_cast<redisReply*>(reply);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || !r->element[0]->str) return;
+    if (std::string_view(r->element[0]->str, r->element[0]->len) == "subscribe")
+      static_cast<Connection*>(ac->data)->heartbeat_outstanding_ = false;
   }
 
   // Tear the context down; on_cleanup schedules the reconnect.
@@ -328,6 +384,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     ctx_ = nullptr;
     ++generation_;
+    heartbeat_.cancel();
+    heartbeat_outstanding_ = false;
     pending_.clear();  // hiredis has called every pending callback (with no reply) before this
     reading_.wanted = reading_.armed = writing_.wanted = writing_.armed = false;
     if (up()) {
@@ -389,10 +447,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void sweep() {
     while (!pending_.empty() && pending_.front()->done) pending_.pop_front();
     if (pending_.empty() || pending_.front()->deadline > Clock::now()) return;
-    complete(pending_.front(), Result{Status::timeout, {}});
+    const std::shared_ptr<Op> late = pending_.front();
+    complete(late, Result{Status::timeout, {}});
     // Everything queued behind the late one is late too: start afresh. Freeing the context answers
-    // the others "unavailable" and schedules the reconnect.
-    if (ctx_) drop("command timed out");
+    // the others "unavailable" and schedules the reconnect; those answers are this one failure's
+    // consequence, not failures of their own, so the breaker does not count them.
+    if (ctx_) {
+      tearing_down_ = true;
+      drop("command timed out");
+      tearing_down_ = false;
+    }
   }
 
   void arm(Interest& which) {
@@ -432,9 +496,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer retry_;
   asio::steady_timer connect_deadline_;
   asio::steady_timer sweep_;
+  asio::steady_timer heartbeat_;
+  bool heartbeat_outstanding_ = false;
+  std::string heartbeat_channel_;
+  std::chrono::milliseconds heartbeat_interval_{1000};
   std::deque<std::shared_ptr<Op>> pending_;  // commands of the current context, oldest first
   bool sweep_armed_ = false;
   bool issuing_ = false;
+  bool tearing_down_ = false;  // inside drop() after a timeout: the pending commands fail with it
   bool flush_posted_ = false;
   std::optional<asio::posix::stream_descriptor> descriptor_;
   redisAsyncContext* ctx_ = nullptr;
@@ -484,7 +553,7 @@ std::shared_ptr<Connection> Client::pick() {
 
 asio::awaitable<Result> Client::command(std::vector<std::string> args) {
   if (!shared_->breaker.allow(Clock::now())) {
-    shared_->account(Status::skipped, false);
+    shared_->account(Result{Status::skipped, {}}, false);
     co_return Result{Status::skipped, {}};
   }
   auto conn = pick();
@@ -498,7 +567,7 @@ asio::awaitable<Result> Client::command(std::vector<std::string> args) {
 
 void Client::send(std::vector<std::string> args) {
   if (!shared_->breaker.allow(Clock::now())) {
-    shared_->account(Status::skipped, false);
+    shared_->account(Result{Status::skipped, {}}, false);
     return;
   }
   auto conn = pick();
@@ -514,7 +583,8 @@ Subscriber::Subscriber(asio::io_context& ioc, const config::Config& cfg, metrics
     : connection_(std::make_shared<Connection>(ioc, config::parse_redis_url(cfg.redis_url),
                                                Connection::Mode::subscriber, std::make_shared<Client::Shared>(cfg, metrics),
                                                ConnectionMetrics(metrics, "subscriber"))) {
-  connection_->subscribe_to(std::move(channel), std::move(on_message), std::move(on_subscribed));
+  connection_->subscribe_to(std::move(channel), std::move(on_message), std::move(on_subscribed),
+                            cfg.redis_subscriber_heartbeat);
 }
 
 Subscriber::~Subscriber() { shutdown(); }

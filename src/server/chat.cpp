@@ -74,6 +74,16 @@ void estimate(usage::Record& r, std::size_t prompt_chars, std::size_t completion
   r.tokens_estimated = true;
 }
 
+// A client that left before the stream's final usage chunk is billed at least what it certainly cost:
+// the whole prompt's estimate and the completion seen so far — or the upstream's running totals where
+// they say more. Never less: leaving early must not be a way to pay for less than was spent.
+void estimate_at_least(usage::Record& r, std::size_t prompt_chars, std::size_t completion_chars) {
+  const long long p = std::max<long long>(estimate_tokens(prompt_chars), r.prompt_tokens.value_or(0));
+  const long long c = std::max<long long>(estimate_tokens(completion_chars), r.completion_tokens.value_or(0));
+  set_tokens(r, p, c, std::nullopt);
+  r.tokens_estimated = true;
+}
+
 bool retryable_status(unsigned s) { return s == 429 || s == 502 || s == 503 || s == 504; }
 
 std::optional<std::chrono::milliseconds> parse_retry_after(const std::optional<std::string>& v) {
@@ -280,7 +290,7 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
 
   // Rate limits: one Redis round trip for a key that has any, none otherwise.
   const auto estimate =
-      ratelimit::estimate_tokens(chat_req.prompt_chars, chat_req.max_tokens, cfg_.rate_limit_default_max_tokens);
+      ratelimit::estimate_tokens(chat_req.body_bytes, chat_req.max_tokens, cfg_.rate_limit_default_max_tokens);
   const ratelimit::Decision limit = co_await limiter_.admit(key, estimate);
   out.ratelimit_headers = ratelimit::headers(limit);
   if (limit.refused()) {
@@ -391,7 +401,7 @@ awaitable<void> ChatHandler::forward(beast::tcp_stream& client, const chat::Chat
     if (const auto u = chat::usage_of_object(body)) {
       set_tokens(rec, u->prompt_tokens, u->completion_tokens, u->total_tokens);
     } else {
-      estimate(rec, chat_req.prompt_chars, body.size());
+      estimate(rec, chat_req.body_bytes, body.size());
     }
     rec.outcome = "ok";
     rec.status_code = static_cast<std::int32_t>(head.status);
@@ -434,13 +444,16 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
   if (hec) {
     ex.abort();
     rec.outcome = "client_disconnected";
+    estimate_at_least(rec, chat_req.body_bytes, 0);
     out.keep_alive = false;
     co_return;
   }
 
   // Notice a client that hangs up while the upstream is silent (between events, or stalled), not only at
-  // the next write: a readable socket with nothing to read is a closed one. The watcher runs on this
-  // connection's strand, like this coroutine, and touches nothing once the stream is over.
+  // the next write: a reset connection. An end of stream is not departure: a client may half-close
+  // after its request (shutdown(SHUT_WR), legal HTTP/1.1) and still read the answer, so it gets the
+  // whole stream; one that closed for good is noticed at the next write, which fails. The watcher runs
+  // on this connection's strand, like this coroutine, and touches nothing once the stream is over.
   struct ClientWatch : std::enable_shared_from_this<ClientWatch> {
     ClientWatch(beast::tcp_stream& c, upstream::Exchange& e) : client(c), exchange(e) {}
     beast::tcp_stream& client;
@@ -461,7 +474,10 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
       const auto n = ::recv(client.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
       if (n > 0) return;  // the client's next request: it is still there
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return arm();
-      gone = true;  // end of stream, or reset
+      // End of stream: half-closed, or gone for good — the next write tells. Not re-armed: the socket
+      // stays readable from now on.
+      if (n == 0) return;
+      gone = true;  // reset
       exchange.abort();
     }
   };
@@ -481,7 +497,8 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
   std::vector<chat::SseEvent> events;
   std::string outbuf;
   std::size_t content_chars = 0;
-  bool saw_usage = false;
+  bool saw_usage = false;        // any usage numbers (some upstreams send running totals)
+  bool saw_final_usage = false;  // the usage-only chunk: the last word
   std::optional<std::string> failure;
   for (;;) {
     std::string_view piece;
@@ -514,7 +531,10 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
           set_tokens(rec, u->prompt_tokens, u->completion_tokens, u->total_tokens);
           // The usage-only chunk is the last word on usage; some upstreams also put running totals in
           // earlier chunks, which must not settle the count.
-          if (u->usage_only) out.settle();
+          if (u->usage_only) {
+            saw_final_usage = true;
+            out.settle();
+          }
           if (u->usage_only && !chat_req.client_wants_usage) continue;  // the client did not ask for it
         } else {
           content_chars += ev.data.size();
@@ -533,12 +553,15 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
       ex.abort();  // the upstream sees the close at once
       rec.outcome = "client_disconnected";
       out.keep_alive = false;
-      if (!saw_usage) estimate(rec, chat_req.prompt_chars, content_chars);
+      if (!saw_final_usage) estimate_at_least(rec, chat_req.body_bytes, content_chars);
       co_return;
     }
     if (piece.empty()) break;
   }
-  if (!saw_usage) estimate(rec, chat_req.prompt_chars, content_chars);
+  if (watch->gone && !saw_final_usage)
+    estimate_at_least(rec, chat_req.body_bytes, content_chars);
+  else if (!saw_usage)
+    estimate(rec, chat_req.body_bytes, content_chars);
   out.settle();
   if (watch->gone) {
     rec.outcome = "client_disconnected";

@@ -538,8 +538,10 @@ class Server {
         co_return;
       }
       const auto& head = header_parser.get();
-      framing_problem = http::field_problem(head.version(), head.count(bhttp::field::host),
-                                            head.count(bhttp::field::content_length), head[bhttp::field::content_length]);
+      framing_problem = http::field_problem(
+          {head.version(), head.count(bhttp::field::host), head.count(bhttp::field::content_length),
+           head[bhttp::field::content_length], head.count(bhttp::field::transfer_encoding),
+           head[bhttp::field::transfer_encoding]});
       if (!framing_problem.empty()) {
         co_await reject(stream, http::ErrorKind::bad_request, "Malformed HTTP request: " + std::string(framing_problem),
                         started);

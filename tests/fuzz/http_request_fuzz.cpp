@@ -64,9 +64,10 @@ std::vector<std::string> serve(std::string_view input, std::size_t first, std::s
       out.push_back("refused");
       return out;
     }
-    if (const auto p = lagoon::http::field_problem(head.version(), head.count(bhttp::field::host),
-                                                   head.count(bhttp::field::content_length),
-                                                   head[bhttp::field::content_length]);
+    if (const auto p = lagoon::http::field_problem(
+            {head.version(), head.count(bhttp::field::host), head.count(bhttp::field::content_length),
+             head[bhttp::field::content_length], head.count(bhttp::field::transfer_encoding),
+             head[bhttp::field::transfer_encoding]});
         !p.empty()) {
       out.push_back("refused");
       return out;

@@ -3,7 +3,9 @@
 // GET /api/v1/key is the cheapest authenticated route.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <csignal>
+#include <random>
 #include <thread>
 
 #include <boost/crc.hpp>
@@ -29,11 +31,30 @@ int status_with(unsigned short port, const std::string& key) {
   return r ? r->status : 0;
 }
 
-// A key with the same display prefix and a valid checksum, differing only in its random part.
+// A valid key (tag and checksum right) with the same display prefix, differing only in its random part.
 std::string same_prefix_other_key(const std::string& key) {
-  std::string body = key.substr(0, lagoon::keys::kKeyLength - lagoon::keys::kChecksumChars);
-  char& c = body[body.size() - 3];
+  std::string random_part = key.substr(lagoon::keys::kKeyMarker.size(), lagoon::keys::kRandomChars);
+  char& c = random_part[random_part.size() - 3];
   c = c == 'a' ? 'b' : 'a';
+  return lagoon::keys::seal(kTestPepper, random_part);
+}
+
+// What anyone can make without the pepper: the current format with a made-up tag and a right checksum.
+std::string made_up_key(std::mt19937_64& rng) {
+  static constexpr std::string_view kBase62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  std::string body(lagoon::keys::kKeyMarker);
+  for (std::size_t i = 0; i < lagoon::keys::kRandomChars + lagoon::keys::kTagChars; ++i) body += kBase62[rng() % 62];
+  boost::crc_32_type crc;
+  crc.process_bytes(body.data(), body.size());
+  return body + lagoon::keys::base62_fixed(crc.checksum(), lagoon::keys::kChecksumChars);
+}
+
+// A key of the format before tags: marker, random part, CRC32.
+std::string legacy_key(std::mt19937_64& rng) {
+  std::mt19937_64 copy = rng;
+  std::string k = made_up_key(copy);
+  rng = copy;
+  std::string body = k.substr(0, lagoon::keys::kKeyMarker.size() + lagoon::keys::kRandomChars);
   boost::crc_32_type crc;
   crc.process_bytes(body.data(), body.size());
   return body + lagoon::keys::base62_fixed(crc.checksum(), lagoon::keys::kChecksumChars);
@@ -88,7 +109,7 @@ TEST_F(Auth, WrongKeyWithTheSamePrefixIsRefusedWhileTheRightOneIsCached) {
   EXPECT_EQ(r->header("www-authenticate"), "Bearer");
   EXPECT_EQ(json::parse(r->body)["error"]["code"], "invalid_api_key");
   EXPECT_EQ(r->body.find(forged), std::string::npos);
-  EXPECT_EQ(s.metric(R"(lagoon_auth_denied_total{reason="unknown"})"), 1);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_denied_total{reason="denied"})"), 1);
   EXPECT_EQ(status_with(s.port(), key), 200);
 }
 
@@ -148,7 +169,7 @@ TEST_F(Auth, RedisServesWhatL1DoesNotHold) {
 
 TEST_F(Auth, UnknownKeyIsRefusedFromTheNegativeCache) {
   LagoonServer s(env);
-  const std::string unknown = lagoon::keys::generate();
+  const std::string unknown = lagoon::keys::generate(kTestPepper);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(status_with(s.port(), unknown), 401);
   EXPECT_EQ(s.metric(kAuthLeases), 1);
   EXPECT_EQ(s.metric(R"(lagoon_auth_lookups_total{layer="postgres",result="miss"})"), 1);
@@ -160,12 +181,77 @@ TEST_F(Auth, UnknownKeyIsRefusedFromTheNegativeCache) {
   EXPECT_EQ(t.metric(kAuthLeases), 0);
 }
 
+// Anyone can compute a CRC32, so anyone could mint well-formed keys; each used to cost a Redis GET, a
+// Postgres query and a Redis SET, and a few connections of them held the pool so that real cold keys
+// got 503. The tag makes a made-up key cost nothing but an HMAC.
+TEST_F(Auth, MadeUpKeysCostNoLookupAndDoNotCrowdOutARealColdKey) {
+  auto [id, key] = create_key(env);
+  LagoonServer s(env);
+  const double redis_before = redis_commands(s);
+  constexpr int kConnections = 8, kPerConnection = 2500;
+  std::atomic<int> refused{0}, other{0};
+  std::vector<std::thread> forgers;
+  for (int t = 0; t < kConnections; ++t)
+    forgers.emplace_back([&, t] {
+      std::mt19937_64 rng(1000 + t);
+      auto conn = std::make_unique<Connection>(s.port());
+      for (int i = 0; i < kPerConnection; ++i) {
+        const std::string forged = made_up_key(rng);
+        conn->send("GET /api/v1/key HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + forged + "\r\n\r\n");
+        auto r = conn->read_response(10s);
+        (r && r->status == 401 ? refused : other)++;
+        if (!r || r->header("connection") == "close") conn = std::make_unique<Connection>(s.port());
+      }
+    });
+  // A real key nobody has used yet, while the made-up ones arrive.
+  std::this_thread::sleep_for(50ms);
+  const int cold_status = status_with(s.port(), key);
+  for (auto& t : forgers) t.join();
+
+  EXPECT_EQ(cold_status, 200);
+  EXPECT_EQ(refused.load(), kConnections * kPerConnection);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_denied_total{reason="forged"})"), kConnections * kPerConnection);
+  // The real key's lookup alone: one Redis GET (and its cache fill), one Postgres query.
+  EXPECT_EQ(s.metric(kAuthLeases), 1);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_lookups_total{layer="postgres",result="hit"})"), 1);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_lookups_total{layer="postgres",result="miss"})"), 0);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_lookups_total{layer="redis",result="miss"})"), 1);
+  EXPECT_LE(redis_commands(s) - redis_before, 2);
+  EXPECT_EQ(status_with(s.port(), key), 200);
+}
+
+// Keys made before the tag existed keep working (through the lookup) and are counted, so operators
+// know when they can stop accepting them; made-up keys of that format are refused from the negative
+// cache, which is bounded on its own and never pushes a known key out.
+TEST_F(Auth, KeysOfTheFormatBeforeTagsStillWorkAndAreCounted) {
+  auto [id, key] = create_key(env);
+  std::mt19937_64 rng(7);
+  const std::string legacy = legacy_key(rng);
+  ASSERT_EQ(lagoon::keys::format_of(legacy), lagoon::keys::Format::legacy);
+  // Give the created key the legacy key's digest: what a key made by an older Lagoon looks like.
+  db.scalar("UPDATE api_keys SET digest = decode('" + lagoon::keys::to_hex(lagoon::keys::digest(kTestPepper, legacy)) +
+            "', 'hex') WHERE id = " + std::to_string(id));
+  auto e = env;
+  e["LAGOON_AUTH_CACHE_SIZE"] = "16";  // one known key per shard: easy to push out
+  e["LAGOON_AUTH_NEGATIVE_CACHE_SIZE"] = "16";
+  LagoonServer s(e);
+  ASSERT_EQ(status_with(s.port(), legacy), 200);
+  EXPECT_EQ(s.metric("lagoon_auth_legacy_keys_total"), 1);
+  // Many unknown legacy-format keys: each costs a lookup once, but the known key stays in L1.
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(status_with(s.port(), legacy_key(rng)), 401);
+  const double leases = s.metric(kAuthLeases);
+  ASSERT_EQ(status_with(s.port(), legacy), 200);
+  EXPECT_EQ(s.metric(kAuthLeases), leases) << "the known key was evicted by unknown ones";
+  EXPECT_EQ(s.metric(R"(lagoon_auth_lookups_total{layer="l1",result="hit"})"), 1);
+}
+
 TEST_F(Auth, DeactivatedUserIsRefused) {
   auto [id, key] = create_key(env, "mallory");
   db.scalar("UPDATE users SET is_active = false WHERE name = 'mallory'");
   LagoonServer s(env);
   EXPECT_EQ(status_with(s.port(), key), 401);
-  EXPECT_EQ(s.metric(R"(lagoon_auth_denied_total{reason="user_inactive"})"), 1);
+  EXPECT_EQ(s.metric(R"(lagoon_auth_denied_total{reason="denied"})"), 1);
 }
 
 TEST_F(Auth, TwoHundredConcurrentFirstRequestsCauseOnePostgresQuery) {
@@ -203,7 +289,7 @@ TEST_F(Auth, RevokedKeyIsRefusedByAnotherInstanceWithinOneSecond) {
   EXPECT_EQ(status_with(a.port(), key), 401);
   EXPECT_LT(refused_after, 1s) << std::chrono::duration_cast<std::chrono::milliseconds>(refused_after).count()
                                << " ms after the CLI returned";
-  EXPECT_EQ(b.metric(R"(lagoon_auth_denied_total{reason="revoked"})"), 2);
+  EXPECT_EQ(b.metric(R"(lagoon_auth_denied_total{reason="denied"})"), 2);
   // A fresh instance sees the revocation from Redis, without asking Postgres.
   LagoonServer c(env);
   EXPECT_EQ(status_with(c.port(), key), 401);

@@ -294,11 +294,54 @@ TEST_F(Chat, AClientLeavingWhileTheUpstreamIsSilentIsNoticedAtOnce) {
     c.send(chat_request_bytes(key, body));
     auto first = c.read_response(std::chrono::milliseconds(300));
     (void)first;
+    // A reset: a client killed, or one that cancels with the answer unread. (A plain close looks like
+    // a half-close, which is legal and gets the whole answer; it is noticed at the next write.)
+    c.reset();
   }
   const auto left = Clock::now();
   ASSERT_EQ(usage_rows(1), 1);
   EXPECT_LT(Clock::now() - left, 1s) << "the gateway noticed only when the upstream spoke again";
   EXPECT_EQ(db.scalar("SELECT outcome FROM usage_records"), "client_disconnected");
+}
+
+// shutdown(SHUT_WR) after the request is legal HTTP/1.1: the client still reads the answer. It used to be
+// taken for departure, the stream aborted and the row written as client_disconnected.
+TEST_F(Chat, AHalfClosedClientGetsTheWholeStream) {
+  start();
+  Connection c(server->port());
+  const std::string body = R"({"model":"m","messages":[],"stream":true,"x_mock":{"chunks":5,"gap-ms":100}})";
+  c.send(chat_request_bytes(key, body));
+  c.shutdown_write();
+  auto r = c.read_response(10s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  const auto events = data_lines(r->body);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back(), "[DONE]");
+  EXPECT_EQ(events.size(), 5u + 3u);  // role, five pieces, finish, [DONE]
+  ASSERT_EQ(usage_rows(1), 1);
+  EXPECT_EQ(db.scalar("SELECT outcome || ',' || tokens_estimated FROM usage_records"), "ok,false");
+}
+
+// A client that leaves mid-stream pays at least the whole prompt's estimate and the completion it was
+// sent, however early it leaves (the estimate used to count only message text).
+TEST_F(Chat, AClientLeavingMidStreamIsBilledTheWholePromptEstimate) {
+  start();
+  const std::string tools(8000, 't');
+  const std::string body = R"({"model":"m","stream":true,"x_mock":{"chunks":100000,"gap-ms":10},)"
+                           R"("messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function","function":{"name":"f","description":")" +
+                           tools + R"("}}]})";
+  {
+    Connection c(server->port());
+    c.send(chat_request_bytes(key, body));
+    auto first = c.read_response(std::chrono::milliseconds(300));
+    (void)first;
+    c.reset();
+  }
+  ASSERT_EQ(usage_rows(1), 1);
+  EXPECT_EQ(db.scalar("SELECT outcome || ',' || tokens_estimated FROM usage_records"), "client_disconnected,true");
+  EXPECT_GE(std::stoll(db.scalar("SELECT prompt_tokens FROM usage_records")), static_cast<long long>(body.size() / 4));
+  EXPECT_GE(std::stoll(db.scalar("SELECT completion_tokens FROM usage_records")), 1);
 }
 
 TEST_F(Chat, FiveHundredConcurrentStreamsCompleteWithAPoolOfTwo) {

@@ -16,14 +16,24 @@ using nlohmann::json;
 
 namespace {
 
+constexpr const char* kAdminToken = "hostile-admin-token-0123456789abcdef";
+
 class Hostile : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(lagoon_cli({"migrate"}, env).code, 0);
-    key = create_key(env).second;
+    std::tie(key_id, key) = create_key(env);
+    env["LAGOON_ADMIN_TOKEN"] = kAdminToken;
     server = std::make_unique<LagoonServer>(mock.with(env));
   }
   std::int64_t usage_rows() { return std::stoll(db.scalar("SELECT count(*) FROM usage_records")); }
+  // Decided before any answer is written, so a count taken after the answers is exact.
+  double authentications() {
+    double n = 0;
+    for (const char* o : {"ok", "denied", "unavailable"})
+      n += server->metric(std::string("lagoon_auth_requests_total{outcome=\"") + o + "\"}");
+    return n;
+  }
   std::string head(const std::string& extra, const std::string& line_end = "\r\n") const {
     return "POST /api/v1/chat/completions HTTP/1.1" + line_end + "Host: gw" + line_end + "Authorization: Bearer " +
            key + line_end + "Content-Type: application/json" + line_end + extra;
@@ -32,6 +42,7 @@ class Hostile : public ::testing::Test {
   TestDatabase db;
   Env env = lagoon_env(db);
   MockUpstream mock;
+  std::int64_t key_id = 0;
   std::string key;
   std::unique_ptr<LagoonServer> server;
 };
@@ -82,7 +93,54 @@ TEST_F(Hostile, AmbiguousOrMalformedFramingIs400AndClosedAndNothingGoesUpstream)
     EXPECT_TRUE(conn.closed_by_peer(3s));
   }
   EXPECT_EQ(mock.stats()["chat_requests"], 0);
-  EXPECT_EQ(usage_rows(), 0);
+  // Not one request reached authentication. (A count of usage rows could not show that: rows arrive
+  // after the answer, so an early count passes by timing — and failed on a fresh machine with 2 rows,
+  // from the gzip and "chunked, identity" cases, whose empty bodies reached the chat handler.)
+  EXPECT_EQ(authentications(), 0);
+}
+
+// Beast 1.81 frames a request whose Transfer-Encoding is not exactly "chunked" as having no body; the
+// body would then be read as the next request on the connection — here an admin call revoking the key,
+// which a proxy in front, framing the body as body, never saw. The first request must be refused and
+// the connection closed before anything after it is read as a request.
+TEST_F(Hostile, TransferEncodingOtherThanChunkedIsRefusedAndWhatFollowsIsNeverServed) {
+  const std::string body_chunks = "10\r\n" + kBody.substr(0, 16) + "\r\n0\r\n\r\n";
+  const std::string smuggled = "DELETE /admin/v1/keys/" + std::to_string(key_id) +
+                               " HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + kAdminToken + "\r\n\r\n";
+  const std::vector<Case> cases = {
+      {"gzip", head("Transfer-Encoding: gzip\r\n\r\n") + body_chunks},
+      {"chunked, identity", head("Transfer-Encoding: chunked, identity\r\n\r\n") + body_chunks},
+      {"gzip, chunked", head("Transfer-Encoding: gzip, chunked\r\n\r\n") + body_chunks},
+      {"quoted chunked", head("Transfer-Encoding: \"chunked\"\r\n\r\n") + body_chunks},
+      {"two Transfer-Encoding fields", head("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n") +
+                                           body_chunks},
+      {"Transfer-Encoding and Content-Length",
+       head("Content-Length: " + std::to_string(body_chunks.size()) + "\r\nTransfer-Encoding: chunked\r\n\r\n") +
+           body_chunks},
+      {"empty Transfer-Encoding", head("Transfer-Encoding: \r\n\r\n")},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    Connection conn(server->port());
+    conn.send(c.bytes + smuggled);
+    auto r = conn.read_response(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_EQ(json::parse(r->body, nullptr, false)["error"]["type"], "invalid_request_error") << r->body;
+    EXPECT_FALSE(conn.read_response(2s)) << "a second response: the smuggled request was served";
+    EXPECT_TRUE(conn.closed_by_peer(3s));
+  }
+  EXPECT_EQ(mock.stats()["chat_requests"], 0);
+  EXPECT_EQ(authentications(), 0);
+  EXPECT_EQ(db.scalar("SELECT is_active FROM api_keys WHERE id = " + std::to_string(key_id)), "t")
+      << "the smuggled admin call revoked the key";
+  // The same admin call, sent on its own, is served: the refusal above was the framing's.
+  EXPECT_EQ(request(server->port(), "DELETE", "/admin/v1/keys/" + std::to_string(key_id), "",
+                    std::string("Authorization: Bearer ") + kAdminToken + "\r\n")
+                ->status,
+            200);
+  EXPECT_EQ(db.scalar("SELECT is_active FROM api_keys WHERE id = " + std::to_string(key_id)), "f");
 }
 
 TEST_F(Hostile, BodiesBuiltToHurtAJsonReaderAre400WithNothingSentUpstream) {
@@ -107,6 +165,12 @@ TEST_F(Hostile, BodiesBuiltToHurtAJsonReaderAre400WithNothingSentUpstream) {
       {"two documents", kBody + kBody},
       {"top-level array", "[" + kBody + "]"},
       {"empty", ""},
+      // A NUL split libpq's text parameters: a new session row per request, and a usage row Postgres
+      // refused (dead-lettered: the request escaped billing).
+      {"NUL in the model", R"({"model":"llama\u0000x","messages":[{"role":"user","content":"Hi"}]})"},
+      {"newline in the model", R"({"model":"llama\nx","messages":[{"role":"user","content":"Hi"}]})"},
+      {"a 3 MB model", R"({"model":")" + std::string(3u << 20, 'm') + R"(","messages":[]})"},
+      {"a 257-byte model", R"({"model":")" + std::string(257, 'm') + R"(","messages":[]})"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -124,6 +188,8 @@ TEST_F(Hostile, BodiesBuiltToHurtAJsonReaderAre400WithNothingSentUpstream) {
   wait_until([&] { return usage_rows() >= static_cast<std::int64_t>(cases.size()); }, 5s);
   EXPECT_EQ(usage_rows(), static_cast<std::int64_t>(cases.size()));
   EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE status_code = 400"), std::to_string(cases.size()));
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE model IS NOT NULL"), "0");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM sessions"), "0");
 }
 
 TEST_F(Hostile, UpstreamStreamQuirksAreRelayedByteForByteAndTheirUsageIsRead) {

@@ -91,7 +91,7 @@ TEST(PostgresOutage, CachedKeysWorkAndUncachedOnesGet503) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const int warm_during = status(warm);
   auto cold_during = request(s.port(), "GET", "/api/v1/key", "", "Authorization: Bearer " + cold + "\r\n");
-  const int unknown_during = status(lagoon::keys::generate());
+  const int unknown_during = status(lagoon::keys::generate(kTestPepper));
   const bool restarted = pg.restart();
   ASSERT_TRUE(restarted) << "could not restart the test Postgres";
 

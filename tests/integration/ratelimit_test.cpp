@@ -93,12 +93,12 @@ TEST_F(RateLimit, HeadersUseOpenAIsNamesAndCountDown) {
   auto [id, key] = create_key(env, "alice", {"--rpm", "5", "--tpm", "1000"});
   LagoonServer s(server_env());
   long long used_tokens = 0;  // real totals of the answered requests, charged in place of their estimates
-  const long long estimate = 2 + 10;  // "Hello": 5 characters / 4 rounded up, plus max_tokens 10
   for (int i = 1; i <= 5; ++i) {
     const bool stream = i == 3;
     const std::string body =
         stream ? R"({"model":"m","messages":[{"role":"user","content":"Hello"}],"max_tokens":10,"stream":true})"
                : kHello;
+    const long long estimate = static_cast<long long>((body.size() + 3) / 4) + 10;  // the body's bytes / 4 + max_tokens
     auto r = chat(s, key, body);
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200) << r->body;
@@ -140,8 +140,10 @@ TEST_F(RateLimit, HeadersUseOpenAIsNamesAndCountDown) {
 TEST_F(RateLimit, TokensPerMinuteRefusesOnceRealUsageFillsTheBudget) {
   auto [id, key] = create_key(env, "alice", {"--tpm", "150"});
   LagoonServer s(server_env());
-  // Each request is admitted against 2 + 60 tokens and charged its real total (~40) when it ends.
+  // Each request is admitted against its body's bytes / 4 + 60 tokens and charged its real total (~40)
+  // when it ends.
   const std::string body = R"({"model":"m","messages":[{"role":"user","content":"Hello"}],"max_tokens":60})";
+  const long long estimate = static_cast<long long>((body.size() + 3) / 4) + 60;
   int answered = 0;
   std::optional<HttpResponse> refused;
   for (int i = 0; i < 8 && !refused; ++i) {
@@ -158,8 +160,8 @@ TEST_F(RateLimit, TokensPerMinuteRefusesOnceRealUsageFillsTheBudget) {
   const long long used = std::stoll(db.scalar("SELECT sum(total_tokens) FROM usage_records WHERE outcome = 'ok'"));
   // Refused only when the real usage so far plus this request's estimate would pass the limit, and
   // not before (estimates alone would have refused the third request).
-  EXPECT_GT(used + 62, 150);
-  EXPECT_LE(used - used / answered + 62, 150 + 5);
+  EXPECT_GT(used + estimate, 150);
+  EXPECT_LE(used - used / answered + estimate, 150 + 5);
   EXPECT_GE(answered, 2);
   const auto err = json::parse(refused->body)["error"];
   EXPECT_EQ(err["type"], "tokens");
@@ -168,6 +170,39 @@ TEST_F(RateLimit, TokensPerMinuteRefusesOnceRealUsageFillsTheBudget) {
   EXPECT_EQ(refused->header("x-ratelimit-limit-tokens"), "150");
   EXPECT_EQ(refused->header("x-ratelimit-limit-requests"), "") << "requests are not limited for this key";
   EXPECT_EQ(s.metric(R"(lagoon_ratelimit_decisions_total{decision="limited_tokens"})"), 1);
+}
+
+// The estimate counted only message text, so a request with a 16 KB tool list (or a base64 image)
+// passed as a token or two and a parallel burst was admitted far past the key's budget. It counts the
+// whole body now: twenty such requests at once cannot pass the limit by more than one request's worth.
+TEST_F(RateLimit, ParallelRequestsWithLargeToolDefinitionsAreHeldToTheTpm) {
+  constexpr long long kTpm = 20000;
+  auto [id, key] = create_key(env, "alice", {"--tpm", std::to_string(kTpm)});
+  LagoonServer s(server_env());
+  const std::string description(16000, 'd');
+  // The mock answers after 500 ms, so every request is admitted before any has settled its real usage.
+  const std::string body =
+      R"({"model":"m","messages":[{"role":"user","content":"Hi"}],"max_tokens":16,"x_mock":{"first-byte-ms":500},)"
+      R"("tools":[{"type":"function","function":{"name":"lookup","description":")" +
+      description + R"(","parameters":{"type":"object"}}}]})";
+  const long long estimate = static_cast<long long>((body.size() + 3) / 4) + 16;
+  std::atomic<int> ok{0}, limited{0}, other{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 20; ++t)
+    threads.emplace_back([&] {
+      while (!go.load()) std::this_thread::yield();
+      auto r = chat(s, key, body);
+      if (r && r->status == 200) ++ok;
+      else if (r && r->status == 429) ++limited;
+      else ++other;
+    });
+  go = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(ok + limited, 20);
+  EXPECT_LE(ok.load() * estimate, kTpm + estimate) << ok.load() << " admitted at " << estimate << " tokens each";
+  EXPECT_GE(ok.load(), static_cast<int>(kTpm / estimate));  // and not refused before the budget is spent
 }
 
 TEST_F(RateLimit, ALimitChangeReachesEveryInstanceWithinOneSecond) {
@@ -259,12 +294,13 @@ TEST_F(RateLimit, RedisThatForgotTheScriptIsGivenItAgain) {
 TEST_F(RateLimit, RealUsageReplacesTheEstimateOnEveryInstance) {
   auto [id, key] = create_key(env, "alice", {"--tpm", "6000"});
   LagoonServer a(server_env()), b(server_env());
-  // Admitted against 2 + 1000 tokens; the mock's answer uses far fewer.
+  // Admitted against the body's bytes / 4 + 1000 tokens; the mock's answer uses far fewer.
   const std::string body = R"({"model":"m","messages":[{"role":"user","content":"Hello"}],"max_tokens":1000})";
+  const long long estimate = static_cast<long long>((body.size() + 3) / 4) + 1000;
   const auto t0 = Clock::now();
   auto first = chat(a, key, body);
   ASSERT_EQ(first->status, 200);
-  EXPECT_EQ(header_int(*first, "x-ratelimit-remaining-tokens"), 6000 - 1002);
+  EXPECT_EQ(header_int(*first, "x-ratelimit-remaining-tokens"), 6000 - estimate);
   const long long used = json::parse(first->body)["usage"]["total_tokens"].get<long long>();
   ASSERT_LT(used, 100);
   // Instance A sends the correction within 100 ms even though the key makes no further request there.
@@ -273,9 +309,9 @@ TEST_F(RateLimit, RealUsageReplacesTheEstimateOnEveryInstance) {
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
   ASSERT_EQ(second->status, 200);
   const long long remaining = header_int(*second, "x-ratelimit-remaining-tokens");
-  EXPECT_GE(remaining, 6000 - used - 1002);
+  EXPECT_GE(remaining, 6000 - used - estimate);
   // 100 tokens/s flow back meanwhile.
-  EXPECT_LE(remaining, 6000 - used - 1002 + static_cast<long long>(elapsed * 100) + 2);
+  EXPECT_LE(remaining, 6000 - used - estimate + static_cast<long long>(elapsed * 100) + 2);
 }
 
 // The script itself, against the test Redis: what it consumes, keeps and expires.

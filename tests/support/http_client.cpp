@@ -30,6 +30,16 @@ Connection::~Connection() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+void Connection::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+
+void Connection::reset() {
+  if (fd_ < 0) return;
+  linger l{1, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  ::close(fd_);
+  fd_ = -1;
+}
+
 bool Connection::send(const std::string& bytes) {
   std::size_t off = 0;
   while (off < bytes.size()) {

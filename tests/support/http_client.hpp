@@ -28,6 +28,10 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   bool send(const std::string& bytes);  // false if the peer is gone
+  // Half-closes: the server sees the end of the request stream, and may still answer.
+  void shutdown_write();
+  // Closes with a TCP reset (SO_LINGER 0), as a client that is killed or cancels with data unread.
+  void reset();
   // Reads one response (Content-Length, chunked, or until close). nullopt on timeout or close before a status line.
   std::optional<HttpResponse> read_response(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // True when the server closed the connection within `timeout` (EOF or reset).

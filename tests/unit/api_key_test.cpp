@@ -2,26 +2,34 @@
 
 #include <set>
 
+#include <boost/crc.hpp>
+
 #include "lagoon/keys/api_key.hpp"
 
 namespace keys = lagoon::keys;
 
+namespace {
+constexpr std::string_view kPepper = "unit-test-pepper-0123456789abcdef0123";
+}  // namespace
+
 TEST(ApiKey, GeneratedKeysHaveTheDocumentedShape) {
-  const std::string k = keys::generate();
+  const std::string k = keys::generate(kPepper);
   EXPECT_EQ(k.size(), keys::kKeyLength);
   EXPECT_EQ(k.rfind("sk-lgn_", 0), 0u);
   EXPECT_TRUE(keys::well_formed(k));
+  EXPECT_EQ(keys::format_of(k), keys::Format::tagged);
+  EXPECT_TRUE(keys::tag_matches(kPepper, k));
   EXPECT_EQ(keys::display_prefix(k), k.substr(0, 12));
 }
 
 TEST(ApiKey, GeneratedKeysAreDistinct) {
   std::set<std::string> seen;
-  for (int i = 0; i < 1000; ++i) seen.insert(keys::generate());
+  for (int i = 0; i < 1000; ++i) seen.insert(keys::generate(kPepper));
   EXPECT_EQ(seen.size(), 1000u);
 }
 
 TEST(ApiKey, EverySingleCharacterTypoIsCaught) {
-  const std::string k = keys::generate();
+  const std::string k = keys::generate(kPepper);
   int caught = 0, tried = 0;
   for (std::size_t i = keys::kKeyMarker.size(); i < k.size(); ++i) {
     std::string t = k;
@@ -33,7 +41,7 @@ TEST(ApiKey, EverySingleCharacterTypoIsCaught) {
 }
 
 TEST(ApiKey, MalformedKeysAreRefused) {
-  const std::string k = keys::generate();
+  const std::string k = keys::generate(kPepper);
   EXPECT_FALSE(keys::well_formed(""));
   EXPECT_FALSE(keys::well_formed(k.substr(0, k.size() - 1)));
   EXPECT_FALSE(keys::well_formed(k + "0"));
@@ -58,7 +66,7 @@ TEST(ApiKey, DigestIsHmacSha256OfPepperAndKey) {
 }
 
 TEST(ApiKey, DigestDependsOnThePepper) {
-  const std::string k = keys::generate();
+  const std::string k = keys::generate(kPepper);
   EXPECT_FALSE(keys::digests_equal(keys::digest("pepper-one-0123456789abcdef01234", k),
                                    keys::digest("pepper-two-0123456789abcdef01234", k)));
   EXPECT_TRUE(keys::digests_equal(keys::digest("p", k), keys::digest("p", k)));
@@ -71,4 +79,36 @@ TEST(ApiKey, HexRoundTrip) {
   EXPECT_TRUE(keys::digests_equal(*back, d));
   EXPECT_FALSE(keys::from_hex("zz").has_value());
   EXPECT_FALSE(keys::from_hex(std::string(64, 'g')).has_value());
+}
+
+// Anyone can compute a CRC32: a key with a valid checksum but a tag the server did not make is refused
+// without a lookup.
+TEST(ApiKey, OnlyThePepperMakesAValidTag) {
+  const std::string k = keys::generate(kPepper);
+  EXPECT_FALSE(keys::tag_matches("another-pepper-0123456789abcdef0123", k));
+  // Same random part, tag of another pepper: well-formed to the public, refused by the tag.
+  const std::string random_part = k.substr(keys::kKeyMarker.size(), keys::kRandomChars);
+  const std::string forged = keys::seal("another-pepper-0123456789abcdef0123", random_part);
+  EXPECT_TRUE(keys::well_formed(forged));
+  EXPECT_FALSE(keys::tag_matches(kPepper, forged));
+  EXPECT_EQ(keys::seal(kPepper, random_part), k);  // the tag is a function of the random part
+  // A changed random part with its checksum recomputed (what a forger can do) keeps the old tag.
+  std::string body = k.substr(0, keys::kKeyLength - keys::kChecksumChars);
+  body[10] = body[10] == 'a' ? 'b' : 'a';
+  EXPECT_FALSE(keys::tag_matches(kPepper, body + "000000"));
+}
+
+TEST(ApiKey, LegacyKeysWithoutATagAreStillWellFormed) {
+  const std::string k = keys::generate(kPepper);
+  // A key as Lagoon made them before the tag: marker, random part, CRC32 of the two.
+  const std::string body = k.substr(0, keys::kKeyMarker.size() + keys::kRandomChars);
+  boost::crc_32_type crc;
+  crc.process_bytes(body.data(), body.size());
+  const std::string legacy = body + keys::base62_fixed(crc.checksum(), keys::kChecksumChars);
+  EXPECT_EQ(legacy.size(), keys::kLegacyKeyLength);
+  EXPECT_EQ(keys::format_of(legacy), keys::Format::legacy);
+  EXPECT_FALSE(keys::tag_matches(kPepper, legacy));  // it has none: the caller looks it up instead
+  std::string typo = legacy;
+  typo[20] = typo[20] == 'a' ? 'b' : 'a';
+  EXPECT_EQ(keys::format_of(typo), keys::Format::malformed);
 }

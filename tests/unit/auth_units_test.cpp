@@ -120,15 +120,14 @@ TEST(L1Cache, ZeroCapacityStoresNothing) {
   EXPECT_EQ(c.size(), 0u);
 }
 
-TEST(Breaker, OpensAfterConsecutiveFailuresAndProbesOnceAfterTheCooldown) {
-  redis::Breaker b(3, 1s);
+TEST(Breaker, OpensOnAFailureRateInOneWindowAndProbesOnceAfterTheCooldown) {
+  redis::Breaker b(3, 1s, 1s);
   const auto t = redis::Breaker::Clock::now();
   EXPECT_TRUE(b.allow(t));
   EXPECT_FALSE(b.failure(t));
-  b.success();  // a success resets the count
+  EXPECT_FALSE(b.success(t));  // closed already: nothing to report
   EXPECT_FALSE(b.failure(t));
-  EXPECT_FALSE(b.failure(t));
-  EXPECT_TRUE(b.failure(t));  // third in a row
+  EXPECT_TRUE(b.failure(t));  // three failures, three of four calls
   EXPECT_EQ(b.state(), redis::Breaker::State::open);
   EXPECT_FALSE(b.allow(t + 999ms));
   EXPECT_TRUE(b.allow(t + 1s));    // the probe
@@ -136,7 +135,50 @@ TEST(Breaker, OpensAfterConsecutiveFailuresAndProbesOnceAfterTheCooldown) {
   EXPECT_TRUE(b.failure(t + 1s));  // the probe failed: open again
   EXPECT_FALSE(b.allow(t + 1500ms));
   EXPECT_TRUE(b.allow(t + 2s));
-  b.success();
+  EXPECT_TRUE(b.success(t + 2s));  // the probe succeeded: this closed it
   EXPECT_EQ(b.state(), redis::Breaker::State::closed);
   EXPECT_TRUE(b.allow(t + 2s));
+}
+
+// A late reply among good ones is a blip, not an outage (the old breaker opened on three consecutive
+// failures, which one timeout produced by failing the commands queued behind it).
+TEST(Breaker, AFailureHereAndThereDoesNotOpenIt) {
+  redis::Breaker b(3, 1s, 1s);
+  const auto t = redis::Breaker::Clock::now();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_FALSE(b.failure(t + i * 10ms));
+    b.success(t + i * 10ms);
+    b.success(t + i * 10ms);
+  }
+  EXPECT_EQ(b.state(), redis::Breaker::State::closed);
+}
+
+// Successes just before an outage do not outvote the failures that follow: half the last six calls.
+TEST(Breaker, AnOutageRightAfterManySuccessesOpensItOnTheThirdFailure) {
+  redis::Breaker b(3, 1s, 1s);
+  const auto t = redis::Breaker::Clock::now();
+  for (int i = 0; i < 100; ++i) b.success(t);
+  EXPECT_FALSE(b.failure(t + 1ms));
+  EXPECT_FALSE(b.failure(t + 2ms));
+  EXPECT_TRUE(b.failure(t + 3ms));
+}
+
+TEST(Breaker, FailuresOlderThanTheWindowDoNotCount) {
+  redis::Breaker b(3, 1s, 1s);
+  const auto t = redis::Breaker::Clock::now();
+  EXPECT_FALSE(b.failure(t));
+  EXPECT_FALSE(b.failure(t + 10ms));
+  EXPECT_FALSE(b.failure(t + 1100ms));  // the first has aged out
+  EXPECT_EQ(b.state(), redis::Breaker::State::closed);
+  EXPECT_TRUE(b.failure(t + 1200ms));   // three within the last second
+}
+
+TEST(Breaker, MostlyFailingOpensEvenWithSuccessesInBetween) {
+  redis::Breaker b(3, 1s, 1s);
+  const auto t = redis::Breaker::Clock::now();
+  EXPECT_FALSE(b.failure(t));
+  b.success(t);
+  EXPECT_FALSE(b.failure(t));
+  b.success(t);
+  EXPECT_TRUE(b.failure(t));  // 3 of the last 5
 }

@@ -61,7 +61,39 @@ TEST(ChatRequest, ReadsMaxTokensAndPromptLength) {
                  {"role":"system","content":"xy"}],"max_tokens":100})");
   EXPECT_EQ(r.max_tokens, 100);
   EXPECT_EQ(r.prompt_chars, 6u);
-  EXPECT_EQ(ok(R"({"model":"m","messages":[],"max_completion_tokens":7,"max_tokens":9})").max_tokens, 7);
+  // Both given: the larger bounds what the request may cost (the upstream may honour either).
+  EXPECT_EQ(ok(R"({"model":"m","messages":[],"max_completion_tokens":7,"max_tokens":9})").max_tokens, 9);
+  EXPECT_EQ(ok(R"({"model":"m","messages":[],"max_completion_tokens":9,"max_tokens":7})").max_tokens, 9);
+}
+
+// Estimates count the whole body: a 40 KB tool list is not one token.
+TEST(ChatRequest, EstimatesCountTheWholeBody) {
+  const std::string tools(40000, 'x');
+  const std::string body = R"({"model":"m","messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function","function":{"name":"f","description":")" +
+                           tools + R"("}}]})";
+  const auto r = ok(body);
+  EXPECT_EQ(r.prompt_chars, 2u);
+  EXPECT_EQ(r.body_bytes, body.size());
+}
+
+// A NUL in the model split libpq's text parameters (a new session per request, and a usage row
+// Postgres refused: billing escaped); a 3 MB name went into sessions, Redis and every log line.
+TEST(ChatRequest, ModelWithControlCharactersOrTooLongIsRefused) {
+  for (const std::string& model : {std::string(R"(m\u0000x)"), std::string(R"(m\nx)"), std::string(R"(m\u001fx)"),
+                                  std::string("m\x7fx"), std::string(R"(\t)")}) {
+    const auto e = bad(R"({"model":")" + model + R"(","messages":[]})");
+    EXPECT_EQ(e.param, "model") << model;
+    EXPECT_NE(e.message.find("control"), std::string::npos) << e.message;
+  }
+  const std::string longest(lagoon::chat::kMaxModelBytes, 'm');
+  EXPECT_EQ(ok(R"({"model":")" + longest + R"(","messages":[]})").model, longest);
+  const auto e = bad(R"({"model":")" + longest + R"(m","messages":[]})");
+  EXPECT_EQ(e.param, "model");
+  EXPECT_NE(e.message.find("256"), std::string::npos) << e.message;
+  // Venice's own ids, with their ':' suffixes and non-ASCII names, are fine.
+  EXPECT_EQ(ok(R"({"model":"qwen3-235b:strip_thinking_response=true","messages":[]})").model,
+            "qwen3-235b:strip_thinking_response=true");
+  EXPECT_EQ(ok(R"({"model":"m\u00e9","messages":[]})").model, "m\xc3\xa9");
 }
 
 TEST(ChatRequest, RefusesWhatTheGatewayCannotWorkWith) {
@@ -130,6 +162,8 @@ TEST(ChatRequest, FastPathAgreesWithTheDocumentReader) {
       R"({"model":"a","model":"b","messages":[]})",
       R"({"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"venice_parameters":{"x":[1,2,{"y":null}]}})",
       R"({"model":"m\u00e9","messages":[{"content":"caf\u00e9 \ud83d\ude00"}]})",
+      R"({"model":"m\u0000","messages":[]})",
+      "{\"model\":\"" + std::string(300, 'm') + "\",\"messages\":[]}",
       R"([{"model":"m"}])",
       R"("model")",
       R"({"model":"m","messages":[]} trailing)",
@@ -148,6 +182,7 @@ TEST(ChatRequest, FastPathAgreesWithTheDocumentReader) {
       EXPECT_EQ(f->client_wants_usage, d.client_wants_usage) << body;
       EXPECT_EQ(f->max_tokens, d.max_tokens) << body;
       EXPECT_EQ(f->prompt_chars, d.prompt_chars) << body;
+      EXPECT_EQ(f->body_bytes, d.body_bytes) << body;
       EXPECT_EQ(f->upstream_body, d.upstream_body) << body;
     } else {
       const auto& fe = std::get<lagoon::chat::InvalidRequest>(fast);

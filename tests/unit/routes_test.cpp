@@ -58,15 +58,36 @@ TEST(Framing, RawHeaderRefusesFoldingAndLeadingWhitespaceButNotTheBody) {
   EXPECT_FALSE(raw_header_problem("POST / HTTP/1.1\r\nHost: a\r\n ").empty());  // the fold arrives first
 }
 
+namespace {
+std::string_view cl_problem(unsigned version, std::size_t hosts, std::size_t cls, std::string_view cl) {
+  return lagoon::http::field_problem({version, hosts, cls, cl, 0, {}});
+}
+std::string_view te_problem(std::size_t tes, std::string_view te, std::size_t cls = 0) {
+  return lagoon::http::field_problem({11, 1, cls, cls ? "5" : "", tes, te});
+}
+}  // namespace
+
 TEST(Framing, HostAndContentLengthMustBeSingleAndPlain) {
-  using lagoon::http::field_problem;
-  EXPECT_TRUE(field_problem(11, 1, 0, "").empty());
-  EXPECT_TRUE(field_problem(11, 1, 1, "42").empty());
-  EXPECT_TRUE(field_problem(10, 0, 1, "0").empty());
-  EXPECT_FALSE(field_problem(11, 0, 0, "").empty());
-  EXPECT_FALSE(field_problem(10, 2, 0, "").empty());
-  EXPECT_FALSE(field_problem(11, 1, 2, "5").empty());
-  EXPECT_FALSE(field_problem(11, 1, 1, "5, 5").empty());
-  EXPECT_FALSE(field_problem(11, 1, 1, "+5").empty());
-  EXPECT_FALSE(field_problem(11, 1, 1, "").empty());
+  EXPECT_TRUE(cl_problem(11, 1, 0, "").empty());
+  EXPECT_TRUE(cl_problem(11, 1, 1, "42").empty());
+  EXPECT_TRUE(cl_problem(10, 0, 1, "0").empty());
+  EXPECT_FALSE(cl_problem(11, 0, 0, "").empty());
+  EXPECT_FALSE(cl_problem(10, 2, 0, "").empty());
+  EXPECT_FALSE(cl_problem(11, 1, 2, "5").empty());
+  EXPECT_FALSE(cl_problem(11, 1, 1, "5, 5").empty());
+  EXPECT_FALSE(cl_problem(11, 1, 1, "+5").empty());
+  EXPECT_FALSE(cl_problem(11, 1, 1, "").empty());
+}
+
+// Beast 1.81 frames every one of the refused values as "no body", leaving the body to be read as the
+// next request (request smuggling).
+TEST(Framing, TransferEncodingMayOnlyBeOneChunkedWithoutContentLength) {
+  EXPECT_TRUE(te_problem(1, "chunked").empty());
+  EXPECT_TRUE(te_problem(1, "Chunked").empty());
+  EXPECT_TRUE(te_problem(1, "CHUNKED ").empty());
+  for (std::string_view bad : {"gzip", "chunked, identity", "gzip, chunked", "\"chunked\"", "identity", "",
+                               "chunkedx", "chunk", "chunked;q=1", "chunked,"})
+    EXPECT_FALSE(te_problem(1, bad).empty()) << bad;
+  EXPECT_FALSE(te_problem(2, "chunked").empty());  // two fields
+  EXPECT_FALSE(te_problem(1, "chunked", 1).empty());  // both framings
 }

@@ -1,9 +1,11 @@
 // Authenticator: turns an Authorization header into a key record, or a refusal, on the reactor.
 //
-// Layers, cheapest first: format and checksum (a malformed key costs no lookup) → HMAC digest →
+// Layers, cheapest first: format and checksum (a malformed key costs no lookup) → the key's tag
+// (a made-up key of the current format costs no lookup either; see keys/api_key.hpp) → HMAC digest →
 // in-process L1 cache → Redis `lagoon:key:{hex}` → Postgres (one indexed query joining the user, on a
 // pooled connection borrowed only for that query). Results fill the layers above on the way back;
-// unknown keys are cached too (negatively, briefly) so a repeated bad key cannot reach Postgres again.
+// unknown keys are cached too (negatively, briefly, in a bounded cache of their own that never evicts
+// a known key) so a repeated bad key cannot reach Postgres again.
 // Concurrent misses on one digest share one lookup (single-flight).
 //
 // The outcome is ok, denied (401) or unavailable (503): when the layers that could answer did not,
@@ -40,7 +42,8 @@ namespace lagoon::auth {
 struct AuthResult {
   enum class Outcome { ok, denied, unavailable };
   Outcome outcome = Outcome::unavailable;
-  // Why it was denied, for logs and metrics: missing, malformed, unknown, revoked, user_inactive.
+  // Why it was denied, for the access log: missing, malformed, forged, unknown, revoked, user_inactive.
+  // (Metrics fold the last three into "denied".)
   std::string_view reason;
   std::shared_ptr<const CacheEntry> entry;  // set when ok
 
@@ -72,12 +75,15 @@ class Authenticator {
   boost::asio::awaitable<EntryPtr> fetch(const keys::Digest& digest);   // Redis, then Postgres; null = unavailable
   boost::asio::awaitable<EntryPtr> fetch_or_null(const keys::Digest& digest);  // fetch, exceptions as null
   AuthResult decide(EntryPtr entry);
+  void remember(const keys::Digest& digest, const EntryPtr& entry, std::uint64_t generation,
+                std::uint64_t unknown_generation);
 
   const config::Config& cfg_;
   redis::Client& redis_;
   db::AsyncPool& db_;
   std::function<bool()> revocations_live_;
-  L1Cache l1_;
+  L1Cache l1_;          // known keys
+  L1Cache l1_unknown_;  // keys Postgres said do not exist
   std::unique_ptr<Metrics> metrics_;
   util::SingleFlight<EntryPtr> flights_;  // by raw digest bytes
 };

@@ -18,8 +18,12 @@ struct ChatRequest {
   std::string model;
   bool stream = false;
   bool client_wants_usage = false;       // the client itself asked for the usage chunk
-  std::optional<std::int64_t> max_tokens;  // max_completion_tokens or max_tokens
-  std::size_t prompt_chars = 0;          // characters of the messages' text, for token estimates
+  std::optional<std::int64_t> max_tokens;  // the larger of max_completion_tokens and max_tokens
+  std::size_t prompt_chars = 0;          // characters of the messages' text
+  // What estimates of the prompt count: the whole body, since tool definitions, images and JSON cost
+  // tokens too and the client chooses them (counting only message text let a 400 KB tool list pass as
+  // one token).
+  std::size_t body_bytes = 0;
   std::string upstream_body;
 };
 
@@ -30,6 +34,13 @@ struct InvalidRequest {
 
 // Deepest nesting accepted; deeper bodies are refused before a full parse.
 inline constexpr std::size_t kMaxJsonDepth = 128;
+// Longest `model` accepted. Venice's ids are under 64 bytes; the model is stored in sessions, Redis and
+// every usage row and access-log line, so its size is the client's to choose only within this.
+inline constexpr std::size_t kMaxModelBytes = 256;
+
+// Why `model` cannot be stored, or nullopt: too long, or a control character (a NUL splits libpq's
+// text parameters, so the usage row would be refused and the request escape billing).
+std::optional<std::string> model_problem(std::string_view model);
 
 std::variant<ChatRequest, InvalidRequest> parse_chat_request(std::string_view body);
 

@@ -60,14 +60,17 @@ struct Config {
   bool db_prepared_statements = true;
   Millis redis_timeout{25};          // one Redis round trip on the request path
   unsigned redis_connections = 2;    // command connections (pub/sub has one more of its own)
-  unsigned redis_breaker_failures = 3;    // consecutive timeouts/failures that open the breaker
+  unsigned redis_breaker_failures = 3;    // failures among the last 2× this many calls that open the breaker
+  Millis redis_breaker_window{1'000};     // … when all of them fell within this window
   Millis redis_breaker_cooldown{1'000};   // how long Redis is skipped once the breaker opened
+  Millis redis_subscriber_heartbeat{1'000};  // the revocation subscription is checked this often (down after 2 missed)
   Millis readiness_interval{1'000};  // how often Redis and Postgres are probed for /readyz
 
   // Authentication caches.
   Millis auth_cache_ttl{10'000};        // L1 entry lifetime while revocations arrive by pub/sub
   std::size_t auth_cache_size = 100'000;  // L1 entries at most
   Millis auth_negative_ttl{30'000};     // unknown keys are refused from cache this long
+  std::size_t auth_negative_cache_size = 10'000;  // unknown-key entries at most (their own cache)
 
   // Sessions.
   Millis session_ttl{3'600'000};  // a key's session lives this long (while requests keep its model)

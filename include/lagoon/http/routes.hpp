@@ -40,10 +40,22 @@ bool request_line_too_long(std::string_view method, std::string_view target, std
 // blank line; only the block is examined). Refuses obsolete line folding (RFC 9112 §5.2) and whitespace
 // before the first field (§2.2).
 std::string_view raw_header_problem(std::string_view header_bytes) noexcept;
-// The parsed header's Host and Content-Length fields: exactly one Host for HTTP/1.1 and at most one for
-// 1.0 (RFC 9112 §3.2); at most one Content-Length, and only digits in it (a list of equal values is
-// legal but pointless, and some parsers take its first element, others refuse it).
-std::string_view field_problem(unsigned version, std::size_t host_fields, std::size_t content_length_fields,
-                               std::string_view content_length) noexcept;
+// The header fields that decide where a request ends, as parsed.
+struct FramingFields {
+  unsigned version = 11;
+  std::size_t host_fields = 0;
+  std::size_t content_length_fields = 0;
+  std::string_view content_length;
+  std::size_t transfer_encoding_fields = 0;
+  std::string_view transfer_encoding;
+};
+
+// Exactly one Host for HTTP/1.1 and at most one for 1.0 (RFC 9112 §3.2); at most one Content-Length,
+// and only digits in it (a list of equal values is legal but pointless, and some parsers take its first
+// element, others refuse it). Transfer-Encoding only as one field saying exactly "chunked" (any case)
+// and never beside Content-Length (RFC 9112 §6.1): Beast 1.81 reads any other coding ("gzip",
+// "chunked, identity", "\"chunked\"") as a request without a body, so the body would be served as the
+// next request on the connection — request smuggling past any proxy that frames it otherwise.
+std::string_view field_problem(const FramingFields& f) noexcept;
 
 }  // namespace lagoon::http

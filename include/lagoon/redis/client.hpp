@@ -4,8 +4,11 @@
 // command() is awaitable and always completes within redis_timeout: with the reply, or with timeout /
 // unavailable (no connection up) / skipped (breaker open). A timed-out connection is torn down and
 // reconnected with backoff, so a hung Redis never accumulates queued commands. A circuit breaker opens
-// after redis_breaker_failures consecutive failures and skips Redis for redis_breaker_cooldown, so while
-// Redis hangs (kill -STOP) requests pay at most one deadline and then none.
+// when Redis failed at least redis_breaker_failures of the last twice as many calls within redis_breaker_window
+// (timeouts, no connection, and error replies such as READONLY or OOM — all but NOSCRIPT, which the
+// caller answers by sending the script) and skips Redis for redis_breaker_cooldown, so while Redis hangs
+// (kill -STOP) requests pay at most one deadline and then none. The commands failed by tearing down a
+// connection after one timed out are that timeout's consequence and are not counted again.
 //
 // Subscriber: one more connection that SUBSCRIBEs to a channel and hands each message to a callback;
 // it tells when it has (re)subscribed, because messages sent while it was away are lost.
