@@ -13,6 +13,8 @@
 
 #include "lagoon/keys/api_key.hpp"
 #include "support/environment.hpp"
+#include "support/fault_proxy.hpp"
+#include "support/usage_support.hpp"
 
 using namespace lagoon::test;
 using namespace std::chrono_literals;
@@ -294,6 +296,46 @@ TEST_F(Auth, RevokedKeyIsRefusedByAnotherInstanceWithinOneSecond) {
   LagoonServer c(env);
   EXPECT_EQ(status_with(c.port(), key), 401);
   EXPECT_EQ(c.metric(kAuthLeases), 0);
+}
+
+// While an instance cannot hear revocations (its subscription to Redis is down), it trusts a cached key
+// for 1 s at most: a key revoked meanwhile the way `lagoon keys revoke` does it (Postgres, the Redis
+// entry, an announcement this instance misses) is refused within that second, not after
+// LAGOON_AUTH_CACHE_TTL_MS.
+TEST_F(Auth, WhileRevocationsCannotBeHeardACachedKeyIsTrustedForOneSecondAtMost) {
+  auto [id, key] = create_key(env);
+  FaultProxy redis(port_of_url(env.at("LAGOON_REDIS_URL")));
+  auto e = env;
+  e["LAGOON_REDIS_URL"] = url_with_port(env.at("LAGOON_REDIS_URL"), redis.port());
+  e["LAGOON_AUTH_CACHE_TTL_MS"] = "30000";  // what the cache would trust without the 1 s rule
+  LagoonServer s(e);
+  const std::string subscribed = R"(lagoon_redis_connections_up{role="subscriber"})";
+  ASSERT_TRUE(wait_until([&] { return s.metric(subscribed) == 1; }, 5s));
+  ASSERT_EQ(status_with(s.port(), key), 200);
+
+  // Redis goes away for this instance only; the CLI below still reaches it.
+  redis.set_mode(FaultProxy::Mode::refuse);
+  redis.reset_all();
+  ASSERT_TRUE(wait_until([&] { return s.metric(subscribed) == 0; }, 5s)) << "the subscription did not drop";
+
+  // A warm entry: a request answered from L1 just before the revocation (its predecessor may have had
+  // to fill L1 again from Postgres, the entry it found being older than 1 s).
+  const std::string l1_hits = R"(lagoon_auth_lookups_total{layer="l1",result="hit"})";
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const double hits = s.metric(l1_hits);
+        return status_with(s.port(), key) == 200 && status_with(s.port(), key) == 200 && s.metric(l1_hits) > hits;
+      },
+      5s));
+  auto r = lagoon_cli({"keys", "revoke", std::to_string(id)}, env);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto revoked = Clock::now();
+  while (status_with(s.port(), key) != 401 && Clock::now() - revoked < 5s) std::this_thread::sleep_for(10ms);
+  const auto refused_after = Clock::now() - revoked;
+  EXPECT_EQ(status_with(s.port(), key), 401);
+  // The entry's second began before the revocation; the margin is for the requests themselves.
+  EXPECT_LT(refused_after, 1500ms) << std::chrono::duration_cast<std::chrono::milliseconds>(refused_after).count()
+                                   << " ms after the CLI returned";
 }
 
 TEST_F(Auth, WithRedisGoneKeysAuthenticateThroughPostgres) {

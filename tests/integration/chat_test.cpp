@@ -3,6 +3,7 @@
 // The mock takes its behaviour from an "x_mock" object in the body, which the gateway forwards as is.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -219,6 +220,59 @@ TEST_F(Chat, WarmStreamsTakeNoPostgresLease) {
     ASSERT_EQ(chat(R"({"model":"m","messages":[],"stream":true,"x_mock":{"chunks":20,"gap-ms":5}})")->status, 200);
   EXPECT_EQ(server->metric(R"(lagoon_db_leases_total{purpose="auth"})"), leases);
   EXPECT_EQ(server->metric(R"(lagoon_db_lease_seconds_total{purpose="auth"})"), seconds);
+}
+
+// The cold path (a new key looked up, then a new session made) borrows Postgres connections for those
+// lookups only; the stream that follows, however long, holds none. Otherwise a few slow streams would
+// take the whole pool and every cold key after them would get 503.
+TEST_F(Chat, ColdStreamsHoldNoPostgresLeaseWhileTheyRun) {
+  constexpr int kStreams = 4;
+  // Each stream lasts about 5 s: long enough to look at the pool while all are open, however slowly
+  // they start on a loaded machine, and far longer than any cold lookup.
+  constexpr auto kStreamLength = 5s;
+  const std::string body = R"({"model":"m","messages":[],"stream":true,"x_mock":{"chunks":50,"gap-ms":100}})";
+  std::vector<std::string> keys;
+  for (int i = 0; i < kStreams; ++i) keys.push_back(create_key(env, "cold" + std::to_string(i)).second);
+  start({{"LAGOON_DB_POOL_SIZE", "8"}});  // room for a lease per stream: one held would show, not a 503
+  auto sum = [&](const std::string& name) {
+    return server->metric(name + R"({purpose="auth"})") + server->metric(name + R"({purpose="session"})");
+  };
+  const double auth_leases = server->metric(R"(lagoon_db_leases_total{purpose="auth"})");
+  const double session_leases = server->metric(R"(lagoon_db_leases_total{purpose="session"})");
+  const double seconds = sum("lagoon_db_lease_seconds_total");
+
+  std::vector<std::optional<HttpResponse>> answers(kStreams);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kStreams; ++i)
+    clients.emplace_back([&, i] {
+      answers[i] = request(server->port(), "POST", "/api/v1/chat/completions", body,
+                           "Authorization: Bearer " + keys[i] + "\r\nContent-Type: application/json\r\n");
+    });
+  // All open, then the pool seen with nothing lent out, then all still open: the pool was idle while
+  // every stream ran (streams only end, none starts again).
+  const bool all_open = wait_until([&] { return server->metric("lagoon_http_streams_active") == kStreams; }, 10s);
+  const bool pool_idle = all_open && wait_until([&] { return server->metric("lagoon_db_pool_in_use") == 0; }, 2s);
+  const double open_after = server->metric("lagoon_http_streams_active");
+  for (auto& c : clients) c.join();
+  ASSERT_TRUE(all_open) << "the streams never were all open at once";
+  EXPECT_TRUE(pool_idle) << server->metric("lagoon_db_pool_in_use") << " Postgres connections lent out while streams ran";
+  EXPECT_EQ(open_after, kStreams) << "a stream ended before the pool was seen idle: the check proved nothing";
+  for (const auto& a : answers) {
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->status, 200);
+    EXPECT_NE(a->body.find("data: [DONE]"), std::string::npos);
+  }
+
+  // The path was cold for every stream: one key lookup and one new session each, in Postgres.
+  EXPECT_EQ(server->metric(R"(lagoon_db_leases_total{purpose="auth"})") - auth_leases, kStreams);
+  EXPECT_EQ(server->metric(R"(lagoon_db_leases_total{purpose="session"})") - session_leases, kStreams);
+  // A lease's seconds are counted when it is given back: read now that every stream has ended, they are
+  // the lookups' cost, a small part of the streams' length.
+  ASSERT_TRUE(wait_until([&] { return server->metric("lagoon_db_pool_in_use") == 0; }, 5s));
+  const double per_stream = (sum("lagoon_db_lease_seconds_total") - seconds) / kStreams;
+  std::printf("cold stream: %.1f ms of Postgres leases for a %lld s stream\n", per_stream * 1000,
+              static_cast<long long>(kStreamLength.count()));
+  EXPECT_LT(per_stream, std::chrono::duration<double>(kStreamLength).count() / 10);
 }
 
 TEST_F(Chat, ATwentyMebibyteStreamIsRelayedWhole) {

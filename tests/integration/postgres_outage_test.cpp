@@ -167,7 +167,8 @@ TEST(PostgresOutage, UsageRecordsSurviveThirtySecondsWithoutPostgres) {
   p.stop(std::chrono::seconds(5));
   EXPECT_TRUE(drained);
   EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records"), std::to_string(pushed.load()));
-  EXPECT_EQ(db.scalar("SELECT count(DISTINCT request_id) FROM usage_records"), std::to_string(pushed.load()));
+  const auto pushed_records = static_cast<std::int64_t>(pushed.load());
+  EXPECT_EQ(rows_numbered_below(db, "o", pushed_records), pushed_records);
   EXPECT_EQ(registry.counter("lagoon_usage_dropped_total", "").value(), 0u);
   const auto journalled = registry.counter("lagoon_usage_journalled_total", "").value();
   EXPECT_GT(journalled, 0u);
