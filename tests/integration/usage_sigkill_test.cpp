@@ -119,15 +119,9 @@ TEST(UsageSigkill, FiftyStreamsOpenAtAKillLeaveExactlyFiftyInterruptedRowsAfterT
 
   {
     LagoonServer s(e);
-    // Done when every recovered record was queued and the queue is empty again: anything more that
-    // this start would write has been written by then.
-    ASSERT_TRUE(wait_until(
-        [&] {
-          return s.metric("lagoon_usage_interrupted_total") >= kStreams && s.metric("lagoon_usage_queue_depth") == 0 &&
-                 rows() >= kStreams;
-        },
-        30s))
-        << "rows " << rows() << ", interrupted " << s.metric("lagoon_usage_interrupted_total");
+    ASSERT_TRUE(wait_until([&] { return rows() >= kStreams; }, 30s)) << "rows " << rows();
+    // Past the expected count: once the queue is empty, anything more this start would write is written.
+    EXPECT_TRUE(wait_until([&] { return s.metric("lagoon_usage_queue_depth") == 0; }, 10s));
     EXPECT_EQ(s.metric("lagoon_usage_interrupted_total"), kStreams);
     EXPECT_EQ(rows(), kStreams);
     std::string ids_in_db = db.scalar("SELECT string_agg(request_id, ',' ORDER BY request_id) FROM usage_records");
