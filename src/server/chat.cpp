@@ -38,23 +38,29 @@ constexpr std::size_t kMaxWholeBody = 64u << 20;
 constexpr std::chrono::milliseconds kRetryDelay{200};
 constexpr std::chrono::milliseconds kMaxRetryAfter{2000};
 
-// Exactly one usage record per authenticated request: pushed when this leaves scope, however it does.
+// Exactly one usage record per authenticated request: kept in the in-flight table from admission (so a
+// killed process still leaves it), pushed when this leaves scope, however it does.
 class UsageGuard {
  public:
   UsageGuard(usage::Pipeline& p, usage::Record r, Clock::time_point started)
-      : pipeline_(p), record_(std::move(r)), started_(started) {}
+      : pipeline_(p), record_(std::move(r)), started_(started), in_flight_(pipeline_.open(record_)) {}
   ~UsageGuard() {
     record_.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
     if (record_.outcome.empty()) record_.outcome = "aborted";  // the server stopped mid-request
-    pipeline_.push(record_);
+    pipeline_.push(record_, in_flight_);
   }
+  UsageGuard(const UsageGuard&) = delete;
+  UsageGuard& operator=(const UsageGuard&) = delete;
   usage::Record& operator*() { return record_; }
   usage::Record* operator->() { return &record_; }
+  // Where what the request learns is noted as it goes (valid until this guard ends).
+  usage::InFlight::Entry in_flight() const { return in_flight_; }
 
  private:
   usage::Pipeline& pipeline_;
   usage::Record record_;
   Clock::time_point started_;
+  usage::InFlight::Entry in_flight_;
 };
 
 long long estimate_tokens(std::size_t chars) { return static_cast<long long>((chars + 3) / 4); }
@@ -287,6 +293,9 @@ awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Reques
   auto& chat_req = std::get<chat::ChatRequest>(parsed);
   rec->model = chat_req.model;
   rec->stream = chat_req.stream;
+  out.in_flight = rec.in_flight();
+  out.in_flight.note(*rec);
+  out.in_flight.note_prompt(estimate_tokens(chat_req.body_bytes));
 
   // Rate limits: one Redis round trip for a key that has any, none otherwise.
   const auto estimate =
@@ -440,6 +449,7 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
   auto [hec, hn] = co_await bhttp::async_write_header(client, sr, as_result);
   out.status = 200;
   rec.status_code = 200;
+  out.in_flight.note(rec);  // the session and status, should the process die mid-stream
   out.bytes_out += hn;
   if (hec) {
     ex.abort();
@@ -549,6 +559,7 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
       }
       outbuf += ev.raw;
     }
+    out.in_flight.note_completion(estimate_tokens(content_chars));
     if (!co_await write_chunk(client, outbuf, out)) {
       ex.abort();  // the upstream sees the close at once
       rec.outcome = "client_disconnected";

@@ -74,6 +74,7 @@ struct ChatResult {
   RequestFacts facts;
   std::vector<std::pair<std::string, std::string>> ratelimit_headers;  // x-ratelimit-*, on every response
   TokenSettlement settle;  // only while serve() runs
+  usage::InFlight::Entry in_flight;  // the request's in-flight usage; only while serve() runs
 };
 
 // At most one retry per request, and retries at most ~20 % of requests: a failing upstream must not

@@ -28,6 +28,10 @@ struct Pipeline::Metrics {
         dead_lettered(m.counter("lagoon_usage_dead_lettered_total",
                                 "Usage records Postgres refused, kept in dead-letter.jsonl")),
         flush_failures(m.counter("lagoon_usage_flush_failures_total", "Usage batch writes that failed")),
+        in_flight_full(m.counter("lagoon_usage_in_flight_full_total",
+                                 "Requests not tracked while running because the in-flight table was full")),
+        interrupted(m.counter("lagoon_usage_interrupted_total",
+                              "Usage records recovered at start-up for requests a previous process left open")),
         depth(m.gauge("lagoon_usage_queue_depth", "Usage records waiting in the queue")),
         capacity(m.gauge("lagoon_usage_queue_capacity", "Usage records the queue holds at most")),
         journal_bytes(m.gauge("lagoon_usage_journal_bytes", "Bytes of usage records waiting in journal files")),
@@ -36,7 +40,7 @@ struct Pipeline::Metrics {
         batch_size(m.histogram("lagoon_usage_batch_size", "Usage records per Postgres write",
                                {1, 10, 100, 500, 1000, 5000, 10000, 100000})) {}
   metrics::Counter &enqueued, &dropped, &flushed, &duplicates, &journalled, &replayed, &recovered, &dead_lettered,
-      &flush_failures;
+      &flush_failures, &in_flight_full, &interrupted;
   metrics::Gauge &depth, &capacity, &journal_bytes;
   metrics::Histogram &flush_seconds, &batch_size;
 };
@@ -47,12 +51,27 @@ Pipeline::Pipeline(const config::Config& cfg, db::Pool& pool, metrics::Registry&
       metrics_(std::make_unique<Metrics>(metrics)),
       ring_((std::filesystem::create_directories(cfg.usage_dir), (std::filesystem::path(cfg.usage_dir) / "queue.ring").string()),
             cfg.usage_queue_capacity),
+      // One request per connection at a time: max_connections slots cannot fill in normal operation.
+      in_flight_((std::filesystem::path(cfg.usage_dir) / "in-flight.table").string(), cfg.max_connections),
       journal_((std::filesystem::path(cfg.usage_dir) / "journal").string()) {
   metrics_->capacity.set(static_cast<double>(ring_.capacity()));
   metrics_->journal_bytes.set(static_cast<double>(journal_.bytes()));
   journal_empty_.store(!journal_.pending());
   pool_.declare_purpose("usage");
   batch_.reserve(cfg.usage_batch_size);
+  recover_in_flight();
+}
+
+// Before any request runs: what a dead process left open joins the ring, behind what it left there.
+void Pipeline::recover_in_flight() {
+  if (in_flight_.unreadable() > 0)
+    log::error("unreadable slots in the usage in-flight table were skipped",
+               {{"slots", in_flight_.unreadable()}, {"file", in_flight_.path()}});
+  if (in_flight_.recovered().empty()) return;
+  const HandOver h = recover_into(in_flight_, ring_);
+  metrics_->interrupted.inc(h.queued);
+  log::warn("usage records recovered for requests a previous process left open",
+            {{"queued", h.queued}, {"already_queued", h.duplicates}, {"kept_for_next_start", h.kept}});
 }
 
 Pipeline::~Pipeline() { stop(std::chrono::milliseconds(0)); }
@@ -73,6 +92,19 @@ bool Pipeline::push(const Record& r) noexcept {
   if (ring_.depth() >= cfg_.usage_batch_size && !kicked_.exchange(true, std::memory_order_relaxed))
     wake_.notify_one();
   return true;
+}
+
+InFlight::Entry Pipeline::open(const Record& r) noexcept {
+  auto e = in_flight_.open(r);
+  if (!e) metrics_->in_flight_full.inc();
+  return e;
+}
+
+bool Pipeline::push(const Record& r, InFlight::Entry& entry) noexcept {
+  in_flight_.finish(entry, r);
+  const bool pushed = push(r);
+  in_flight_.close(entry);
+  return pushed;
 }
 
 void Pipeline::stop(std::chrono::milliseconds deadline) {

@@ -9,6 +9,9 @@
 // Postgres is unreachable the records stay in the ring; after usage_spill_after (or when the ring is
 // half full) they are spilled to the Journal — as they are whenever the ring is three quarters full, and the journal is replayed once Postgres is back — and
 // at start-up, as are records a previous process left in the ring.
+// Requests still running are tracked in the InFlight table beside the ring (open() at admission,
+// push(record, entry) at the end), so a process killed with requests open leaves their rows too: the
+// next start queues them, outcome `interrupted`, before anything else.
 //
 // Thread-safety: push() from any thread; start() and stop() from one owner thread.
 #pragma once
@@ -24,6 +27,7 @@
 
 #include "lagoon/config/config.hpp"
 #include "lagoon/db/pool.hpp"
+#include "lagoon/usage/in_flight.hpp"
 #include "lagoon/metrics/registry.hpp"
 #include "lagoon/usage/journal.hpp"
 #include "lagoon/usage/record.hpp"
@@ -45,6 +49,13 @@ class Pipeline {
 
   // Never blocks. False only when the ring is full: the record is counted in lagoon_usage_dropped_total.
   bool push(const Record& r) noexcept;
+
+  // A request begins: its record so far is kept in the in-flight table until push(r, entry). Never
+  // blocks; an empty Entry when the table is full (counted in lagoon_usage_in_flight_full_total).
+  InFlight::Entry open(const Record& r) noexcept;
+  // The request ended: its final record goes to the ring first, then its in-flight slot is freed, so
+  // no moment exists at which a crash would lose it. `entry` becomes empty.
+  bool push(const Record& r, InFlight::Entry& entry) noexcept;
 
   // Records waiting in the queue (approximate while producers run).
   std::size_t queued() const noexcept { return ring_.depth(); }
@@ -73,11 +84,13 @@ class Pipeline {
   void note_postgres_down(const std::exception& e);
   void note_postgres_up();
   void replay_journal();
+  void recover_in_flight();
 
   const config::Config& cfg_;
   db::Pool& pool_;
   std::unique_ptr<Metrics> metrics_;
   Ring ring_;
+  InFlight in_flight_;
   Journal journal_;
 
   std::thread thread_;

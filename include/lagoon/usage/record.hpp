@@ -25,7 +25,7 @@ struct Record {
   std::optional<std::string> model;
   bool stream = false;
   std::int32_t status_code = 0;
-  std::string outcome;  // ok, upstream_error, client_disconnect, …
+  std::string outcome;  // ok, upstream_error, client_disconnected, … interrupted (recovered after a crash)
   std::optional<std::int32_t> prompt_tokens;
   std::optional<std::int32_t> completion_tokens;
   std::optional<std::int32_t> total_tokens;
