@@ -168,7 +168,8 @@ TEST(Breaker, FailuresOlderThanTheWindowDoNotCount) {
   const auto t = redis::Breaker::Clock::now();
   EXPECT_FALSE(b.failure(t));
   EXPECT_FALSE(b.failure(t + 10ms));
-  EXPECT_FALSE(b.failure(t + 1100ms));  // the first has aged out
+  EXPECT_FALSE(b.failure(t + 1100ms));  // the first two have aged out
+  EXPECT_FALSE(b.failure(t + 1150ms));
   EXPECT_EQ(b.state(), redis::Breaker::State::closed);
   EXPECT_TRUE(b.failure(t + 1200ms));   // three within the last second
 }
