@@ -85,9 +85,21 @@ std::optional<std::chrono::milliseconds> parse_retry_after(const std::optional<s
   }
 }
 
+// An upstream error body as it may be logged: bounded, so a huge or hostile body cannot flood the log,
+// and without the gateway's own credential, should an upstream ever quote it back.
+std::string log_excerpt(std::string_view body, std::string_view credential) {
+  constexpr std::size_t kMaxLoggedBody = 512;
+  std::string out(body.substr(0, kMaxLoggedBody));
+  if (!credential.empty())
+    for (auto at = out.find(credential); at != std::string::npos; at = out.find(credential, at))
+      out.replace(at, credential.size(), "***");
+  if (body.size() > kMaxLoggedBody) out += "…";
+  return out;
+}
+
 // The upstream answered with an error before anything was sent to the client: what the client gets.
 Response upstream_error_response(unsigned status, std::string body, const upstream::Head& head,
-                                 const std::string& request_id, bool keep_alive) {
+                                 const std::string& request_id, bool keep_alive, std::string_view credential) {
   if (status == 401 || status == 403) {
     log::error("the upstream refused the gateway's credential", {{"upstream_status", status}});
     return error_response(http::ErrorKind::upstream_auth_error,
@@ -100,6 +112,15 @@ Response upstream_error_response(unsigned status, std::string body, const upstre
     extras.retry_after = head.retry_after;
     return error_response(http::ErrorKind::rate_limited, "The upstream provider is rate limiting requests.", request_id,
                           keep_alive, extras);
+  }
+  if (status == 402) {
+    // The operator's upstream account is out of funds: the client can do nothing about it, and the
+    // upstream's wording (balances, plan names) is the operator's business, not the key holder's.
+    log::error("the upstream refused for payment: the gateway's upstream account needs attention",
+               {{"upstream_status", status}, {"request_id", request_id}, {"upstream_body", log_excerpt(body, credential)}});
+    return error_response(http::ErrorKind::service_unavailable,
+                          "The upstream provider cannot serve requests right now. Please retry later.", request_id,
+                          keep_alive);
   }
   if (status >= 500)
     return error_response(http::ErrorKind::upstream_error,
@@ -383,7 +404,8 @@ awaitable<void> ChatHandler::forward(beast::tcp_stream& client, const chat::Chat
     }
     if (head.status / 100 != 2) {
       rec.outcome = "upstream_error";
-      auto res = upstream_error_response(head.status, std::move(body), head, request_id, keep_alive);
+      auto res = upstream_error_response(head.status, std::move(body), head, request_id, keep_alive,
+                                         cfg_.upstream_api_key);
       rec.status_code = res.result_int();
       co_await write_response(client, res, out);
       co_return;
@@ -592,7 +614,8 @@ awaitable<ChatResult> ChatHandler::serve_models(beast::tcp_stream& client, const
       if (head.status == 200 && j.is_object() && j.contains("data") && j["data"].is_array())
         fetched = std::move(body);
       else if (head.status != 200)
-        failure = upstream_error_response(head.status, std::move(body), head, request_id, keep_alive);
+        failure = upstream_error_response(head.status, std::move(body), head, request_id, keep_alive,
+                                          cfg_.upstream_api_key);
       else
         failure = error_response(http::ErrorKind::upstream_error, "The upstream provider sent no model list.",
                                  request_id, keep_alive);
