@@ -19,6 +19,7 @@
 #include "lagoon/http/request_id.hpp"
 #include "lagoon/log/log.hpp"
 #include "lagoon/ratelimit/policy.hpp"
+#include "lagoon/upstream/retry_after.hpp"
 #include "responses.hpp"
 
 namespace lagoon::server {
@@ -37,6 +38,8 @@ namespace {
 constexpr std::size_t kMaxWholeBody = 64u << 20;
 constexpr std::chrono::milliseconds kRetryDelay{200};
 constexpr std::chrono::milliseconds kMaxRetryAfter{2000};
+// The most an upstream's Retry-After may ask of a client: beyond this it is not a rate limit but an outage.
+constexpr std::chrono::seconds kMaxPassedRetryAfter{3600};
 
 // Exactly one usage record per authenticated request: pushed when this leaves scope, however it does.
 class UsageGuard {
@@ -76,15 +79,6 @@ void estimate(usage::Record& r, std::size_t prompt_chars, std::size_t completion
 
 bool retryable_status(unsigned s) { return s == 429 || s == 502 || s == 503 || s == 504; }
 
-std::optional<std::chrono::milliseconds> parse_retry_after(const std::optional<std::string>& v) {
-  if (!v) return std::nullopt;
-  try {
-    return std::chrono::milliseconds(static_cast<long long>(std::stod(*v) * 1000));
-  } catch (...) {
-    return std::nullopt;  // an HTTP date: not worth waiting for within one request
-  }
-}
-
 // An upstream error body as it may be logged: bounded, so a huge or hostile body cannot flood the log,
 // and without the gateway's own credential, should an upstream ever quote it back.
 std::string log_excerpt(std::string_view body, std::string_view credential) {
@@ -109,7 +103,7 @@ Response upstream_error_response(unsigned status, std::string body, const upstre
   }
   if (status == 429) {
     ErrorExtras extras;
-    extras.retry_after = head.retry_after;
+    extras.retry_after = upstream::retry_after_for_client(head.retry_after, kMaxPassedRetryAfter);
     return error_response(http::ErrorKind::rate_limited, "The upstream provider is rate limiting requests.", request_id,
                           keep_alive, extras);
   }
@@ -350,7 +344,8 @@ awaitable<void> ChatHandler::forward(beast::tcp_stream& client, const chat::Chat
     std::chrono::milliseconds delay = kRetryDelay;
     if (!failure) {
       if (!retryable_status(ex->head().status) || attempt == 2 || !budget_.try_spend()) break;
-      delay = std::min(parse_retry_after(ex->head().retry_after).value_or(kRetryDelay), kMaxRetryAfter);
+      if (const auto& ra = ex->head().retry_after)
+        delay = upstream::retry_after_delay(*ra, kMaxRetryAfter).value_or(kRetryDelay);
       ex.reset();  // not read: the connection is closed, not reused
     } else if (failure->kind() != upstream::Error::Kind::connect || attempt == 2 || !budget_.try_spend()) {
       const bool timeout = failure->kind() == upstream::Error::Kind::first_byte;
