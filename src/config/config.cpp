@@ -138,6 +138,8 @@ const std::vector<Field>& fields() {
       {"max_request_line_bytes", "LAGOON_MAX_REQUEST_LINE_BYTES", false,
        size(&Config::max_request_line_bytes, 256, 1 << 20)},
       {"max_body_bytes", "LAGOON_MAX_BODY_BYTES", false, size(&Config::max_body_bytes, 1024, 1ull << 30)},
+      {"max_buffered_body_bytes", "LAGOON_MAX_BUFFERED_BODY_BYTES", false,
+       size(&Config::max_buffered_body_bytes, 1024, 1ull << 40)},
       {"max_connections", "LAGOON_MAX_CONNECTIONS", false,
        [](Config& c, const std::string& f, const Raw& r) { c.max_connections = integer(f, r, 1, 1'000'000); }},
       {"header_timeout_ms", "LAGOON_HEADER_TIMEOUT_MS", false, millis(&Config::header_timeout, 100, 600'000)},
@@ -277,6 +279,8 @@ Config load(const std::string& file_text, const Environment& env, unsigned hardw
   if (c.threads == 0) c.threads = hardware_threads == 0 ? 1 : hardware_threads;
   if (c.max_request_line_bytes > c.max_header_bytes)
     throw ConfigError("max_request_line_bytes", "must not exceed max_header_bytes");
+  if (c.max_buffered_body_bytes < c.max_body_bytes)  // else a body of the largest allowed size never fits
+    throw ConfigError("max_buffered_body_bytes", "must not be less than max_body_bytes");
   return c;
 }
 

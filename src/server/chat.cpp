@@ -151,11 +151,9 @@ std::string error_event(std::string_view message) {
 
 }  // namespace
 
-ChatHandler::ChatHandler(const config::Config& cfg, auth::Authenticator& auth, session::SessionStore& sessions,
-                         upstream::Client& upstream, ratelimit::Limiter& limiter, usage::Pipeline& usage,
-                         metrics::Registry& metrics)
+ChatHandler::ChatHandler(const config::Config& cfg, session::SessionStore& sessions, upstream::Client& upstream,
+                         ratelimit::Limiter& limiter, usage::Pipeline& usage, metrics::Registry& metrics)
     : cfg_(cfg),
-      auth_(auth),
       sessions_(sessions),
       upstream_(upstream),
       limiter_(limiter),
@@ -224,23 +222,9 @@ awaitable<bool> ChatHandler::write_chunk(beast::tcp_stream& client, const std::s
   co_return !ec;
 }
 
-awaitable<std::optional<auth::AuthResult>> ChatHandler::admit(beast::tcp_stream& client, const Request& req,
-                                                              const std::string& request_id, ChatResult& out) {
-  if (req.count(bhttp::field::authorization) > 1) {
-    auto res =
-        error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id, out.keep_alive);
-    co_await write_response(client, res, out);
-    co_return std::nullopt;
-  }
-  auto a = co_await auth_.authenticate(req[bhttp::field::authorization]);
-  if (!a.ok()) {
-    auto res = auth_failure_response(a, request_id, out.keep_alive);
-    co_await write_response(client, res, out);
-    co_return std::nullopt;
-  }
+void ChatHandler::note_key(const auth::AuthResult& a, ChatResult& out) {
   out.facts.key_prefix = a.key().prefix;
   out.facts.user_id = a.key().user_id;
-  co_return a;
 }
 
 ChatResult& ChatHandler::with_facts(ChatResult& out, const usage::Record& rec) {
@@ -264,14 +248,12 @@ usage::Record ChatHandler::first_record(const auth::KeyRecord& key, const std::s
   return r;
 }
 
-awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Request& req, const std::string& request_id,
-                                         bool client_request_id, bool keep_alive) {
+awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Request& req, const auth::AuthResult& a,
+                                         const std::string& request_id, bool client_request_id, bool keep_alive) {
   ChatResult out;
   out.keep_alive = keep_alive;
   const auto started = Clock::now();
-  const auto admitted = co_await admit(client, req, request_id, out);
-  if (!admitted) co_return out;
-  const auto& a = *admitted;
+  note_key(a, out);
   const auth::KeyRecord& key = a.key();
   budget_.on_request();
 
@@ -580,16 +562,15 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
 
 namespace lagoon::server {
 
-awaitable<ChatResult> ChatHandler::serve_models(beast::tcp_stream& client, const Request& req,
+awaitable<ChatResult> ChatHandler::serve_models(beast::tcp_stream& client, const auth::AuthResult& a,
                                                 const std::string& request_id, bool client_request_id,
                                                 bool keep_alive) {
   constexpr auto kModelsFresh = std::chrono::minutes(5);
   ChatResult out;
   out.keep_alive = keep_alive;
   const auto started = Clock::now();
-  const auto admitted = co_await admit(client, req, request_id, out);
-  if (!admitted) co_return out;
-  UsageGuard rec(usage_, first_record(admitted->key(), request_id, client_request_id), started);
+  note_key(a, out);
+  UsageGuard rec(usage_, first_record(a.key(), request_id, client_request_id), started);
 
   std::string cached;
   bool fresh = false;

@@ -39,6 +39,7 @@ TEST(Config, DefaultsMatchTheInterface) {
   EXPECT_FALSE(c.admin_token.has_value());
   EXPECT_EQ(c.max_header_bytes, 16u * 1024);
   EXPECT_EQ(c.max_body_bytes, 4u * 1024 * 1024);
+  EXPECT_EQ(c.max_buffered_body_bytes, 256u * 1024 * 1024);
   EXPECT_EQ(c.max_request_line_bytes, 8u * 1024);
   EXPECT_EQ(c.header_timeout, std::chrono::seconds(10));
 }
@@ -81,6 +82,7 @@ TEST(Config, BadValuesNameTheFieldAndTheReason) {
       {R"({"admin_token": "x"})", {}, "admin_token: secrets are read only from the environment (LAGOON_ADMIN_TOKEN)"},
       {"[1]", {}, "config file: expected a JSON object"},
       {R"({"max_request_line_bytes": 20000})", {}, "max_request_line_bytes: must not exceed max_header_bytes"},
+      {"", {{"LAGOON_MAX_BUFFERED_BODY_BYTES", "2048"}}, "max_buffered_body_bytes: must not be less than max_body_bytes"},
   };
   for (const auto& c : cases) EXPECT_EQ(error_of(c.file, c.env), c.message) << c.file;
 }
