@@ -33,7 +33,9 @@ bool deeper_than(std::string_view s, std::size_t limit) {
   return false;
 }
 
-// Byte spans of a valid JSON text's top-level members. Only called on text nlohmann accepted.
+// Byte spans of a JSON object's top-level members. Total: text that is not, at its top level, one object
+// of `"key": value` members (a truncated or garbled upstream chunk) has no members, so callers leave it
+// alone; nothing here throws or reads past the text.
 class TopLevel {
  public:
   explicit TopLevel(std::string_view s) : s_(s) {}
@@ -46,47 +48,63 @@ class TopLevel {
   std::optional<Member> find(std::string_view name) {
     std::optional<Member> found;
     std::size_t i = skip_ws(0);
-    if (i >= s_.size() || s_[i] != '{') return found;
+    if (i >= s_.size() || s_[i] != '{') return std::nullopt;
     i = skip_ws(i + 1);
-    while (i < s_.size() && s_[i] == '"') {
+    if (i < s_.size() && s_[i] == '}') return std::nullopt;  // {}
+    for (;;) {
+      if (i >= s_.size() || s_[i] != '"') return std::nullopt;
       const std::size_t key_begin = i;
       i = skip_string(i);
+      if (i == kUnterminated) return std::nullopt;
       const std::string_view raw_key = s_.substr(key_begin, i - key_begin);
-      const bool match = raw_key.find('\\') == std::string_view::npos
-                             ? raw_key.substr(1, raw_key.size() - 2) == name
-                             : json::parse(raw_key).get<std::string>() == name;
+      bool match = false;
+      if (raw_key.find('\\') == std::string_view::npos) {
+        match = raw_key.substr(1, raw_key.size() - 2) == name;
+      } else {
+        const json key = json::parse(raw_key, nullptr, false);
+        if (!key.is_string()) return std::nullopt;  // a bad escape
+        match = key.get_ref<const std::string&>() == name;
+      }
       i = skip_ws(i);
-      i = skip_ws(i + 1);  // ':'
-      const std::size_t value_begin = i;
-      i = skip_value(i);
+      if (i >= s_.size() || s_[i] != ':') return std::nullopt;
+      const std::size_t value_begin = skip_ws(i + 1);
+      i = skip_value(value_begin);
+      if (i == value_begin) return std::nullopt;  // no value
       if (match) found = Member{key_begin, value_begin, i};
       i = skip_ws(i);
-      if (i < s_.size() && s_[i] == ',') i = skip_ws(i + 1);
+      if (i >= s_.size()) return std::nullopt;  // cut off
+      if (s_[i] == '}') return skip_ws(i + 1) == s_.size() ? found : std::nullopt;
+      if (s_[i] != ',') return std::nullopt;
+      i = skip_ws(i + 1);
     }
-    return found;
   }
 
  private:
+  static constexpr std::size_t kUnterminated = std::string_view::npos;
+
   std::size_t skip_ws(std::size_t i) const {
     while (i < s_.size() && (s_[i] == ' ' || s_[i] == '\t' || s_[i] == '\n' || s_[i] == '\r')) ++i;
     return i;
   }
-  std::size_t skip_string(std::size_t i) const {  // at the opening quote; returns past the closing one
+  // At the opening quote; returns past the closing one, or kUnterminated.
+  std::size_t skip_string(std::size_t i) const {
     for (++i; i < s_.size(); ++i) {
       if (s_[i] == '\\') ++i;
       else if (s_[i] == '"') return i + 1;
     }
-    return i;
+    return kUnterminated;
   }
   std::size_t skip_value(std::size_t i) const {
     if (i >= s_.size()) return i;
-    if (s_[i] == '"') return skip_string(i);
+    if (s_[i] == '"') return std::min(skip_string(i), s_.size());
     if (s_[i] == '{' || s_[i] == '[') {
       std::size_t depth = 0;
       for (; i < s_.size(); ++i) {
         const char c = s_[i];
         if (c == '"') {
-          i = skip_string(i) - 1;
+          i = skip_string(i);
+          if (i == kUnterminated) return s_.size();
+          --i;
         } else if (c == '{' || c == '[') {
           ++depth;
         } else if (c == '}' || c == ']') {

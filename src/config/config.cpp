@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lagoon/config/url.hpp"
+
 extern char** environ;
 
 namespace lagoon::config {
@@ -50,8 +52,18 @@ bool boolean(const std::string& field, const Raw& raw) {
 
 std::string text(const std::string& field, const Raw& raw) {
   if (!raw.file_value) return raw.env_text;
-  if (!raw.file_value->is_string()) throw ConfigError(field, "expected a string, got " + raw.shown());
+  // A URL field's value may carry a password, even where it is not where it should be.
+  if (!raw.file_value->is_string()) throw ConfigError(field, "expected a string, got " + redact_urls(raw.shown()));
   return raw.file_value->get<std::string>();
+}
+
+// A URL setting as an error message may quote it: credentials masked, also in a value without a scheme
+// ("user:password@host"), which redact_urls() cannot recognise as a URL.
+std::string shown_url(const Raw& raw) {
+  std::string s = redact_urls(raw.shown());
+  if (s.find("://") == std::string::npos)
+    if (const auto at = s.rfind('@'); at != std::string::npos) s = "\"***" + s.substr(at);
+  return s;
 }
 
 std::string url_with_scheme(const std::string& field, const Raw& raw, std::initializer_list<const char*> schemes) {
@@ -60,7 +72,7 @@ std::string url_with_scheme(const std::string& field, const Raw& raw, std::initi
     if (v.rfind(s, 0) == 0 && v.size() > std::char_traits<char>::length(s)) return v;
   std::string list;
   for (const char* s : schemes) list += (list.empty() ? "" : " or ") + std::string(s);
-  throw ConfigError(field, "expected a URL starting with " + list + ", got " + raw.shown());
+  throw ConfigError(field, "expected a URL starting with " + list + ", got " + shown_url(raw));
 }
 
 using Apply = std::function<void(Config&, const std::string& field, const Raw&)>;
@@ -126,6 +138,8 @@ const std::vector<Field>& fields() {
       {"max_request_line_bytes", "LAGOON_MAX_REQUEST_LINE_BYTES", false,
        size(&Config::max_request_line_bytes, 256, 1 << 20)},
       {"max_body_bytes", "LAGOON_MAX_BODY_BYTES", false, size(&Config::max_body_bytes, 1024, 1ull << 30)},
+      {"max_buffered_body_bytes", "LAGOON_MAX_BUFFERED_BODY_BYTES", false,
+       size(&Config::max_buffered_body_bytes, 1024, 1ull << 40)},
       {"max_connections", "LAGOON_MAX_CONNECTIONS", false,
        [](Config& c, const std::string& f, const Raw& r) { c.max_connections = integer(f, r, 1, 1'000'000); }},
       {"header_timeout_ms", "LAGOON_HEADER_TIMEOUT_MS", false, millis(&Config::header_timeout, 100, 600'000)},
@@ -271,6 +285,8 @@ Config load(const std::string& file_text, const Environment& env, unsigned hardw
   if (c.threads == 0) c.threads = hardware_threads == 0 ? 1 : hardware_threads;
   if (c.max_request_line_bytes > c.max_header_bytes)
     throw ConfigError("max_request_line_bytes", "must not exceed max_header_bytes");
+  if (c.max_buffered_body_bytes < c.max_body_bytes)  // else a body of the largest allowed size never fits
+    throw ConfigError("max_buffered_body_bytes", "must not be less than max_body_bytes");
   return c;
 }
 

@@ -133,6 +133,11 @@ User find_user_in(pqxx::transaction_base& t, const std::string& ref) {
 
 User create_user(pqxx::connection& conn, const std::string& name) {
   check_name("user name", name);
+  // Wherever a user is named by NAME|ID, digits are read as an id first: such a user could never be
+  // found by its name (and another user's id could answer for it).
+  if (std::all_of(name.begin(), name.end(), [](unsigned char c) { return c >= '0' && c <= '9'; }))
+    throw AccountsError(AccountsError::Kind::invalid, "user name must not be all digits (it would read as a user id)",
+                        "name");
   pqxx::work w(conn);
   auto r = w.exec_params(kInsertUser, name);
   if (r.empty()) throw AccountsError(AccountsError::Kind::conflict, "a user named \"" + name + "\" already exists");

@@ -2,6 +2,7 @@
 
 #include <pqxx/pqxx>
 
+#include "lagoon/config/url.hpp"
 #include "lagoon/db/accounts.hpp"
 
 namespace lagoon::db {
@@ -28,7 +29,13 @@ std::string connection_string(const std::string& database_url, config::Millis co
 }
 
 std::unique_ptr<pqxx::connection> connect(const config::Config& cfg) {
-  auto conn = std::make_unique<pqxx::connection>(connection_string(cfg.database_url, cfg.db_connect_timeout));
+  std::unique_ptr<pqxx::connection> conn;
+  try {
+    conn = std::make_unique<pqxx::connection>(connection_string(cfg.database_url, cfg.db_connect_timeout));
+  } catch (const pqxx::broken_connection& e) {
+    // libpq quotes pieces of a URL it cannot read, the password included: the message goes to logs.
+    throw pqxx::broken_connection(config::redact_credentials_of(cfg.database_url, e.what()));
+  }
   // A broken connection is the pool's to close and reopen, never libpq's to re-establish inside a
   // lease behind the pool's back (on a new socket the pool's watchdog would not know).
 #pragma GCC diagnostic push

@@ -213,8 +213,10 @@ class Mock {
       co_return false;
     }
     if (plan.status != 200) {
-      auto res = plain(static_cast<bhttp::status>(plan.status),
-                       lagoon::mock::error_body(plan.status, "mock upstream error " + std::to_string(plan.status)),
+      // A 402 words it as Venice does, naming the account's state — what a gateway must not pass on.
+      const std::string message = plan.status == 402 ? "Insufficient USD or Diem balance to complete request"
+                                                     : "mock upstream error " + std::to_string(plan.status);
+      auto res = plain(static_cast<bhttp::status>(plan.status), lagoon::mock::error_body(plan.status, message),
                        keep_alive);
       if (plan.status == 429 || plan.status == 503) res.set(bhttp::field::retry_after, "1");
       co_return co_await respond(std::move(res));

@@ -19,6 +19,7 @@
 #include "lagoon/http/request_id.hpp"
 #include "lagoon/log/log.hpp"
 #include "lagoon/ratelimit/policy.hpp"
+#include "lagoon/upstream/retry_after.hpp"
 #include "responses.hpp"
 
 namespace lagoon::server {
@@ -37,6 +38,8 @@ namespace {
 constexpr std::size_t kMaxWholeBody = 64u << 20;
 constexpr std::chrono::milliseconds kRetryDelay{200};
 constexpr std::chrono::milliseconds kMaxRetryAfter{2000};
+// The most an upstream's Retry-After may ask of a client: beyond this it is not a rate limit but an outage.
+constexpr std::chrono::seconds kMaxPassedRetryAfter{3600};
 
 // Exactly one usage record per authenticated request: kept in the in-flight table from admission (so a
 // killed process still leaves it), pushed when this leaves scope, however it does.
@@ -92,18 +95,21 @@ void estimate_at_least(usage::Record& r, std::size_t prompt_chars, std::size_t c
 
 bool retryable_status(unsigned s) { return s == 429 || s == 502 || s == 503 || s == 504; }
 
-std::optional<std::chrono::milliseconds> parse_retry_after(const std::optional<std::string>& v) {
-  if (!v) return std::nullopt;
-  try {
-    return std::chrono::milliseconds(static_cast<long long>(std::stod(*v) * 1000));
-  } catch (...) {
-    return std::nullopt;  // an HTTP date: not worth waiting for within one request
-  }
+// An upstream error body as it may be logged: bounded, so a huge or hostile body cannot flood the log,
+// and without the gateway's own credential, should an upstream ever quote it back.
+std::string log_excerpt(std::string_view body, std::string_view credential) {
+  constexpr std::size_t kMaxLoggedBody = 512;
+  std::string out(body.substr(0, kMaxLoggedBody));
+  if (!credential.empty())
+    for (auto at = out.find(credential); at != std::string::npos; at = out.find(credential, at))
+      out.replace(at, credential.size(), "***");
+  if (body.size() > kMaxLoggedBody) out += "…";
+  return out;
 }
 
 // The upstream answered with an error before anything was sent to the client: what the client gets.
 Response upstream_error_response(unsigned status, std::string body, const upstream::Head& head,
-                                 const std::string& request_id, bool keep_alive) {
+                                 const std::string& request_id, bool keep_alive, std::string_view credential) {
   if (status == 401 || status == 403) {
     log::error("the upstream refused the gateway's credential", {{"upstream_status", status}});
     return error_response(http::ErrorKind::upstream_auth_error,
@@ -113,9 +119,18 @@ Response upstream_error_response(unsigned status, std::string body, const upstre
   }
   if (status == 429) {
     ErrorExtras extras;
-    extras.retry_after = head.retry_after;
+    extras.retry_after = upstream::retry_after_for_client(head.retry_after, kMaxPassedRetryAfter);
     return error_response(http::ErrorKind::rate_limited, "The upstream provider is rate limiting requests.", request_id,
                           keep_alive, extras);
+  }
+  if (status == 402) {
+    // The operator's upstream account is out of funds: the client can do nothing about it, and the
+    // upstream's wording (balances, plan names) is the operator's business, not the key holder's.
+    log::error("the upstream refused for payment: the gateway's upstream account needs attention",
+               {{"upstream_status", status}, {"request_id", request_id}, {"upstream_body", log_excerpt(body, credential)}});
+    return error_response(http::ErrorKind::service_unavailable,
+                          "The upstream provider cannot serve requests right now. Please retry later.", request_id,
+                          keep_alive);
   }
   if (status >= 500)
     return error_response(http::ErrorKind::upstream_error,
@@ -152,11 +167,9 @@ std::string error_event(std::string_view message) {
 
 }  // namespace
 
-ChatHandler::ChatHandler(const config::Config& cfg, auth::Authenticator& auth, session::SessionStore& sessions,
-                         upstream::Client& upstream, ratelimit::Limiter& limiter, usage::Pipeline& usage,
-                         metrics::Registry& metrics)
+ChatHandler::ChatHandler(const config::Config& cfg, session::SessionStore& sessions, upstream::Client& upstream,
+                         ratelimit::Limiter& limiter, usage::Pipeline& usage, metrics::Registry& metrics)
     : cfg_(cfg),
-      auth_(auth),
       sessions_(sessions),
       upstream_(upstream),
       limiter_(limiter),
@@ -225,23 +238,9 @@ awaitable<bool> ChatHandler::write_chunk(beast::tcp_stream& client, const std::s
   co_return !ec;
 }
 
-awaitable<std::optional<auth::AuthResult>> ChatHandler::admit(beast::tcp_stream& client, const Request& req,
-                                                              const std::string& request_id, ChatResult& out) {
-  if (req.count(bhttp::field::authorization) > 1) {
-    auto res =
-        error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id, out.keep_alive);
-    co_await write_response(client, res, out);
-    co_return std::nullopt;
-  }
-  auto a = co_await auth_.authenticate(req[bhttp::field::authorization]);
-  if (!a.ok()) {
-    auto res = auth_failure_response(a, request_id, out.keep_alive);
-    co_await write_response(client, res, out);
-    co_return std::nullopt;
-  }
+void ChatHandler::note_key(const auth::AuthResult& a, ChatResult& out) {
   out.facts.key_prefix = a.key().prefix;
   out.facts.user_id = a.key().user_id;
-  co_return a;
 }
 
 ChatResult& ChatHandler::with_facts(ChatResult& out, const usage::Record& rec) {
@@ -265,14 +264,12 @@ usage::Record ChatHandler::first_record(const auth::KeyRecord& key, const std::s
   return r;
 }
 
-awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Request& req, const std::string& request_id,
-                                         bool client_request_id, bool keep_alive) {
+awaitable<ChatResult> ChatHandler::serve(beast::tcp_stream& client, const Request& req, const auth::AuthResult& a,
+                                         const std::string& request_id, bool client_request_id, bool keep_alive) {
   ChatResult out;
   out.keep_alive = keep_alive;
   const auto started = Clock::now();
-  const auto admitted = co_await admit(client, req, request_id, out);
-  if (!admitted) co_return out;
-  const auto& a = *admitted;
+  note_key(a, out);
   const auth::KeyRecord& key = a.key();
   budget_.on_request();
 
@@ -348,7 +345,8 @@ awaitable<void> ChatHandler::forward(beast::tcp_stream& client, const chat::Chat
     std::chrono::milliseconds delay = kRetryDelay;
     if (!failure) {
       if (!retryable_status(ex->head().status) || attempt == 2 || !budget_.try_spend()) break;
-      delay = std::min(parse_retry_after(ex->head().retry_after).value_or(kRetryDelay), kMaxRetryAfter);
+      if (const auto& ra = ex->head().retry_after)
+        delay = upstream::retry_after_delay(*ra, kMaxRetryAfter).value_or(kRetryDelay);
       ex.reset();  // not read: the connection is closed, not reused
     } else if (failure->kind() != upstream::Error::Kind::connect || attempt == 2 || !budget_.try_spend()) {
       const bool timeout = failure->kind() == upstream::Error::Kind::first_byte;
@@ -402,7 +400,8 @@ awaitable<void> ChatHandler::forward(beast::tcp_stream& client, const chat::Chat
     }
     if (head.status / 100 != 2) {
       rec.outcome = "upstream_error";
-      auto res = upstream_error_response(head.status, std::move(body), head, request_id, keep_alive);
+      auto res = upstream_error_response(head.status, std::move(body), head, request_id, keep_alive,
+                                         cfg_.upstream_api_key);
       rec.status_code = res.result_int();
       co_await write_response(client, res, out);
       co_return;
@@ -597,16 +596,15 @@ awaitable<void> ChatHandler::relay_stream(beast::tcp_stream& client, upstream::E
 
 namespace lagoon::server {
 
-awaitable<ChatResult> ChatHandler::serve_models(beast::tcp_stream& client, const Request& req,
+awaitable<ChatResult> ChatHandler::serve_models(beast::tcp_stream& client, const auth::AuthResult& a,
                                                 const std::string& request_id, bool client_request_id,
                                                 bool keep_alive) {
   constexpr auto kModelsFresh = std::chrono::minutes(5);
   ChatResult out;
   out.keep_alive = keep_alive;
   const auto started = Clock::now();
-  const auto admitted = co_await admit(client, req, request_id, out);
-  if (!admitted) co_return out;
-  UsageGuard rec(usage_, first_record(admitted->key(), request_id, client_request_id), started);
+  note_key(a, out);
+  UsageGuard rec(usage_, first_record(a.key(), request_id, client_request_id), started);
 
   std::string cached;
   bool fresh = false;
@@ -626,7 +624,8 @@ awaitable<ChatResult> ChatHandler::serve_models(beast::tcp_stream& client, const
       if (head.status == 200 && j.is_object() && j.contains("data") && j["data"].is_array())
         fetched = std::move(body);
       else if (head.status != 200)
-        failure = upstream_error_response(head.status, std::move(body), head, request_id, keep_alive);
+        failure = upstream_error_response(head.status, std::move(body), head, request_id, keep_alive,
+                                          cfg_.upstream_api_key);
       else
         failure = error_response(http::ErrorKind::upstream_error, "The upstream provider sent no model list.",
                                  request_id, keep_alive);

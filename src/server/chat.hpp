@@ -1,15 +1,15 @@
 // ChatHandler: POST /api/v1/chat/completions (and /v1/…) from authentication to the last byte relayed.
 //
-// Authenticates (401/503 as the Authenticator decides), validates the body (400 naming the field, with
-// no upstream call), applies the key's rate limits (429 with Retry-After; x-ratelimit-* headers on every
+// Takes a request the server has already authenticated from its head (before reading the body), validates
+// the body (400 naming the field, with no upstream call), applies the key's rate limits (429 with Retry-After; x-ratelimit-* headers on every
 // answer to a limited key), sends it upstream (retrying once, before anything reached the client, on connect
 // failures and 429/502/503/504 within a retry budget), then relays: a non-stream answer whole, a stream
 // event by event with backpressure (the next upstream read waits for the client's write). Upstream
 // errors are mapped to OpenAI-shaped gateway errors; an upstream 401/403 is never passed on.
 // Every authenticated request leaves exactly one usage record, whatever happens after — the record is
 // pushed by a guard object, so even a request abandoned at shutdown is counted.
-// No Postgres lease is ever taken here, beyond what authentication does on a cache miss before the
-// upstream is contacted.
+// No Postgres lease is ever taken here (authentication, which may take one on a cache miss, is done
+// by the server before the body is read).
 //
 // Internal to the server (Beast types); thread-safety: serve() from any number of connection coroutines.
 #pragma once
@@ -99,23 +99,22 @@ class RetryBudget {
 
 class ChatHandler {
  public:
-  ChatHandler(const config::Config& cfg, auth::Authenticator& auth, session::SessionStore& sessions,
-              upstream::Client& upstream, ratelimit::Limiter& limiter, usage::Pipeline& usage,
-              metrics::Registry& metrics);
+  ChatHandler(const config::Config& cfg, session::SessionStore& sessions, upstream::Client& upstream,
+              ratelimit::Limiter& limiter, usage::Pipeline& usage, metrics::Registry& metrics);
 
-  // Answers the request on `client`. `client_request_id` says whether request_id came from the client
-  // (then the usage row gets an id of its own, since a client may repeat its ids).
+  // Answers the request of the authenticated key `a` on `client`. `client_request_id` says whether
+  // request_id came from the client (then the usage row gets an id of its own, since a client may repeat
+  // its ids).
   boost::asio::awaitable<ChatResult> serve(
       boost::beast::tcp_stream& client,
-      const boost::beast::http::request<boost::beast::http::string_body>& req, const std::string& request_id,
-      bool client_request_id, bool keep_alive);
+      const boost::beast::http::request<boost::beast::http::string_body>& req, const auth::AuthResult& a,
+      const std::string& request_id, bool client_request_id, bool keep_alive);
 
   // GET /api/v1/models: the upstream's list with the gateway's credential, cached for 5 minutes (and
   // served stale while the upstream cannot be asked).
-  boost::asio::awaitable<ChatResult> serve_models(
-      boost::beast::tcp_stream& client,
-      const boost::beast::http::request<boost::beast::http::string_body>& req, const std::string& request_id,
-      bool client_request_id, bool keep_alive);
+  boost::asio::awaitable<ChatResult> serve_models(boost::beast::tcp_stream& client, const auth::AuthResult& a,
+                                                  const std::string& request_id, bool client_request_id,
+                                                  bool keep_alive);
 
   // The drain deadline has passed: every request still reading from the upstream ends now — a stream
   // with a final error event, a whole answer with 503 — and any that reaches the upstream later is
@@ -141,9 +140,8 @@ class ChatHandler {
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
   // Copies what the usage record knows into the result's facts, for the access log.
   static ChatResult& with_facts(ChatResult& out, const usage::Record& rec);
-  // Authenticates; on refusal writes the answer and returns nullopt.
-  boost::asio::awaitable<std::optional<auth::AuthResult>> admit(boost::beast::tcp_stream& client, const Request& req,
-                                                                const std::string& request_id, ChatResult& out);
+  // The access log's facts about the authenticated key.
+  static void note_key(const auth::AuthResult& a, ChatResult& out);
 
   // An admitted request from its session to the last byte relayed.
   boost::asio::awaitable<void> forward(boost::beast::tcp_stream& client, const chat::ChatRequest& chat_req,
@@ -160,7 +158,6 @@ class ChatHandler {
                                            ChatResult& out);
 
   const config::Config& cfg_;
-  auth::Authenticator& auth_;
   session::SessionStore& sessions_;
   upstream::Client& upstream_;
   ratelimit::Limiter& limiter_;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -82,7 +83,9 @@ struct ServerMetrics {
         connections_active(r.gauge("lagoon_http_connections_active", "Client connections open now")),
         connections_total(r.counter("lagoon_http_connections_total", "Client connections accepted")),
         connections_rejected(r.counter("lagoon_http_connections_rejected_total",
-                                       "Client connections closed at once because max_connections was reached")) {}
+                                       "Client connections closed at once because max_connections was reached")),
+        bodies_refused(r.counter("lagoon_http_bodies_refused_total",
+                                 "Requests answered 503 because max_buffered_body_bytes was reached")) {}
 
   void request(std::string_view route, unsigned status, std::string_view outcome, double seconds) {
     registry
@@ -99,6 +102,53 @@ struct ServerMetrics {
   metrics::Gauge& connections_active;
   metrics::Counter& connections_total;
   metrics::Counter& connections_rejected;
+  metrics::Counter& bodies_refused;
+};
+
+// The memory all connections' request bodies may take together (max_buffered_body_bytes). A body's whole
+// size is reserved before its first byte is read — its Content-Length, or max_body_bytes when chunked —
+// and released when its request is over. Thread-safe. Reservations live in connection coroutines, which
+// the io_context may destroy after the server's other members: the budget must outlive the io_context.
+class BodyBudget {
+ public:
+  BodyBudget(std::size_t limit, metrics::Registry& r)
+      : limit_(limit),
+        gauge_(r.gauge("lagoon_http_body_bytes_reserved",
+                       "Request body bytes being received or held now, all connections together")) {}
+
+  class Reservation {
+   public:
+    Reservation(BodyBudget& b, std::size_t n) : budget_(&b), bytes_(n) {}
+    Reservation(Reservation&& o) noexcept : budget_(std::exchange(o.budget_, nullptr)), bytes_(o.bytes_) {}
+    Reservation& operator=(Reservation&&) = delete;
+    ~Reservation() {
+      if (budget_) budget_->release(bytes_);
+    }
+
+   private:
+    BodyBudget* budget_;
+    std::size_t bytes_;
+  };
+
+  // nullopt when `n` more bytes would exceed the limit.
+  std::optional<Reservation> try_reserve(std::size_t n) {
+    std::size_t used = used_.load(std::memory_order_relaxed);
+    do {
+      if (n > limit_ - used) return std::nullopt;
+    } while (!used_.compare_exchange_weak(used, used + n, std::memory_order_relaxed));
+    gauge_.add(static_cast<double>(n));
+    return Reservation(*this, n);
+  }
+
+ private:
+  void release(std::size_t n) {
+    used_.fetch_sub(n, std::memory_order_relaxed);
+    gauge_.add(-static_cast<double>(n));
+  }
+
+  const std::size_t limit_;
+  metrics::Gauge& gauge_;
+  std::atomic<std::size_t> used_{0};
 };
 
 // A deadline that cancels the pending read on a stream but leaves the socket open, so the server can
@@ -137,6 +187,7 @@ class Server {
   Server(const config::Config& cfg, metrics::Registry& registry, Readiness& readiness, db::Pool& pool,
          usage::Pipeline& usage)
       : cfg_(cfg),
+        body_budget_(cfg.max_buffered_body_bytes, registry),
         ioc_(static_cast<int>(cfg.threads)),
         acceptor_(asio::make_strand(ioc_)),
         signals_(ioc_, SIGINT, SIGTERM),
@@ -154,7 +205,7 @@ class Server {
         upstream_(ioc_, cfg, registry),
         limiter_(ioc_, cfg, redis_, registry),
         admin_(cfg, pool, registry),
-        chat_(cfg, auth_, sessions_, upstream_, limiter_, usage, registry) {
+        chat_(cfg, sessions_, upstream_, limiter_, usage, registry) {
     pool.declare_purpose("auth");
     pool.declare_purpose("session");
   }
@@ -340,6 +391,34 @@ class Server {
     }
   }
 
+  // Routes answered only for a Bearer key (the admin API has a token of its own).
+  static bool needs_key(const http::RouteMatch& m) {
+    return m.kind == http::RouteMatch::Kind::found &&
+           (m.route == http::Route::chat_completions || m.route == http::Route::models ||
+            m.route == http::Route::key_info);
+  }
+
+  // Answers a request refused from its head alone. A body the client may still send is never read: the
+  // connection closes after the answer, lingering so that the answer is not lost to a reset. Returns
+  // whether the connection may carry another request.
+  awaitable<bool> refuse_before_body(beast::tcp_stream& stream, Response& res, bool keep_alive, bool body_pending,
+                                     Clock::time_point started, std::string_view route, std::string_view method,
+                                     std::string_view path, const std::string& request_id) {
+    keep_alive = keep_alive && !body_pending && !readiness_.draining();
+    res.keep_alive(keep_alive);
+    const auto written = co_await write(stream, res);
+    finish(started, route, method, path, res.result_int(), request_id, 0, written.value_or(0));
+    if (!written) co_return false;
+    if (keep_alive) co_return true;
+    if (body_pending) {
+      co_await lingering_close(stream);
+    } else {
+      boost::system::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+    co_return false;
+  }
+
   // Writes a response under the write deadline; returns the bytes written, or nullopt on failure.
   awaitable<std::optional<std::size_t>> write(beast::tcp_stream& stream, Response& res) {
     stream.expires_after(cfg_.write_timeout);
@@ -389,14 +468,12 @@ class Server {
     log::info("access", std::move(line));
   }
 
-  awaitable<Response> handle(const Request& req, const http::RouteMatch& match, const std::string& request_id,
+  // `authenticated`: the key, for a route that needs one (see needs_key).
+  awaitable<Response> handle(const Request& req, const http::RouteMatch& match,
+                             const std::optional<auth::AuthResult>& authenticated, const std::string& request_id,
                              const std::string& client_request_id, RequestFacts& facts) {
     if (match.kind == http::RouteMatch::Kind::found && match.route == http::Route::key_info) {
-      if (req.count(bhttp::field::authorization) > 1)
-        co_return error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id);
-      const auto a = co_await auth_.authenticate(req[bhttp::field::authorization]);
-      if (!a.ok()) co_return auth_failure_response(a, request_id, true);
-      const auto& k = a.key();
+      const auto& k = authenticated->key();
       facts.key_prefix = k.prefix;
       facts.user_id = k.user_id;
       // An authenticated request: it gets its usage row like any other.
@@ -555,6 +632,41 @@ class Server {
       }
       const std::string head_request_id(head["X-Request-Id"]);
       const std::string request_id = http::choose_request_id(head_request_id);
+      const auto match = http::match_route(head.method_string(), head.target());
+      const bool body_pending = !header_parser.is_done();
+
+      // A route that needs a Bearer key checks it from the head, before the body is read or 100 Continue
+      // sent: a client without a valid key cannot make the gateway wait for its body, or hold it.
+      std::optional<auth::AuthResult> authenticated;
+      if (needs_key(match)) {
+        std::optional<Response> refusal;
+        if (head.count(bhttp::field::authorization) > 1) {
+          refusal = error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id);
+        } else {
+          auto a = co_await auth_.authenticate(head[bhttp::field::authorization]);
+          if (a.ok()) authenticated = std::move(a);
+          else refusal = auth_failure_response(a, request_id, true);
+        }
+        if (refusal) {
+          if (!co_await refuse_before_body(stream, *refusal, head.keep_alive(), body_pending, started, match.label,
+                                           method, path, request_id))
+            co_return;
+          continue;
+        }
+      }
+      // The body's memory, all of it, is reserved before its first byte is read.
+      auto body_reservation =
+          body_pending
+              ? body_budget_.try_reserve(header_parser.content_length().value_or(cfg_.max_body_bytes))
+              : std::optional<BodyBudget::Reservation>{};
+      if (body_pending && !body_reservation) {
+        metrics_.bodies_refused.inc();
+        Response res = error_response(http::ErrorKind::service_unavailable,
+                                      "The gateway is receiving too many request bodies at once. Please retry shortly.",
+                                      request_id);
+        co_await refuse_before_body(stream, res, false, true, started, match.label, method, path, request_id);
+        co_return;
+      }
 
       bhttp::request_parser<bhttp::string_body> parser(std::move(header_parser));
       parser.body_limit(cfg_.max_body_bytes);
@@ -589,7 +701,6 @@ class Server {
         }
       }
       Request req = parser.release();
-      const auto match = http::match_route(req.method_string(), req.target());
       if (match.kind == http::RouteMatch::Kind::found &&
           (match.route == http::Route::chat_completions || match.route == http::Route::models)) {
         const bool keep_alive = req.keep_alive() && !readiness_.draining();
@@ -597,9 +708,9 @@ class Server {
         // if/else, not ?: — GCC 12 miscompiles co_await inside a conditional expression.
         ChatResult r;
         if (match.route == http::Route::models)
-          r = co_await chat_.serve_models(stream, req, request_id, client_id, keep_alive);
+          r = co_await chat_.serve_models(stream, *authenticated, request_id, client_id, keep_alive);
         else
-          r = co_await chat_.serve(stream, req, request_id, client_id, keep_alive);
+          r = co_await chat_.serve(stream, req, *authenticated, request_id, client_id, keep_alive);
         finish(started, match.label, method, path, r.status, request_id, req.body().size(), r.bytes_out, &r.facts);
         if (!r.keep_alive) {
           boost::system::error_code ignored;
@@ -609,7 +720,7 @@ class Server {
         continue;
       }
       RequestFacts facts;
-      Response res = co_await handle(req, match, request_id, head_request_id, facts);
+      Response res = co_await handle(req, match, authenticated, request_id, head_request_id, facts);
       const bool keep_alive = req.keep_alive() && !readiness_.draining();
       res.keep_alive(keep_alive);
       const auto written = co_await write(stream, res);
@@ -625,6 +736,7 @@ class Server {
   }
 
   const config::Config& cfg_;
+  BodyBudget body_budget_;  // before ioc_: see BodyBudget
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
   asio::signal_set signals_;

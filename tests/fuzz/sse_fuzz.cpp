@@ -1,6 +1,8 @@
 // Fuzz target: the SSE scanner. Oracle: however the bytes are cut into reads (the first input byte
 // picks the cut sizes), the scanner yields the same events, and every byte it was given comes back out
-// (events' raw bytes, then what is pending), unless it refused an over-long event.
+// (events' raw bytes, then what is pending), unless it refused an over-long event. Each event's data then
+// goes through what the relay does with it (usage, the "usage":null strip, Retry-After), which must be total.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -8,7 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "lagoon/chat/request.hpp"
 #include "lagoon/chat/sse.hpp"
+#include "lagoon/upstream/retry_after.hpp"
 
 using lagoon::chat::SseEvent;
 using lagoon::chat::SseScanner;
@@ -55,6 +59,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     back += whole.pending;
     if (back != input) std::abort();
   }
-  for (const auto& e : whole.events) (void)lagoon::chat::usage_of_chunk(e.data);
+  // What the relay does with each event's data, all of it upstream-controlled: nothing may throw or
+  // overflow. An event's data also stands in for an upstream Retry-After value.
+  constexpr std::chrono::milliseconds kCap{2000};
+  for (const auto& e : whole.events) {
+    (void)lagoon::chat::usage_of_chunk(e.data);
+    (void)lagoon::chat::without_null_member(e.data, "usage");
+    const auto delay = lagoon::upstream::retry_after_delay(e.data, kCap);
+    if (delay && (delay->count() < 0 || *delay > kCap)) std::abort();
+    (void)lagoon::upstream::retry_after_for_client(e.data, std::chrono::seconds(3600));
+  }
   return 0;
 }

@@ -190,6 +190,7 @@ TEST_F(Admin, BadRequestsAre400NamingTheFieldAndChangeNothing) {
       {"POST", "/admin/v1/users", R"({"name":"x","admin":true})", 400, "admin"},
       {"POST", "/admin/v1/users", R"({"name":""})", 400, "name"},
       {"POST", "/admin/v1/users", R"({"name":"a\u0007b"})", 400, "name"},
+      {"POST", "/admin/v1/users", R"({"name":"12345"})", 400, "name"},  // would read as a user id
       {"POST", "/admin/v1/keys", R"({"name":"k"})", 400, "user"},
       {"POST", "/admin/v1/keys", R"({"user":true})", 400, "user"},
       {"POST", "/admin/v1/keys", R"({"user_id":"alice"})", 400, "user_id"},

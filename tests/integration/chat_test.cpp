@@ -163,6 +163,26 @@ TEST_F(Chat, UpstreamErrorsAreMappedAndTheGatewayCredentialNeverLeaks) {
             "400,429,502,502");
 }
 
+TEST_F(Chat, AnUpstream402IsA503ThatSaysNothingAboutTheOperatorsAccount) {
+  start();
+  // Venice's 402 names the account's balance; the key holder must learn only that it cannot be served now.
+  auto r = chat(R"({"model":"m","messages":[],"x_mock":{"status":402}})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  const auto j = json::parse(r->body);
+  EXPECT_EQ(j["error"]["type"], "server_error");
+  EXPECT_EQ(j["error"]["code"], "service_unavailable");
+  EXPECT_TRUE(j["error"]["param"].is_null());
+  EXPECT_FALSE(r->header("retry-after").empty());
+  EXPECT_EQ(r->body.find("alance"), std::string::npos) << r->body;
+  EXPECT_EQ(r->body.find("Diem"), std::string::npos) << r->body;
+  // The operator still learns what the upstream said.
+  EXPECT_TRUE(wait_until(
+      [&] { return server->process().output().find("Insufficient USD or Diem balance") != std::string::npos; }, 5s));
+  ASSERT_EQ(usage_rows(1), 1);
+  EXPECT_EQ(db.scalar("SELECT outcome || ':' || status_code FROM usage_records"), "upstream_error:503");
+}
+
 TEST_F(Chat, A503IsRetriedOnceBeforeAnythingReachesTheClient) {
   start();
   const auto before = mock.stats()["chat_requests"].get<int>();

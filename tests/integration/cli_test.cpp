@@ -145,10 +145,34 @@ TEST_F(Cli, BadUsageExitsTwo) {
   EXPECT_EQ(lagoon_cli({}, env).code, 2);
 }
 
+TEST_F(Cli, AnAllDigitUserNameIsRefusedSinceItWouldReadAsAnId) {
+  ok_json(lagoon_cli({"users", "create", "--name", "alice"}, env));
+  for (const std::string name : {"1", "42", "007"}) {
+    auto r = lagoon_cli({"users", "create", "--name", name}, env);
+    EXPECT_EQ(r.code, 2) << name;
+    EXPECT_NE(r.err.find("user name must not be all digits"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(ok_json(lagoon_cli({"users", "create", "--name", "42b"}, env))["name"], "42b");
+}
+
 TEST(CliConfig, BadValueExitsTwoNamingTheField) {
   auto r = lagoon_cli({"migrate"}, {{"LAGOON_DATABASE_URL", "postgresql://x/y"}, {"LAGOON_DB_POOL_SIZE", "x"}});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("LAGOON_DB_POOL_SIZE: expected an integer 1..1024, got \"x\""), std::string::npos) << r.err;
+}
+
+TEST(CliConfig, APasswordInADatabaseOrRedisUrlIsNeverPrinted) {
+  // libpq quotes the part of a URL it cannot read: here, the password.
+  auto pg = lagoon_cli({"migrate"}, {{"LAGOON_DATABASE_URL", "postgresql://u:s3cr%zzet@127.0.0.1:1/db"}});
+  EXPECT_NE(pg.code, 0);
+  EXPECT_FALSE(pg.err.empty());
+  EXPECT_EQ(pg.err.find("s3cr"), std::string::npos) << pg.err;
+  EXPECT_EQ(pg.out.find("s3cr"), std::string::npos) << pg.out;
+  auto redis = lagoon_cli({"migrate"}, {{"LAGOON_DATABASE_URL", "postgresql://x/y"},
+                                        {"LAGOON_REDIS_URL", "rediss://:hunter2@cache:6380"}});
+  EXPECT_EQ(redis.code, 2);
+  EXPECT_NE(redis.err.find("LAGOON_REDIS_URL"), std::string::npos) << redis.err;
+  EXPECT_EQ(redis.err.find("hunter2"), std::string::npos) << redis.err;
 }
 
 TEST(CliConfig, MissingRequiredSettingsExitTwo) {

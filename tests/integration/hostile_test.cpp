@@ -244,6 +244,38 @@ TEST_F(Hostile, UpstreamStreamQuirksAreRelayedByteForByteAndTheirUsageIsRead) {
             std::to_string(with_usage));
 }
 
+TEST_F(Hostile, AMalformedUpstreamChunkIsRelayedAsItCameAndTheStreamGoesOn) {
+  // The client did not ask for usage, so the gateway strips the "usage":null the upstream adds to each
+  // chunk: a garbled chunk must not stop that (or the stream), and the final usage is still counted.
+  const std::string chunk =
+      R"({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":null})";
+  const std::string usage =
+      R"({"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}})";
+  const std::vector<std::string> garbled = {R"({"usage")", R"({"us\age":null,"usage":null})", R"({"usage":null,)"};
+  std::string raw = "data: " + chunk + "\n\n";
+  for (const auto& g : garbled) raw += "data: " + g + "\n\n";
+  raw += "data: " + chunk + "\n\n" + "data: " + usage + "\n\n" + "data: [DONE]\n\n";
+  json body = {{"model", "llama-3.3-70b"},
+               {"stream", true},
+               {"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+               {"x_mock", {{"raw-sse", raw}}}};
+  auto r = request(server->port(), "POST", "/api/v1/chat/completions", body.dump(),
+                   "Authorization: Bearer " + key + "\r\nContent-Type: application/json\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  std::string expected;
+  const std::string stripped =
+      R"({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"}}]})";
+  expected += "data: " + stripped + "\n\n";
+  for (const auto& g : garbled) expected += "data: " + g + "\n\n";
+  expected += "data: " + stripped + "\n\n" + "data: [DONE]\n\n";
+  EXPECT_EQ(r->body, expected);
+  wait_until([&] { return usage_rows() >= 1; }, 5s);
+  EXPECT_EQ(db.scalar("SELECT outcome || ':' || prompt_tokens || ':' || completion_tokens || ':' || tokens_estimated "
+                      "FROM usage_records"),
+            "ok:11:7:false");
+}
+
 TEST_F(Hostile, TheGatewaysOwnErrorEventIsOneWellFormedEvent) {
   // The upstream resets the connection mid-stream: the gateway ends the stream with its own error
   // event, which must parse as exactly one event with one JSON data line.

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/environment.hpp"
+#include "support/usage_support.hpp"
 
 using namespace lagoon::test;
 using nlohmann::json;
@@ -220,12 +221,93 @@ TEST_F(Server, ExpectContinueGetsAnInterimResponse) {
   auto& s = start();
   Connection c(s.port());
   c.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
-  // The raw stream must show the interim response before we send the body.
-  std::this_thread::sleep_for(200ms);
+  // The interim response must arrive while the body is still unsent.
+  EXPECT_EQ(c.next_status(5s), 100);
   c.send("{}");
   auto r = c.read_response(5s);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 405);
+}
+
+TEST_F(Server, AKeyIsCheckedFromTheHeadBeforeTheBodyIsReadOrContinued) {
+  auto& s = start();
+  const auto key = create_key(env).second;
+  struct Case {
+    std::string name, authorization;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"no key", "", 401},
+      {"a wrong key", "Authorization: Bearer sk-wrong\r\n", 401},
+      {"two keys", "Authorization: Bearer " + key + "\r\nAuthorization: Bearer " + key + "\r\n", 400},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    Connection conn(s.port());
+    conn.send("POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\n" + c.authorization +
+              "Content-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n");
+    // The first thing the gateway says is the refusal, not 100 Continue, though no body byte was sent.
+    EXPECT_EQ(conn.next_status(5s), c.status);
+    auto r = conn.read_response(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_TRUE(conn.closed_by_peer(5s));
+  }
+  {
+    // Without Expect, the refusal does not wait for the body either.
+    Connection conn(s.port());
+    conn.send("POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
+    auto r = conn.read_response(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+    EXPECT_EQ(r->header("www-authenticate"), "Bearer");
+  }
+  {
+    // A good key gets its 100 Continue and is served.
+    Connection conn(s.port());
+    conn.send("GET /api/v1/key HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+              "\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+    EXPECT_EQ(conn.next_status(5s), 100);
+    conn.send("{}");
+    auto r = conn.read_response(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+}
+
+TEST_F(Server, BodiesBeyondTheBufferedBodyBudgetGet503BeforeTheyAreRead) {
+  auto& s = start({{"LAGOON_MAX_BODY_BYTES", "1024"}, {"LAGOON_MAX_BUFFERED_BODY_BYTES", "1500"}});
+  const auto key = create_key(env).second;
+  auto head = [&](std::size_t length) {
+    return "GET /api/v1/key HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+           "\r\nContent-Length: " + std::to_string(length) + "\r\nExpect: 100-continue\r\n\r\n";
+  };
+  // A body of 1000 bytes is being received: its 100 Continue comes once its memory is reserved.
+  Connection first(s.port());
+  first.send(head(1000));
+  ASSERT_EQ(first.next_status(5s), 100);
+  // Another 1000 would exceed the 1500 allowed for all bodies together.
+  Connection second(s.port());
+  second.send(head(1000));
+  auto refused = second.read_response(5s);
+  ASSERT_TRUE(refused);
+  expect_openai_error(*refused, 503, "service_unavailable");
+  EXPECT_FALSE(refused->header("retry-after").empty());
+  EXPECT_EQ(refused->header("connection"), "close");
+  EXPECT_EQ(s.metric("lagoon_http_bodies_refused_total"), 1);
+  // 400 more still fit.
+  Connection small(s.port());
+  small.send(head(400));
+  ASSERT_EQ(small.next_status(5s), 100);
+  small.send(std::string(400, 'x'));
+  EXPECT_EQ(small.read_response(5s)->status, 200);
+  // Once the first body has been answered its memory is free again.
+  first.send(std::string(1000, 'x'));
+  EXPECT_EQ(first.read_response(5s)->status, 200);
+  EXPECT_TRUE(wait_until([&] { return s.metric("lagoon_http_body_bytes_reserved") == 0; }, 5s));
+  Connection third(s.port());
+  third.send(head(1000));
+  EXPECT_EQ(third.next_status(5s), 100);
 }
 
 TEST_F(Server, MetricsAreInPrometheusTextFormat) {

@@ -73,6 +73,17 @@ bool Connection::closed_by_peer(std::chrono::milliseconds timeout) {
   return true;
 }
 
+std::optional<int> Connection::next_status(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::size_t end;
+  while ((end = buffer_.find("\r\n\r\n")) == std::string::npos)
+    if (!fill(deadline)) return std::nullopt;
+  if (end < 12 || buffer_.rfind("HTTP/1.", 0) != 0) return std::nullopt;
+  const int status = std::stoi(buffer_.substr(9, 3));
+  if (status < 200) buffer_.erase(0, end + 4);
+  return status;
+}
+
 std::optional<HttpResponse> Connection::read_response(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::size_t end;

@@ -34,6 +34,9 @@ class Connection {
   void reset();
   // Reads one response (Content-Length, chunked, or until close). nullopt on timeout or close before a status line.
   std::optional<HttpResponse> read_response(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // The status of the next response, interim ones included (read_response skips those): waits for its
+  // head; a 1xx head is consumed, a final one is left for read_response(). nullopt on timeout or close.
+  std::optional<int> next_status(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // True when the server closed the connection within `timeout` (EOF or reset).
   bool closed_by_peer(std::chrono::milliseconds timeout);
 

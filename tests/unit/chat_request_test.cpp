@@ -127,6 +127,40 @@ TEST(ChatRequest, NullMembersCanBeRemovedWithTheirComma) {
   EXPECT_EQ(without_null_member(R"({"a":"usage\":null"})", "usage"), R"({"a":"usage\":null"})");
 }
 
+// Stream chunks come from the upstream: a truncated or garbled one is relayed as it came, never thrown on.
+TEST(ChatRequest, RemovingANullMemberLeavesMalformedTextUnchanged) {
+  const std::vector<std::string> malformed = {
+      R"({"usage")",                 // cut off after the key
+      R"({"usage":)",                // … after the colon
+      R"({"usage":null)",            // … before the end
+      R"({"usage":null,)",
+      R"({"usage":null,"a":)",
+      R"({"usage":null}trailing)",
+      R"({"us\age":null,"usage":null})",  // a bad escape in a key
+      R"({"a\)",                          // an unterminated escaped key
+      R"({"usage":null,"a":"open)",       // an unterminated string value
+      R"({"usage":null,"a":[1,{"b":2}})",  // an unclosed array
+      R"({"usage" null})",
+      R"({"usage":null "a":1})",
+      R"({usage:null})",
+      R"({)",
+      R"(")",
+      R"({")",
+      "",
+      "not json",
+      "[DONE]",
+  };
+  for (const auto& text : malformed) {
+    SCOPED_TRACE(text);
+    std::string out;
+    ASSERT_NO_THROW(out = without_null_member(text, "usage"));
+    EXPECT_EQ(out, text);
+  }
+  // Escaped keys that decode to the name still count.
+  EXPECT_EQ(without_null_member(R"({"a":1,"us\u0061ge":null})", "usage"), R"({"a":1})");
+  EXPECT_EQ(without_null_member(" {\"usage\":null}\n", "usage"), " {}\n");
+}
+
 // The single-pass reader and the document reader give the same answer for every body, valid or not.
 TEST(ChatRequest, FastPathAgreesWithTheDocumentReader) {
   const std::vector<std::string> bodies = {

@@ -2,6 +2,8 @@
 
 #include <fstream>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -37,6 +39,7 @@ TEST(Config, DefaultsMatchTheInterface) {
   EXPECT_FALSE(c.admin_token.has_value());
   EXPECT_EQ(c.max_header_bytes, 16u * 1024);
   EXPECT_EQ(c.max_body_bytes, 4u * 1024 * 1024);
+  EXPECT_EQ(c.max_buffered_body_bytes, 256u * 1024 * 1024);
   EXPECT_EQ(c.max_request_line_bytes, 8u * 1024);
   EXPECT_EQ(c.header_timeout, std::chrono::seconds(10));
 }
@@ -79,6 +82,7 @@ TEST(Config, BadValuesNameTheFieldAndTheReason) {
       {R"({"admin_token": "x"})", {}, "admin_token: secrets are read only from the environment (LAGOON_ADMIN_TOKEN)"},
       {"[1]", {}, "config file: expected a JSON object"},
       {R"({"max_request_line_bytes": 20000})", {}, "max_request_line_bytes: must not exceed max_header_bytes"},
+      {"", {{"LAGOON_MAX_BUFFERED_BODY_BYTES", "2048"}}, "max_buffered_body_bytes: must not be less than max_body_bytes"},
   };
   for (const auto& c : cases) EXPECT_EQ(error_of(c.file, c.env), c.message) << c.file;
 }
@@ -172,4 +176,35 @@ TEST(ConfigExample, ItsValuesAreTheDefaults) {
   auto defaults = load("", {}, 2);
   defaults.database_url = from_example.database_url;  // the one required setting has no default
   EXPECT_TRUE(from_example == defaults);
+}
+
+// A password in a URL setting never reaches a message: config errors are printed and logged.
+TEST(Config, ErrorsAboutAUrlNeverShowItsPassword) {
+  const std::vector<std::pair<Environment, std::string>> cases = {
+      {{{"LAGOON_REDIS_URL", "rediss://:hunter2@cache:6380/0"}},
+       "LAGOON_REDIS_URL: expected a URL starting with redis://, got \"rediss://:***@cache:6380/0\""},
+      {{{"LAGOON_REDIS_URL", "default:hunter2@cache:6379"}},
+       "LAGOON_REDIS_URL: expected a URL starting with redis://, got \"***@cache:6379\""},
+      {{{"LAGOON_UPSTREAM_URL", "ftp://user:hunter2@example.com/x"}},
+       "LAGOON_UPSTREAM_URL: expected a URL starting with http:// or https://, got \"ftp://user:***@example.com/x\""},
+  };
+  for (const auto& [env, message] : cases) EXPECT_EQ(error_of("", env), message);
+  EXPECT_EQ(error_of(R"({"redis_url": ["redis://:hunter2@cache"]})", {}),
+            "redis_url: expected a string, got [\"redis://:***@cache\"]");
+}
+
+TEST(Config, CredentialsAreRedactedFromAnyText) {
+  using lagoon::config::redact_credentials_of;
+  using lagoon::config::redact_urls;
+  EXPECT_EQ(redact_urls("redis://:pw@h:1/0 and postgresql://u:p%40ss@db/x?sslmode=require"),
+            "redis://:***@h:1/0 and postgresql://u:***@db/x?sslmode=require");
+  EXPECT_EQ(redact_urls("redis://h:6379/0, http://user@h/ and no URL"), "redis://h:6379/0, http://user@h/ and no URL");
+  // libpq quotes the piece of the URL it cannot read, password and all.
+  EXPECT_EQ(redact_credentials_of("postgresql://u:s3cr%zzet@127.0.0.1/db",
+                                  "invalid percent-encoded token: \"s3cr%zzet\""),
+            "invalid percent-encoded token: \"***\"");
+  EXPECT_EQ(redact_credentials_of("postgresql://u:p%40ss@db/x", "password p@ss and p%40ss"), "password *** and ***");
+  EXPECT_EQ(redact_credentials_of("host=db password='it\\'s s3cret' user=u", "saw it's s3cret"), "saw ***");
+  EXPECT_EQ(redact_credentials_of("host=db password=s3cret user=u", "saw s3cret!"), "saw ***!");
+  EXPECT_EQ(redact_credentials_of("postgresql://db/x", "nothing to hide"), "nothing to hide");
 }

@@ -44,6 +44,8 @@ struct Config {
   std::size_t max_header_bytes = 16 * 1024;        // 431
   std::size_t max_request_line_bytes = 8 * 1024;   // 414
   std::size_t max_body_bytes = 4 * 1024 * 1024;    // 413
+  // Request bodies being received or held, all connections together; a body that does not fit gets 503.
+  std::size_t max_buffered_body_bytes = 256 * 1024 * 1024;
   unsigned max_connections = 10000;
   Millis header_timeout{10'000};     // whole header block, from its first byte; 408
   Millis body_timeout{60'000};       // whole request body
