@@ -65,6 +65,7 @@ struct RequestFacts {
   std::optional<std::int32_t> total_tokens;
   std::optional<double> ttfb_ms;
   unsigned upstream_status = 0;
+  std::string auth_denied;  // why a key was refused: missing, malformed, forged, unknown, revoked, user_inactive
 };
 
 struct ChatResult {

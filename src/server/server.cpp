@@ -403,11 +403,12 @@ class Server {
   // whether the connection may carry another request.
   awaitable<bool> refuse_before_body(beast::tcp_stream& stream, Response& res, bool keep_alive, bool body_pending,
                                      Clock::time_point started, std::string_view route, std::string_view method,
-                                     std::string_view path, const std::string& request_id) {
+                                     std::string_view path, const std::string& request_id,
+                                     const RequestFacts* facts = nullptr) {
     keep_alive = keep_alive && !body_pending && !readiness_.draining();
     res.keep_alive(keep_alive);
     const auto written = co_await write(stream, res);
-    finish(started, route, method, path, res.result_int(), request_id, 0, written.value_or(0));
+    finish(started, route, method, path, res.result_int(), request_id, 0, written.value_or(0), facts);
     if (!written) co_return false;
     if (keep_alive) co_return true;
     if (body_pending) {
@@ -465,6 +466,7 @@ class Server {
     if (facts && facts->total_tokens) line["tokens"] = *facts->total_tokens;
     if (facts && facts->ttfb_ms) line["ttfb_ms"] = *facts->ttfb_ms;
     if (facts && facts->upstream_status) line["upstream_status"] = facts->upstream_status;
+    if (facts && !facts->auth_denied.empty()) line["auth_denied"] = facts->auth_denied;
     log::info("access", std::move(line));
   }
 
@@ -640,16 +642,19 @@ class Server {
       std::optional<auth::AuthResult> authenticated;
       if (needs_key(match)) {
         std::optional<Response> refusal;
+        RequestFacts refused;
         if (head.count(bhttp::field::authorization) > 1) {
           refusal = error_response(http::ErrorKind::bad_request, "More than one Authorization header", request_id);
         } else {
           auto a = co_await auth_.authenticate(head[bhttp::field::authorization]);
+          // Why, for the operator's log only: the answer and /metrics never tell a key's holder.
+          refused.auth_denied = std::string(a.reason);
           if (a.ok()) authenticated = std::move(a);
           else refusal = auth_failure_response(a, request_id, true);
         }
         if (refusal) {
           if (!co_await refuse_before_body(stream, *refusal, head.keep_alive(), body_pending, started, match.label,
-                                           method, path, request_id))
+                                           method, path, request_id, &refused))
             co_return;
           continue;
         }

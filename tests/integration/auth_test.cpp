@@ -254,6 +254,14 @@ TEST_F(Auth, DeactivatedUserIsRefused) {
   LagoonServer s(env);
   EXPECT_EQ(status_with(s.port(), key), 401);
   EXPECT_EQ(s.metric(R"(lagoon_auth_denied_total{reason="denied"})"), 1);
+  // /metrics must not tell a key's holder whether it is unknown, revoked or its user deactivated (a
+  // leaked key could be probed that way); the operator's access log says which.
+  const std::string metrics = request(s.port(), "GET", "/metrics")->body;
+  for (const char* reason : {"user_inactive", "revoked", "unknown"})
+    EXPECT_EQ(metrics.find(std::string("reason=\"") + reason), std::string::npos) << reason;
+  EXPECT_TRUE(wait_until([&] { return s.process().output().find(R"("auth_denied":"user_inactive")") != std::string::npos; },
+                         5s))
+      << "the access log does not say why";
 }
 
 TEST_F(Auth, TwoHundredConcurrentFirstRequestsCauseOnePostgresQuery) {

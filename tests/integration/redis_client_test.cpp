@@ -182,8 +182,8 @@ TEST(RedisSubscriber, ASilentlyDeadSubscriptionIsNoticedAndReestablished) {
     while (!condition() && Clock::now() < until) std::this_thread::sleep_for(10ms);
     return condition();
   };
-  EXPECT_TRUE(wait_for([&] { return sub.live(); }, 10s));
-  EXPECT_EQ(subscribed.load(), 1);
+  // live() turns true just before the owner is told (on the subscriber's strand): wait for the telling.
+  EXPECT_TRUE(wait_for([&] { return sub.live() && subscribed.load() == 1; }, 10s));
   // Quiet but healthy: heartbeats are answered, the subscription stays up.
   std::this_thread::sleep_for(500ms);
   EXPECT_TRUE(sub.live());
@@ -195,8 +195,9 @@ TEST(RedisSubscriber, ASilentlyDeadSubscriptionIsNoticedAndReestablished) {
 
   proxy.set_mode(FaultProxy::Mode::pass);
   proxy.reset_all();
-  EXPECT_TRUE(wait_for([&] { return sub.live(); }, 10s));
-  EXPECT_EQ(subscribed.load(), 2) << "the owner was not told to drop what it may have missed";
+  EXPECT_TRUE(wait_for([&] { return sub.live() && subscribed.load() == 2; }, 10s))
+      << "not re-subscribed, or the owner was not told to drop what it may have missed (told "
+      << subscribed.load() << " times)";
 
   work.reset();
   ioc.stop();
