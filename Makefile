@@ -1,6 +1,8 @@
 # The two commands of the README, plus the build they share.
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
+# ccache keys objects by paths relative to the checkout, so a clone elsewhere (CI's) reuses them.
+export CCACHE_BASEDIR := $(CURDIR)
 
 .PHONY: all build run test bench fuzz soak cluster deps clean
 
