@@ -3,6 +3,8 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 # ccache keys objects by paths relative to the checkout, so a clone elsewhere (CI's) reuses them.
 export CCACHE_BASEDIR := $(CURDIR)
+# The sanitizer build has -g; without this its objects would be keyed by the build directory too.
+export CCACHE_NOHASHDIR := 1
 
 .PHONY: all build run test bench fuzz soak cluster deps clean
 
