@@ -6,7 +6,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 # The sanitizer build has -g; without this its objects would be keyed by the build directory too.
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all build run test bench fuzz soak cluster deps clean
+.PHONY: all build run test unit bench fuzz soak cluster deps clean
 
 all: build
 
@@ -22,6 +22,13 @@ run: build
 
 test: build
 	@BUILD_DIR=$(BUILD_DIR) JOBS=$(JOBS) scripts/test
+
+# The pure unit tests alone, in seconds: no Redis, no Postgres, no other binary built. ctest labels:
+# unit, integration, serial (run alone), deploy, bench, fuzz (corpus replay).
+unit:
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target lagoon_unit_tests
+	@ctest --test-dir $(BUILD_DIR) -L unit -j $(JOBS) --output-on-failure
 
 # Lagoon beside direct, nginx and Portkey in one run (bench/run.sh); not part of `make test`, which
 # runs a 20-second version of it.
