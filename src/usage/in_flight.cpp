@@ -1,19 +1,12 @@
 #include "lagoon/usage/in_flight.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstring>
 #include <stdexcept>
 #include <string_view>
 #include <unordered_set>
-
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "lagoon/usage/ring.hpp"
 
@@ -29,10 +22,6 @@ constexpr std::uint64_t kHasRecord = 1 << 1;  // a record was written; kBuffer n
 constexpr std::uint64_t kBuffer = 1 << 2;
 constexpr std::uint64_t kFinal = 1 << 3;  // the record is the request's final one, not a snapshot
 constexpr std::uint64_t kKnownBits = kClaimed | kHasRecord | kBuffer | kFinal;
-
-[[noreturn]] void fail(const std::string& path, const std::string& what) {
-  throw std::runtime_error("usage in-flight table " + path + ": " + what + ": " + std::strerror(errno));
-}
 
 using Atomic = std::atomic_ref<std::uint64_t>;
 using AtomicInt = std::atomic_ref<std::int64_t>;
@@ -59,27 +48,17 @@ struct alignas(64) InFlight::Slot {
   std::byte record[2][kSlotPayload];
 };
 
-InFlight::InFlight(const std::string& path, std::size_t slots) : path_(path) {
+InFlight::InFlight(const std::string& path, std::size_t slots) : path_(path), file_(path, "usage in-flight table") {
   static_assert(sizeof(Header) <= kHeaderBytes);
   static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
   slots = std::max<std::size_t>(slots, 1);
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd_ < 0) fail(path, "cannot open");
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd_);
-    fd_ = -1;
-    errno = EWOULDBLOCK;
-    fail(path, "in use by another process (each Lagoon instance needs its own LAGOON_USAGE_DIR)");
-  }
-  struct stat st {};
-  if (::fstat(fd_, &st) != 0) fail(path, "cannot stat");
+  const std::size_t file_size = file_.size();
 
   bool existing = false;
-  if (static_cast<std::size_t>(st.st_size) >= kHeaderBytes) {
+  if (file_size >= kHeaderBytes) {
     Header h{};
-    if (::pread(fd_, &h, sizeof h, 0) == static_cast<ssize_t>(sizeof h) && std::memcmp(h.magic, kMagic, 8) == 0 &&
-        h.slot_bytes == sizeof(Slot) && h.slots >= 1 &&
-        h.slots <= (static_cast<std::size_t>(st.st_size) - kHeaderBytes) / sizeof(Slot)) {
+    if (file_.read_at(&h, sizeof h, 0) && std::memcmp(h.magic, kMagic, 8) == 0 && h.slot_bytes == sizeof(Slot) &&
+        h.slots >= 1 && h.slots <= (file_size - kHeaderBytes) / sizeof(Slot)) {
       existing = true;
       map(h.slots, false);
       recover();
@@ -93,29 +72,19 @@ InFlight::InFlight(const std::string& path, std::size_t slots) : path_(path) {
   in_use_.store(recovered_.size(), std::memory_order_relaxed);
 }
 
-InFlight::~InFlight() {
-  unmap();
-  if (fd_ >= 0) ::close(fd_);
-}
+InFlight::~InFlight() = default;  // the file unmaps and closes itself
 
 void InFlight::map(std::size_t slots, bool create) {
   count_ = slots;
-  mapped_bytes_ = kHeaderBytes + slots * sizeof(Slot);
   // Cut to nothing first: every slot of a new table reads as free without this process touching it.
-  if (create && (::ftruncate(fd_, 0) != 0 || ::ftruncate(fd_, static_cast<off_t>(mapped_bytes_)) != 0))
-    fail(path_, "cannot size");
-  base_ = ::mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-  if (base_ == MAP_FAILED) {
-    base_ = nullptr;
-    fail(path_, "cannot map");
-  }
-  header_ = static_cast<Header*>(base_);
-  slots_ = reinterpret_cast<Slot*>(static_cast<std::byte*>(base_) + kHeaderBytes);
+  std::byte* base = file_.map(kHeaderBytes + slots * sizeof(Slot),
+                              create ? MappedFile::Sizing::cut_and_size : MappedFile::Sizing::keep);
+  header_ = reinterpret_cast<Header*>(base);
+  slots_ = reinterpret_cast<Slot*>(base + kHeaderBytes);
 }
 
 void InFlight::unmap() noexcept {
-  if (base_) ::munmap(base_, mapped_bytes_);
-  base_ = nullptr;
+  file_.unmap();
   header_ = nullptr;
   slots_ = nullptr;
 }

@@ -1,14 +1,6 @@
 #include "lagoon/usage/ring.hpp"
 
-#include <cerrno>
 #include <cstring>
-#include <stdexcept>
-
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace lagoon::usage {
 
@@ -20,10 +12,6 @@ std::size_t round_up_pow2(std::size_t n) {
   std::size_t p = 1;
   while (p < n) p <<= 1;
   return p;
-}
-
-[[noreturn]] void fail(const std::string& path, const std::string& what) {
-  throw std::runtime_error("usage ring " + path + ": " + what + ": " + std::strerror(errno));
 }
 
 using Atomic = std::atomic_ref<std::uint64_t>;
@@ -42,27 +30,18 @@ struct Ring::Slot {
   std::byte payload[kSlotPayload];
 };
 
-Ring::Ring(const std::string& path, std::size_t capacity) : path_(path) {
+Ring::Ring(const std::string& path, std::size_t capacity) : path_(path), file_(path, "usage ring") {
   static_assert(sizeof(Slot) == 512);
   static_assert(sizeof(Header) <= kHeaderBytes);
   capacity = round_up_pow2(std::max<std::size_t>(capacity, 2));
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd_ < 0) fail(path, "cannot open");
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd_);
-    fd_ = -1;
-    errno = EWOULDBLOCK;
-    fail(path, "in use by another process (each Lagoon instance needs its own LAGOON_USAGE_DIR)");
-  }
-  struct stat st {};
-  if (::fstat(fd_, &st) != 0) fail(path, "cannot stat");
+  const std::size_t file_size = file_.size();
 
   bool existing = false;
-  if (static_cast<std::size_t>(st.st_size) >= kHeaderBytes) {
+  if (file_size >= kHeaderBytes) {
     Header h{};
-    if (::pread(fd_, &h, sizeof h, 0) == static_cast<ssize_t>(sizeof h) && std::memcmp(h.magic, kMagic, 8) == 0 &&
-        h.slot_bytes == sizeof(Slot) && h.capacity >= 2 && (h.capacity & (h.capacity - 1)) == 0 &&
-        static_cast<std::size_t>(st.st_size) >= kHeaderBytes + h.capacity * sizeof(Slot)) {
+    if (file_.read_at(&h, sizeof h, 0) && std::memcmp(h.magic, kMagic, 8) == 0 && h.slot_bytes == sizeof(Slot) &&
+        h.capacity >= 2 && (h.capacity & (h.capacity - 1)) == 0 &&
+        file_size >= kHeaderBytes + h.capacity * sizeof(Slot)) {
       existing = true;
       map(h.capacity, false);
       // Every position claimed since the last release is either published (replay it) or was being
@@ -89,28 +68,19 @@ Ring::Ring(const std::string& path, std::size_t capacity) : path_(path) {
   if (recovered_.empty()) release_recovered();
 }
 
-Ring::~Ring() {
-  unmap();
-  if (fd_ >= 0) ::close(fd_);
-}
+Ring::~Ring() = default;  // the file unmaps and closes itself
 
 void Ring::map(std::size_t capacity, bool create) {
   capacity_ = capacity;
   mask_ = capacity - 1;
-  mapped_bytes_ = kHeaderBytes + capacity * sizeof(Slot);
-  if (create && ::ftruncate(fd_, static_cast<off_t>(mapped_bytes_)) != 0) fail(path_, "cannot size");
-  base_ = ::mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-  if (base_ == MAP_FAILED) {
-    base_ = nullptr;
-    fail(path_, "cannot map");
-  }
-  header_ = static_cast<Header*>(base_);
-  slots_ = reinterpret_cast<Slot*>(static_cast<std::byte*>(base_) + kHeaderBytes);
+  std::byte* base = file_.map(kHeaderBytes + capacity * sizeof(Slot),
+                              create ? MappedFile::Sizing::resize : MappedFile::Sizing::keep);
+  header_ = reinterpret_cast<Header*>(base);
+  slots_ = reinterpret_cast<Slot*>(base + kHeaderBytes);
 }
 
 void Ring::unmap() noexcept {
-  if (base_) ::munmap(base_, mapped_bytes_);
-  base_ = nullptr;
+  file_.unmap();
   header_ = nullptr;
   slots_ = nullptr;
 }

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "lagoon/usage/mapped_file.hpp"
 #include "lagoon/usage/record.hpp"
 
 namespace lagoon::usage {
@@ -106,10 +107,8 @@ class InFlight {
   void free_slot(Slot& s) noexcept;
 
   std::string path_;
-  int fd_ = -1;
+  MappedFile file_;
   std::size_t count_ = 0;
-  std::size_t mapped_bytes_ = 0;
-  void* base_ = nullptr;
   Header* header_ = nullptr;
   Slot* slots_ = nullptr;
   std::atomic<std::size_t> in_use_{0};

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "lagoon/usage/mapped_file.hpp"
 #include "lagoon/usage/record.hpp"
 
 namespace lagoon::usage {
@@ -64,11 +65,9 @@ class Ring {
   void unmap() noexcept;
 
   std::string path_;
-  int fd_ = -1;
+  MappedFile file_;
   std::size_t capacity_ = 0;
   std::size_t mask_ = 0;
-  std::size_t mapped_bytes_ = 0;
-  void* base_ = nullptr;
   Header* header_ = nullptr;
   Slot* slots_ = nullptr;
   std::uint64_t read_pos_ = 0;  // consumer only: next position to peek
