@@ -4,7 +4,6 @@
 #include <chrono>
 #include <climits>
 #include <cstring>
-#include <stdexcept>
 #include <string_view>
 #include <unordered_set>
 
