@@ -113,9 +113,9 @@ Limits limits_for(const auth::KeyRecord& key, const config::Config& cfg) {
   return l;
 }
 
-std::int64_t estimate_tokens(std::size_t prompt_chars, std::optional<std::int64_t> max_tokens,
+std::int64_t estimate_tokens(std::size_t prompt_bytes, std::optional<std::int64_t> max_tokens,
                              std::uint64_t default_max_tokens) {
-  const auto prompt = static_cast<std::int64_t>((prompt_chars + 3) / 4);
+  const auto prompt = static_cast<std::int64_t>((prompt_bytes + 3) / 4);
   const std::int64_t completion =
       max_tokens && *max_tokens >= 0 ? *max_tokens : static_cast<std::int64_t>(default_max_tokens);
   // A client may send max_tokens near INT64_MAX; the sum must not wrap.

@@ -78,16 +78,16 @@ void set_tokens(usage::Record& r, std::optional<long long> p, std::optional<long
   r.total_tokens = clamp(t ? t : (p && c ? std::optional<long long>(*p + *c) : std::nullopt));
 }
 
-void estimate(usage::Record& r, std::size_t prompt_chars, std::size_t completion_chars) {
-  set_tokens(r, estimate_tokens(prompt_chars), estimate_tokens(completion_chars), std::nullopt);
+void estimate(usage::Record& r, std::size_t prompt_bytes, std::size_t completion_chars) {
+  set_tokens(r, estimate_tokens(prompt_bytes), estimate_tokens(completion_chars), std::nullopt);
   r.tokens_estimated = true;
 }
 
 // A client that left before the stream's final usage chunk is billed at least what it certainly cost:
 // the whole prompt's estimate and the completion seen so far — or the upstream's running totals where
 // they say more. Never less: leaving early must not be a way to pay for less than was spent.
-void estimate_at_least(usage::Record& r, std::size_t prompt_chars, std::size_t completion_chars) {
-  const long long p = std::max<long long>(estimate_tokens(prompt_chars), r.prompt_tokens.value_or(0));
+void estimate_at_least(usage::Record& r, std::size_t prompt_bytes, std::size_t completion_chars) {
+  const long long p = std::max<long long>(estimate_tokens(prompt_bytes), r.prompt_tokens.value_or(0));
   const long long c = std::max<long long>(estimate_tokens(completion_chars), r.completion_tokens.value_or(0));
   set_tokens(r, p, c, std::nullopt);
   r.tokens_estimated = true;

@@ -37,9 +37,10 @@ Limits limits_for(const auth::KeyRecord& key, const config::Config& cfg);
 inline constexpr std::int64_t kMaxTpm = auth::kMaxTpmLimit;
 inline constexpr std::int64_t kMaxRpm = auth::kMaxRpmLimit;
 
-// Tokens a chat request is admitted against before its real usage is known: its prompt characters / 4
-// plus the completion tokens it allows (max_tokens, else the configured default).
-std::int64_t estimate_tokens(std::size_t prompt_chars, std::optional<std::int64_t> max_tokens,
+// Tokens a chat request is admitted against before its real usage is known: its body's bytes / 4 (the
+// caller passes the whole body: tools and images cost tokens too) plus the completion tokens it allows
+// (the larger of max_tokens and max_completion_tokens, else the configured default).
+std::int64_t estimate_tokens(std::size_t prompt_bytes, std::optional<std::int64_t> max_tokens,
                              std::uint64_t default_max_tokens);
 
 // What is charged against the token limit at admission: the estimate, but never more than the whole
