@@ -1,15 +1,6 @@
 #include "lagoon/auth/authenticator.hpp"
 
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <pqxx/pqxx>
-
 #include "lagoon/auth/bearer.hpp"
-#include "lagoon/db/accounts.hpp"
-#include "lagoon/db/async_pool.hpp"
-#include "lagoon/log/log.hpp"
-#include "lagoon/redis/client.hpp"
 
 namespace lagoon::auth {
 
@@ -17,19 +8,8 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-// How long Redis keeps a known key's entry; revocation rewrites it, so this only bounds how long an
-// entry for a key nobody uses lingers.
-constexpr long long kRedisKnownTtlSeconds = 15 * 60;
 // While revocations cannot reach this process, L1 trusts an entry this long at most.
 constexpr std::chrono::seconds kUnsubscribedL1Age{1};
-
-// The Postgres query run on a lease.
-struct FindKey {
-  FindKey(const keys::Digest& d, bool p) : digest(d), prepared(p) {}
-  std::optional<KeyRecord> operator()(pqxx::connection& c) const { return db::find_key_for_auth(c, digest, prepared); }
-  keys::Digest digest;
-  bool prepared;
-};
 }  // namespace
 
 struct Authenticator::Metrics {
@@ -46,14 +26,7 @@ struct Authenticator::Metrics {
                          "made up)")),
         l1_hit(lookup(m, "l1", "hit")),
         l1_negative(lookup(m, "l1", "negative")),
-        redis_negative(lookup(m, "redis", "negative")),
         l1_miss(lookup(m, "l1", "miss")),
-        redis_hit(lookup(m, "redis", "hit")),
-        redis_miss(lookup(m, "redis", "miss")),
-        redis_error(lookup(m, "redis", "error")),
-        postgres_hit(lookup(m, "postgres", "hit")),
-        postgres_miss(lookup(m, "postgres", "miss")),
-        postgres_error(lookup(m, "postgres", "error")),
         coalesced(m.counter("lagoon_auth_coalesced_total",
                             "Requests that waited for another request's lookup of the same key (single-flight)")),
         invalidations(m.counter("lagoon_auth_invalidations_total", "Cache invalidations received")) {}
@@ -78,17 +51,16 @@ struct Authenticator::Metrics {
   metrics::Counter &missing, &malformed, &forged, &refused;
   metrics::Counter& legacy;
   // "negative": the cache said the key does not exist (the negative cache), rather than a record.
-  metrics::Counter &l1_hit, &l1_negative, &redis_negative, &l1_miss, &redis_hit, &redis_miss, &redis_error, &postgres_hit, &postgres_miss,
-      &postgres_error;
+  // The Redis and Postgres layers count themselves (StoredKeys).
+  metrics::Counter &l1_hit, &l1_negative, &l1_miss;
   metrics::Counter& coalesced;
   metrics::Counter& invalidations;
 };
 
-Authenticator::Authenticator(const config::Config& cfg, redis::Client& redis, db::AsyncPool& db,
-                             metrics::Registry& metrics, std::function<bool()> revocations_live)
+Authenticator::Authenticator(const config::Config& cfg, KeySource& source, metrics::Registry& metrics,
+                             std::function<bool()> revocations_live)
     : cfg_(cfg),
-      redis_(redis),
-      db_(db),
+      source_(source),
       revocations_live_(std::move(revocations_live)),
       l1_(cfg.auth_cache_ttl.count() > 0 ? cfg.auth_cache_size : 0),
       l1_unknown_(cfg.auth_negative_ttl.count() > 0 ? cfg.auth_negative_cache_size : 0),
@@ -163,72 +135,17 @@ asio::awaitable<Authenticator::EntryPtr> Authenticator::lookup(const keys::Diges
   bool coalesced = false;
   // The lambda only returns the member coroutine's awaitable: GCC 12 mishandles lambda coroutines.
   auto result = co_await flights_.run(std::string(reinterpret_cast<const char*>(digest.data()), digest.size()),
-                                      [this, &digest] { return fetch_or_null(digest); }, coalesced);
+                                      [this, &digest] { return fetch(digest); }, coalesced);
   if (coalesced) metrics_->coalesced.inc();
   co_return result;
 }
 
-asio::awaitable<Authenticator::EntryPtr> Authenticator::fetch_or_null(const keys::Digest& digest) {
-  try {
-    co_return co_await fetch(digest);
-  } catch (const std::exception& e) {
-    log::error("key lookup failed", {{"error", e.what()}});
-    co_return nullptr;
-  }
-}
-
 asio::awaitable<Authenticator::EntryPtr> Authenticator::fetch(const keys::Digest& digest) {
-  auto& m = *metrics_;
+  // Taken before the lookup: an invalidation that arrives meanwhile must win over what it returns.
   const std::uint64_t generation = l1_.generation();
   const std::uint64_t unknown_generation = l1_unknown_.generation();
-  const std::string redis_key = cache_key(cfg_.redis_prefix, digest);
-
-  bool overwrite = false;  // Redis holds something we cannot read: replace it rather than keep it
-  // Built before the co_await: GCC 12 cannot keep an initializer_list's array across a suspension.
-  std::vector<std::string> get{"GET", redis_key};
-  auto cached = co_await redis_.command(std::move(get));
-  if (cached.answered()) {
-    if (cached.reply.type == redis::Reply::Type::string) {
-      if (auto e = from_cache_json(cached.reply.str, digest)) {
-        (e->unknown ? m.redis_negative : m.redis_hit).inc();
-        auto entry = std::make_shared<const CacheEntry>(std::move(*e));
-        remember(digest, entry, generation, unknown_generation);
-        co_return entry;
-      }
-      overwrite = true;
-    }
-    m.redis_miss.inc();
-  } else {
-    m.redis_error.inc();
-  }
-
-  std::optional<KeyRecord> record;
-  try {
-    record = co_await db_.run("auth", FindKey(digest, cfg_.db_prepared_statements));
-  } catch (const std::exception& e) {
-    m.postgres_error.inc();
-    log::warn("postgres key lookup failed", {{"error", e.what()}});
-    co_return nullptr;
-  }
-  CacheEntry e;
-  if (record && keys::digests_equal(record->digest, digest)) {
-    m.postgres_hit.inc();
-    e.record = std::move(*record);
-  } else {
-    m.postgres_miss.inc();
-    e.unknown = true;
-    e.record.digest = digest;
-  }
-  auto entry = std::make_shared<const CacheEntry>(std::move(e));
-  if (entry->unknown && cfg_.auth_negative_ttl.count() == 0) co_return entry;
-  remember(digest, entry, generation, unknown_generation);
-  const long long ttl =
-      entry->unknown ? std::max<long long>(1, (cfg_.auth_negative_ttl.count() + 999) / 1000) : kRedisKnownTtlSeconds;
-  // NX: an invalidation may have written a revoked record since we looked; never overwrite it with
-  // what this (older) lookup saw.
-  std::vector<std::string> set{"SET", redis_key, to_cache_json(*entry, digest), "EX", std::to_string(ttl)};
-  if (!overwrite) set.emplace_back("NX");
-  redis_.send(std::move(set));
+  auto entry = co_await source_.fetch(digest);
+  if (entry) remember(digest, entry, generation, unknown_generation);
   co_return entry;
 }
 

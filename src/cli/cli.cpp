@@ -17,7 +17,7 @@
 #include "lagoon/db/accounts.hpp"
 #include "lagoon/db/connection.hpp"
 #include "lagoon/db/migrations.hpp"
-#include "lagoon/server/server.hpp"
+#include "lagoon/app/run.hpp"
 
 namespace lagoon::cli {
 namespace {
@@ -134,7 +134,7 @@ int execute(const Command& cmd) {
   if (cmd.name == "serve") {
     config::require_database(cfg);
     config::require_pepper(cfg);
-    return server::run(cfg);
+    return app::run(cfg);
   }
   config::require_database(cfg);
   auto conn = db::connect(cfg);

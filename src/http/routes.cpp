@@ -7,18 +7,19 @@ struct Entry {
   std::string_view path;
   std::string_view method;
   Route route;
+  Access access;
 };
 
 constexpr Entry kRoutes[] = {
-    {"/healthz", "GET", Route::healthz},
-    {"/readyz", "GET", Route::readyz},
-    {"/metrics", "GET", Route::metrics},
-    {"/api/v1/key", "GET", Route::key_info},
-    {"/v1/key", "GET", Route::key_info},
-    {"/api/v1/chat/completions", "POST", Route::chat_completions},
-    {"/v1/chat/completions", "POST", Route::chat_completions},
-    {"/api/v1/models", "GET", Route::models},
-    {"/v1/models", "GET", Route::models},
+    {"/healthz", "GET", Route::healthz, Access::open},
+    {"/readyz", "GET", Route::readyz, Access::open},
+    {"/metrics", "GET", Route::metrics, Access::open},
+    {"/api/v1/key", "GET", Route::key_info, Access::key},
+    {"/v1/key", "GET", Route::key_info, Access::key},
+    {"/api/v1/chat/completions", "POST", Route::chat_completions, Access::key},
+    {"/v1/chat/completions", "POST", Route::chat_completions, Access::key},
+    {"/api/v1/models", "GET", Route::models, Access::key},
+    {"/v1/models", "GET", Route::models, Access::key},
 };
 
 }  // namespace
@@ -35,6 +36,7 @@ RouteMatch match_route(std::string_view method, std::string_view target) noexcep
   if (path == "/admin/v1" || path.substr(0, 10) == "/admin/v1/") {
     m.kind = RouteMatch::Kind::found;
     m.route = Route::admin;
+    m.access = Access::admin;
     m.label = "/admin/v1";
     return m;
   }
@@ -44,6 +46,7 @@ RouteMatch match_route(std::string_view method, std::string_view target) noexcep
     if (e.method == method) {
       m.kind = RouteMatch::Kind::found;
       m.route = e.route;
+      m.access = e.access;
       return m;
     }
     m.kind = RouteMatch::Kind::method_not_allowed;

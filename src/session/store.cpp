@@ -102,14 +102,13 @@ asio::awaitable<std::optional<db::Session>> SessionStore::resolve(std::int64_t k
       co_return s;
     }
   }
-  std::optional<db::Session> s;
-  try {
-    s = co_await db_.run("session", SessionFor(key_id, user_id, model, cfg_.session_ttl));
-  } catch (const std::exception& e) {
+  auto found = co_await db_.run("session", SessionFor(key_id, user_id, model, cfg_.session_ttl));
+  if (!found) {
     unavailable_.inc();
-    log::warn("session lookup failed", {{"api_key_id", key_id}, {"error", e.what()}});
+    log::warn("session lookup failed", {{"api_key_id", key_id}, {"error", found.error().what()}});
     co_return std::nullopt;
   }
+  std::optional<db::Session> s = std::move(*found);
   postgres_.inc();
   remember(key_id, *s);
   const auto ttl_s = std::max<std::int64_t>(1, (s->expires_at_ms - now_ms()) / 1000);

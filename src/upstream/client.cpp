@@ -101,13 +101,13 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (idle.size() < cfg.upstream_max_idle) idle.push_back(std::move(c));
   }
 
-  awaitable<std::unique_ptr<Connection>> connect() {
+  awaitable<Result<std::unique_ptr<Connection>>> connect() {
     auto ex = co_await asio::this_coro::executor;
     tcp::resolver resolver(ex);
     auto [rec, results] = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), as_result);
     if (rec) {
       connect_failures.inc();
-      throw Error(Error::Kind::connect, "cannot resolve upstream host " + endpoint.host + ": " + rec.message());
+      co_return Failure{Failure::Kind::connect, "cannot resolve upstream host " + endpoint.host + ": " + rec.message()};
     }
     auto conn = std::make_unique<Connection>();
     if (endpoint.tls)
@@ -119,26 +119,27 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     auto [cec, ep] = co_await tcp_stream.async_connect(results, as_result);
     if (cec) {
       connect_failures.inc();
-      throw Error(Error::Kind::connect, "cannot connect to the upstream " + endpoint.host + ":" +
-                                            std::to_string(endpoint.port) + ": " + cec.message());
+      co_return Failure{Failure::Kind::connect, "cannot connect to the upstream " + endpoint.host + ":" +
+                                                    std::to_string(endpoint.port) + ": " + cec.message()};
     }
-    tcp_stream.socket().set_option(tcp::no_delay(true));
+    boost::system::error_code nodelay_ignored;
+    tcp_stream.socket().set_option(tcp::no_delay(true), nodelay_ignored);
     if (endpoint.tls) {
       auto& tls = *std::get<std::unique_ptr<TlsStream>>(conn->stream);
       if (!SSL_set_tlsext_host_name(tls.native_handle(), endpoint.host.c_str())) {
         connect_failures.inc();
-        throw Error(Error::Kind::connect, "cannot set TLS server name " + endpoint.host);
+        co_return Failure{Failure::Kind::connect, "cannot set TLS server name " + endpoint.host};
       }
       tls.set_verify_callback(ssl::host_name_verification(endpoint.host));
       auto [hec] = co_await tls.async_handshake(ssl::stream_base::client, as_result);
       if (hec) {
         connect_failures.inc();
-        throw Error(Error::Kind::connect, "TLS handshake with the upstream failed: " + hec.message());
+        co_return Failure{Failure::Kind::connect, "TLS handshake with the upstream failed: " + hec.message()};
       }
     }
     tcp_stream.expires_never();
     opened.inc();
-    co_return conn;
+    co_return std::move(conn);
   }
 
   asio::io_context& ioc;
@@ -164,8 +165,8 @@ class HttpExchange final : public Exchange {
 
   const Head& head() const noexcept override { return head_; }
 
-  awaitable<std::string_view> read_some() override {
-    if (!conn_ || aborted_) throw Error(Error::Kind::broken, "the upstream exchange was aborted");
+  awaitable<Result<std::string_view>> read_some() override {
+    if (!conn_ || aborted_) co_return Failure{Failure::Kind::broken, "the upstream exchange was aborted"};
     while (!parser_->is_done()) {
       auto& body = parser_->get().body();
       body.data = piece_;
@@ -177,9 +178,9 @@ class HttpExchange final : public Exchange {
       if (ec) {
         conn_.reset();
         if (ec == beast::error::timeout)
-          throw Error(Error::Kind::gap, "the upstream sent nothing for " +
-                                            std::to_string(client_->cfg.upstream_gap_timeout.count()) + " ms");
-        throw Error(Error::Kind::broken, "reading the upstream response failed: " + ec.message());
+          co_return Failure{Failure::Kind::gap, "the upstream sent nothing for " +
+                                                    std::to_string(client_->cfg.upstream_gap_timeout.count()) + " ms"};
+        co_return Failure{Failure::Kind::broken, "reading the upstream response failed: " + ec.message()};
       }
       const std::size_t got = sizeof piece_ - parser_->get().body().size;
       if (got > 0) co_return std::string_view(piece_, got);
@@ -187,7 +188,7 @@ class HttpExchange final : public Exchange {
     co_return std::string_view{};
   }
 
-  // Closes the socket, which also ends a read in progress (with an error, which read_some reports).
+  // Closes the socket, which also ends a read in progress (with a Failure, which read_some returns).
   // The connection object stays until then: a pending read still uses its buffer and parser.
   void abort() noexcept override {
     if (!conn_ || aborted_) return;
@@ -213,7 +214,8 @@ Client::Client(asio::io_context& ioc, const config::Config& cfg, metrics::Regist
 
 Client::~Client() = default;
 
-awaitable<std::unique_ptr<Exchange>> Client::send(std::string_view method, std::string_view path, std::string body) {
+awaitable<Result<std::unique_ptr<Exchange>>> Client::send(std::string_view method, std::string_view path,
+                                                          std::string body) {
   auto& impl = *impl_;
   http::request<http::string_body> req{http::string_to_verb(method), impl.endpoint.base_path + std::string(path), 11};
   req.set(http::field::host, impl.endpoint.host);
@@ -228,7 +230,11 @@ awaitable<std::unique_ptr<Exchange>> Client::send(std::string_view method, std::
   for (int attempt = 0;; ++attempt) {
     auto conn = attempt == 0 ? impl.take_idle() : nullptr;
     const bool reused = conn != nullptr;
-    if (!conn) conn = co_await impl.connect();
+    if (!conn) {
+      auto connected = co_await impl.connect();
+      if (!connected) co_return connected.error();
+      conn = std::move(*connected);
+    }
     if (reused) impl.reused.inc();
     auto& tcp_stream = conn->tcp();
     tcp_stream.expires_after(impl.cfg.upstream_first_byte_timeout);
@@ -248,9 +254,10 @@ awaitable<std::unique_ptr<Exchange>> Client::send(std::string_view method, std::
         continue;  // the upstream had closed this idle connection: a fresh one, once
       }
       if (rec == beast::error::timeout)
-        throw Error(Error::Kind::first_byte, "the upstream did not answer within " +
-                                                 std::to_string(impl.cfg.upstream_first_byte_timeout.count()) + " ms");
-      throw Error(Error::Kind::broken, "the upstream request failed: " + rec.message());
+        co_return Failure{Failure::Kind::first_byte, "the upstream did not answer within " +
+                                                         std::to_string(impl.cfg.upstream_first_byte_timeout.count()) +
+                                                         " ms"};
+      co_return Failure{Failure::Kind::broken, "the upstream request failed: " + rec.message()};
     }
     tcp_stream.expires_never();
     const auto& res = parser->get();
@@ -258,7 +265,8 @@ awaitable<std::unique_ptr<Exchange>> Client::send(std::string_view method, std::
     head.status = res.result_int();
     head.content_type = std::string(res[http::field::content_type]);
     if (auto ra = res[http::field::retry_after]; !ra.empty()) head.retry_after = std::string(ra);
-    co_return std::make_unique<HttpExchange>(impl_, std::move(conn), std::move(parser), std::move(head));
+    co_return std::unique_ptr<Exchange>(
+        std::make_unique<HttpExchange>(impl_, std::move(conn), std::move(parser), std::move(head)));
   }
 }
 

@@ -9,6 +9,7 @@ add_library(lagoon_fuzz_units STATIC EXCLUDE_FROM_ALL
   ${CMAKE_SOURCE_DIR}/src/config/url.cpp
   ${CMAKE_SOURCE_DIR}/src/keys/api_key.cpp
   ${CMAKE_SOURCE_DIR}/src/http/routes.cpp
+  ${CMAKE_SOURCE_DIR}/src/http/errors.cpp
   ${CMAKE_SOURCE_DIR}/src/http/request_id.cpp)
 target_include_directories(lagoon_fuzz_units PUBLIC ${CMAKE_SOURCE_DIR}/include)
 target_compile_options(lagoon_fuzz_units PUBLIC ${LAGOON_FUZZ_FLAGS} -fsanitize=fuzzer-no-link)

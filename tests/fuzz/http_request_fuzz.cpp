@@ -1,9 +1,9 @@
-// Fuzz target: raw request bytes through the server's request reading — http::HeaderReader (our
-// framing checks, Beast's parser, the whole-block header limit), the checks the server makes on the
-// parsed header, Beast's body parser under the body limit, routing, request ids, the Bearer parser and,
-// for the chat route, the chat body reader — for up to 8 pipelined requests per input. Oracles: the
-// sanitizers; no accepted body over the limit; and the same requests served and the same refusal
-// whether the bytes arrive at once or cut into reads (the first input byte picks where).
+// Fuzz target: raw request bytes through the server's own request reading — transport::RequestReader
+// (our framing checks, Beast's parser, the whole-block header limit, the checks on the parsed header,
+// Beast's body parser under the body limit), then routing, request ids, the Bearer parser and, for the
+// chat route, the chat body reader — for up to 8 pipelined requests per input. Oracles: the sanitizers;
+// no accepted body over the limit; and the same requests served and the same refusal whether the bytes
+// arrive at once or cut into reads (the first input byte picks where).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -12,16 +12,13 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/beast/http/string_body.hpp>
-
 #include "lagoon/auth/bearer.hpp"
 #include "lagoon/chat/request.hpp"
-#include "lagoon/http/header_reader.hpp"
 #include "lagoon/http/request_id.hpp"
 #include "lagoon/http/routes.hpp"
+#include "lagoon/transport/request_reader.hpp"
 
 namespace bhttp = boost::beast::http;
-using lagoon::http::HeaderReader;
 
 namespace {
 
@@ -46,53 +43,32 @@ std::vector<std::string> serve(std::string_view input, std::size_t first, std::s
     fed += n;
     return true;
   };
+  using lagoon::transport::RequestReader;
+  using Step = RequestReader::Step;
   for (int request = 0; request < 8; ++request) {
-    HeaderReader::Parser header_parser;
-    header_parser.header_limit(static_cast<std::uint32_t>(kMaxHeader));
-    header_parser.body_limit(kMaxBody);
-    HeaderReader reader(header_parser, kMaxHeader);
-    auto st = reader.step(buffer);
-    while (st == HeaderReader::Step::need_more) st = feed() ? reader.step(buffer) : reader.end_of_input(buffer);
-    if (st == HeaderReader::Step::failed) {  // the server answers 400/413/414/431 and closes
-      // Which refusal (400, 414, 431) may depend on the cuts: Beast reports a bad byte at once when it
-      // parses a whole line, or waits for the end of the block when the line is incomplete.
-      out.push_back(reader.error() == bhttp::error::end_of_stream ? "closed" : "refused");
-      return out;
-    }
-    const auto& head = header_parser.get();
-    if (lagoon::http::request_line_too_long(head.method_string(), head.target(), kMaxLine)) {
+    RequestReader reader({kMaxHeader, kMaxBody, kMaxLine});
+    auto st = reader.read_head(buffer);
+    while (st == Step::need_more) st = feed() ? reader.read_head(buffer) : reader.head_end_of_input(buffer);
+    // Which refusal (400, 414, 431) may depend on the cuts: Beast reports a bad byte at once when it
+    // parses a whole line, or waits for the end of the block when the line is incomplete.
+    if (st == Step::refused) {  // the server answers 400/413/414/431 and closes
       out.push_back("refused");
       return out;
     }
-    if (const auto p = lagoon::http::field_problem(
-            {head.version(), head.count(bhttp::field::host), head.count(bhttp::field::content_length),
-             head[bhttp::field::content_length], head.count(bhttp::field::transfer_encoding),
-             head[bhttp::field::transfer_encoding]});
-        !p.empty()) {
-      out.push_back("refused");
+    if (st == Step::closed) {
+      out.push_back("closed");
       return out;
     }
-    (void)lagoon::http::choose_request_id(head["X-Request-Id"]);
-
-    bhttp::request_parser<bhttp::string_body> parser(std::move(header_parser));
-    parser.body_limit(kMaxBody);
-    parser.eager(true);
-    while (!parser.is_done()) {
-      if (buffer.size() > 0) {
-        boost::system::error_code ec;
-        buffer.consume(parser.put(buffer.data(), ec));
-        if (ec && ec != bhttp::error::need_more) {
-          out.push_back("ended");
-          return out;
-        }
-        if (parser.is_done()) break;
-      }
-      if (!feed()) {
+    (void)lagoon::http::choose_request_id(reader.head()["X-Request-Id"]);
+    if (reader.body_pending()) {
+      st = reader.read_body(buffer);
+      while (st == Step::need_more) st = feed() ? reader.read_body(buffer) : reader.body_end_of_input();
+      if (st != Step::done) {  // refused, or the input ended inside the body
         out.push_back("ended");
         return out;
       }
     }
-    const auto& req = parser.get();
+    const auto req = reader.release();
     if (req.body().size() > kMaxBody) std::abort();
     const auto match = lagoon::http::match_route(req.method_string(), req.target());
     (void)lagoon::http::path_of(req.target());

@@ -2,7 +2,7 @@
 //
 // Layers, cheapest first: format and checksum (a malformed key costs no lookup) → the key's tag
 // (a made-up key of the current format costs no lookup either; see keys/api_key.hpp) → HMAC digest →
-// in-process L1 cache → Redis `lagoon:key:{hex}` → Postgres (one indexed query joining the user, on a
+// in-process L1 cache → the KeySource (key_source.hpp: Redis `lagoon:key:{hex}`, then Postgres on a
 // pooled connection borrowed only for that query). Results fill the layers above on the way back;
 // unknown keys are cached too (negatively, briefly, in a bounded cache of their own that never evicts
 // a known key) so a repeated bad key cannot reach Postgres again.
@@ -25,17 +25,11 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "lagoon/auth/key_source.hpp"
 #include "lagoon/auth/l1_cache.hpp"
 #include "lagoon/config/config.hpp"
 #include "lagoon/metrics/registry.hpp"
 #include "lagoon/util/single_flight.hpp"
-
-namespace lagoon::redis {
-class Client;
-}
-namespace lagoon::db {
-class AsyncPool;
-}
 
 namespace lagoon::auth {
 
@@ -53,7 +47,7 @@ struct AuthResult {
 
 class Authenticator {
  public:
-  Authenticator(const config::Config& cfg, redis::Client& redis, db::AsyncPool& db, metrics::Registry& metrics,
+  Authenticator(const config::Config& cfg, KeySource& source, metrics::Registry& metrics,
                 std::function<bool()> revocations_live);
   ~Authenticator();
   Authenticator(const Authenticator&) = delete;
@@ -72,15 +66,13 @@ class Authenticator {
   using EntryPtr = L1Cache::EntryPtr;
 
   boost::asio::awaitable<EntryPtr> lookup(const keys::Digest& digest);  // single-flight over fetch()
-  boost::asio::awaitable<EntryPtr> fetch(const keys::Digest& digest);   // Redis, then Postgres; null = unavailable
-  boost::asio::awaitable<EntryPtr> fetch_or_null(const keys::Digest& digest);  // fetch, exceptions as null
+  boost::asio::awaitable<EntryPtr> fetch(const keys::Digest& digest);   // the source, into L1; null = unavailable
   AuthResult decide(EntryPtr entry);
   void remember(const keys::Digest& digest, const EntryPtr& entry, std::uint64_t generation,
                 std::uint64_t unknown_generation);
 
   const config::Config& cfg_;
-  redis::Client& redis_;
-  db::AsyncPool& db_;
+  KeySource& source_;
   std::function<bool()> revocations_live_;
   L1Cache l1_;          // known keys
   L1Cache l1_unknown_;  // keys Postgres said do not exist

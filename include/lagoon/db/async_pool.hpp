@@ -1,6 +1,7 @@
 // AsyncPool: how reactor code uses Postgres. `co_await run(purpose, fn)` runs fn(pqxx::connection&) on a
-// dedicated blocking thread with a lease from the Pool and resumes the caller with its result (or its
-// exception) on the caller's own executor. The lease is taken and given back inside that one call on
+// dedicated blocking thread with a lease from the Pool and resumes the caller on its own executor with
+// a Result: fn's value, or Unavailable saying why (no connection in time, a lost connection, or any
+// exception fn threw) — a value the caller answers with 503, never an exception on the request path. The lease is taken and given back inside that one call on
 // the blocking thread, so a reactor coroutine can never hold a connection across another await.
 //
 // The acquire deadline runs from the moment of the call, so time spent queued behind other blocking
@@ -25,10 +26,17 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/system/result.hpp>
 
 #include "lagoon/db/pool.hpp"
 
 namespace lagoon::db {
+
+template <class R>
+using Result = boost::system::result<R, Unavailable>;
+
+// For Result::value() on a failure: a programming error, callers check first.
+[[noreturn]] inline void throw_exception_from_error(const Unavailable& e, const boost::source_location&) { throw e; }
 
 class AsyncPool {
  public:
@@ -44,28 +52,33 @@ class AsyncPool {
   }
 
   template <class F>
-  boost::asio::awaitable<std::invoke_result_t<F&, pqxx::connection&>> run(std::string purpose, F fn) {
+  boost::asio::awaitable<Result<std::invoke_result_t<F&, pqxx::connection&>>> run(std::string purpose, F fn) {
     using R = std::invoke_result_t<F&, pqxx::connection&>;
     static_assert(!std::is_void_v<R>, "return a value from the function run on the lease");
     namespace asio = boost::asio;
     const auto deadline = Pool::Clock::now() + acquire_timeout_;
-    auto result = co_await asio::async_initiate<decltype(asio::use_awaitable),
-                                                void(std::exception_ptr, std::optional<R>)>(
+    auto [error, value] = co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                                void(std::optional<Unavailable>, std::optional<R>)>(
         [this, &purpose, &fn, deadline](auto handler) {
           asio::post(threads_, [this, purpose = std::move(purpose), fn = std::move(fn), deadline,
                                 handler = std::move(handler)]() mutable {
-            std::exception_ptr error;
+            std::optional<Unavailable> error;
             std::optional<R> value;
             try {
               value.emplace(pool_.with_lease(purpose, fn, deadline));
+            } catch (const Unavailable& e) {
+              error.emplace(e);
+            } catch (const std::exception& e) {
+              error.emplace(e.what());
             } catch (...) {
-              error = std::current_exception();
+              error.emplace("unknown error");
             }
-            asio::dispatch(asio::append(std::move(handler), error, std::move(value)));
+            asio::dispatch(asio::append(std::move(handler), std::move(error), std::move(value)));
           });
         },
         asio::use_awaitable);
-    co_return std::move(*result);
+    if (error) co_return Result<R>(boost::system::in_place_error, std::move(*error));
+    co_return Result<R>(boost::system::in_place_value, std::move(*value));
   }
 
  private:

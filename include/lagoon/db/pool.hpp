@@ -40,6 +40,7 @@ namespace lagoon::db {
 class Unavailable : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  Unavailable() : std::runtime_error("Postgres unavailable") {}  // for Result<T>::error()
 };
 
 class Pool {

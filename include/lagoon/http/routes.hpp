@@ -1,4 +1,5 @@
-// Routing: which endpoint a method and target name, decided without I/O so it is tested with tables.
+// Routing: which endpoint a method and target name, and what it needs before its handler runs, decided
+// from one table without I/O so it is tested with tables (routes::Router holds the handlers).
 // The query string is ignored for matching; paths match exactly (no trailing-slash folding, as OpenAI).
 // Pure; thread-safe.
 #pragma once
@@ -16,10 +17,19 @@ enum class Route {
   models,            // GET /api/v1/models: the upstream's list, cached
   admin,             // anything under /admin/v1: the admin API routes it further (admin/api.hpp)
 };
+inline constexpr std::size_t kRouteCount = static_cast<std::size_t>(Route::admin) + 1;
+
+// What a route needs before its handler runs.
+enum class Access {
+  open,   // nothing: health, readiness, metrics
+  key,    // a Lagoon key, authenticated from the head before the body is read
+  admin,  // the admin token, which the admin API checks itself
+};
 
 struct RouteMatch {
   enum class Kind { found, not_found, method_not_allowed } kind = Kind::not_found;
   Route route{};
+  Access access = Access::open;
   std::string_view allow;  // for method_not_allowed: the Allow header value
   std::string_view label;  // bounded metric label: the route's path, or "unmatched"
 };

@@ -43,7 +43,19 @@ namespace lagoon::ratelimit {
 
 inline constexpr std::chrono::milliseconds kSettleInterval{100};
 
-class Limiter {
+// The seam the request path sees: Limiter is the real gate; unit tests use a fake.
+class Gate {
+ public:
+  virtual ~Gate() = default;
+  // Decides whether the key may make one more request costing `estimate` tokens, and if so consumes
+  // it from the key's budgets.
+  virtual boost::asio::awaitable<Decision> admit(const auth::KeyRecord& key, std::int64_t estimate) = 0;
+  // After an admitted request ended: its real usage (`actual_tokens`; 0 when the upstream never
+  // answered) replaces what admission charged.
+  virtual void settle(const auth::KeyRecord& key, const Decision& admitted, std::int64_t actual_tokens) = 0;
+};
+
+class Limiter final : public Gate {
  public:
   Limiter(boost::asio::io_context& ioc, const config::Config& cfg, redis::Client& redis, metrics::Registry& metrics);
   ~Limiter();
@@ -53,13 +65,10 @@ class Limiter {
   void start();
   void shutdown() noexcept;
 
-  // Decides whether the key may make one more request costing `estimate` tokens, and if so consumes
-  // it from the key's budgets.
-  boost::asio::awaitable<Decision> admit(const auth::KeyRecord& key, std::int64_t estimate);
+  boost::asio::awaitable<Decision> admit(const auth::KeyRecord& key, std::int64_t estimate) override;
 
-  // After an admitted request ended: its real usage (`actual_tokens`; 0 when the upstream never
-  // answered) replaces what admission charged. No I/O here (see above).
-  void settle(const auth::KeyRecord& key, const Decision& admitted, std::int64_t actual_tokens);
+  // No I/O here (see above).
+  void settle(const auth::KeyRecord& key, const Decision& admitted, std::int64_t actual_tokens) override;
 
   // Sends every correction not yet carried by an admission (the timer does this every
   // kSettleInterval; the drain once more at the end). One script call per key.

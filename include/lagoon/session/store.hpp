@@ -29,12 +29,21 @@ class AsyncPool;
 
 namespace lagoon::session {
 
-class SessionStore {
+// The seam the relay sees: SessionStore is the real source; unit tests use a fake.
+class SessionSource {
+ public:
+  virtual ~SessionSource() = default;
+  // nullopt when no layer could answer (Postgres needed and unavailable).
+  virtual boost::asio::awaitable<std::optional<db::Session>> session_for(const auth::KeyRecord& key,
+                                                                         const std::string& model) = 0;
+};
+
+class SessionStore final : public SessionSource {
  public:
   SessionStore(const config::Config& cfg, redis::Client& redis, db::AsyncPool& db, metrics::Registry& metrics);
 
-  // nullopt when no layer could answer (Postgres needed and unavailable).
-  boost::asio::awaitable<std::optional<db::Session>> session_for(const auth::KeyRecord& key, const std::string& model);
+  boost::asio::awaitable<std::optional<db::Session>> session_for(const auth::KeyRecord& key,
+                                                                 const std::string& model) override;
 
  private:
   boost::asio::awaitable<std::optional<db::Session>> resolve(std::int64_t key_id, std::int64_t user_id,

@@ -15,7 +15,6 @@
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -23,6 +22,7 @@
 
 #include "lagoon/config/config.hpp"
 #include "lagoon/metrics/registry.hpp"
+#include "lagoon/upstream/exchange.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -30,48 +30,15 @@ class io_context;
 
 namespace lagoon::upstream {
 
-class Error : public std::runtime_error {
- public:
-  enum class Kind {
-    connect,     // could not connect or handshake in time: nothing was sent
-    first_byte,  // sent, but no response head within the deadline
-    gap,         // the body stalled longer than the gap deadline
-    broken,      // the connection failed or the response was malformed
-  };
-  Error(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
-  Kind kind() const noexcept { return kind_; }
-
- private:
-  Kind kind_;
-};
-
-struct Head {
-  unsigned status = 0;
-  std::string content_type;
-  std::optional<std::string> retry_after;
-};
-
-class Exchange {
- public:
-  virtual ~Exchange() = default;
-  virtual const Head& head() const noexcept = 0;
-  // The next piece of the body, valid until the next call; empty once the body is complete.
-  // Throws Error (gap, broken).
-  virtual boost::asio::awaitable<std::string_view> read_some() = 0;
-  // Drops the connection now (the client went away): the upstream sees it closed.
-  virtual void abort() noexcept = 0;
-};
-
-class Client {
+class Client final : public Sender {
  public:
   Client(boost::asio::io_context& ioc, const config::Config& cfg, metrics::Registry& metrics);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // `path` is appended to the configured base path, e.g. "/chat/completions". Throws Error.
-  boost::asio::awaitable<std::unique_ptr<Exchange>> send(std::string_view method, std::string_view path,
-                                                         std::string body);
+  boost::asio::awaitable<Result<std::unique_ptr<Exchange>>> send(std::string_view method, std::string_view path,
+                                                                 std::string body) override;
 
   struct Impl;
 

@@ -32,11 +32,12 @@
 #include "lagoon/usage/journal.hpp"
 #include "lagoon/usage/record.hpp"
 #include "lagoon/usage/ring.hpp"
+#include "lagoon/usage/sink.hpp"
 #include "lagoon/usage/writer.hpp"
 
 namespace lagoon::usage {
 
-class Pipeline {
+class Pipeline final : public Sink {
  public:
   // Opens the ring and journal under cfg.usage_dir. Throws std::runtime_error naming the directory
   // when it cannot, or when another process uses it.
@@ -52,10 +53,10 @@ class Pipeline {
 
   // A request begins: its record so far is kept in the in-flight table until push(r, entry). Never
   // blocks; an empty Entry when the table is full (counted in lagoon_usage_in_flight_full_total).
-  InFlight::Entry open(const Record& r) noexcept;
+  InFlight::Entry open(const Record& r) noexcept override;
   // The request ended: its final record goes to the ring first, then its in-flight slot is freed, so
   // no moment exists at which a crash would lose it. `entry` becomes empty.
-  bool push(const Record& r, InFlight::Entry& entry) noexcept;
+  bool push(const Record& r, InFlight::Entry& entry) noexcept override;
 
   // Records waiting in the queue (approximate while producers run).
   std::size_t queued() const noexcept { return ring_.depth(); }

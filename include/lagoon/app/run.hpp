@@ -6,10 +6,10 @@
 
 #include "lagoon/config/config.hpp"
 
-namespace lagoon::server {
+namespace lagoon::app {
 
 // Serves until SIGTERM/SIGINT and a drain; returns the process exit code (0 after a clean drain).
 // Throws std::runtime_error if the listener cannot bind.
 int run(const config::Config& cfg);
 
-}  // namespace lagoon::server
+}  // namespace lagoon::app

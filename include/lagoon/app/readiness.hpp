@@ -24,15 +24,16 @@ namespace lagoon::redis {
 class SyncConnection;
 }
 
-namespace lagoon::server {
+namespace lagoon::app {
 
 struct ReadinessSnapshot {
   bool probed = false;  // at least one probe round finished
   bool redis = false;
   bool postgres = false;
   bool listening = false;
+  bool accepting = true;  // false once the accept loop has ended for any reason but the drain
   bool draining = false;
-  bool ready() const noexcept { return probed && redis && postgres && listening && !draining; }
+  bool ready() const noexcept { return probed && redis && postgres && listening && accepting && !draining; }
 };
 
 class Readiness {
@@ -45,6 +46,8 @@ class Readiness {
   void start();
   void stop();
   void set_listening(bool v) noexcept { listening_.store(v); }
+  // The accept loop died (an exception): nothing new can be served, so load balancers must look elsewhere.
+  void set_accept_failed() noexcept { accepting_.store(false); }
   void set_draining() noexcept { draining_.store(true); }
   bool draining() const noexcept { return draining_.load(); }
   ReadinessSnapshot snapshot() const noexcept;
@@ -58,7 +61,8 @@ class Readiness {
   db::Pool& pool_;
   metrics::Gauge& redis_up_;
   metrics::Gauge& postgres_up_;
-  std::atomic<bool> probed_{false}, redis_ok_{false}, postgres_ok_{false}, listening_{false}, draining_{false};
+  std::atomic<bool> probed_{false}, redis_ok_{false}, postgres_ok_{false}, listening_{false}, accepting_{true},
+      draining_{false};
   // When the last probe round finished (steady clock, ns). A hung dependency (e.g. SIGSTOP) can block a
   // libpq call past every client deadline, so results older than stale_after_ count as failures.
   std::atomic<std::int64_t> last_round_ns_{0};
@@ -70,4 +74,4 @@ class Readiness {
   std::unique_ptr<redis::SyncConnection> redis_;  // kept between probes
 };
 
-}  // namespace lagoon::server
+}  // namespace lagoon::app

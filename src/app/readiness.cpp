@@ -1,4 +1,4 @@
-#include "lagoon/server/readiness.hpp"
+#include "lagoon/app/readiness.hpp"
 
 #include <pqxx/pqxx>
 
@@ -6,7 +6,7 @@
 #include "lagoon/redis/sync.hpp"
 #include "lagoon/util/thread_name.hpp"
 
-namespace lagoon::server {
+namespace lagoon::app {
 
 // The probe is not on the request path, so it allows a network hiccup that the request path's short
 // Redis deadline would not.
@@ -43,7 +43,8 @@ void Readiness::stop() {
 ReadinessSnapshot Readiness::snapshot() const noexcept {
   const auto age = std::chrono::steady_clock::now().time_since_epoch() - std::chrono::nanoseconds(last_round_ns_.load());
   const bool fresh = age <= stale_after_;
-  return {probed_.load(), fresh && redis_ok_.load(), fresh && postgres_ok_.load(), listening_.load(), draining_.load()};
+  return {probed_.load(), fresh && redis_ok_.load(), fresh && postgres_ok_.load(), listening_.load(),
+          accepting_.load(), draining_.load()};
 }
 
 void Readiness::loop() {
@@ -87,4 +88,4 @@ bool Readiness::probe_postgres() {
   }
 }
 
-}  // namespace lagoon::server
+}  // namespace lagoon::app

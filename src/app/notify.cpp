@@ -1,4 +1,4 @@
-#include "lagoon/server/notify.hpp"
+#include "lagoon/app/notify.hpp"
 
 #include <cstddef>
 #include <cstdlib>
@@ -8,7 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-namespace lagoon::server {
+namespace lagoon::app {
 
 bool notify_service_manager(std::string_view state) noexcept {
   const char* path = std::getenv("NOTIFY_SOCKET");
@@ -28,4 +28,4 @@ bool notify_service_manager(std::string_view state) noexcept {
   return sent;
 }
 
-}  // namespace lagoon::server
+}  // namespace lagoon::app

@@ -7,10 +7,10 @@
 
 #include <string_view>
 
-namespace lagoon::server {
+namespace lagoon::app {
 
 // Sends `state` ("READY=1", "STOPPING=1", "STATUS=…") to $NOTIFY_SOCKET. Returns false when there is
 // no socket or the message could not be sent.
 bool notify_service_manager(std::string_view state) noexcept;
 
-}  // namespace lagoon::server
+}  // namespace lagoon::app

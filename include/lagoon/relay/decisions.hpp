@@ -1,0 +1,69 @@
+// The relay's decisions, apart from any I/O: what a client is told for each thing the upstream can
+// do (an error status, a failure before or during the answer), when a request is worth a second
+// attempt and how long to wait before it. Each returns a Verdict — the request's Outcome and the Reply —
+// so the relay only carries them out, and each is unit-tested from tables.
+// Pure; thread-safe.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "lagoon/accounting/outcome.hpp"
+#include "lagoon/http/reply.hpp"
+#include "lagoon/upstream/exchange.hpp"
+
+namespace lagoon::relay {
+
+// What the operator must hear about, beside the client's answer (the caller logs it).
+enum class Alert {
+  none,
+  credential_refused,  // the upstream answered 401/403 to the gateway's own credential
+  payment_required,    // the upstream account is out of funds (402)
+};
+
+struct Verdict {
+  accounting::Outcome outcome = accounting::Outcome::ok;
+  http::Reply reply;
+  Alert alert = Alert::none;
+};
+
+// The most an upstream's Retry-After may ask of a client: beyond it is not a rate limit but an outage.
+inline constexpr std::chrono::seconds kMaxPassedRetryAfter{3600};
+inline constexpr std::chrono::milliseconds kRetryDelay{200};
+// The longest the gateway itself waits, on the upstream's Retry-After, before its one retry.
+inline constexpr std::chrono::milliseconds kMaxRetryAfter{2000};
+
+// The upstream answered a non-2xx status (its whole body read) before anything reached the client.
+// 401/403 never pass on (502: it is the gateway's credential, not the client's key); 402 is the
+// operator's business (503); 429 passes on with a sanitized Retry-After; 5xx become 502; other 4xx pass
+// on when OpenAI-shaped, else a 400 of our own naming the status.
+Verdict upstream_status(unsigned status, std::string_view body, const std::optional<std::string>& retry_after);
+
+// send() failed: nothing came back.
+Verdict failed_before_head(upstream::Failure::Kind kind);
+
+// Reading a whole answer failed after its head; `cut`: the drain deadline ended it.
+Verdict failed_in_body(upstream::Failure::Kind kind, bool cut);
+
+// The event that ends a stream which broke off after its head was sent.
+std::string_view stream_failure_message(upstream::Failure::Kind kind, bool cut) noexcept;
+std::string error_event(std::string_view message);
+
+// Statuses the upstream may answer differently a moment later.
+bool retryable_status(unsigned status) noexcept;
+// Whether attempt `attempt` (1-based) may be followed by another, before any byte reached the client:
+// at most two attempts; after a connect failure (nothing was sent) or a retryable status. The retry
+// budget is asked separately, and only when this says yes.
+bool worth_retrying(int attempt, std::optional<unsigned> status, std::optional<upstream::Failure::Kind> failure) noexcept;
+// How long to wait before the retry: the upstream's Retry-After when usable (at most kMaxRetryAfter),
+// else kRetryDelay scaled by `base` (tests pass 0).
+std::chrono::milliseconds retry_delay(const std::optional<std::string>& retry_after,
+                                      std::chrono::milliseconds base = kRetryDelay);
+
+// An upstream error body as it may be logged: bounded, and without the gateway's own credential should
+// an upstream ever quote it back.
+std::string log_excerpt(std::string_view body, std::string_view credential);
+
+}  // namespace lagoon::relay

@@ -1,0 +1,61 @@
+// The gateway's own small routes: health, readiness, metrics, the calling key's record, and the admin
+// API's door. (The relaying routes — chat, models — are in relay/.)
+// Thread-safety: each serve() may run on many connections at once.
+#pragma once
+
+#include "lagoon/admin/api.hpp"
+#include "lagoon/app/readiness.hpp"
+#include "lagoon/metrics/registry.hpp"
+#include "lagoon/routes/route.hpp"
+#include "lagoon/usage/sink.hpp"
+
+namespace lagoon::routes {
+
+// GET /healthz: the process answers.
+class Health final : public Handler {
+ public:
+  boost::asio::awaitable<Served> serve(const Call& call, relay::Downstream& client) override;
+};
+
+// GET /readyz: 200 while Redis and Postgres answer and the listener is open and not draining; else 503
+// naming what is missing.
+class Ready final : public Handler {
+ public:
+  explicit Ready(const app::Readiness& readiness) : readiness_(readiness) {}
+  boost::asio::awaitable<Served> serve(const Call& call, relay::Downstream& client) override;
+
+ private:
+  const app::Readiness& readiness_;
+};
+
+// GET /metrics: the Prometheus text.
+class Metrics final : public Handler {
+ public:
+  explicit Metrics(metrics::Registry& registry) : registry_(registry) {}
+  boost::asio::awaitable<Served> serve(const Call& call, relay::Downstream& client) override;
+
+ private:
+  metrics::Registry& registry_;
+};
+
+// GET /api/v1/key: the calling key's own record. Metered like any authenticated request.
+class KeyInfo final : public Handler {
+ public:
+  explicit KeyInfo(usage::Sink& usage) : usage_(usage) {}
+  boost::asio::awaitable<Served> serve(const Call& call, relay::Downstream& client) override;
+
+ private:
+  usage::Sink& usage_;
+};
+
+// Everything under /admin/v1: the admin API checks its own token and routes further.
+class Admin final : public Handler {
+ public:
+  explicit Admin(admin::Api& api) : api_(api) {}
+  boost::asio::awaitable<Served> serve(const Call& call, relay::Downstream& client) override;
+
+ private:
+  admin::Api& api_;
+};
+
+}  // namespace lagoon::routes

@@ -1,0 +1,28 @@
+// Router: the one dispatch. http::match_route (routes.hpp) decides, from a table and without I/O,
+// which route a method and target name and what it needs (nothing, a key, the admin token); the Router
+// holds the handler of each route and answers 404 and 405 itself.
+// Thread-safety: set() before serving; dispatch() from any number of connections at once.
+#pragma once
+
+#include <array>
+
+#include "lagoon/http/routes.hpp"
+#include "lagoon/routes/route.hpp"
+
+namespace lagoon::routes {
+
+class Router {
+ public:
+  void set(http::Route route, Handler& handler) { handlers_[static_cast<std::size_t>(route)] = &handler; }
+
+  boost::asio::awaitable<Served> dispatch(const http::RouteMatch& match, const Call& call, relay::Downstream& client);
+
+  // The reply for a request that matched no route, or not with its method; nullopt when it did.
+  static std::optional<http::Reply> unmatched(const http::RouteMatch& match, std::string_view method,
+                                              std::string_view target);
+
+ private:
+  std::array<Handler*, http::kRouteCount> handlers_{};
+};
+
+}  // namespace lagoon::routes

@@ -1,0 +1,48 @@
+// Listener: the transport's front door — accepts connections (up to max_connections; beyond, closed at
+// once), runs one coroutine per connection on its own strand, and lets the drain close the door and
+// the idle connections. Each connection reads requests with the framing checks and deadlines of
+// transport/request_reader.hpp, admits those whose route needs a key from the head alone, then hands
+// them to the Router and writes what the route answers (src/transport/connection.cpp).
+// A connection or accept coroutine that ends by any exception is logged; a dead accept loop also turns
+// /readyz to 503, since nothing new could be served.
+// Thread-safety: open() and start() once, before the reactor runs; begin_drain() and active() from any
+// thread.
+#pragma once
+
+#include <memory>
+
+#include "lagoon/app/readiness.hpp"
+#include "lagoon/auth/authenticator.hpp"
+#include "lagoon/config/config.hpp"
+#include "lagoon/metrics/registry.hpp"
+#include "lagoon/routes/router.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace lagoon::transport {
+
+class Listener {
+ public:
+  Listener(boost::asio::io_context& ioc, const config::Config& cfg, metrics::Registry& registry,
+           app::Readiness& readiness, auth::Authenticator& auth, routes::Router& router);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Binds and listens; throws boost::system::system_error when it cannot.
+  void open();
+  unsigned short port() const;
+  void start();
+  // Stops accepting and closes the connections waiting for a request; busy ones finish theirs.
+  void begin_drain();
+  int active() const noexcept;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lagoon::transport

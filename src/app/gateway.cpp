@@ -1,0 +1,138 @@
+#include "gateway.hpp"
+
+#include <csignal>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "lagoon/app/notify.hpp"
+#include "lagoon/auth/key_record.hpp"
+#include "lagoon/log/log.hpp"
+#include "lagoon/util/thread_name.hpp"
+
+namespace lagoon::app {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using Clock = std::chrono::steady_clock;
+// After the drain deadline, how long cut requests get to write their last words.
+constexpr std::chrono::milliseconds kCutGrace{2000};
+
+Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readiness& readiness, db::Pool& pool,
+                 usage::Pipeline& usage)
+    : cfg_(cfg),
+      readiness_(readiness),
+      ioc_(static_cast<int>(cfg.threads)),
+      signals_(ioc_, SIGINT, SIGTERM),
+      redis_(ioc_, cfg, registry),
+      db_(pool, cfg.db_acquire_timeout),
+      stored_keys_(cfg, redis_, db_, registry),
+      auth_(cfg, stored_keys_, registry, [this] { return revocations_.live(); }),
+      revocations_(
+          ioc_, cfg, registry, auth::invalidation_channel(cfg.redis_prefix),
+          [this](std::string_view digest) { auth_.invalidate(digest); }, [this] { auth_.invalidate_all(); }),
+      sessions_(cfg, redis_, db_, registry),
+      upstream_(ioc_, cfg, registry),
+      limiter_(ioc_, cfg, redis_, registry),
+      admin_(cfg, pool, registry),
+      chat_({cfg, upstream_, sessions_, limiter_, usage, cuts_, registry}),
+      models_(cfg, upstream_, usage),
+      ready_(readiness),
+      metrics_(registry),
+      key_info_(usage),
+      admin_route_(admin_),
+      listener_(ioc_, cfg, registry, readiness, auth_, router_) {
+  pool.declare_purpose("auth");
+  pool.declare_purpose("session");
+  router_.set(http::Route::healthz, health_);
+  router_.set(http::Route::readyz, ready_);
+  router_.set(http::Route::metrics, metrics_);
+  router_.set(http::Route::key_info, key_info_);
+  router_.set(http::Route::chat_completions, chat_);
+  router_.set(http::Route::models, models_);
+  router_.set(http::Route::admin, admin_route_);
+}
+
+int Gateway::run() {
+  listener_.open();
+  readiness_.set_listening(true);
+  log::info("listening", {{"address", cfg_.listen.host},
+                          {"port", listener_.port()},
+                          {"threads", cfg_.threads},
+                          {"version", LAGOON_VERSION}});
+  redis_.start();
+  revocations_.start();
+  limiter_.start();
+  notify_service_manager("READY=1\nSTATUS=accepting requests");
+  wait_for_signal();
+  listener_.start();
+
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < cfg_.threads; ++i) threads.emplace_back([this] {
+    util::name_this_thread("lagoon-reactor");
+    ioc_.run();
+  });
+  ioc_.run();
+  for (auto& t : threads) t.join();
+  // No reactor thread runs any more: dependencies can be torn down without racing their strands.
+  admin_.shutdown();
+  limiter_.shutdown();
+  revocations_.shutdown();
+  redis_.shutdown();
+  db_.shutdown();
+  readiness_.set_listening(false);
+  log::info("stopped", {{"connections_left", listener_.active()}});
+  return 0;
+}
+
+void Gateway::wait_for_signal() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    if (readiness_.draining()) {
+      log::warn("second signal: stopping without waiting", {{"signal", signo}});
+      ioc_.stop();
+      return;
+    }
+    begin_drain(signo);
+    wait_for_signal();
+  });
+}
+
+void Gateway::begin_drain(int signo) {
+  readiness_.set_draining();
+  notify_service_manager("STOPPING=1\nSTATUS=draining");
+  log::info("draining", {{"signal", signo},
+                         {"connections", listener_.active()},
+                         {"drain_timeout_ms", cfg_.drain_timeout.count()}});
+  listener_.begin_drain();
+  asio::co_spawn(ioc_, finish_drain(), asio::detached);
+}
+
+// A member, not a lambda: GCC 12 mishandles coroutine lambdas' by-value parameters.
+awaitable<void> Gateway::wait_for_connections(Clock::time_point until) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (listener_.active() > 0 && Clock::now() < until) {
+    timer.expires_after(std::chrono::milliseconds(10));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+awaitable<void> Gateway::finish_drain() {
+  co_await wait_for_connections(Clock::now() + cfg_.drain_timeout);
+  if (listener_.active() > 0) {
+    // Streams still open get a final error event rather than a cut connection, whole answers a 503.
+    log::warn("drain deadline passed; ending what is left", {{"connections", listener_.active()}});
+    cuts_.cut_all();
+    co_await wait_for_connections(Clock::now() + kCutGrace);
+    if (listener_.active() > 0) log::warn("closing connections", {{"connections", listener_.active()}});
+  }
+  co_await limiter_.flush();  // token corrections not yet sent
+  ioc_.stop();
+}
+
+}  // namespace lagoon::app

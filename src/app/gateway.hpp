@@ -1,0 +1,68 @@
+// Gateway: one `lagoon serve` process's parts, wired — the reactor, Redis, the Postgres blocking pool,
+// the authenticator and its revocation subscription, sessions, the upstream client, the rate limiter,
+// the admin API, the routes and the listener — and its life: start, serve until SIGTERM/SIGINT, drain
+// (stop accepting, let requests finish until drain_timeout, then cut what is left), tear down.
+// Internal to src/app. Thread-safety: run() once, from the thread that constructed it.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "lagoon/admin/api.hpp"
+#include "lagoon/app/readiness.hpp"
+#include "lagoon/auth/authenticator.hpp"
+#include "lagoon/db/async_pool.hpp"
+#include "lagoon/db/pool.hpp"
+#include "lagoon/ratelimit/limiter.hpp"
+#include "lagoon/redis/client.hpp"
+#include "lagoon/relay/chat.hpp"
+#include "lagoon/relay/models.hpp"
+#include "lagoon/routes/handlers.hpp"
+#include "lagoon/routes/router.hpp"
+#include "lagoon/session/store.hpp"
+#include "lagoon/transport/listener.hpp"
+#include "lagoon/upstream/client.hpp"
+#include "lagoon/usage/pipeline.hpp"
+
+namespace lagoon::app {
+
+class Gateway {
+ public:
+  Gateway(const config::Config& cfg, metrics::Registry& registry, Readiness& readiness, db::Pool& pool,
+          usage::Pipeline& usage);
+  // Serves until the drain is over; the process exit code.
+  int run();
+
+ private:
+  void wait_for_signal();
+  void begin_drain(int signo);
+  boost::asio::awaitable<void> wait_for_connections(std::chrono::steady_clock::time_point until);
+  boost::asio::awaitable<void> finish_drain();
+
+  const config::Config& cfg_;
+  Readiness& readiness_;
+  boost::asio::io_context ioc_;
+  boost::asio::signal_set signals_;
+  redis::Client redis_;
+  db::AsyncPool db_;
+  auth::StoredKeys stored_keys_;
+  auth::Authenticator auth_;
+  redis::Subscriber revocations_;
+  session::SessionStore sessions_;
+  upstream::Client upstream_;
+  ratelimit::Limiter limiter_;
+  admin::Api admin_;
+  relay::Cuts cuts_;
+  relay::ChatRoute chat_;
+  relay::ModelsRoute models_;
+  routes::Health health_;
+  routes::Ready ready_;
+  routes::Metrics metrics_;
+  routes::KeyInfo key_info_;
+  routes::Admin admin_route_;
+  routes::Router router_;
+  transport::Listener listener_;
+};
+
+}  // namespace lagoon::app

@@ -1,0 +1,48 @@
+#include "lagoon/http/reply.hpp"
+
+#include <algorithm>
+
+namespace lagoon::http {
+namespace {
+
+bool same_name(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return (x | 0x20) == (y | 0x20); });
+}
+
+}  // namespace
+
+void Reply::set(std::string_view name, std::string value) {
+  for (auto& [n, v] : headers)
+    if (same_name(n, name)) {
+      v = std::move(value);
+      return;
+    }
+  headers.emplace_back(std::string(name), std::move(value));
+}
+
+std::string_view Reply::header(std::string_view name) const noexcept {
+  for (const auto& [n, v] : headers)
+    if (same_name(n, name)) return v;
+  return {};
+}
+
+Reply body_reply(unsigned status, std::string body, std::string_view content_type) {
+  Reply r;
+  r.status = status;
+  r.body = std::move(body);
+  r.content_type = std::string(content_type);
+  return r;
+}
+
+Reply error_reply(ErrorKind kind, std::string_view message, const ErrorExtras& extras) {
+  Reply r = json_reply(spec(kind).status, error_body(kind, message, extras.param));
+  if (kind == ErrorKind::invalid_api_key) r.set("WWW-Authenticate", "Bearer");
+  if (kind == ErrorKind::service_unavailable || kind == ErrorKind::rate_limited ||
+      kind == ErrorKind::rate_limited_tokens || kind == ErrorKind::upstream_error)
+    r.set("Retry-After", extras.retry_after.value_or("1"));
+  if (kind == ErrorKind::method_not_allowed) r.set("Allow", std::string(extras.allow));
+  return r;
+}
+
+}  // namespace lagoon::http

@@ -1,0 +1,106 @@
+#include "lagoon/relay/decisions.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "lagoon/upstream/retry_after.hpp"
+
+namespace lagoon::relay {
+
+using accounting::Outcome;
+using http::ErrorKind;
+using Kind = upstream::Failure::Kind;
+
+Verdict upstream_status(unsigned status, std::string_view body, const std::optional<std::string>& retry_after) {
+  if (status == 401 || status == 403)
+    return {Outcome::upstream_error,
+            http::error_reply(ErrorKind::upstream_auth_error,
+                              "The upstream provider refused this gateway's credentials. This is not a problem "
+                              "with your API key; the operator has been told."),
+            Alert::credential_refused};
+  if (status == 429) {
+    http::ErrorExtras extras;
+    extras.retry_after = upstream::retry_after_for_client(retry_after, kMaxPassedRetryAfter);
+    return {Outcome::upstream_error,
+            http::error_reply(ErrorKind::rate_limited, "The upstream provider is rate limiting requests.", extras)};
+  }
+  if (status == 402)
+    // The operator's upstream account is out of funds: the client can do nothing about it, and the
+    // upstream's wording (balances, plan names) is the operator's business, not the key holder's.
+    return {Outcome::upstream_error,
+            http::error_reply(ErrorKind::service_unavailable,
+                              "The upstream provider cannot serve requests right now. Please retry later."),
+            Alert::payment_required};
+  if (status >= 500)
+    return {Outcome::upstream_error,
+            http::error_reply(ErrorKind::upstream_error,
+                              "The upstream provider failed (status " + std::to_string(status) + ").")};
+  // Other client errors (400, 404, 422…) concern the request: pass them on when OpenAI-shaped.
+  const auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object())
+    return {Outcome::upstream_error, http::json_reply(status, std::string(body))};
+  return {Outcome::upstream_error,
+          http::json_reply(status, http::error_body(ErrorKind::bad_request,
+                                                    "The upstream provider refused the request (status " +
+                                                        std::to_string(status) + ")."))};
+}
+
+Verdict failed_before_head(Kind kind) {
+  if (kind == Kind::first_byte)
+    return {Outcome::upstream_timeout,
+            http::error_reply(ErrorKind::upstream_timeout, "The upstream provider did not answer in time.")};
+  return {Outcome::upstream_unavailable,
+          http::error_reply(ErrorKind::upstream_error, "The upstream provider could not be reached.")};
+}
+
+Verdict failed_in_body(Kind kind, bool cut) {
+  if (cut) {
+    Verdict v{Outcome::shutdown,
+              http::error_reply(ErrorKind::service_unavailable,
+                                "The gateway is shutting down and could not finish this request. Please retry.")};
+    v.reply.close = true;
+    return v;
+  }
+  if (kind == Kind::gap)
+    return {Outcome::upstream_timeout,
+            http::error_reply(ErrorKind::upstream_timeout, "The upstream provider's answer broke off.")};
+  return {Outcome::upstream_unavailable,
+          http::error_reply(ErrorKind::upstream_error, "The upstream provider's answer broke off.")};
+}
+
+std::string_view stream_failure_message(Kind kind, bool cut) noexcept {
+  if (cut) return "The gateway is shutting down; the answer is incomplete. Please retry.";
+  if (kind == Kind::gap) return "The upstream provider stopped sending; the answer is incomplete.";
+  return "The upstream provider's stream broke off.";
+}
+
+std::string error_event(std::string_view message) {
+  const nlohmann::json e{
+      {"error", {{"message", message}, {"type", "server_error"}, {"param", nullptr}, {"code", "upstream_error"}}}};
+  return "data: " + e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
+}
+
+bool retryable_status(unsigned s) noexcept { return s == 429 || s == 502 || s == 503 || s == 504; }
+
+bool worth_retrying(int attempt, std::optional<unsigned> status, std::optional<Kind> failure) noexcept {
+  if (attempt >= 2) return false;
+  if (failure) return *failure == Kind::connect;
+  return status && retryable_status(*status);
+}
+
+std::chrono::milliseconds retry_delay(const std::optional<std::string>& retry_after, std::chrono::milliseconds base) {
+  if (retry_after)
+    if (const auto d = upstream::retry_after_delay(*retry_after, kMaxRetryAfter)) return *d;
+  return base;
+}
+
+std::string log_excerpt(std::string_view body, std::string_view credential) {
+  constexpr std::size_t kMaxLoggedBody = 512;
+  std::string out(body.substr(0, kMaxLoggedBody));
+  if (!credential.empty())
+    for (auto at = out.find(credential); at != std::string::npos; at = out.find(credential, at))
+      out.replace(at, credential.size(), "***");
+  if (body.size() > kMaxLoggedBody) out += "…";
+  return out;
+}
+
+}  // namespace lagoon::relay

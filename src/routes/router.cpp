@@ -1,0 +1,32 @@
+#include "lagoon/routes/router.hpp"
+
+namespace lagoon::routes {
+
+std::optional<http::Reply> Router::unmatched(const http::RouteMatch& match, std::string_view method,
+                                             std::string_view target) {
+  switch (match.kind) {
+    case http::RouteMatch::Kind::found: return std::nullopt;
+    case http::RouteMatch::Kind::not_found:
+      return http::error_reply(http::ErrorKind::not_found, "Unknown request URL: " + std::string(method) + " " +
+                                                               std::string(http::path_of(target)));
+    case http::RouteMatch::Kind::method_not_allowed: {
+      http::ErrorExtras extras;
+      extras.allow = match.allow;
+      return http::error_reply(http::ErrorKind::method_not_allowed,
+                               "Method " + std::string(method) + " is not allowed here", extras);
+    }
+  }
+  return std::nullopt;
+}
+
+boost::asio::awaitable<Served> Router::dispatch(const http::RouteMatch& match, const Call& call,
+                                                relay::Downstream& client) {
+  auto refusal = unmatched(match, call.method, call.target);
+  Handler* handler = refusal ? nullptr : handlers_[static_cast<std::size_t>(match.route)];
+  if (!refusal && !handler)  // a route in the table without a handler: a wiring mistake, never a client's
+    refusal = http::error_reply(http::ErrorKind::internal_error, "unhandled route");
+  if (refusal) co_return co_await answer(client, *refusal);
+  co_return co_await handler->serve(call, client);
+}
+
+}  // namespace lagoon::routes
