@@ -129,22 +129,10 @@ void Connection::on_resolved(const boost::system::error_code& ec, asio::ip::tcp:
   ctx_->data = this;
   descriptor_.emplace(strand_, ctx_->c.fd);
   ctx_->ev.data = this;
-  ctx_->ev.addRead = [](void* p) {
-    auto* c = static_cast<Connection*>(p);
-    c->want(c->reading_, true);
-  };
-  ctx_->ev.delRead = [](void* p) {
-    auto* c = static_cast<Connection*>(p);
-    c->want(c->reading_, false);
-  };
-  ctx_->ev.addWrite = [](void* p) {
-    auto* c = static_cast<Connection*>(p);
-    c->want(c->writing_, true);
-  };
-  ctx_->ev.delWrite = [](void* p) {
-    auto* c = static_cast<Connection*>(p);
-    c->want(c->writing_, false);
-  };
+  ctx_->ev.addRead = [](void* p) { static_cast<Connection*>(p)->want_read(true); };
+  ctx_->ev.delRead = [](void* p) { static_cast<Connection*>(p)->want_read(false); };
+  ctx_->ev.addWrite = [](void* p) { static_cast<Connection*>(p)->want_write(true); };
+  ctx_->ev.delWrite = [](void* p) { static_cast<Connection*>(p)->want_write(false); };
   ctx_->ev.cleanup = [](void* p) { static_cast<Connection*>(p)->on_cleanup(); };
   redisAsyncSetDisconnectCallback(ctx_, [](const redisAsyncContext*, int) {});
   // Setting the connect callback arms the first write wait, which reports the connect.

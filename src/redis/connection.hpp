@@ -139,6 +139,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void schedule_reconnect();
 
   void want(Interest& which, bool on);
+  void want_read(bool on) { want(reading_, on); }
+  void want_write(bool on) { want(writing_, on); }
   void flush_writes();
   void arm_sweep();
   void sweep();
