@@ -166,67 +166,17 @@ class Mock {
     co_return keep_alive;
   }
 
-  // Returns false when the connection must end.
-  awaitable<bool> chat(beast::tcp_stream& stream, Request& req) {
-    stats_.chat_requests++;
-    const bool keep_alive = req.keep_alive();
-    auto respond = [&](bhttp::response<bhttp::string_body> res) -> awaitable<bool> {
-      auto [ec, n] = co_await bhttp::async_write(stream, res, as_result);
-      co_return !ec && keep_alive;
-    };
-    if (!authorized(req))
-      co_return co_await respond(plain(bhttp::status::unauthorized, lagoon::mock::error_body(401, "Authentication failed"), keep_alive));
-    json body = json::parse(req.body(), nullptr, false);
-    // Behaviour comes from x-mock-* headers or, through a gateway that forwards only the body, from an
-    // "x_mock" object in it: {"x_mock": {"status": 503, "chunks": 3, "record": 1}}.
-    const json* xm = body.is_object() && body.contains("x_mock") && body["x_mock"].is_object() ? &body["x_mock"] : nullptr;
-    std::deque<std::string> values;
-    auto lookup = [&](std::string_view name) -> std::string_view {
-      if (auto h = req[name]; !h.empty()) return h;
-      if (!xm || name.substr(0, 7) != "x-mock-") return {};
-      auto it = xm->find(std::string(name.substr(7)));
-      if (it == xm->end()) return {};
-      values.push_back(it->is_string() ? it->get<std::string>() : it->dump());
-      return values.back();
-    };
-    if (lookup("x-mock-record") == "1") {
-      json headers = json::object();
-      for (const auto& f : req) headers[std::string(f.name_string())] = std::string(f.value());
-      std::lock_guard lock(stats_.last_mutex);
-      stats_.last_request = {{"body", req.body()}, {"headers", headers}, {"target", std::string(req.target())}};
-    }
-    const auto plan = lagoon::mock::plan_from(lookup);
-    if (body.is_discarded() || !body.is_object() || !body.contains("model") || !body["model"].is_string())
-      co_return co_await respond(plain(bhttp::status::bad_request, lagoon::mock::error_body(400, "model is required"), keep_alive));
-    const std::string model = body["model"];
-    const bool streaming = body.value("stream", false) == true;
-    bool include_usage = false;
-    if (auto it = body.find("stream_options"); it != body.end() && it->is_object())
-      include_usage = it->value("include_usage", false) == true;
-    const std::string id = "chatcmpl-mock-" + std::to_string(++ids_);
-    const lagoon::mock::Usage usage{lagoon::mock::prompt_tokens_for(req.body().size()), plan.chunks};
+  void record(const Request& req) {
+    json headers = json::object();
+    for (const auto& f : req) headers[std::string(f.name_string())] = std::string(f.value());
+    std::lock_guard lock(stats_.last_mutex);
+    stats_.last_request = {{"body", req.body()}, {"headers", headers}, {"target", std::string(req.target())}};
+  }
 
-    co_await sleep(plan.first_byte);
-    if (plan.stall == lagoon::mock::Plan::Stall::headers) {
-      co_await until_client_leaves(stream);
-      stats_.client_disconnects++;
-      co_return false;
-    }
-    if (plan.status != 200) {
-      // A 402 words it as Venice does, naming the account's state — what a gateway must not pass on.
-      const std::string message = plan.status == 402 ? "Insufficient USD or Diem balance to complete request"
-                                                     : "mock upstream error " + std::to_string(plan.status);
-      auto res = plain(static_cast<bhttp::status>(plan.status), lagoon::mock::error_body(plan.status, message),
-                       keep_alive);
-      if (plan.status == 429 || plan.status == 503) res.set(bhttp::field::retry_after, "1");
-      co_return co_await respond(std::move(res));
-    }
-    if (!streaming)
-      co_return co_await respond(plain(bhttp::status::ok, lagoon::mock::completion_body(id, model, plan, usage), keep_alive));
-
-    stats_.streams_started++;
-    if (const auto raw = lookup("x-mock-raw-sse"); !raw.empty())
-      co_return co_await send_raw(stream, std::string(raw), lookup("x-mock-fragment"), plan.gap, keep_alive);
+  // The SSE answer the plan asks for, misbehaviour included. Returns false when the connection must end.
+  awaitable<bool> send_stream(beast::tcp_stream& stream, const lagoon::mock::Plan& plan, const std::string& id,
+                              const std::string& model, bool include_usage, const lagoon::mock::Usage& usage,
+                              bool keep_alive) {
     bhttp::response<bhttp::empty_body> head{bhttp::status::ok, 11};
     head.set(bhttp::field::content_type, "text/event-stream");
     head.set(bhttp::field::cache_control, "no-cache");
@@ -262,6 +212,65 @@ class Mock {
     if (ec) co_return false;
     stats_.streams_completed++;
     co_return keep_alive;
+  }
+
+  // Returns false when the connection must end.
+  awaitable<bool> chat(beast::tcp_stream& stream, Request& req) {
+    stats_.chat_requests++;
+    const bool keep_alive = req.keep_alive();
+    auto respond = [&](bhttp::response<bhttp::string_body> res) -> awaitable<bool> {
+      auto [ec, n] = co_await bhttp::async_write(stream, res, as_result);
+      co_return !ec && keep_alive;
+    };
+    if (!authorized(req))
+      co_return co_await respond(plain(bhttp::status::unauthorized, lagoon::mock::error_body(401, "Authentication failed"), keep_alive));
+    json body = json::parse(req.body(), nullptr, false);
+    // Behaviour comes from x-mock-* headers or, through a gateway that forwards only the body, from an
+    // "x_mock" object in it: {"x_mock": {"status": 503, "chunks": 3, "record": 1}}.
+    const json* xm = body.is_object() && body.contains("x_mock") && body["x_mock"].is_object() ? &body["x_mock"] : nullptr;
+    std::deque<std::string> values;
+    auto lookup = [&](std::string_view name) -> std::string_view {
+      if (auto h = req[name]; !h.empty()) return h;
+      if (!xm || name.substr(0, 7) != "x-mock-") return {};
+      auto it = xm->find(std::string(name.substr(7)));
+      if (it == xm->end()) return {};
+      values.push_back(it->is_string() ? it->get<std::string>() : it->dump());
+      return values.back();
+    };
+    if (lookup("x-mock-record") == "1") record(req);
+    const auto plan = lagoon::mock::plan_from(lookup);
+    if (body.is_discarded() || !body.is_object() || !body.contains("model") || !body["model"].is_string())
+      co_return co_await respond(plain(bhttp::status::bad_request, lagoon::mock::error_body(400, "model is required"), keep_alive));
+    const std::string model = body["model"];
+    const bool streaming = body.value("stream", false) == true;
+    bool include_usage = false;
+    if (auto it = body.find("stream_options"); it != body.end() && it->is_object())
+      include_usage = it->value("include_usage", false) == true;
+    const std::string id = "chatcmpl-mock-" + std::to_string(++ids_);
+    const lagoon::mock::Usage usage{lagoon::mock::prompt_tokens_for(req.body().size()), plan.chunks};
+
+    co_await sleep(plan.first_byte);
+    if (plan.stall == lagoon::mock::Plan::Stall::headers) {
+      co_await until_client_leaves(stream);
+      stats_.client_disconnects++;
+      co_return false;
+    }
+    if (plan.status != 200) {
+      // A 402 words it as Venice does, naming the account's state — what a gateway must not pass on.
+      const std::string message = plan.status == 402 ? "Insufficient USD or Diem balance to complete request"
+                                                     : "mock upstream error " + std::to_string(plan.status);
+      auto res = plain(static_cast<bhttp::status>(plan.status), lagoon::mock::error_body(plan.status, message),
+                       keep_alive);
+      if (plan.status == 429 || plan.status == 503) res.set(bhttp::field::retry_after, "1");
+      co_return co_await respond(std::move(res));
+    }
+    if (!streaming)
+      co_return co_await respond(plain(bhttp::status::ok, lagoon::mock::completion_body(id, model, plan, usage), keep_alive));
+
+    stats_.streams_started++;
+    if (const auto raw = lookup("x-mock-raw-sse"); !raw.empty())
+      co_return co_await send_raw(stream, std::string(raw), lookup("x-mock-fragment"), plan.gap, keep_alive);
+    co_return co_await send_stream(stream, plan, id, model, include_usage, usage, keep_alive);
   }
 
   awaitable<void> serve(tcp::socket socket) {
