@@ -63,6 +63,66 @@ std::string client_bytes(std::vector<chat::SseEvent>& events, ChatRoute::Request
   return out;
 }
 
+// The stream's end once the upstream's body is over (or broke off): usage settled, then the final error
+// event if it broke off, and the last chunk.
+awaitable<void> finish_stream(ChatRoute::Request& r, std::optional<std::string_view> failure, bool gone, bool cut,
+                              const Seen& seen) {
+  if (gone && !seen.final_usage)
+    accounting::estimate_at_least(*r.usage, r.body.body_bytes, seen.content_bytes);
+  else if (!seen.usage)
+    accounting::estimate(*r.usage, r.body.body_bytes, seen.content_bytes);
+  r.settle();
+  if (gone) {
+    r.usage.set_outcome(Outcome::client_disconnected);
+    r.out.close = true;
+    co_return;
+  }
+  if (failure) {
+    r.usage.set_outcome(cut ? Outcome::shutdown : Outcome::upstream_error);
+    r.out.close = true;
+    const std::string event = error_event(*failure);
+    co_await r.client.send_chunk(event);
+  } else {
+    r.usage.set_outcome(Outcome::ok);
+  }
+  if (!co_await r.client.end_stream()) r.out.close = true;
+}
+
+// How the relaying of events ended.
+struct Pumped {
+  std::optional<std::string_view> failure;  // the upstream broke off (the message for the final event)
+  bool client_lost = false;                 // a write to the client failed
+};
+
+// Events from the upstream to the client until the body ends, breaks off, or the client cannot be
+// written to. `gone`: set by the reset watcher meanwhile.
+awaitable<Pumped> pump(ChatRoute::Request& r, upstream::Exchange& ex, const Cuts::Registration& registration,
+                       const bool& gone, Seen& seen) {
+  chat::SseScanner scanner;
+  std::vector<chat::SseEvent> events;
+  for (;;) {
+    auto piece = co_await ex.read_some();
+    if (!piece) {
+      if (!registration.cut() && !gone)
+        log::warn("upstream stream failed", {{"request_id", r.call.request_id}, {"error", piece.error().what}});
+      co_return Pumped{stream_failure_message(piece.error().kind, registration.cut()), false};
+    }
+    events.clear();
+    std::string out;
+    if (piece->empty()) {
+      out = scanner.take_pending();  // a last event without its blank line is still upstream's
+    } else if (!scanner.feed(*piece, events)) {
+      ex.abort();
+      co_return Pumped{"The upstream provider sent an event larger than the gateway accepts.", false};
+    } else {
+      out = client_bytes(events, r, seen);
+    }
+    r.usage.in_flight().note_completion(accounting::estimate_tokens(seen.content_bytes));
+    if (!out.empty() && !co_await r.client.send_chunk(out)) co_return Pumped{std::nullopt, true};
+    if (piece->empty()) co_return Pumped{};
+  }
+}
+
 }  // namespace
 
 awaitable<void> ChatRoute::relay_stream(Request& r, upstream::Exchange& ex, const Cuts::Registration& registration) {
@@ -76,78 +136,30 @@ awaitable<void> ChatRoute::relay_stream(Request& r, upstream::Exchange& ex, cons
   r.out.status = 200;
   r.usage->status_code = 200;
   r.usage.in_flight().note(*r.usage);  // the session and status, should the process die mid-stream
-  if (!head_written) {
-    ex.abort();
-    r.usage.set_outcome(Outcome::client_disconnected);
-    accounting::estimate_at_least(*r.usage, r.body.body_bytes, 0);
-    r.out.close = true;
-    co_return;
-  }
-
-  // A client that resets its connection while the upstream is silent is noticed now, not at the next
-  // write: the upstream sees the close at once.
-  bool gone = false;
-  r.client.watch_reset([&gone, &ex] {
-    gone = true;
-    ex.abort();
-  });
-  struct Unwatch {
-    Downstream& d;
-    ~Unwatch() { d.stop_watching(); }
-  } unwatch{r.client};
-
-  chat::SseScanner scanner;
-  std::vector<chat::SseEvent> events;
   Seen seen;
-  std::optional<std::string_view> failure;
-  for (;;) {
-    auto piece = co_await ex.read_some();
-    if (!piece) {
-      failure = stream_failure_message(piece.error().kind, registration.cut());
-      if (!registration.cut() && !gone)
-        log::warn("upstream stream failed", {{"request_id", r.call.request_id}, {"error", piece.error().what}});
-      break;
-    }
-    events.clear();
-    std::string out;
-    if (piece->empty()) {
-      out = scanner.take_pending();  // a last event without its blank line is still upstream's
-    } else if (!scanner.feed(*piece, events)) {
-      failure = "The upstream provider sent an event larger than the gateway accepts.";
+  bool gone = false;
+  if (head_written) {
+    // A client that resets its connection while the upstream is silent is noticed now, not at the next
+    // write: the upstream sees the close at once.
+    r.client.watch_reset([&gone, &ex] {
+      gone = true;
       ex.abort();
-      break;
-    } else {
-      out = client_bytes(events, r, seen);
-    }
-    r.usage.in_flight().note_completion(accounting::estimate_tokens(seen.content_bytes));
-    if (!out.empty() && !co_await r.client.send_chunk(out)) {
-      ex.abort();  // the upstream sees the close at once
-      r.usage.set_outcome(Outcome::client_disconnected);
-      r.out.close = true;
-      if (!seen.final_usage) accounting::estimate_at_least(*r.usage, r.body.body_bytes, seen.content_bytes);
+    });
+    struct Unwatch {
+      Downstream& d;
+      ~Unwatch() { d.stop_watching(); }
+    } unwatch{r.client};
+    const Pumped pumped = co_await pump(r, ex, registration, gone, seen);
+    if (!pumped.client_lost) {
+      co_await finish_stream(r, pumped.failure, gone, registration.cut(), seen);
       co_return;
     }
-    if (piece->empty()) break;
   }
-  if (gone && !seen.final_usage)
-    accounting::estimate_at_least(*r.usage, r.body.body_bytes, seen.content_bytes);
-  else if (!seen.usage)
-    accounting::estimate(*r.usage, r.body.body_bytes, seen.content_bytes);
-  r.settle();
-  if (gone) {
-    r.usage.set_outcome(Outcome::client_disconnected);
-    r.out.close = true;
-    co_return;
-  }
-  if (failure) {
-    r.usage.set_outcome(registration.cut() ? Outcome::shutdown : Outcome::upstream_error);
-    r.out.close = true;
-    const std::string event = error_event(*failure);
-    co_await r.client.send_chunk(event);
-  } else {
-    r.usage.set_outcome(Outcome::ok);
-  }
-  if (!co_await r.client.end_stream()) r.out.close = true;
+  ex.abort();  // the upstream sees the close at once
+  r.usage.set_outcome(Outcome::client_disconnected);
+  r.out.close = true;
+  if (!seen.final_usage) accounting::estimate_at_least(*r.usage, r.body.body_bytes, seen.content_bytes);
 }
+
 
 }  // namespace lagoon::relay

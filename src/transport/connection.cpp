@@ -108,7 +108,7 @@ class Connection {
                                 named ? std::string_view(path) : std::string_view());
     }
     RequestInfo x{started, method, path, http::match_route(head.method_string(), head.target()),
-               std::string(head["X-Request-Id"])};
+               std::string(head["X-Request-Id"]), {}};
     x.request_id = http::choose_request_id(x.head_request_id);
     co_return co_await admit_and_serve(reader, x);
   }
