@@ -51,7 +51,7 @@ routes::Served finished(ChatRoute::Request& r) {
   f.stream = r.usage->stream;
   f.total_tokens = r.usage->total_tokens;
   f.ttfb_ms = r.usage->ttfb_ms;
-  return r.out;
+  return std::move(r.out);
 }
 
 Verdict rate_limited(const ratelimit::Decision& limit) {

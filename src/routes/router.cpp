@@ -1,5 +1,7 @@
 #include "lagoon/routes/router.hpp"
 
+#include <memory>
+
 namespace lagoon::routes {
 
 std::optional<http::Reply> Router::unmatched(const http::RouteMatch& match, std::string_view method,
@@ -19,14 +21,26 @@ std::optional<http::Reply> Router::unmatched(const http::RouteMatch& match, std:
   return std::nullopt;
 }
 
+namespace {
+
+// (The reply by unique_ptr: GCC 12 copies aggregate coroutine arguments bitwise.)
+boost::asio::awaitable<Served> refuse(std::unique_ptr<http::Reply> reply, relay::Downstream& client) {
+  co_return co_await answer(client, *reply);
+}
+
+}  // namespace
+
+// Not a coroutine itself: a matched request goes straight into its handler's frame.
 boost::asio::awaitable<Served> Router::dispatch(const http::RouteMatch& match, const Call& call,
                                                 relay::Downstream& client) {
   auto refusal = unmatched(match, call.method, call.target);
   Handler* handler = refusal ? nullptr : handlers_[static_cast<std::size_t>(match.route)];
-  if (!refusal && !handler)  // a route in the table without a handler: a wiring mistake, never a client's
-    refusal = http::error_reply(http::ErrorKind::internal_error, "unhandled route");
-  if (refusal) co_return co_await answer(client, *refusal);
-  co_return co_await handler->serve(call, client);
+  if (handler) return handler->serve(call, client);
+  // A route in the table without a handler is a wiring mistake, never a client's.
+  return refuse(std::make_unique<http::Reply>(refusal ? std::move(*refusal)
+                                                     : http::error_reply(http::ErrorKind::internal_error,
+                                                                         "unhandled route")),
+                client);
 }
 
 }  // namespace lagoon::routes

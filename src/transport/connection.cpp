@@ -5,8 +5,6 @@
 #include <optional>
 #include <string>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http.hpp>
 
@@ -16,15 +14,11 @@
 #include "read_deadline.hpp"
 #include "socket_downstream.hpp"
 
+#include "net.hpp"
+
 namespace lagoon::transport {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = beast::http;
-using asio::awaitable;
-using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-constexpr auto as_result = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 

@@ -4,19 +4,13 @@
 
 #include <cerrno>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http.hpp>
 
+#include "net.hpp"
+
 namespace lagoon::transport {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = beast::http;
-using asio::awaitable;
-using tcp = asio::ip::tcp;
-constexpr auto as_result = asio::as_tuple(asio::use_awaitable);
 
 // Notices a client that hangs up while the upstream is silent (between events, or stalled), not only at
 // the next write: a reset connection. An end of stream is not departure: a client may half-close after
@@ -67,9 +61,9 @@ void SocketDownstream::stop_watching() noexcept {
   watch_.reset();
 }
 
-awaitable<std::optional<std::size_t>> write_reply(beast::tcp_stream& stream, http::Reply& reply,
-                                                  const std::string& request_id, bool keep_alive,
-                                                  std::chrono::milliseconds write_timeout) {
+namespace {
+
+bhttp::response<bhttp::string_body> to_response(http::Reply& reply, const std::string& request_id, bool keep_alive) {
   bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(reply.status), 11};
   res.set(bhttp::field::content_type, reply.content_type);
   res.set("X-Request-Id", request_id);
@@ -77,16 +71,28 @@ awaitable<std::optional<std::size_t>> write_reply(beast::tcp_stream& stream, htt
   res.keep_alive(keep_alive && !reply.close);
   res.prepare_payload();
   for (const auto& [name, value] : reply.headers) res.set(name, value);
+  return res;
+}
+
+}  // namespace
+
+awaitable<std::optional<std::size_t>> write_reply(beast::tcp_stream& stream, http::Reply& reply,
+                                                  const std::string& request_id, bool keep_alive,
+                                                  std::chrono::milliseconds write_timeout) {
+  auto res = to_response(reply, request_id, keep_alive);
   stream.expires_after(write_timeout);
   auto [ec, n] = co_await bhttp::async_write(stream, res, as_result);
   if (ec) co_return std::nullopt;
   co_return n;
 }
 
+// The same write as write_reply, in this frame: a whole answer is the hot path.
 awaitable<bool> SocketDownstream::send(http::Reply& reply) {
-  const auto written = co_await write_reply(stream_, reply, request_id_, keep_alive_, write_timeout_);
-  bytes_ += written.value_or(0);
-  if (!written) failed_ = true;
+  auto res = to_response(reply, request_id_, keep_alive_);
+  stream_.expires_after(write_timeout_);
+  auto [ec, n] = co_await bhttp::async_write(stream_, res, as_result);
+  bytes_ += n;
+  if (ec) failed_ = true;
   co_return !failed_;
 }
 

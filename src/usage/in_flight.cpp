@@ -7,6 +7,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "lagoon/accounting/outcome.hpp"
 #include "lagoon/usage/ring.hpp"
 
 namespace lagoon::usage {
@@ -185,7 +186,7 @@ Record interrupted_record(Record last, std::int64_t prompt_tokens, std::int64_t 
   const std::int64_t prompt = std::max<std::int64_t>(last.prompt_tokens.value_or(0), clamp_tokens(prompt_tokens));
   const std::int64_t completion =
       std::max<std::int64_t>(last.completion_tokens.value_or(0), clamp_tokens(completion_tokens));
-  last.outcome = "interrupted";
+  last.outcome = std::string(accounting::label(accounting::Outcome::interrupted));
   last.tokens_estimated = true;
   last.prompt_tokens = static_cast<std::int32_t>(prompt);
   last.completion_tokens = static_cast<std::int32_t>(completion);

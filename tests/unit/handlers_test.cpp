@@ -26,10 +26,19 @@ auth::AuthResult a_key() {
   return a;
 }
 
-routes::Served run(boost::asio::io_context& ioc, routes::Handler& h, const routes::Call& call,
-                   fakes::FakeDownstream& client) {
-  return fakes::run_awaitable(ioc, h.serve(call, client));
-}
+// An authenticated request to one handler.
+struct Authenticated {
+  Authenticated() {
+    call.key = &key;
+    call.request_id = "r";
+  }
+  routes::Served run(routes::Handler& h, fakes::FakeDownstream& client) {
+    return fakes::run_awaitable(ioc, h.serve(call, client));
+  }
+  auth::AuthResult key = a_key();
+  routes::Call call;
+  boost::asio::io_context ioc;
+};
 
 TEST(Router, UnknownPathsAre404AndWrongMethods405WithAllow) {
   boost::asio::io_context ioc;
@@ -49,26 +58,22 @@ TEST(Router, UnknownPathsAre404AndWrongMethods405WithAllow) {
   EXPECT_EQ(unwired.status, 500u);
 }
 
-TEST(ModelsRoute, TheListIsCachedAndServedStaleWhileTheUpstreamCannotBeAsked) {
+TEST(ModelsRoute, TheListIsFetchedOnceAndCachedAndAFailureBeforeAnyListIsAnError) {
   config::Config cfg;
   fakes::FakeSender upstream;
   fakes::FakeSink sink;
   relay::ModelsRoute route(cfg, upstream, sink);
-  boost::asio::io_context ioc;
-  const auto key = a_key();
-  routes::Call call;
-  call.key = &key;
-  call.request_id = "r";
+  Authenticated request;
 
   fakes::FakeDownstream first;
   upstream.script.push_back(fakes::send_fails(upstream::Failure::Kind::first_byte));
-  EXPECT_EQ(run(ioc, route, call, first).status, 504u);  // nothing cached yet
+  EXPECT_EQ(request.run(route, first).status, 504u);  // nothing cached yet
   fakes::FakeDownstream second;
   upstream.script.push_back(fakes::answer(200, kList));
-  EXPECT_EQ(run(ioc, route, call, second).status, 200u);
+  EXPECT_EQ(request.run(route, second).status, 200u);
   EXPECT_EQ(second.reply->body, kList);
   fakes::FakeDownstream third;
-  EXPECT_EQ(run(ioc, route, call, third).status, 200u);  // fresh: not asked again
+  EXPECT_EQ(request.run(route, third).status, 200u);  // fresh: not asked again
   EXPECT_EQ(upstream.sent.size(), 2u);
   ASSERT_EQ(sink.pushed.size(), 3u);
   EXPECT_EQ(sink.pushed[0].outcome, "upstream_error");
@@ -78,13 +83,9 @@ TEST(ModelsRoute, TheListIsCachedAndServedStaleWhileTheUpstreamCannotBeAsked) {
 TEST(KeyInfo, TheKeysOwnRecordIsAnsweredAndMeteredOnce) {
   fakes::FakeSink sink;
   routes::KeyInfo route(sink);
-  boost::asio::io_context ioc;
-  const auto key = a_key();
-  routes::Call call;
-  call.key = &key;
-  call.request_id = "r";
+  Authenticated request;
   fakes::FakeDownstream client;
-  const auto served = run(ioc, route, call, client);
+  const auto served = request.run(route, client);
   EXPECT_EQ(served.status, 200u);
   EXPECT_NE(client.reply->body.find("\"prefix\":\"sk-lgn_wxyz\""), std::string::npos);
   ASSERT_EQ(sink.pushed.size(), 1u);
