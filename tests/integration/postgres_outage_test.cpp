@@ -47,6 +47,40 @@ class PostgresSwitch {
   bool stopped_ = false;
 };
 
+// This process's resident set size (VmRSS), in KiB.
+long rss_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return 0L;
+}
+
+// The largest RSS seen once a second for `seconds` seconds, in KiB.
+long peak_rss_kib_over(int seconds) {
+  long peak_rss_kib = 0;
+  for (int s = 0; s < seconds; ++s) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    peak_rss_kib = std::max(peak_rss_kib, rss_kib());
+  }
+  return peak_rss_kib;
+}
+
+// 2,000 sample records a second ("o-0", "o-1", …) pushed into `p` until `producing` turns false, each
+// push counted in `pushed`; a refused push fails the test.
+std::thread produce_steadily(usage::Pipeline& p, std::int64_t key_id, std::int64_t user_id,
+                             std::atomic<bool>& producing, std::atomic<std::uint64_t>& pushed) {
+  return std::thread([&p, key_id, user_id, &producing, &pushed] {
+    auto next = std::chrono::steady_clock::now();
+    for (std::uint64_t i = 0; producing; ++i) {
+      if (!p.push(sample_record("o", i, key_id, user_id))) ADD_FAILURE() << "push refused at " << i;
+      pushed = i + 1;
+      next += std::chrono::microseconds(500);
+      std::this_thread::sleep_until(next);
+    }
+  });
+}
+
 }  // namespace
 
 TEST(PostgresOutage, ReadyzIs503WhilePostgresIsStoppedAndRecovers) {
@@ -131,30 +165,11 @@ TEST(PostgresOutage, UsageRecordsSurviveThirtySecondsWithoutPostgres) {
   // 2,000 records/s for 40 s; Postgres stops at 5 s and comes back at 35 s.
   std::atomic<std::uint64_t> pushed{0};
   std::atomic<bool> producing{true};
-  std::thread producer([&] {
-    auto next = std::chrono::steady_clock::now();
-    for (std::uint64_t i = 0; producing; ++i) {
-      if (!p.push(sample_record("o", i, key_id, user_id))) ADD_FAILURE() << "push refused at " << i;
-      pushed = i + 1;
-      next += std::chrono::microseconds(500);
-      std::this_thread::sleep_until(next);
-    }
-  });
+  std::thread producer = produce_steadily(p, key_id, user_id, producing, pushed);
   std::this_thread::sleep_for(std::chrono::seconds(5));
   ASSERT_TRUE(pg.stop());
-  long peak_rss_kib = 0;
-  auto rss = [] {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line))
-      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return 0L;
-  };
-  const long rss_before = rss();
-  for (int s = 0; s < 30; ++s) {
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-    peak_rss_kib = std::max(peak_rss_kib, rss());
-  }
+  const long rss_before = rss_kib();
+  const long peak_rss_kib = peak_rss_kib_over(30);
   const bool restarted = pg.restart();
   std::this_thread::sleep_for(std::chrono::seconds(5));
   producing = false;

@@ -77,6 +77,24 @@ class OpenStream {
   std::string got_;
 };
 
+// `n` streams opened on `port` with `request`, each read up to its first event (30 s for all); their
+// request ids go to `request_ids`. The streams stay open as long as the caller keeps `streams`.
+void open_streams(unsigned short port, const std::string& request, int n,
+                  std::vector<std::unique_ptr<OpenStream>>& streams, std::set<std::string>& request_ids) {
+  for (int i = 0; i < n; ++i) streams.push_back(std::make_unique<OpenStream>(port, request));
+  const auto deadline = Clock::now() + 30s;
+  for (auto& st : streams) {
+    ASSERT_TRUE(st->first_event(deadline)) << st->received();
+    request_ids.insert(st->request_id());
+  }
+}
+
+std::string comma_separated(const std::set<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids) out += (out.empty() ? "" : ",") + id;
+  return out;
+}
+
 }  // namespace
 
 TEST(UsageSigkill, FiftyStreamsOpenAtAKillLeaveExactlyFiftyInterruptedRowsAfterTheRestart) {
@@ -100,13 +118,7 @@ TEST(UsageSigkill, FiftyStreamsOpenAtAKillLeaveExactlyFiftyInterruptedRowsAfterT
   {
     LagoonServer s(e);
     std::vector<std::unique_ptr<OpenStream>> streams;
-    for (int i = 0; i < kStreams; ++i)
-      streams.push_back(std::make_unique<OpenStream>(s.port(), chat_request_bytes(key, body)));
-    const auto deadline = Clock::now() + 30s;
-    for (auto& st : streams) {
-      ASSERT_TRUE(st->first_event(deadline)) << st->received();
-      request_ids.insert(st->request_id());
-    }
+    ASSERT_NO_FATAL_FAILURE(open_streams(s.port(), chat_request_bytes(key, body), kStreams, streams, request_ids));
     ASSERT_EQ(request_ids.size(), static_cast<std::size_t>(kStreams));
     ASSERT_FALSE(request_ids.contains(""));
     ASSERT_TRUE(wait_until([&] { return s.metric("lagoon_http_streams_active") >= kStreams; }, 10s));
@@ -125,9 +137,7 @@ TEST(UsageSigkill, FiftyStreamsOpenAtAKillLeaveExactlyFiftyInterruptedRowsAfterT
     EXPECT_EQ(s.metric("lagoon_usage_interrupted_total"), kStreams);
     EXPECT_EQ(rows(), kStreams);
     std::string ids_in_db = db.scalar("SELECT string_agg(request_id, ',' ORDER BY request_id) FROM usage_records");
-    std::string expected;
-    for (const auto& id : request_ids) expected += (expected.empty() ? "" : ",") + id;
-    EXPECT_EQ(ids_in_db, expected);
+    EXPECT_EQ(ids_in_db, comma_separated(request_ids));
     EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE outcome = 'interrupted' AND tokens_estimated "
                         "AND stream AND model = 'm' AND session_id IS NOT NULL AND status_code = 200 "
                         "AND prompt_tokens > 0 AND completion_tokens > 0 "

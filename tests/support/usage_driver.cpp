@@ -59,14 +59,65 @@ usage::Record record(const std::string& prefix, std::uint64_t i, std::int64_t ke
   return r;
 }
 
-int wait_for_signal() {
+// SIGTERM and SIGINT: taken by sigwait in main only, so blocked in every thread.
+sigset_t stop_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  return set;
+}
+
+int wait_for_signal() {
+  const sigset_t set = stop_signals();
   int sig = 0;
   sigwait(&set, &sig);
   return sig;
+}
+
+// `produce`: N records from T threads, paced so the queue never overruns; then waits for a stop signal
+// and stops the pipeline (final flush).
+int produce(usage::Pipeline& pipeline, std::map<std::string, std::string>& opt) {
+  const std::uint64_t n = std::stoull(opt.at("records"));
+  const unsigned threads = opt.count("threads") ? std::stoul(opt["threads"]) : 1;
+  const std::string prefix = opt.count("prefix") ? opt["prefix"] : "rec";
+  const std::int64_t key_id = std::stoll(opt.at("key-id")), user_id = std::stoll(opt.at("user-id"));
+  std::atomic<std::uint64_t>* acked = opt.count("counter") ? map_counter(opt["counter"]) : nullptr;
+  std::vector<std::thread> producers;
+  for (unsigned t = 0; t < threads; ++t)
+    producers.emplace_back([&, t] {
+      for (std::uint64_t i = t; i < n; i += threads) {
+        while (pipeline.queued() * 4 >= pipeline.capacity() * 3)
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+        if (!pipeline.push(record(prefix, i, key_id, user_id))) std::abort();  // never: we pace
+        if (acked) acked->store(i + 1, std::memory_order_release);
+      }
+    });
+  for (auto& p : producers) p.join();
+  std::cout << "{\"produced\":" << n << "}" << std::endl;
+  wait_for_signal();
+  pipeline.stop(std::chrono::seconds(5));
+  return 0;
+}
+
+// `drain`: waits (60 s at most) until nothing is queued or journalled; 0 if so, 1 if not.
+int drain(usage::Pipeline& pipeline, const config::Config& cfg) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!pipeline.idle() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // idle() reads the journal state of the flusher's last round: let one more round confirm it.
+  std::this_thread::sleep_for(cfg.usage_flush_interval * 2);
+  const int code = pipeline.idle() ? 0 : 1;
+  pipeline.stop(std::chrono::seconds(5));
+  return code;
+}
+
+void print_counters(metrics::Registry& registry) {
+  std::cout << "{\"flushed\":" << registry.counter("lagoon_usage_flushed_total", "").value()
+            << ",\"recovered\":" << registry.counter("lagoon_usage_recovered_total", "").value()
+            << ",\"replayed\":" << registry.counter("lagoon_usage_replayed_total", "").value()
+            << ",\"journalled\":" << registry.counter("lagoon_usage_journalled_total", "").value()
+            << ",\"dropped\":" << registry.counter("lagoon_usage_dropped_total", "").value() << "}" << std::endl;
 }
 
 }  // namespace
@@ -81,10 +132,7 @@ int main(int argc, char** argv) {
   for (int i = 2; i + 1 < argc; i += 2) opt[std::string(argv[i]).substr(2)] = argv[i + 1];
 
   // Signals are taken by sigwait in main only: block them before any thread starts.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
+  const sigset_t set = stop_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   const auto cfg = config::load("", config::process_environment(), 2);
@@ -96,43 +144,15 @@ int main(int argc, char** argv) {
     usage::Pipeline pipeline(cfg, pool, registry);
     pipeline.start();
     if (mode == "produce") {
-      const std::uint64_t n = std::stoull(opt.at("records"));
-      const unsigned threads = opt.count("threads") ? std::stoul(opt["threads"]) : 1;
-      const std::string prefix = opt.count("prefix") ? opt["prefix"] : "rec";
-      const std::int64_t key_id = std::stoll(opt.at("key-id")), user_id = std::stoll(opt.at("user-id"));
-      std::atomic<std::uint64_t>* acked = opt.count("counter") ? map_counter(opt["counter"]) : nullptr;
-      std::vector<std::thread> producers;
-      for (unsigned t = 0; t < threads; ++t)
-        producers.emplace_back([&, t] {
-          for (std::uint64_t i = t; i < n; i += threads) {
-            while (pipeline.queued() * 4 >= pipeline.capacity() * 3)
-              std::this_thread::sleep_for(std::chrono::microseconds(200));
-            if (!pipeline.push(record(prefix, i, key_id, user_id))) std::abort();  // never: we pace
-            if (acked) acked->store(i + 1, std::memory_order_release);
-          }
-        });
-      for (auto& p : producers) p.join();
-      std::cout << "{\"produced\":" << n << "}" << std::endl;
-      wait_for_signal();
-      pipeline.stop(std::chrono::seconds(5));
+      code = produce(pipeline, opt);
     } else if (mode == "drain") {
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-      while (!pipeline.idle() && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      // idle() reads the journal state of the flusher's last round: let one more round confirm it.
-      std::this_thread::sleep_for(cfg.usage_flush_interval * 2);
-      code = pipeline.idle() ? 0 : 1;
-      pipeline.stop(std::chrono::seconds(5));
+      code = drain(pipeline, cfg);
     } else {
       std::cerr << "unknown mode " << mode << "\n";
       code = 2;
     }
   }
-  std::cout << "{\"flushed\":" << registry.counter("lagoon_usage_flushed_total", "").value()
-            << ",\"recovered\":" << registry.counter("lagoon_usage_recovered_total", "").value()
-            << ",\"replayed\":" << registry.counter("lagoon_usage_replayed_total", "").value()
-            << ",\"journalled\":" << registry.counter("lagoon_usage_journalled_total", "").value()
-            << ",\"dropped\":" << registry.counter("lagoon_usage_dropped_total", "").value() << "}" << std::endl;
+  print_counters(registry);
   log::shutdown();
   return code;
 }
