@@ -207,7 +207,7 @@ TEST_F(ChatRouteTest, AClientGoneBeforeTheFirstByteIsBilledForThePromptAndTheUps
   client_.fail_at = 0;  // the stream's head cannot be written
   const auto served = serve(kStreamBody);
   EXPECT_TRUE(served.close);
-  EXPECT_TRUE(upstream_.last->aborted());
+  EXPECT_TRUE(*upstream_.last_aborted);
   const auto& r = only_record();
   EXPECT_EQ(r.outcome, "client_disconnected");
   EXPECT_TRUE(r.tokens_estimated);
@@ -220,7 +220,7 @@ TEST_F(ChatRouteTest, AClientGoneAfterTheFirstByteIsBilledAtLeastWhatItReceived)
   client_.fail_at = 2;  // head and first chunk written; the second chunk fails
   const auto served = serve(kStreamBody);
   EXPECT_TRUE(served.close);
-  EXPECT_TRUE(upstream_.last->aborted());
+  EXPECT_TRUE(*upstream_.last_aborted);
   const auto& r = only_record();
   EXPECT_EQ(r.outcome, "client_disconnected");
   EXPECT_GE(r.completion_tokens.value_or(0), 100);
@@ -232,7 +232,7 @@ TEST_F(ChatRouteTest, AClientResettingWhileTheUpstreamIsSilentIsNoticedAtOnce) {
   upstream_.script.push_back(fakes::stream({bytes(content_chunk("Hel")), std::move(silent), end_of_body()}));
   const auto served = serve(kStreamBody);
   EXPECT_TRUE(served.close);
-  EXPECT_TRUE(upstream_.last->aborted());
+  EXPECT_TRUE(*upstream_.last_aborted);
   EXPECT_FALSE(client_.ended);
   EXPECT_EQ(client_.streamed().find("late"), std::string::npos);
   EXPECT_EQ(only_record().outcome, "client_disconnected");

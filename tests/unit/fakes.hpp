@@ -56,26 +56,26 @@ inline Piece fails(upstream::Failure::Kind k) { return Piece{{}, k, nullptr}; }
 
 class FakeExchange final : public upstream::Exchange {
  public:
-  FakeExchange(upstream::Head head, std::deque<Piece> pieces) : head_(std::move(head)), pieces_(std::move(pieces)) {}
+  FakeExchange(upstream::Head head, std::deque<Piece> pieces, std::shared_ptr<bool> aborted)
+      : head_(std::move(head)), pieces_(std::move(pieces)), aborted_(std::move(aborted)) {}
   const upstream::Head& head() const noexcept override { return head_; }
   boost::asio::awaitable<upstream::Result<std::string_view>> read_some() override {
-    if (aborted_) co_return upstream::Failure{upstream::Failure::Kind::broken, "aborted"};
+    if (*aborted_) co_return upstream::Failure{upstream::Failure::Kind::broken, "aborted"};
     if (pieces_.empty()) co_return std::string_view{};
     current_ = std::move(pieces_.front());
     pieces_.pop_front();
     if (current_.before) current_.before();
-    if (aborted_) co_return upstream::Failure{upstream::Failure::Kind::broken, "aborted"};
+    if (*aborted_) co_return upstream::Failure{upstream::Failure::Kind::broken, "aborted"};
     if (current_.failure) co_return upstream::Failure{*current_.failure, "scripted failure"};
     co_return std::string_view(current_.bytes);
   }
-  void abort() noexcept override { aborted_ = true; }
-  bool aborted() const noexcept { return aborted_; }
+  void abort() noexcept override { *aborted_ = true; }
 
  private:
   upstream::Head head_;
   std::deque<Piece> pieces_;
   Piece current_;
-  bool aborted_ = false;
+  std::shared_ptr<bool> aborted_;  // shared with the sender: the route frees the exchange
 };
 
 // What one send() gets: a failure, or an answer.
@@ -108,7 +108,7 @@ class FakeSender final : public upstream::Sender {
  public:
   std::deque<Scripted> script;
   std::vector<std::string> sent;  // "METHOD path body"
-  FakeExchange* last = nullptr;   // valid while the route holds it
+  std::shared_ptr<bool> last_aborted = std::make_shared<bool>(false);  // whether the last exchange was aborted
 
   boost::asio::awaitable<upstream::Result<std::unique_ptr<upstream::Exchange>>> send(std::string_view method,
                                                                                     std::string_view path,
@@ -118,8 +118,8 @@ class FakeSender final : public upstream::Sender {
     Scripted s = std::move(script.front());
     script.pop_front();
     if (s.failure) co_return upstream::Failure{*s.failure, "scripted failure"};
-    auto ex = std::make_unique<FakeExchange>(std::move(s.head), std::move(s.pieces));
-    last = ex.get();
+    last_aborted = std::make_shared<bool>(false);
+    auto ex = std::make_unique<FakeExchange>(std::move(s.head), std::move(s.pieces), last_aborted);
     co_return std::unique_ptr<upstream::Exchange>(std::move(ex));
   }
 };
