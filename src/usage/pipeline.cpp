@@ -10,8 +10,11 @@ namespace lagoon::usage {
 namespace {
 constexpr std::chrono::milliseconds kMaxBackoff{5000};
 constexpr std::chrono::milliseconds kMinBackoff{100};
-// The flusher is off the request path: it may wait for a connection longer than a request would.
-constexpr std::chrono::milliseconds kMinLeaseWait{1000};
+
+// Ends a journal replay whose batch the store could not take now (Journal::replay_oldest keeps the file).
+struct NotNow : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 }  // namespace
 
 struct Pipeline::Metrics {
@@ -46,8 +49,15 @@ struct Pipeline::Metrics {
 };
 
 Pipeline::Pipeline(const config::Config& cfg, db::Pool& pool, metrics::Registry& metrics)
+    : Pipeline(cfg, std::make_unique<PostgresStore>(cfg, pool), nullptr, metrics) {}
+
+Pipeline::Pipeline(const config::Config& cfg, Store& store, metrics::Registry& metrics)
+    : Pipeline(cfg, nullptr, &store, metrics) {}
+
+Pipeline::Pipeline(const config::Config& cfg, std::unique_ptr<Store> owned, Store* store, metrics::Registry& metrics)
     : cfg_(cfg),
-      pool_(pool),
+      owned_store_(std::move(owned)),
+      store_(store ? *store : *owned_store_),
       metrics_(std::make_unique<Metrics>(metrics)),
       ring_((std::filesystem::create_directories(cfg.usage_dir), (std::filesystem::path(cfg.usage_dir) / "queue.ring").string()),
             cfg.usage_queue_capacity),
@@ -57,7 +67,6 @@ Pipeline::Pipeline(const config::Config& cfg, db::Pool& pool, metrics::Registry&
   metrics_->capacity.set(static_cast<double>(ring_.capacity()));
   metrics_->journal_bytes.set(static_cast<double>(journal_.bytes()));
   journal_empty_.store(!journal_.pending());
-  pool_.declare_purpose("usage");
   batch_.reserve(cfg.usage_batch_size);
   recover_in_flight();
 }
@@ -210,49 +219,50 @@ bool Pipeline::deliver(std::span<const Record> batch) {
   // so that requests never find the queue full.
   if (ring_.depth() * 4 >= ring_.capacity() * 3 && spill(batch)) return true;
   if (!postgres_usable_now()) return must_spill() && spill(batch);
-  try {
-    write_isolating(batch);
+  std::string error;
+  if (write_isolating(batch, error)) {
     note_postgres_up();
     return true;
-  } catch (const std::exception& e) {
-    metrics_->flush_failures.inc();
-    note_postgres_down(e);
-    return must_spill() && spill(batch);
   }
+  metrics_->flush_failures.inc();
+  note_postgres_down(error);
+  return must_spill() && spill(batch);
 }
 
-void Pipeline::write_isolating(std::span<const Record> batch) {
+bool Pipeline::write_isolating(std::span<const Record> batch, std::string& error) {
   const auto started = Clock::now();
-  const auto lease_deadline = started + std::max<std::chrono::milliseconds>(cfg_.db_acquire_timeout, kMinLeaseWait);
-  try {
-    const auto r = pool_.with_lease(
-        "usage", [&](pqxx::connection& c) { return write_batch(c, batch); }, lease_deadline, db::Pool::Priority::high);
-    metrics_->flushed.inc(r.inserted);
-    metrics_->duplicates.inc(r.duplicates);
-    metrics_->batch_size.observe(static_cast<double>(batch.size()));
-    metrics_->flush_seconds.observe(std::chrono::duration<double>(Clock::now() - started).count());
-  } catch (const std::exception& e) {
-    if (classify(std::current_exception()) == Failure::transient) throw;
-    if (batch.size() == 1) {
-      metrics_->dead_lettered.inc();
-      log::error("Postgres refused a usage record; it is kept in the dead-letter file",
-                 {{"request_id", batch[0].request_id}, {"error", e.what()}, {"dir", journal_.dir()}});
-      journal_.dead_letter(batch[0], e.what());
-      return;
-    }
-    const std::size_t half = batch.size() / 2;
-    write_isolating(batch.first(half));
-    write_isolating(batch.subspan(half));
+  const Stored r = store_.write(batch);
+  switch (r.status) {
+    case Stored::Status::written:
+      metrics_->flushed.inc(r.counts.inserted);
+      metrics_->duplicates.inc(r.counts.duplicates);
+      metrics_->batch_size.observe(static_cast<double>(batch.size()));
+      metrics_->flush_seconds.observe(std::chrono::duration<double>(Clock::now() - started).count());
+      return true;
+    case Stored::Status::transient:
+      error = r.error;
+      return false;
+    case Stored::Status::refused:
+      break;
   }
+  if (batch.size() == 1) {
+    metrics_->dead_lettered.inc();
+    log::error("Postgres refused a usage record; it is kept in the dead-letter file",
+               {{"request_id", batch[0].request_id}, {"error", r.error}, {"dir", journal_.dir()}});
+    journal_.dead_letter(batch[0], r.error);
+    return true;
+  }
+  const std::size_t half = batch.size() / 2;
+  return write_isolating(batch.first(half), error) && write_isolating(batch.subspan(half), error);
 }
 
-void Pipeline::note_postgres_down(const std::exception& e) {
+void Pipeline::note_postgres_down(const std::string& error) {
   const auto now = Clock::now();
   if (!down_since_) {
     down_since_ = now;
     backoff_ = kMinBackoff;
     log::warn("cannot write usage to Postgres; records wait in the queue, then in the journal",
-              {{"error", e.what()}, {"spill_after_ms", cfg_.usage_spill_after.count()}});
+              {{"error", error}, {"spill_after_ms", cfg_.usage_spill_after.count()}});
   }
   next_attempt_ = now + backoff_;
   backoff_ = std::min(backoff_ * 2, kMaxBackoff);
@@ -268,14 +278,16 @@ void Pipeline::note_postgres_up() {
 
 void Pipeline::replay_journal() {
   while (journal_.pending() && postgres_usable_now()) {
+    std::string error;
     try {
-      const std::size_t n =
-          journal_.replay_oldest(cfg_.usage_batch_size, [&](std::span<const Record> b) { write_isolating(b); });
+      const std::size_t n = journal_.replay_oldest(cfg_.usage_batch_size, [&](std::span<const Record> b) {
+        if (!write_isolating(b, error)) throw NotNow(error);
+      });
       metrics_->replayed.inc(n);
       note_postgres_up();
-    } catch (const std::exception& e) {
+    } catch (const std::exception& e) {  // NotNow, or the journal's own trouble reading a file
       metrics_->flush_failures.inc();
-      note_postgres_down(e);
+      note_postgres_down(e.what());
       return;
     }
     metrics_->journal_bytes.set(static_cast<double>(journal_.bytes()));

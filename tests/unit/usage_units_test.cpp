@@ -15,6 +15,7 @@
 #include "lagoon/usage/record.hpp"
 #include "lagoon/usage/ring.hpp"
 #include "lagoon/usage/writer.hpp"
+#include "temp_dir.hpp"
 
 using namespace lagoon::usage;
 namespace fs = std::filesystem;
@@ -40,20 +41,7 @@ Record sample(std::uint64_t i) {
   return r;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("lagoon-unit-" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using lagoon::test::TempDir;
 
 }  // namespace
 

@@ -2,13 +2,14 @@
 //
 // push() puts a record into the crash-safe Ring (no lock, no allocation, no system call; durable
 // against a process crash once it returns). One flusher thread takes what accumulated every
-// usage_flush_interval, or sooner when a batch is full, and writes it in one transaction
-// (usage::write_batch, idempotent on request_id) on a high-priority lease from the pool, so a storm
-// of authentication misses cannot starve it. A batch Postgres refuses for a data reason is split until
+// usage_flush_interval, or sooner when a batch is full, and writes it to its Store (store.hpp) in one
+// transaction — PostgresStore: usage::write_batch, idempotent on request_id, on a high-priority lease
+// from the pool, so a storm of authentication misses cannot starve it. A batch Postgres refuses for a data reason is split until
 // the bad record is found; that record goes to the dead-letter file and the rest are written. While
 // Postgres is unreachable the records stay in the ring; after usage_spill_after (or when the ring is
-// half full) they are spilled to the Journal — as they are whenever the ring is three quarters full, and the journal is replayed once Postgres is back — and
-// at start-up, as are records a previous process left in the ring.
+// half full) they are spilled to the Journal — as they are whenever the ring is three quarters full —
+// and the journal is replayed once Postgres is back, and at start-up, as are records a previous process
+// left in the ring.
 // Requests still running are tracked in the InFlight table beside the ring (open() at admission,
 // push(record, entry) at the end), so a process killed with requests open leaves their rows too: the
 // next start queues them, outcome `interrupted`, before anything else.
@@ -33,6 +34,7 @@
 #include "lagoon/usage/record.hpp"
 #include "lagoon/usage/ring.hpp"
 #include "lagoon/usage/sink.hpp"
+#include "lagoon/usage/store.hpp"
 #include "lagoon/usage/writer.hpp"
 
 namespace lagoon::usage {
@@ -42,6 +44,8 @@ class Pipeline final : public Sink {
   // Opens the ring and journal under cfg.usage_dir. Throws std::runtime_error naming the directory
   // when it cannot, or when another process uses it.
   Pipeline(const config::Config& cfg, db::Pool& pool, metrics::Registry& metrics);
+  // Writing to `store` instead of Postgres (unit tests); `store` must outlive the pipeline.
+  Pipeline(const config::Config& cfg, Store& store, metrics::Registry& metrics);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -72,6 +76,9 @@ class Pipeline final : public Sink {
   using Clock = std::chrono::steady_clock;
   struct Metrics;
 
+  // `store`, or else `owned` (the Postgres store the pool constructor makes).
+  Pipeline(const config::Config& cfg, std::unique_ptr<Store> owned, Store* store, metrics::Registry& metrics);
+
   void run();
   bool stopping();
   void drain_ring(bool stopping);
@@ -79,16 +86,18 @@ class Pipeline final : public Sink {
   // Stores a batch in Postgres or, when it may not wait for Postgres any longer, in the journal.
   // False when it did neither (the caller keeps the records in the ring and tries again later).
   bool deliver(std::span<const Record> batch);
-  void write_isolating(std::span<const Record> batch);  // throws on transient failure only
+  // Writes a batch, setting aside each record the store refuses; false (and why) on a transient failure.
+  bool write_isolating(std::span<const Record> batch, std::string& error);
   bool postgres_usable_now() const;
   bool must_spill();
-  void note_postgres_down(const std::exception& e);
+  void note_postgres_down(const std::string& error);
   void note_postgres_up();
   void replay_journal();
   void recover_in_flight();
 
   const config::Config& cfg_;
-  db::Pool& pool_;
+  std::unique_ptr<Store> owned_store_;
+  Store& store_;
   std::unique_ptr<Metrics> metrics_;
   Ring ring_;
   InFlight in_flight_;

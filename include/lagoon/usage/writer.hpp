@@ -17,15 +17,11 @@
 #include <pqxx/connection>
 
 #include "lagoon/usage/record.hpp"
+#include "lagoon/usage/store.hpp"
 
 namespace lagoon::usage {
 
 enum class WriteMethod { copy, insert };
-
-struct WriteResult {
-  std::size_t inserted = 0;
-  std::size_t duplicates = 0;  // already present: an earlier attempt or a replay had stored them
-};
 
 // The batch as PostgreSQL COPY text (tab-separated, \\N for NULL, backslash escapes), one line per
 // record in the staging table's column order; appended to `out`. Doubles in shortest round-trip form.
