@@ -16,25 +16,9 @@
 #include "lagoon/config/config.hpp"
 #include "lagoon/usage/record.hpp"
 #include "support/environment.hpp"
+#include "support/temp_dir.hpp"
 
 namespace lagoon::test {
-
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("lagoon-test-" + std::to_string(rd()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline usage::Record sample_record(const std::string& prefix, std::uint64_t i, std::int64_t key_id,
                                    std::int64_t user_id) {

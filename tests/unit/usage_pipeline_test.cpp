@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "lagoon/usage/pipeline.hpp"
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace lagoon;
 using namespace std::chrono_literals;

@@ -15,7 +15,7 @@
 #include "lagoon/usage/record.hpp"
 #include "lagoon/usage/ring.hpp"
 #include "lagoon/usage/writer.hpp"
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace lagoon::usage;
 namespace fs = std::filesystem;

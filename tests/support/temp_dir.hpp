@@ -1,5 +1,6 @@
 // TempDir: a fresh directory under the system's temporary directory, removed with everything in it when
-// the object ends. For unit tests of the parts that keep files (ring, journal, pipeline).
+// the object ends. For tests of the parts that keep files (ring, journal, pipeline, usage directories).
+// Header-only, no dependencies: unit and integration tests both use it.
 #pragma once
 
 #include <filesystem>
@@ -12,7 +13,7 @@ class TempDir {
  public:
   TempDir() {
     std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() / ("lagoon-unit-" + std::to_string(rd()) + std::to_string(rd()));
+    path_ = std::filesystem::temp_directory_path() / ("lagoon-test-" + std::to_string(rd()) + "-" + std::to_string(rd()));
     std::filesystem::create_directories(path_);
   }
   ~TempDir() { std::filesystem::remove_all(path_); }
