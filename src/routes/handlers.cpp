@@ -52,17 +52,22 @@ awaitable<Served> KeyInfo::serve(const Call& call, relay::Downstream& client) {
   RequestFacts facts;
   facts.key_prefix = k.prefix;
   facts.user_id = k.user_id;
-  accounting::UsageGuard usage(usage_, k, call.request_id, call.client_request_id);
-  auto nullable = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-  const nlohmann::json body{{"data",
-                             {{"id", k.key_id},
-                              {"prefix", k.prefix},
-                              {"name", nullable(k.name)},
-                              {"user_id", k.user_id},
-                              {"rpm_limit", nullable(k.rpm_limit)},
-                              {"tpm_limit", nullable(k.tpm_limit)}}}};
-  http::Reply r = http::json_reply(200, body.dump());
-  usage.end(accounting::Outcome::ok, 200);
+  http::Reply r;
+  {
+    // The record is queued before the answer is written: a client that reads its usage next finds it
+    // on its way.
+    accounting::UsageGuard usage(usage_, k, call.request_id, call.client_request_id);
+    auto nullable = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+    const nlohmann::json body{{"data",
+                               {{"id", k.key_id},
+                                {"prefix", k.prefix},
+                                {"name", nullable(k.name)},
+                                {"user_id", k.user_id},
+                                {"rpm_limit", nullable(k.rpm_limit)},
+                                {"tpm_limit", nullable(k.tpm_limit)}}}};
+    r = http::json_reply(200, body.dump());
+    usage.end(accounting::Outcome::ok, 200);
+  }
   co_return co_await answer(client, r, &facts);
 }
 

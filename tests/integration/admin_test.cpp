@@ -125,6 +125,9 @@ TEST_F(Admin, KeysAreCreatedListedReadUpdatedAndRevoked) {
   const auto id = created["id"].get<std::int64_t>();
   const std::string path = "/admin/v1/keys/" + std::to_string(id);
   ASSERT_EQ(status_of_key(key), 200);
+  // That request's usage row moves the key's last_used_at when the flusher writes it: wait for it, so
+  // the two listings compared below cannot straddle the write.
+  ASSERT_TRUE(wait_until([&] { return !ok("GET", path)["last_used_at"].is_null(); }, 10s));
 
   const json got = ok("GET", path);
   EXPECT_EQ(got["prefix"], created["prefix"]);
