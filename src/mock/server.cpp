@@ -113,6 +113,18 @@ class Mock {
     return res;
   }
 
+  // The headers Venice puts on a model's answer: what describes the answer, and the account's state,
+  // which a gateway must keep from its own clients.
+  template <class Body>
+  static void venice_headers(bhttp::response<Body>& res, const std::string& model) {
+    res.set("x-venice-model-id", model);
+    res.set("x-venice-version", "mock");
+    res.set("x-venice-balance-usd", "1234.56");
+    res.set("x-venice-balance-diem", "78.9");
+    res.set("X-Balance-Remaining", "4.23");
+    res.set("x-ratelimit-remaining-requests", "499");
+  }
+
   bool authorized(const Request& req) {
     if (req[bhttp::field::authorization] == "Bearer " + opts_.api_key) return true;
     stats_.auth_failures++;
@@ -180,6 +192,7 @@ class Mock {
     bhttp::response<bhttp::empty_body> head{bhttp::status::ok, 11};
     head.set(bhttp::field::content_type, "text/event-stream");
     head.set(bhttp::field::cache_control, "no-cache");
+    venice_headers(head, model);
     head.keep_alive(keep_alive);
     head.chunked(true);
     bhttp::response_serializer<bhttp::empty_body> sr{head};
@@ -264,8 +277,11 @@ class Mock {
       if (plan.status == 429 || plan.status == 503) res.set(bhttp::field::retry_after, "1");
       co_return co_await respond(std::move(res));
     }
-    if (!streaming)
-      co_return co_await respond(plain(bhttp::status::ok, lagoon::mock::completion_body(id, model, plan, usage), keep_alive));
+    if (!streaming) {
+      auto res = plain(bhttp::status::ok, lagoon::mock::completion_body(id, model, plan, usage), keep_alive);
+      venice_headers(res, model);
+      co_return co_await respond(std::move(res));
+    }
 
     stats_.streams_started++;
     if (const auto raw = lookup("x-mock-raw-sse"); !raw.empty())

@@ -146,7 +146,8 @@ awaitable<void> ChatRoute::forward(Request& r) {
 // Upstream, with one retry while nothing has reached the client (decisions.hpp says when).
 awaitable<upstream::Result<std::unique_ptr<upstream::Exchange>>> ChatRoute::send_with_retry(Request& r) {
   for (int attempt = 1;; ++attempt) {
-    auto sent = co_await deps_.upstream.send("POST", "/chat/completions", r.body.upstream_body);
+    auto sent =
+        co_await deps_.upstream.send("POST", "/chat/completions", r.body.upstream_body, r.call.forward_headers);
     std::optional<unsigned> status;
     std::optional<upstream::Failure::Kind> failure;
     if (sent) status = (*sent)->head().status;
@@ -180,6 +181,7 @@ awaitable<void> ChatRoute::relay_whole(Request& r, upstream::Exchange& ex, const
     accounting::estimate(*r.usage, r.body.body_bytes, body.size());
   const std::string_view type = head.content_type.empty() ? "application/json" : std::string_view(head.content_type);
   Verdict ok{Outcome::ok, http::body_reply(head.status, std::move(body), type)};
+  for (const auto& [name, value] : head.relayed) ok.reply.set(name, value);
   co_await reply(r, ok);
 }
 

@@ -14,7 +14,8 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kModelsFresh = std::chrono::minutes(5);
 
 awaitable<std::optional<std::string>> ModelsRoute::fetch(const std::string& request_id, http::Reply& failure) {
-  auto sent = co_await upstream_.send("GET", "/models", "");
+  static const http::Headers kNone;
+  auto sent = co_await upstream_.send("GET", "/models", "", kNone);
   std::string body;
   std::optional<upstream::Failure> broke;
   if (!sent) broke = sent.error();

@@ -23,12 +23,13 @@ struct Seen {
   bool final_usage = false;  // the usage-only chunk: the last word
 };
 
-http::Reply stream_head(const http::Headers& ratelimit_headers) {
+http::Reply stream_head(const http::Headers& ratelimit_headers, const http::Headers& relayed) {
   http::Reply head;
   head.status = 200;
   head.content_type = "text/event-stream";
   head.set("Cache-Control", "no-cache");
   head.set("X-Accel-Buffering", "no");
+  for (const auto& [name, value] : relayed) head.set(name, value);
   for (const auto& [name, value] : ratelimit_headers) head.set(name, value);
   return head;
 }
@@ -131,7 +132,7 @@ awaitable<void> ChatRoute::relay_stream(Request& r, upstream::Exchange& ex, cons
     metrics::Gauge& g;
     ~Active() { g.add(-1); }
   } active{streams_active_};
-  const http::Reply head = stream_head(r.ratelimit_headers);
+  const http::Reply head = stream_head(r.ratelimit_headers, ex.head().relayed);
   const bool head_written = co_await r.client.start_stream(head);
   r.out.status = 200;
   r.usage->status_code = 200;

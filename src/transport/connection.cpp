@@ -10,6 +10,7 @@
 
 #include "lagoon/admission/admit.hpp"
 #include "lagoon/http/request_id.hpp"
+#include "lagoon/relay/venice_headers.hpp"
 #include "lagoon/transport/request_reader.hpp"
 #include "read_deadline.hpp"
 #include "socket_downstream.hpp"
@@ -177,6 +178,9 @@ class Connection {
     call.authorization = req[bhttp::field::authorization];
     call.authorization_fields = req.count(bhttp::field::authorization);
     call.body = req.body();
+    for (const auto& f : req)
+      if (relay::forwarded_request_header(f.name_string()))
+        call.forward_headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     call.key = key;
     call.request_id = x.request_id;
     call.client_request_id = x.request_id == x.head_request_id;

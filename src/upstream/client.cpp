@@ -17,6 +17,7 @@
 
 #include "lagoon/config/url.hpp"
 #include "lagoon/log/log.hpp"
+#include "lagoon/relay/venice_headers.hpp"
 
 namespace lagoon::upstream {
 
@@ -215,7 +216,7 @@ Client::Client(asio::io_context& ioc, const config::Config& cfg, metrics::Regist
 Client::~Client() = default;
 
 awaitable<Result<std::unique_ptr<Exchange>>> Client::send(std::string_view method, std::string_view path,
-                                                          std::string body) {
+                                                          std::string body, const lagoon::http::Headers& headers) {
   auto& impl = *impl_;
   http::request<http::string_body> req{http::string_to_verb(method), impl.endpoint.base_path + std::string(path), 11};
   req.set(http::field::host, impl.endpoint.host);
@@ -223,6 +224,7 @@ awaitable<Result<std::unique_ptr<Exchange>>> Client::send(std::string_view metho
   req.set(http::field::accept, "application/json, text/event-stream");
   if (!impl.cfg.upstream_api_key.empty()) req.set(http::field::authorization, "Bearer " + impl.cfg.upstream_api_key);
   if (!body.empty()) req.set(http::field::content_type, "application/json");
+  for (const auto& [name, value] : headers) req.set(name, value);
   req.body() = std::move(body);
   req.keep_alive(true);
   req.prepare_payload();
@@ -265,6 +267,9 @@ awaitable<Result<std::unique_ptr<Exchange>>> Client::send(std::string_view metho
     head.status = res.result_int();
     head.content_type = std::string(res[http::field::content_type]);
     if (auto ra = res[http::field::retry_after]; !ra.empty()) head.retry_after = std::string(ra);
+    for (const auto& f : res)
+      if (relay::relayed_response_header(f.name_string()))
+        head.relayed.emplace_back(std::string(f.name_string()), std::string(f.value()));
     co_return std::unique_ptr<Exchange>(
         std::make_unique<HttpExchange>(impl_, std::move(conn), std::move(parser), std::move(head)));
   }

@@ -43,6 +43,31 @@ TEST_F(Chat, TheBodyGoesUpstreamByteForByte) {
             R"({"stream_options":{"include_usage":true},"model":"m","messages":[],"stream":true,"x_mock":{"record":1}})");
 }
 
+TEST_F(Chat, VeniceHeadersCrossOnlyByAllowListAndTheAccountsStateNever) {
+  start();
+  auto r = chat(R"({"model":"m","messages":[],"x_mock":{"record":1}})",
+                "X-Venice-TEE-Client-Pub-Key: client-pub\r\nX-Venice-TEE-Signing-Algo: ecdsa\r\n"
+                "X-Private-Note: not-for-upstream\r\nCookie: c=1\r\n");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  const auto seen = mock.last_request()["headers"];
+  EXPECT_EQ(seen["X-Venice-TEE-Client-Pub-Key"], "client-pub");
+  EXPECT_EQ(seen["X-Venice-TEE-Signing-Algo"], "ecdsa");
+  EXPECT_FALSE(seen.contains("X-Private-Note"));
+  EXPECT_FALSE(seen.contains("Cookie"));
+  auto s = chat(R"({"model":"m","messages":[],"stream":true})");
+  ASSERT_TRUE(s);
+  ASSERT_EQ(s->status, 200);
+  for (const auto* answer : {&*r, &*s}) {
+    EXPECT_EQ(answer->header("x-venice-model-id"), "m");
+    EXPECT_EQ(answer->header("x-venice-version"), "mock");
+    // The operator's Venice account: its balance and Venice's limits on it are not the key holder's business.
+    for (const char* name : {"x-venice-balance-usd", "x-venice-balance-diem", "x-balance-remaining",
+                             "x-ratelimit-remaining-requests"})
+      EXPECT_EQ(answer->header(name), "") << name;
+  }
+}
+
 TEST_F(Chat, AnInvalidBodyIs400AndNothingGoesUpstream) {
   start();
   const auto before = mock.stats()["chat_requests"].get<int>();

@@ -53,6 +53,7 @@ class ChatRouteTest : public ::testing::Test {
     call.body = body;
     call.key = &key_;
     call.request_id = "req-1";
+    call.forward_headers = forward_;
     return fakes::run_awaitable(ioc_, route_->serve(call, client_));
   }
   // A new request on a new route (its retry budget full again) and fresh fakes.
@@ -83,6 +84,7 @@ class ChatRouteTest : public ::testing::Test {
   std::optional<relay::ChatRoute> route_{std::in_place,
                                         relay::ChatDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, 0ms}};
   auth::AuthResult key_;
+  http::Headers forward_;
   fakes::FakeDownstream client_;
 };
 
@@ -102,6 +104,23 @@ TEST_F(ChatRouteTest, AWholeAnswerPassesByteForByteWithTheUpstreamsUsage) {
   EXPECT_TRUE(r.session_id.has_value());
   EXPECT_EQ(r.request_id, "req-1");
   EXPECT_EQ(served.facts.outcome, accounting::Outcome::ok);
+}
+
+TEST_F(ChatRouteTest, TheClientsForwardableHeadersGoUpAndTheAnswersRelayableOnesComeBack) {
+  fakes::Scripted whole = answer(200, kAnswer);
+  whole.head.relayed = {{"x-venice-model-id", "llama-3.3-70b"}};
+  upstream_.script.push_back(std::move(whole));
+  forward_ = {{"X-Venice-TEE-Client-Pub-Key", "pub"}};
+  serve(kBody);
+  EXPECT_EQ(upstream_.last_headers, forward_);
+  EXPECT_EQ(client_.reply->header("x-venice-model-id"), "llama-3.3-70b");
+
+  fresh();
+  fakes::Scripted streamed = fakes::stream({bytes(content_chunk("Hel")), end_of_body()});
+  streamed.head.relayed = {{"x-venice-model-id", "llama-3.3-70b"}};
+  upstream_.script.push_back(std::move(streamed));
+  serve(kStreamBody);
+  EXPECT_EQ(client_.head->header("x-venice-model-id"), "llama-3.3-70b");
 }
 
 TEST_F(ChatRouteTest, EachUpstreamStatusClassIsAnsweredAsDecidedWithOneRecord) {

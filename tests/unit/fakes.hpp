@@ -88,13 +88,13 @@ struct Scripted {
 inline Scripted answer(unsigned status, std::string body, std::string content_type = "application/json",
                        std::optional<std::string> retry_after = std::nullopt) {
   Scripted s;
-  s.head = {status, std::move(content_type), std::move(retry_after)};
+  s.head = {status, std::move(content_type), std::move(retry_after), {}};
   s.pieces = {bytes(std::move(body)), end_of_body()};
   return s;
 }
 inline Scripted stream(std::deque<Piece> pieces) {
   Scripted s;
-  s.head = {200, "text/event-stream", std::nullopt};
+  s.head = {200, "text/event-stream", std::nullopt, {}};
   s.pieces = std::move(pieces);
   return s;
 }
@@ -108,12 +108,15 @@ class FakeSender final : public upstream::Sender {
  public:
   std::deque<Scripted> script;
   std::vector<std::string> sent;  // "METHOD path body"
+  http::Headers last_headers;     // the client's headers sent with the last request
   std::shared_ptr<bool> last_aborted = std::make_shared<bool>(false);  // whether the last exchange was aborted
 
   boost::asio::awaitable<upstream::Result<std::unique_ptr<upstream::Exchange>>> send(std::string_view method,
                                                                                     std::string_view path,
-                                                                                    std::string body) override {
+                                                                                    std::string body,
+                                                                                    const http::Headers& headers) override {
     sent.push_back(std::string(method) + " " + std::string(path) + " " + body);
+    last_headers = headers;
     if (script.empty()) co_return upstream::Failure{upstream::Failure::Kind::connect, "no script left"};
     Scripted s = std::move(script.front());
     script.pop_front();

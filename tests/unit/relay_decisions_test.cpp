@@ -10,6 +10,7 @@
 #include "lagoon/accounting/outcome.hpp"
 #include "lagoon/accounting/tokens.hpp"
 #include "lagoon/relay/decisions.hpp"
+#include "lagoon/relay/venice_headers.hpp"
 
 using namespace lagoon;
 using namespace std::chrono_literals;
@@ -131,4 +132,20 @@ TEST(Tokens, AClientLeavingEarlyPaysAtLeastWhatWasCertainlySpent) {
   accounting::set_tokens(r, -1, 1LL << 40, std::nullopt);
   EXPECT_EQ(r.prompt_tokens, std::nullopt);
   EXPECT_EQ(r.completion_tokens, INT32_MAX);
+}
+
+TEST(VeniceHeaders, OnlyTheEncryptionKeysGoUpAndOnlyWhatDescribesTheAnswerComesBack) {
+  for (const char* n : {"X-Venice-TEE-Client-Pub-Key", "x-venice-tee-model-pub-key", "X-VENICE-TEE-SIGNING-ALGO"})
+    EXPECT_TRUE(relay::forwarded_request_header(n)) << n;
+  for (const char* n : {"Authorization", "Cookie", "X-Forwarded-For", "X-Venice-TEE", "x-venice-tee-client-pub-key2",
+                        "X-Request-Id", "Host"})
+    EXPECT_FALSE(relay::forwarded_request_header(n)) << n;
+  for (const char* n : {"x-venice-model-id", "X-Venice-Model-Name", "x-venice-model-deprecation-warning",
+                        "x-venice-model-deprecation-date", "x-venice-is-blurred", "x-venice-is-content-violation",
+                        "x-venice-version", "Content-Disposition"})
+    EXPECT_TRUE(relay::relayed_response_header(n)) << n;
+  for (const char* n : {"x-venice-balance-usd", "x-venice-balance-diem", "X-Balance-Remaining",
+                        "x-ratelimit-remaining-requests", "x-ratelimit-limit-tokens", "Set-Cookie", "Content-Length",
+                        "Connection", "Transfer-Encoding", "Content-Type"})
+    EXPECT_FALSE(relay::relayed_response_header(n)) << n;
 }

@@ -39,6 +39,7 @@ struct Call {
   std::string_view authorization;       // the Authorization header (the admin API checks its own token)
   std::size_t authorization_fields = 0;  // how many Authorization headers came
   std::string_view body;
+  http::Headers forward_headers;          // the client's headers that go upstream (relay/venice_headers.hpp)
   const auth::AuthResult* key = nullptr;  // set for routes that need a key: authenticated, ok()
   std::string request_id;
   bool client_request_id = false;  // request_id is the client's own (usage rows then get an id of their own)

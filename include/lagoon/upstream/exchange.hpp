@@ -14,6 +14,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
 
+#include "lagoon/http/reply.hpp"
+
 namespace lagoon::upstream {
 
 struct Failure {
@@ -37,6 +39,7 @@ struct Head {
   unsigned status = 0;
   std::string content_type;
   std::optional<std::string> retry_after;
+  http::Headers relayed;  // the response headers the client may see (relay/venice_headers.hpp)
 };
 
 class Exchange {
@@ -54,10 +57,11 @@ class Exchange {
 class Sender {
  public:
   virtual ~Sender() = default;
-  // `path` is appended to the upstream's base path, e.g. "/chat/completions".
+  // `path` is appended to the upstream's base path, e.g. "/chat/completions"; `headers` are the
+  // client's own that may go upstream (relay/venice_headers.hpp), added to the gateway's.
   virtual boost::asio::awaitable<Result<std::unique_ptr<Exchange>>> send(std::string_view method,
-                                                                         std::string_view path,
-                                                                         std::string body) = 0;
+                                                                         std::string_view path, std::string body,
+                                                                         const http::Headers& headers) = 0;
 };
 
 }  // namespace lagoon::upstream

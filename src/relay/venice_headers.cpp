@@ -1,0 +1,42 @@
+#include "lagoon/relay/venice_headers.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace lagoon::relay {
+namespace {
+
+bool iequal(std::string_view a, std::string_view lower) noexcept {
+  return a.size() == lower.size() && std::equal(a.begin(), a.end(), lower.begin(), [](char x, char y) {
+           return (x >= 'A' && x <= 'Z' ? static_cast<char>(x | 0x20) : x) == y;
+         });
+}
+
+constexpr std::array<std::string_view, 3> kForwarded{
+    "x-venice-tee-client-pub-key",
+    "x-venice-tee-model-pub-key",
+    "x-venice-tee-signing-algo",
+};
+
+constexpr std::array<std::string_view, 8> kRelayed{
+    "x-venice-model-id",
+    "x-venice-model-name",
+    "x-venice-model-deprecation-warning",
+    "x-venice-model-deprecation-date",
+    "x-venice-is-blurred",
+    "x-venice-is-content-violation",
+    "x-venice-version",
+    "content-disposition",
+};
+
+}  // namespace
+
+bool forwarded_request_header(std::string_view name) noexcept {
+  return std::any_of(kForwarded.begin(), kForwarded.end(), [&](std::string_view n) { return iequal(name, n); });
+}
+
+bool relayed_response_header(std::string_view name) noexcept {
+  return std::any_of(kRelayed.begin(), kRelayed.end(), [&](std::string_view n) { return iequal(name, n); });
+}
+
+}  // namespace lagoon::relay
