@@ -220,6 +220,8 @@ std::string upstream_body(std::string_view body, const ChatRequest& r, const jso
 
 }  // namespace
 
+std::string_view base_model(std::string_view model) noexcept { return model.substr(0, model.find(':')); }
+
 std::optional<std::string> model_problem(std::string_view model) {
   if (model.size() > kMaxModelBytes)
     return "model must be at most " + std::to_string(kMaxModelBytes) + " bytes long";

@@ -112,7 +112,9 @@ awaitable<void> ChatRoute::reply(Request& r, Verdict& verdict) {
 }
 
 awaitable<void> ChatRoute::forward(Request& r) {
-  const auto session = co_await deps_.sessions.session_for(r.key(), r.body.model);
+  // One session per base model: Venice's ":param=value" suffixes ask the same model for other behaviour.
+  const std::string model(chat::base_model(r.body.model));
+  const auto session = co_await deps_.sessions.session_for(r.key(), model);
   if (!session) {
     Verdict unavailable{Outcome::session_unavailable,
                         http::error_reply(http::ErrorKind::service_unavailable,

@@ -160,6 +160,18 @@ TEST_F(Chat, ASessionIsKeptForItsModelAndReplacedForAnother) {
   EXPECT_EQ(db.scalar("SELECT last_used_at IS NOT NULL FROM sessions WHERE model = 'b'"), "t");
 }
 
+TEST_F(Chat, VenicesModelSuffixesShareTheBaseModelsSession) {
+  start();
+  ASSERT_EQ(chat(R"({"model":"a","messages":[]})")->status, 200);
+  ASSERT_EQ(chat(R"({"model":"a:enable_web_search=on","messages":[],"x_mock":{"record":1}})")->status, 200);
+  EXPECT_EQ(mock.last_request()["body"], R"({"model":"a:enable_web_search=on","messages":[],"x_mock":{"record":1}})");
+  ASSERT_EQ(usage_rows(2), 2);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM sessions"), "1");
+  EXPECT_EQ(db.scalar("SELECT model FROM sessions"), "a");
+  EXPECT_EQ(db.scalar("SELECT count(DISTINCT session_id) FROM usage_records"), "1");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE model = 'a:enable_web_search=on'"), "1");
+}
+
 TEST_F(Chat, ConcurrentFirstRequestsOnTwoInstancesShareOneSession) {
   start();
   LagoonServer other(mock.with(env));

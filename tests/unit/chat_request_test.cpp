@@ -226,3 +226,10 @@ TEST(ChatRequest, FastPathAgreesWithTheDocumentReader) {
     }
   }
 }
+
+TEST(ChatRequest, TheBaseModelIsTheNameBeforeVenicesSuffix) {
+  EXPECT_EQ(lagoon::chat::base_model("venice-uncensored:enable_web_search=on"), "venice-uncensored");
+  EXPECT_EQ(lagoon::chat::base_model("llama-3.3-70b"), "llama-3.3-70b");
+  EXPECT_EQ(lagoon::chat::base_model("m:a=1:b=2"), "m");
+  EXPECT_EQ(lagoon::chat::base_model(":x"), "");
+}

@@ -123,6 +123,16 @@ TEST_F(ChatRouteTest, TheClientsForwardableHeadersGoUpAndTheAnswersRelayableOnes
   EXPECT_EQ(client_.head->header("x-venice-model-id"), "llama-3.3-70b");
 }
 
+TEST_F(ChatRouteTest, AModelsVeniceSuffixGoesUpstreamButTheSessionIsTheBaseModels) {
+  upstream_.script.push_back(answer(200, kAnswer));
+  const std::string body =
+      R"({"model":"venice-uncensored:enable_web_search=on&character_slug=x","messages":[{"role":"user","content":"hi"}]})";
+  EXPECT_EQ(serve(body).status, 200u);
+  EXPECT_EQ(sessions_.last_model, "venice-uncensored");
+  EXPECT_EQ(upstream_.sent.back(), "POST /chat/completions " + body);
+  EXPECT_EQ(only_record().model, "venice-uncensored:enable_web_search=on&character_slug=x");
+}
+
 TEST_F(ChatRouteTest, EachUpstreamStatusClassIsAnsweredAsDecidedWithOneRecord) {
   struct Case {
     unsigned upstream;

@@ -131,9 +131,11 @@ class FakeSessions final : public session::SessionSource {
  public:
   bool available = true;
   int asked = 0;
+  std::string last_model;
   boost::asio::awaitable<std::optional<db::Session>> session_for(const auth::KeyRecord&,
                                                                  const std::string& model) override {
     ++asked;
+    last_model = model;
     if (!available) co_return std::nullopt;
     co_return db::Session{"00000000-0000-4000-8000-000000000001", model, 4102444800000};
   }

@@ -42,6 +42,11 @@ inline constexpr std::size_t kMaxModelBytes = 256;
 // text parameters, so the usage row would be refused and the request escape billing).
 std::optional<std::string> model_problem(std::string_view model);
 
+// The model a request names without Venice's parameter suffix ("venice-uncensored:enable_web_search=on"
+// → "venice-uncensored"). The name goes upstream as sent; what Lagoon keys on the model (sessions, and
+// later limits, allow-lists and prices) uses this.
+std::string_view base_model(std::string_view model) noexcept;
+
 std::variant<ChatRequest, InvalidRequest> parse_chat_request(std::string_view body);
 
 // The same from a whole parsed document: what parse_chat_request falls back to for anything its
