@@ -5,8 +5,10 @@
 namespace lagoon::accounting {
 namespace {
 
-usage::Record first_record(const auth::KeyRecord& key, const std::string& request_id, bool client_request_id) {
+usage::Record first_record(const auth::KeyRecord& key, const std::string& request_id, bool client_request_id,
+                           usage::Endpoint endpoint) {
   usage::Record r;
+  r.endpoint = endpoint;
   r.request_id = client_request_id ? http::new_request_id() : request_id;
   r.api_key_id = key.key_id;
   r.user_id = key.user_id;
@@ -19,9 +21,9 @@ usage::Record first_record(const auth::KeyRecord& key, const std::string& reques
 }  // namespace
 
 UsageGuard::UsageGuard(usage::Sink& sink, const auth::KeyRecord& key, const std::string& request_id,
-                       bool client_request_id, Clock::time_point started)
+                       bool client_request_id, usage::Endpoint endpoint, Clock::time_point started)
     : sink_(sink),
-      record_(first_record(key, request_id, client_request_id)),
+      record_(first_record(key, request_id, client_request_id, endpoint)),
       started_(started),
       in_flight_(sink_.open(record_)) {}
 

@@ -28,7 +28,9 @@ struct Settlement {
 
 struct ChatRoute::Request {
   Request(const routes::Call& c, Downstream& d, usage::Sink& sink)
-      : call(c), client(d), usage(sink, c.key->key(), c.request_id, c.client_request_id, started) {}
+      : call(c),
+        client(d),
+        usage(sink, c.key->key(), c.request_id, c.client_request_id, usage::Endpoint::chat, started) {}
   const auth::KeyRecord& key() const noexcept { return call.key->key(); }
 
   const routes::Call& call;

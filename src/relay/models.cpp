@@ -46,7 +46,7 @@ awaitable<routes::Served> ModelsRoute::serve(const routes::Call& call, Downstrea
   routes::RequestFacts facts;
   facts.key_prefix = key.prefix;
   facts.user_id = key.user_id;
-  accounting::UsageGuard usage(usage_, key, call.request_id, call.client_request_id);
+  accounting::UsageGuard usage(usage_, key, call.request_id, call.client_request_id, usage::Endpoint::models);
 
   std::string cached;
   bool fresh = false;

@@ -56,7 +56,7 @@ awaitable<Served> KeyInfo::serve(const Call& call, relay::Downstream& client) {
   {
     // The record is queued before the answer is written: a client that reads its usage next finds it
     // on its way.
-    accounting::UsageGuard usage(usage_, k, call.request_id, call.client_request_id);
+    accounting::UsageGuard usage(usage_, k, call.request_id, call.client_request_id, usage::Endpoint::key);
     auto nullable = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
     const nlohmann::json body{{"data",
                                {{"id", k.key_id},

@@ -1,6 +1,7 @@
 #include "lagoon/usage/record.hpp"
 
 #include <cstring>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -25,7 +26,7 @@ enum Flags : std::uint16_t {
 struct Fixed {
   std::uint32_t magic;
   std::uint16_t flags;
-  std::uint16_t reserved;
+  std::uint16_t endpoint;  // Endpoint; 0 (chat) in records written before it existed
   std::int64_t api_key_id;
   std::int64_t user_id;
   std::int64_t started_at_us;
@@ -90,6 +91,7 @@ void encode(const Record& r, std::span<std::byte, kSlotPayload> out) noexcept {
                                        (r.session_id ? kHasSession : 0) | (r.model ? kHasModel : 0) |
                                        (r.prompt_tokens ? kHasPrompt : 0) | (r.completion_tokens ? kHasCompletion : 0) |
                                        (r.total_tokens ? kHasTotal : 0) | (r.ttfb_ms ? kHasTtfb : 0));
+  f.endpoint = static_cast<std::uint16_t>(r.endpoint);
   f.api_key_id = r.api_key_id;
   f.user_id = r.user_id;
   f.started_at_us = r.started_at_us;
@@ -116,6 +118,9 @@ std::optional<Record> decode(std::span<const std::byte, kSlotPayload> in) {
   if (!rd.str(r.request_id, kMaxRequestId) || !rd.str(session, kMaxSessionId) || !rd.str(model, kMaxModel) ||
       !rd.str(r.outcome, kMaxOutcome) || r.request_id.empty())
     return std::nullopt;
+  const auto endpoint = endpoint_from(endpoint_name(static_cast<Endpoint>(f.endpoint)));
+  if (!endpoint || static_cast<std::uint16_t>(*endpoint) != f.endpoint) return std::nullopt;
+  r.endpoint = *endpoint;
   r.api_key_id = f.api_key_id;
   r.user_id = f.user_id;
   r.started_at_us = f.started_at_us;
@@ -130,6 +135,21 @@ std::optional<Record> decode(std::span<const std::byte, kSlotPayload> in) {
   if (f.flags & kHasTotal) r.total_tokens = f.total_tokens;
   if (f.flags & kHasTtfb) r.ttfb_ms = f.ttfb_ms;
   return r;
+}
+
+std::string_view endpoint_name(Endpoint e) noexcept {
+  switch (e) {
+    case Endpoint::chat: return "chat";
+    case Endpoint::models: return "models";
+    case Endpoint::key: return "key";
+  }
+  return "";
+}
+
+std::optional<Endpoint> endpoint_from(std::string_view name) noexcept {
+  for (const Endpoint e : {Endpoint::chat, Endpoint::models, Endpoint::key})
+    if (endpoint_name(e) == name) return e;
+  return std::nullopt;
 }
 
 namespace {
@@ -160,7 +180,8 @@ nlohmann::json to_json(const Record& r) {
           {"tokens_estimated", r.tokens_estimated},
           {"started_at_us", r.started_at_us},
           {"duration_ms", r.duration_ms},
-          {"ttfb_ms", nullable(r.ttfb_ms)}};
+          {"ttfb_ms", nullable(r.ttfb_ms)},
+          {"endpoint", endpoint_name(r.endpoint)}};
 }
 
 Record from_json(const nlohmann::json& j) {
@@ -180,6 +201,13 @@ Record from_json(const nlohmann::json& j) {
   r.started_at_us = j.at("started_at_us").get<std::int64_t>();
   r.duration_ms = j.at("duration_ms").get<double>();
   r.ttfb_ms = optional_at<double>(j, "ttfb_ms");
+  // Journal files written before the column existed have no endpoint: they were chat requests or the
+  // two small routes, and chat is what the column says for all of those rows.
+  if (const auto it = j.find("endpoint"); it != j.end()) {
+    const auto e = endpoint_from(it->get<std::string>());
+    if (!e) throw std::invalid_argument("unknown endpoint in a usage record: " + it->get<std::string>());
+    r.endpoint = *e;
+  }
   return r;
 }
 

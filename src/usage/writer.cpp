@@ -89,7 +89,8 @@ void append_copy_text(std::string& out, std::span<const Record> batch) {
     append_field(out, r.tokens_estimated), tab();
     append_timestamp(out, r.started_at_us), tab();
     append_field(out, r.duration_ms), tab();
-    append_field(out, r.ttfb_ms);
+    append_field(out, r.ttfb_ms), tab();
+    out += endpoint_name(r.endpoint);
     out += '\n';
   }
 }
@@ -101,16 +102,18 @@ constexpr const char* kStaging =
     "CREATE TEMP TABLE IF NOT EXISTS lagoon_usage_staging ("
     " request_id text, api_key_id bigint, user_id bigint, session_id uuid, model text, stream boolean,"
     " status_code integer, outcome text, prompt_tokens integer, completion_tokens integer, total_tokens integer,"
-    " tokens_estimated boolean, started_at timestamptz, duration_ms double precision, ttfb_ms double precision"
+    " tokens_estimated boolean, started_at timestamptz, duration_ms double precision, ttfb_ms double precision,"
+    " endpoint text"
     ") ON COMMIT DELETE ROWS";
 
 // One statement: the new rows, then the aggregates of exactly those rows.
 constexpr const char* kMerge =
     "WITH ins AS ("
     "  INSERT INTO usage_records (request_id, api_key_id, user_id, session_id, model, stream, status_code, outcome,"
-    "    prompt_tokens, completion_tokens, total_tokens, tokens_estimated, started_at, duration_ms, ttfb_ms)"
+    "    prompt_tokens, completion_tokens, total_tokens, tokens_estimated, started_at, duration_ms, ttfb_ms,"
+    "    endpoint)"
     "  SELECT request_id, api_key_id, user_id, session_id, model, stream, status_code, outcome, prompt_tokens,"
-    "    completion_tokens, total_tokens, tokens_estimated, started_at, duration_ms, ttfb_ms"
+    "    completion_tokens, total_tokens, tokens_estimated, started_at, duration_ms, ttfb_ms, endpoint"
     "  FROM lagoon_usage_staging"
     "  ON CONFLICT (request_id) DO NOTHING"
     "  RETURNING api_key_id, session_id, started_at),"
@@ -126,7 +129,7 @@ constexpr const char* kMerge =
 const std::vector<std::string> kColumns = {
     "request_id",       "api_key_id",   "user_id",           "session_id",   "model",
     "stream",           "status_code",  "outcome",           "prompt_tokens", "completion_tokens",
-    "total_tokens",     "tokens_estimated", "started_at", "duration_ms",  "ttfb_ms"};
+    "total_tokens",     "tokens_estimated", "started_at", "duration_ms",  "ttfb_ms", "endpoint"};
 
 // tx.quote() trips a GCC 12 -Wrestrict false positive inside libpqxx; esc() plus quotes is the same.
 std::string quoted(pqxx::transaction_base& tx, const std::string& v) {
@@ -169,8 +172,10 @@ void stage_by_insert(pqxx::work& tx, std::span<const Record> batch) {
     append_timestamp(sql, r.started_at_us);
     sql += "',";
     field(pqxx::to_string(r.duration_ms));
-    sql += literal(tx, r.ttfb_ms);
-    sql += "),";
+    field(literal(tx, r.ttfb_ms));
+    sql += '\'';
+    sql += endpoint_name(r.endpoint);
+    sql += "'),";
   }
   sql.pop_back();
   tx.exec(sql);

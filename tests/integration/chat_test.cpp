@@ -160,6 +160,17 @@ TEST_F(Chat, ASessionIsKeptForItsModelAndReplacedForAnother) {
   EXPECT_EQ(db.scalar("SELECT last_used_at IS NOT NULL FROM sessions WHERE model = 'b'"), "t");
 }
 
+TEST_F(Chat, EachUsageRowSaysWhichEndpointItIsFor) {
+  start();
+  const std::string auth = "Authorization: Bearer " + key + "\r\n";
+  ASSERT_EQ(chat(R"({"model":"a","messages":[]})")->status, 200);
+  ASSERT_EQ(request(server->port(), "GET", "/api/v1/models", "", auth)->status, 200);
+  ASSERT_EQ(request(server->port(), "GET", "/api/v1/key", "", auth)->status, 200);
+  ASSERT_EQ(usage_rows(3), 3);
+  EXPECT_EQ(db.scalar("SELECT string_agg(endpoint, ',' ORDER BY endpoint) FROM usage_records"), "chat,key,models");
+  EXPECT_EQ(db.scalar("SELECT endpoint FROM usage_records WHERE model = 'a'"), "chat");
+}
+
 TEST_F(Chat, VenicesModelSuffixesShareTheBaseModelsSession) {
   start();
   ASSERT_EQ(chat(R"({"model":"a","messages":[]})")->status, 200);

@@ -320,9 +320,10 @@ TEST(UsageGuard, ARequestEndedByNothingIsRecordedAsAborted) {
   fakes::FakeSink sink;
   auth::KeyRecord key;
   key.key_id = 1;
-  { accounting::UsageGuard guard(sink, key, "client-chosen", true); }
+  { accounting::UsageGuard guard(sink, key, "client-chosen", true, usage::Endpoint::models); }
   ASSERT_EQ(sink.pushed.size(), 1u);
   EXPECT_EQ(sink.pushed[0].outcome, "aborted");
+  EXPECT_EQ(sink.pushed[0].endpoint, usage::Endpoint::models);
   EXPECT_NE(sink.pushed[0].request_id, "client-chosen");  // a client's id is not unique: the row gets its own
 }
 

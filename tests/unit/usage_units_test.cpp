@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -56,6 +57,29 @@ TEST(UsageRecord, SlotRoundTripKeepsEveryField) {
   }
 }
 
+TEST(UsageRecord, TheEndpointSurvivesTheSlotAndTheJournalAndOlderRecordsAreChat) {
+  std::byte slot[kSlotPayload];
+  for (const auto e : {lagoon::usage::Endpoint::chat, lagoon::usage::Endpoint::models, lagoon::usage::Endpoint::key}) {
+    Record r = sample(2);
+    r.endpoint = e;
+    encode(r, slot);
+    ASSERT_EQ(decode(slot)->endpoint, e);
+    EXPECT_EQ(from_json(nlohmann::json::parse(to_json(r).dump())).endpoint, e);
+  }
+  // A slot written before the endpoint existed had zeros there; a journal line had no "endpoint".
+  auto old_line = to_json(sample(3));
+  old_line.erase("endpoint");
+  EXPECT_EQ(from_json(old_line).endpoint, lagoon::usage::Endpoint::chat);
+  old_line["endpoint"] = "telepathy";
+  EXPECT_THROW(from_json(old_line), std::invalid_argument);
+  // A number no endpoint has is a damaged slot, not a chat request.
+  Record r = sample(4);
+  encode(r, slot);
+  const std::uint16_t bogus = 0x7777;
+  std::memcpy(reinterpret_cast<char*>(slot) + 6, &bogus, sizeof bogus);  // after magic and flags
+  EXPECT_FALSE(decode(slot));
+}
+
 TEST(UsageRecord, SlotCutsOverlongStringsAndRefusesGarbage) {
   Record r = sample(1);
   r.model = std::string(1000, 'm');
@@ -94,8 +118,8 @@ TEST(UsageCopyText, OneLinePerRecordWithEscapesNullsAndShortestDoubles) {
   append_copy_text(text, batch);
   EXPECT_EQ(text,
             "kept|req-1\t7\t3\t5b0d8d4e-1f6a-4a57-9a55-0a8e7b7f0c11\tllama-3.3-70b\tf\t200\tok\t12\t34\t46\tf\t"
-            "2025-11-24 16:00:00.000001+00\t12.5\t3.25\n"
-            "r\\\\1\t1\t2\t\\N\ta\\tb\\nc\\rd\\\\e \"f\" ü\tt\t200\tok\t7\t\\N\t7\tt\t1969-12-31 23:59:59.999995+00\t0.1\t\\N\n");
+            "2025-11-24 16:00:00.000001+00\t12.5\t3.25\tchat\n"
+            "r\\\\1\t1\t2\t\\N\ta\\tb\\nc\\rd\\\\e \"f\" ü\tt\t200\tok\t7\t\\N\t7\tt\t1969-12-31 23:59:59.999995+00\t0.1\t\\N\tchat\n");
 }
 
 TEST(UsageRing, PushPeekReleaseInOrderAndFullWhenUnreleased) {

@@ -21,7 +21,7 @@ class UsageGuard {
   // The record's id is request_id unless the client chose that (clients may repeat their ids; usage rows
   // must not).
   UsageGuard(usage::Sink& sink, const auth::KeyRecord& key, const std::string& request_id, bool client_request_id,
-             Clock::time_point started = Clock::now());
+             usage::Endpoint endpoint, Clock::time_point started = Clock::now());
   ~UsageGuard();
   UsageGuard(const UsageGuard&) = delete;
   UsageGuard& operator=(const UsageGuard&) = delete;

@@ -17,6 +17,12 @@
 
 namespace lagoon::usage {
 
+// What a request asked for, as the usage row's `endpoint`. A new value is added at the end: the ring and
+// the in-flight table keep the number.
+enum class Endpoint : std::uint8_t { chat, models, key };
+std::string_view endpoint_name(Endpoint e) noexcept;
+std::optional<Endpoint> endpoint_from(std::string_view name) noexcept;
+
 struct Record {
   std::string request_id;
   std::int64_t api_key_id = 0;
@@ -33,6 +39,7 @@ struct Record {
   std::int64_t started_at_us = 0;  // Unix time, microseconds, UTC
   double duration_ms = 0;
   std::optional<double> ttfb_ms;
+  Endpoint endpoint = Endpoint::chat;
 
   bool operator==(const Record&) const = default;
 };
