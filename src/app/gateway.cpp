@@ -41,7 +41,7 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
       limiter_(ioc_, cfg, redis_, registry),
       admin_(cfg, pool, registry),
       chat_({cfg, upstream_, sessions_, limiter_, usage, cuts_, registry}),
-      models_(cfg, upstream_, usage),
+      models_(cfg, upstream_, usage, registry),
       ready_(readiness),
       metrics_(registry),
       key_info_(usage),

@@ -173,7 +173,7 @@ awaitable<void> ChatRoute::relay_whole(Request& r, upstream::Exchange& ex, const
   }
   if (head.status / 100 != 2) {
     Verdict refused = upstream_status(head.status, body, head.retry_after);
-    log_alert(refused.alert, head.status, r.call.request_id, body, deps_.cfg.upstream_api_key);
+    log_alert(refused.alert, head.status, r.call.request_id, body, deps_.cfg.upstream_api_key, deps_.metrics);
     co_await reply(r, refused);
     co_return;
   }

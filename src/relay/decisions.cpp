@@ -30,6 +30,15 @@ Verdict upstream_status(unsigned status, std::string_view body, const std::optio
             http::error_reply(ErrorKind::service_unavailable,
                               "The upstream provider cannot serve requests right now. Please retry later."),
             Alert::payment_required};
+  if (status == 503) {
+    // Venice's model is offline or at capacity: a state that passes, as the client should know to retry.
+    http::ErrorExtras extras;
+    extras.retry_after = upstream::retry_after_for_client(retry_after, kMaxPassedRetryAfter);
+    return {Outcome::upstream_error,
+            http::error_reply(ErrorKind::service_unavailable,
+                              "The upstream provider's model is temporarily unavailable. Please retry shortly.",
+                              extras)};
+  }
   if (status >= 500)
     return {Outcome::upstream_error,
             http::error_reply(ErrorKind::upstream_error,

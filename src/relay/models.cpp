@@ -29,7 +29,7 @@ awaitable<std::optional<std::string>> ModelsRoute::fetch(const std::string& requ
   const upstream::Head& head = (*sent)->head();
   if (head.status != 200) {
     Verdict refused = upstream_status(head.status, body, head.retry_after);
-    log_alert(refused.alert, head.status, request_id, body, cfg_.upstream_api_key);
+    log_alert(refused.alert, head.status, request_id, body, cfg_.upstream_api_key, metrics_);
     failure = std::move(refused.reply);
     co_return std::nullopt;
   }

@@ -16,7 +16,14 @@ boost::asio::awaitable<std::optional<upstream::Failure>> read_whole(upstream::Ex
 }
 
 void log_alert(Alert alert, unsigned status, const std::string& request_id, std::string_view body,
-               std::string_view credential) {
+               std::string_view credential, metrics::Registry& metrics) {
+  if (alert != Alert::none)
+    metrics
+        .counter("lagoon_upstream_alerts_total",
+                 "Upstream refusals that are the operator's to fix: credential_refused (401/403 to the gateway's "
+                 "key), payment_required (402: the upstream account is out of funds)",
+                 {{"alert", alert == Alert::credential_refused ? "credential_refused" : "payment_required"}})
+        .inc();
   switch (alert) {
     case Alert::none: return;
     case Alert::credential_refused:

@@ -123,13 +123,17 @@ TEST_F(Chat, AnUpstream402IsA503ThatSaysNothingAboutTheOperatorsAccount) {
       [&] { return server->process().output().find("Insufficient USD or Diem balance") != std::string::npos; }, 5s));
   ASSERT_EQ(usage_rows(1), 1);
   EXPECT_EQ(db.scalar("SELECT outcome || ':' || status_code FROM usage_records"), "upstream_error:503");
+  EXPECT_EQ(server->metric(R"(lagoon_upstream_alerts_total{alert="payment_required"})"), 1);
 }
 
 TEST_F(Chat, A503IsRetriedOnceBeforeAnythingReachesTheClient) {
   start();
   const auto before = mock.stats()["chat_requests"].get<int>();
   auto r = chat(R"({"model":"m","messages":[],"x_mock":{"status":503}})");
-  EXPECT_EQ(r->status, 502);
+  // Still unavailable: Venice's model is offline or at capacity, which the client may retry.
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], "service_unavailable");
+  EXPECT_EQ(r->header("retry-after"), "1");
   EXPECT_EQ(mock.stats()["chat_requests"].get<int>(), before + 2);
   EXPECT_EQ(server->metric("lagoon_upstream_retries_total"), 1);
 }

@@ -144,7 +144,7 @@ TEST_F(ChatRouteTest, EachUpstreamStatusClassIsAnsweredAsDecidedWithOneRecord) {
                        Case{402, 1, 503, "service_unavailable"}, Case{403, 1, 502, "upstream_auth_error"},
                        Case{404, 1, 404, "bad_request"}, Case{429, 2, 429, "rate_limit_exceeded"},
                        Case{500, 1, 502, "upstream_error"}, Case{502, 2, 502, "upstream_error"},
-                       Case{503, 2, 502, "upstream_error"}, Case{504, 2, 502, "upstream_error"}}) {
+                       Case{503, 2, 503, "service_unavailable"}, Case{504, 2, 502, "upstream_error"}}) {
     SCOPED_TRACE(c.upstream);
     fresh();
     for (int i = 0; i < c.sends; ++i) upstream_.script.push_back(answer(c.upstream, "upstream words"));

@@ -62,7 +62,8 @@ TEST(ModelsRoute, TheListIsFetchedOnceAndCachedAndAFailureBeforeAnyListIsAnError
   config::Config cfg;
   fakes::FakeSender upstream;
   fakes::FakeSink sink;
-  relay::ModelsRoute route(cfg, upstream, sink);
+  metrics::Registry registry;
+  relay::ModelsRoute route(cfg, upstream, sink, registry);
   Authenticated request;
 
   fakes::FakeDownstream first;

@@ -35,7 +35,7 @@ TEST(RelayDecisions, EachUpstreamStatusClassMapsToItsReply) {
                        Case{402, 503, "service_unavailable", relay::Alert::payment_required},
                        Case{429, 429, "rate_limit_exceeded", relay::Alert::none},
                        Case{500, 502, "upstream_error", relay::Alert::none},
-                       Case{503, 502, "upstream_error", relay::Alert::none},
+                       Case{503, 503, "service_unavailable", relay::Alert::none},
                        Case{504, 502, "upstream_error", relay::Alert::none},
                        Case{404, 404, "bad_request", relay::Alert::none},
                        Case{422, 422, "bad_request", relay::Alert::none}}) {
@@ -64,6 +64,8 @@ TEST(RelayDecisions, AnUpstream429PassesASanitizedRetryAfter) {
   for (const char* junk : {"1e400", "nan", "-3", "Wed, 21 Oct 2015 07:28:00 GMT"})
     EXPECT_EQ(relay::upstream_status(429, "", std::string(junk)).reply.header("Retry-After"), "1") << junk;
   EXPECT_EQ(relay::upstream_status(429, "", std::nullopt).reply.header("Retry-After"), "1");
+  EXPECT_EQ(relay::upstream_status(503, "", std::string("30")).reply.header("Retry-After"), "30");
+  EXPECT_EQ(relay::upstream_status(503, "", std::nullopt).reply.header("Retry-After"), "1");
 }
 
 TEST(RelayDecisions, FailuresBeforeTheHeadAndInsideTheBody) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "lagoon/config/config.hpp"
+#include "lagoon/metrics/registry.hpp"
 #include "lagoon/routes/route.hpp"
 #include "lagoon/upstream/exchange.hpp"
 #include "lagoon/usage/sink.hpp"
@@ -17,8 +18,8 @@ namespace lagoon::relay {
 
 class ModelsRoute final : public routes::Handler {
  public:
-  ModelsRoute(const config::Config& cfg, upstream::Sender& upstream, usage::Sink& usage)
-      : cfg_(cfg), upstream_(upstream), usage_(usage) {}
+  ModelsRoute(const config::Config& cfg, upstream::Sender& upstream, usage::Sink& usage, metrics::Registry& metrics)
+      : cfg_(cfg), upstream_(upstream), usage_(usage), metrics_(metrics) {}
   boost::asio::awaitable<routes::Served> serve(const routes::Call& call, Downstream& client) override;
 
  private:
@@ -28,6 +29,7 @@ class ModelsRoute final : public routes::Handler {
   const config::Config& cfg_;
   upstream::Sender& upstream_;
   usage::Sink& usage_;
+  metrics::Registry& metrics_;
   std::mutex mutex_;
   std::string body_;  // the last good list
   std::chrono::steady_clock::time_point fetched_{};

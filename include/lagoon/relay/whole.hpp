@@ -9,6 +9,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "lagoon/metrics/registry.hpp"
 #include "lagoon/relay/decisions.hpp"
 #include "lagoon/upstream/exchange.hpp"
 
@@ -21,9 +22,10 @@ inline constexpr std::size_t kMaxWholeBody = 64u << 20;
 // kMaxWholeBody: broken).
 boost::asio::awaitable<std::optional<upstream::Failure>> read_whole(upstream::Exchange& ex, std::string& body);
 
-// Logs what `alert` asks the operator to look at; nothing for Alert::none. `body` is the upstream's
-// error body (logged bounded and without the gateway's credential).
+// Logs what `alert` asks the operator to look at, and counts it in lagoon_upstream_alerts_total{alert}
+// (an operator's alerting rule watches that); nothing for Alert::none. `body` is the upstream's error body
+// (logged bounded and without the gateway's credential).
 void log_alert(Alert alert, unsigned status, const std::string& request_id, std::string_view body,
-               std::string_view credential);
+               std::string_view credential, metrics::Registry& metrics);
 
 }  // namespace lagoon::relay
