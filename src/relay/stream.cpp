@@ -64,8 +64,8 @@ std::string client_bytes(std::vector<chat::SseEvent>& events, ChatRoute::Request
   return out;
 }
 
-// The stream's end once the upstream's body is over (or broke off): usage settled, then the final error
-// event if it broke off, and the last chunk.
+// The stream's end once the upstream's body is over, broke off, or the client is gone: usage settled,
+// then — for a client still there — the final error event if it broke off, and the last chunk.
 awaitable<void> finish_stream(ChatRoute::Request& r, std::optional<std::string_view> failure, bool gone, bool cut,
                               const Seen& seen) {
   if (gone && !seen.final_usage)
@@ -139,6 +139,7 @@ awaitable<void> ChatRoute::relay_stream(Request& r, upstream::Exchange& ex, cons
   r.usage.in_flight().note(*r.usage);  // the session and status, should the process die mid-stream
   Seen seen;
   bool gone = false;
+  Pumped pumped;
   if (head_written) {
     // A client that resets its connection while the upstream is silent is noticed now, not at the next
     // write: the upstream sees the close at once.
@@ -150,17 +151,13 @@ awaitable<void> ChatRoute::relay_stream(Request& r, upstream::Exchange& ex, cons
       Downstream& d;
       ~Unwatch() { d.stop_watching(); }
     } unwatch{r.client};
-    const Pumped pumped = co_await pump(r, ex, registration, gone, seen);
-    if (!pumped.client_lost) {
-      co_await finish_stream(r, pumped.failure, gone, registration.cut(), seen);
-      co_return;
-    }
+    pumped = co_await pump(r, ex, registration, gone, seen);
   }
-  ex.abort();  // the upstream sees the close at once
-  r.usage.set_outcome(Outcome::client_disconnected);
-  r.out.close = true;
-  if (!seen.final_usage) accounting::estimate_at_least(*r.usage, r.body.body_bytes, seen.content_bytes);
+  if (!head_written || pumped.client_lost) {
+    ex.abort();  // the upstream sees the close at once
+    gone = true;
+  }
+  co_await finish_stream(r, pumped.failure, gone, registration.cut(), seen);
 }
-
 
 }  // namespace lagoon::relay

@@ -17,25 +17,27 @@ boost::asio::awaitable<std::optional<upstream::Failure>> read_whole(upstream::Ex
 
 void log_alert(Alert alert, unsigned status, const std::string& request_id, std::string_view body,
                std::string_view credential, metrics::Registry& metrics) {
-  if (alert != Alert::none)
-    metrics
-        .counter("lagoon_upstream_alerts_total",
-                 "Upstream refusals that are the operator's to fix: credential_refused (401/403 to the gateway's "
-                 "key), payment_required (402: the upstream account is out of funds)",
-                 {{"alert", alert == Alert::credential_refused ? "credential_refused" : "payment_required"}})
-        .inc();
+  const char* label = nullptr;
   switch (alert) {
     case Alert::none: return;
     case Alert::credential_refused:
       log::error("the upstream refused the gateway's credential", {{"upstream_status", status}});
-      return;
+      label = "credential_refused";
+      break;
     case Alert::payment_required:
       log::error("the upstream refused for payment: the gateway's upstream account needs attention",
                  {{"upstream_status", status},
                   {"request_id", request_id},
                   {"upstream_body", log_excerpt(body, credential)}});
-      return;
+      label = "payment_required";
+      break;
   }
+  metrics
+      .counter("lagoon_upstream_alerts_total",
+               "Upstream refusals that are the operator's to fix: credential_refused (401/403 to the gateway's "
+               "key), payment_required (402: the upstream account is out of funds)",
+               {{"alert", label}})
+      .inc();
 }
 
 }  // namespace lagoon::relay

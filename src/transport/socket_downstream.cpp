@@ -91,9 +91,13 @@ awaitable<bool> SocketDownstream::send(http::Reply& reply) {
   auto res = to_response(reply, request_id_, keep_alive_);
   stream_.expires_after(write_timeout_);
   auto [ec, n] = co_await bhttp::async_write(stream_, res, as_result);
+  co_return wrote(ec, n);
+}
+
+bool SocketDownstream::wrote(const boost::system::error_code& ec, std::size_t n) noexcept {
   bytes_ += n;
   if (ec) failed_ = true;
-  co_return !failed_;
+  return !failed_;
 }
 
 awaitable<bool> SocketDownstream::start_stream(const http::Reply& head) {
@@ -106,9 +110,7 @@ awaitable<bool> SocketDownstream::start_stream(const http::Reply& head) {
   bhttp::response_serializer<bhttp::empty_body> sr(res);
   stream_.expires_after(write_timeout_);
   auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, as_result);
-  bytes_ += n;
-  if (ec) failed_ = true;
-  co_return !failed_;
+  co_return wrote(ec, n);
 }
 
 awaitable<bool> SocketDownstream::send_chunk(std::string_view bytes) {
@@ -116,17 +118,13 @@ awaitable<bool> SocketDownstream::send_chunk(std::string_view bytes) {
   stream_.expires_after(write_timeout_);
   auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(bytes.data(), bytes.size())),
                                             as_result);
-  bytes_ += n;
-  if (ec) failed_ = true;
-  co_return !failed_;
+  co_return wrote(ec, n);
 }
 
 awaitable<bool> SocketDownstream::end_stream() {
   stream_.expires_after(write_timeout_);
   auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), as_result);
-  bytes_ += n;
-  if (ec) failed_ = true;
-  co_return !failed_;
+  co_return wrote(ec, n);
 }
 
 awaitable<void> lingering_close(beast::tcp_stream& stream) {

@@ -38,6 +38,9 @@ class SocketDownstream final : public relay::Downstream {
 
  private:
   struct Watch;
+  // Counts a write's bytes and remembers its failure; whether the connection is still good.
+  bool wrote(const boost::system::error_code& ec, std::size_t n) noexcept;
+
   boost::beast::tcp_stream& stream_;
   const std::string& request_id_;
   const bool keep_alive_;
