@@ -71,6 +71,16 @@ double quantile(std::vector<double> v, double q) {
   return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
 }
 
+// The mean of the middle 80%: steadier than the median when the times have two humps, and deaf to the
+// scheduler's outliers.
+double trimmed_mean(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t cut = v.size() / 10;
+  double sum = 0;
+  for (std::size_t i = cut; i < v.size() - cut; ++i) sum += v[i];
+  return v.size() > 2 * cut ? sum / static_cast<double>(v.size() - 2 * cut) : 0;
+}
+
 }  // namespace
 
 TEST_F(Load, SlowlorisConnectionsAreClosedByTheHeaderDeadlineWhileOthersAreServed) {
@@ -152,41 +162,43 @@ TEST_F(Load, AWrongKeysRefusalTakesAsLongWhereverItDiffers) {
   // What an attacker can measure from outside: how long a wrong key takes to be refused, for keys that
   // differ from a real one at its start or at its end. Lagoon looks keys up only by their HMAC digest
   // (and compares digests in constant time), so nothing should depend on where they differ; this test
-  // holds the whole path to that. Warm: two wrong keys, answered from the negative cache, alternating
-  // on two kept-alive connections.
+  // holds the whole path to that. Warm: two wrong keys, answered from the negative cache.
   LagoonServer s(env);
   const std::string first = differing_at(key, lagoon::keys::kKeyMarker.size());
   const std::string last = differing_at(key, lagoon::keys::kKeyMarker.size() + lagoon::keys::kRandomChars - 1);
   ASSERT_TRUE(lagoon::keys::well_formed(first));
   ASSERT_TRUE(lagoon::keys::well_formed(last));
-  Connection ca(s.port()), cb(s.port());
-  auto once = [&](Connection& c, const std::string& k) {
+  Connection c(s.port());
+  auto once = [&](const std::string& k) {
     const auto t0 = Clock::now();
     c.send("GET /api/v1/key HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + k + "\r\n\r\n");
     auto r = c.read_response(5s);
     EXPECT_TRUE(r && r->status == 401);
     return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
   };
-  for (int i = 0; i < 300; ++i) once(ca, first), once(cb, last);  // both now in the negative cache
-  // n refusal times each way, alternating which goes first; then the medians and the rank statistic,
-  // reported and held to `max_median_gap`.
+  for (int i = 0; i < 300; ++i) once(first), once(last);  // both now in the negative cache
+  // n refusal times each way over one kept-alive connection (a CI run once measured one key 5% slower
+  // when each key had its own: the socket, not the key), in the order a b b a a b b a …, so each key
+  // comes first and after itself as often as the other does. Then the
+  // rank statistic and the gap between the trimmed means (the middle 80%: the medians of a two-humped
+  // distribution jump between its humps), reported and held to `max_gap`.
   auto compare = [&](const char* what, int n, const std::function<std::string(int)>& a_key,
-                     const std::function<std::string(int)>& b_key, double max_median_gap) {
+                     const std::function<std::string(int)>& b_key, double max_gap) {
     std::vector<double> a, b;
     for (int i = 1; i <= n; ++i) {
       const auto ka = a_key(i), kb = b_key(i);
       if (i % 2) {
-        a.push_back(once(ca, ka));
-        b.push_back(once(cb, kb));
+        a.push_back(once(ka));
+        b.push_back(once(kb));
       } else {
-        b.push_back(once(cb, kb));
-        a.push_back(once(ca, ka));
+        b.push_back(once(kb));
+        a.push_back(once(ka));
       }
     }
-    const double z = mann_whitney_z(a, b), ma = quantile(a, 0.5), mb = quantile(b, 0.5);
-    std::printf("%s refusal, first vs last characters different: median %.0f vs %.0f ns (%.2f%%), Mann-Whitney z = %.2f\n",
-                what, ma, mb, 100 * (ma - mb) / mb, z);
-    EXPECT_LT(std::abs(ma - mb) / mb, max_median_gap) << what;
+    const double z = mann_whitney_z(a, b), ma = trimmed_mean(a), mb = trimmed_mean(b), gap = (ma - mb) / mb;
+    std::printf("%s refusal, first vs last characters different: trimmed mean %.0f vs %.0f ns (%.2f%%), Mann-Whitney z = %.2f\n",
+                what, ma, mb, 100 * gap, z);
+    EXPECT_LT(std::abs(gap), max_gap) << what;
     EXPECT_LT(std::abs(z), 4.0) << what;
   };
   compare("warm", 5000, [&](int) { return first; }, [&](int) { return last; }, 0.05);
