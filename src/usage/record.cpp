@@ -142,13 +142,35 @@ std::string_view endpoint_name(Endpoint e) noexcept {
     case Endpoint::chat: return "chat";
     case Endpoint::models: return "models";
     case Endpoint::key: return "key";
+    case Endpoint::embeddings: return "embeddings";
+    case Endpoint::images: return "images";
+    case Endpoint::audio: return "audio";
+    case Endpoint::responses: return "responses";
   }
   return "";
 }
 
 std::optional<Endpoint> endpoint_from(std::string_view name) noexcept {
-  for (const Endpoint e : {Endpoint::chat, Endpoint::models, Endpoint::key})
+  for (const Endpoint e : {Endpoint::chat, Endpoint::models, Endpoint::key, Endpoint::embeddings, Endpoint::images,
+                           Endpoint::audio, Endpoint::responses})
     if (endpoint_name(e) == name) return e;
+  return std::nullopt;
+}
+
+std::string_view unit_name(Unit u) noexcept {
+  switch (u) {
+    case Unit::none: return "";
+    case Unit::images: return "images";
+    case Unit::characters: return "characters";
+    case Unit::seconds: return "seconds";
+    case Unit::bytes: return "bytes";
+  }
+  return "";
+}
+
+std::optional<Unit> unit_from(std::string_view name) noexcept {
+  for (const Unit u : {Unit::images, Unit::characters, Unit::seconds, Unit::bytes})
+    if (unit_name(u) == name) return u;
   return std::nullopt;
 }
 

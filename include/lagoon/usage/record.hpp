@@ -19,9 +19,18 @@ namespace lagoon::usage {
 
 // What a request asked for, as the usage row's `endpoint`. A new value is added at the end: the ring and
 // the in-flight table keep the number.
-enum class Endpoint : std::uint8_t { chat, models, key };
+// `models` and `key` are the two small metered routes of the gateway itself (the catalog, the key's own
+// record); the others are INTERFACE.md's five.
+enum class Endpoint : std::uint8_t { chat, models, key, embeddings, images, audio, responses };
 std::string_view endpoint_name(Endpoint e) noexcept;
 std::optional<Endpoint> endpoint_from(std::string_view name) noexcept;
+
+// What `units` counts on a row where tokens do not apply (images made, characters spoken, seconds
+// transcribed — or the upload's bytes when the upstream does not say how long the audio was). `none`:
+// the row has no units (its tokens, if any, are the measure).
+enum class Unit : std::uint8_t { none, images, characters, seconds, bytes };
+std::string_view unit_name(Unit u) noexcept;  // "" for none
+std::optional<Unit> unit_from(std::string_view name) noexcept;
 
 struct Record {
   std::string request_id;
@@ -40,6 +49,8 @@ struct Record {
   double duration_ms = 0;
   std::optional<double> ttfb_ms;
   Endpoint endpoint = Endpoint::chat;
+  std::optional<double> units;  // set exactly when unit != none
+  Unit unit = Unit::none;
 
   bool operator==(const Record&) const = default;
 };
