@@ -54,6 +54,7 @@ class Gateway {
   ratelimit::Limiter limiter_;
   admin::Api admin_;
   relay::Cuts cuts_;
+  relay::Relay relay_;
   relay::ChatRoute chat_;
   relay::ModelsRoute models_;
   routes::Health health_;

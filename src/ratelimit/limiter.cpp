@@ -120,11 +120,14 @@ void Limiter::warn_throttled(const std::string& what) {
   log::warn("rate limits not checked: allowing requests", {{"reason", what}});
 }
 
-asio::awaitable<Decision> Limiter::admit(const auth::KeyRecord& key, std::int64_t estimate) {
-  const Limits limits = limits_for(key, cfg_);
+asio::awaitable<Decision> Limiter::admit(const auth::KeyRecord& key, std::optional<std::int64_t> estimate) {
+  Limits limits = limits_for(key, cfg_);
+  // Without tokens the script neither checks nor charges the token window (and any settlement owed
+  // stays for the key's next token-counted request).
+  if (!estimate) limits.tpm = 0;
   Decision d;
   if (!limits.any()) co_return d;
-  const std::int64_t cost = admission_cost(estimate, limits);
+  const std::int64_t cost = admission_cost(estimate.value_or(0), limits);
   const std::int64_t owed = limits.tpm > 0 ? take_owed(key.key_id) : 0;
   const auto result = co_await run_script(key.key_id, limits, cost, "admit", owed);
   std::optional<Decision> parsed;

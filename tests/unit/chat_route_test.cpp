@@ -61,7 +61,9 @@ class ChatRouteTest : public ::testing::Test {
     upstream_ = {};
     sink_ = {};
     client_ = {};
-    route_.emplace(relay::ChatDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, 0ms});
+    route_.reset();
+    relay_.emplace(relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, 0ms});
+    route_.emplace(*relay_);
   }
   const usage::Record& only_record() {
     EXPECT_EQ(sink_.opened, 1);
@@ -81,8 +83,9 @@ class ChatRouteTest : public ::testing::Test {
   fakes::FakeSink sink_;
   relay::Cuts cuts_;
   boost::asio::io_context ioc_;
-  std::optional<relay::ChatRoute> route_{std::in_place,
-                                        relay::ChatDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, 0ms}};
+  std::optional<relay::Relay> relay_{std::in_place,
+                                     relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, 0ms}};
+  std::optional<relay::ChatRoute> route_{std::in_place, *relay_};
   auth::AuthResult key_;
   http::Headers forward_;
   fakes::FakeDownstream client_;

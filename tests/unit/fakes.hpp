@@ -145,9 +145,12 @@ class FakeGate final : public ratelimit::Gate {
  public:
   ratelimit::Decision decision;  // what admit() answers (default: unlimited)
   std::vector<std::int64_t> settled;
-  boost::asio::awaitable<ratelimit::Decision> admit(const auth::KeyRecord&, std::int64_t estimate) override {
+  std::vector<std::optional<std::int64_t>> estimates;  // what each admit() was asked
+  boost::asio::awaitable<ratelimit::Decision> admit(const auth::KeyRecord&, std::optional<std::int64_t> estimate) override {
+    estimates.push_back(estimate);
     auto d = decision;
-    d.tokens_requested = estimate;
+    d.tokens_requested = estimate.value_or(0);
+    if (!estimate) d.tokens.reset();
     co_return d;
   }
   void settle(const auth::KeyRecord&, const ratelimit::Decision&, std::int64_t actual) override {

@@ -20,6 +20,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -48,8 +49,9 @@ class Gate {
  public:
   virtual ~Gate() = default;
   // Decides whether the key may make one more request costing `estimate` tokens, and if so consumes
-  // it from the key's budgets.
-  virtual boost::asio::awaitable<Decision> admit(const auth::KeyRecord& key, std::int64_t estimate) = 0;
+  // it from the key's budgets. nullopt: tokens do not apply to the request (images, audio) — only its
+  // requests-per-minute limit is checked, and it says nothing of the key's tokens.
+  virtual boost::asio::awaitable<Decision> admit(const auth::KeyRecord& key, std::optional<std::int64_t> estimate) = 0;
   // After an admitted request ended: its real usage (`actual_tokens`; 0 when the upstream never
   // answered) replaces what admission charged.
   virtual void settle(const auth::KeyRecord& key, const Decision& admitted, std::int64_t actual_tokens) = 0;
@@ -65,7 +67,7 @@ class Limiter final : public Gate {
   void start();
   void shutdown() noexcept;
 
-  boost::asio::awaitable<Decision> admit(const auth::KeyRecord& key, std::int64_t estimate) override;
+  boost::asio::awaitable<Decision> admit(const auth::KeyRecord& key, std::optional<std::int64_t> estimate) override;
 
   // No I/O here (see above).
   void settle(const auth::KeyRecord& key, const Decision& admitted, std::int64_t actual_tokens) override;

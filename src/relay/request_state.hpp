@@ -1,5 +1,5 @@
-// ChatRoute::Request: one chat request's state as it moves through the route (chat.cpp, stream.cpp).
-// Internal to src/relay; one request's coroutine.
+// relay::Request: one relayed request's state as it moves through a route (chat.cpp, endpoint.cpp) and
+// the relay they share (relay.cpp, pieces.cpp). Internal to src/relay; one request's coroutine.
 #pragma once
 
 #include <chrono>
@@ -8,6 +8,7 @@
 #include "lagoon/chat/request.hpp"
 #include "lagoon/ratelimit/limiter.hpp"
 #include "lagoon/relay/chat.hpp"
+#include "lagoon/relay/relay.hpp"
 
 namespace lagoon::relay {
 
@@ -26,21 +27,31 @@ struct Settlement {
   }
 };
 
-struct ChatRoute::Request {
-  Request(const routes::Call& c, Downstream& d, usage::Sink& sink)
-      : call(c),
-        client(d),
-        usage(sink, c.key->key(), c.request_id, c.client_request_id, usage::Endpoint::chat, started) {}
+struct Request {
+  Request(const routes::Call& c, Downstream& d, usage::Sink& sink, usage::Endpoint endpoint)
+      : call(c), client(d), usage(sink, c.key->key(), c.request_id, c.client_request_id, endpoint, started) {}
   const auth::KeyRecord& key() const noexcept { return call.key->key(); }
 
   const routes::Call& call;
   Downstream& client;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   accounting::UsageGuard usage;
-  chat::ChatRequest body;
   http::Headers ratelimit_headers;  // x-ratelimit-*, on every answer
   Settlement settle;
   routes::Served out;
 };
+
+struct ChatRoute::Request : relay::Request {
+  Request(const routes::Call& c, Downstream& d, usage::Sink& sink)
+      : relay::Request(c, d, sink, usage::Endpoint::chat) {}
+  chat::ChatRequest body;
+};
+
+// An event stream's head as the gateway sends it: no caching, no proxy buffering.
+http::Reply event_stream_head();
+
+// The chat route's event stream (stream.cpp).
+boost::asio::awaitable<void> relay_chat_stream(Relay& relay, ChatRoute::Request& r, upstream::Exchange& ex,
+                                               const Cuts::Registration& registration);
 
 }  // namespace lagoon::relay
