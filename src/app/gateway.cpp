@@ -56,6 +56,12 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
   router_.set(http::Route::key_info, key_info_);
   router_.set(http::Route::chat_completions, chat_);
   router_.set(http::Route::models, models_);
+  // The relayed endpoints' routes follow each other in the order of endpoint_specs().
+  const auto& specs = relay::endpoint_specs();
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    endpoints_.push_back(std::make_unique<relay::EndpointRoute>(relay_, specs[i]));
+    router_.set(static_cast<http::Route>(static_cast<std::size_t>(http::Route::embeddings) + i), *endpoints_.back());
+  }
   router_.set(http::Route::admin, admin_route_);
 }
 

@@ -5,6 +5,9 @@
 // Internal to src/app. Thread-safety: run() once, from the thread that constructed it.
 #pragma once
 
+#include <memory>
+#include <vector>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -17,6 +20,7 @@
 #include "lagoon/ratelimit/limiter.hpp"
 #include "lagoon/redis/client.hpp"
 #include "lagoon/relay/chat.hpp"
+#include "lagoon/relay/endpoint.hpp"
 #include "lagoon/relay/models.hpp"
 #include "lagoon/routes/handlers.hpp"
 #include "lagoon/routes/router.hpp"
@@ -57,6 +61,7 @@ class Gateway {
   relay::Relay relay_;
   relay::ChatRoute chat_;
   relay::ModelsRoute models_;
+  std::vector<std::unique_ptr<relay::EndpointRoute>> endpoints_;  // endpoint_specs(), in order
   routes::Health health_;
   routes::Ready ready_;
   routes::Metrics metrics_;

@@ -8,6 +8,7 @@ struct Entry {
   std::string_view method;
   Route route;
   Access access;
+  bool upload = false;
 };
 
 constexpr Entry kRoutes[] = {
@@ -20,6 +21,19 @@ constexpr Entry kRoutes[] = {
     {"/v1/chat/completions", "POST", Route::chat_completions, Access::key},
     {"/api/v1/models", "GET", Route::models, Access::key},
     {"/v1/models", "GET", Route::models, Access::key},
+#define LAGOON_RELAYED(path, route, upload)                        \
+  {"/api/v1" path, "POST", Route::route, Access::key, upload}, \
+      {"/v1" path, "POST", Route::route, Access::key, upload}
+    LAGOON_RELAYED("/embeddings", embeddings, false),
+    LAGOON_RELAYED("/images/generations", images_generations, false),
+    LAGOON_RELAYED("/image/generate", image_generate, false),
+    LAGOON_RELAYED("/image/upscale", image_upscale, true),
+    LAGOON_RELAYED("/image/edit", image_edit, true),
+    LAGOON_RELAYED("/image/background-remove", image_background_remove, true),
+    LAGOON_RELAYED("/audio/speech", audio_speech, false),
+    LAGOON_RELAYED("/audio/transcriptions", audio_transcriptions, true),
+    LAGOON_RELAYED("/responses", responses, false),
+#undef LAGOON_RELAYED
 };
 
 }  // namespace
@@ -47,6 +61,7 @@ RouteMatch match_route(std::string_view method, std::string_view target) noexcep
       m.kind = RouteMatch::Kind::found;
       m.route = e.route;
       m.access = e.access;
+      m.upload = e.upload;
       return m;
     }
     m.kind = RouteMatch::Kind::method_not_allowed;

@@ -84,7 +84,9 @@ class Connection {
 
   // One request from its first byte to its answer; false when the connection is over.
   awaitable<bool> serve_one(Clock::time_point started, Clock::time_point header_due) {
-    RequestReader reader({cfg_.max_header_bytes, cfg_.max_body_bytes, cfg_.max_request_line_bytes});
+    // The largest body any route takes; the route's own limit is set once the head names it.
+    RequestReader reader({cfg_.max_header_bytes, std::max(cfg_.max_body_bytes, cfg_.max_upload_bytes),
+                          cfg_.max_request_line_bytes});
     auto header_deadline = std::make_unique<ReadDeadline>(stream_, header_due - Clock::now());
     const auto step = co_await read_head(reader);
     const bool header_late = header_deadline->expired();
@@ -105,6 +107,8 @@ class Connection {
     RequestInfo x{started, method, path, http::match_route(head.method_string(), head.target()),
                std::string(head["X-Request-Id"]), {}};
     x.request_id = http::choose_request_id(x.head_request_id);
+    if (reader.limit_body(x.match.upload ? cfg_.max_upload_bytes : cfg_.max_body_bytes) == RequestReader::Step::refused)
+      co_return co_await reject(reader.refusal(), started, method, path);
     co_return co_await admit_and_serve(reader, x);
   }
 
@@ -135,7 +139,8 @@ class Connection {
     // The body's memory, all of it, is reserved before its first byte is read.
     std::optional<std::optional<BodyBudget::Reservation>> reservation;
     if (body_pending) {
-      reservation.emplace(s_.body_budget->try_reserve(reader.content_length().value_or(cfg_.max_body_bytes)));
+      reservation.emplace(s_.body_budget->try_reserve(
+          reader.content_length().value_or(x.match.upload ? cfg_.max_upload_bytes : cfg_.max_body_bytes)));
       if (!*reservation) {
         s_.bodies_refused.inc();
         http::Reply busy = http::error_reply(
@@ -178,6 +183,8 @@ class Connection {
     call.authorization = req[bhttp::field::authorization];
     call.authorization_fields = req.count(bhttp::field::authorization);
     call.body = req.body();
+    call.content_type = req[bhttp::field::content_type];
+    call.accept = req[bhttp::field::accept];
     for (const auto& f : req)
       if (relay::forwarded_request_header(f.name_string()))
         call.forward_headers.emplace_back(std::string(f.name_string()), std::string(f.value()));

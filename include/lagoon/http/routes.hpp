@@ -15,6 +15,16 @@ enum class Route {
   key_info,          // GET /api/v1/key: the calling key's own record (authenticated)
   chat_completions,  // POST /api/v1/chat/completions: the relay
   models,            // GET /api/v1/models: the upstream's list, cached
+  // POST: Venice's other endpoints, relayed (relay/endpoints.hpp), in the order of endpoint_specs().
+  embeddings,
+  images_generations,
+  image_generate,
+  image_upscale,
+  image_edit,
+  image_background_remove,
+  audio_speech,
+  audio_transcriptions,
+  responses,
   admin,             // anything under /admin/v1: the admin API routes it further (admin/api.hpp)
 };
 inline constexpr std::size_t kRouteCount = static_cast<std::size_t>(Route::admin) + 1;
@@ -30,6 +40,7 @@ struct RouteMatch {
   enum class Kind { found, not_found, method_not_allowed } kind = Kind::not_found;
   Route route{};
   Access access = Access::open;
+  bool upload = false;  // takes a file: its body may be as large as max_upload_bytes
   std::string_view allow;  // for method_not_allowed: the Allow header value
   std::string_view label;  // bounded metric label: the route's path, or "unmatched"
 };

@@ -39,6 +39,8 @@ struct Call {
   std::string_view authorization;       // the Authorization header (the admin API checks its own token)
   std::size_t authorization_fields = 0;  // how many Authorization headers came
   std::string_view body;
+  std::string_view content_type;          // as the client sent them: the endpoints other than chat pass them on
+  std::string_view accept;
   http::Headers forward_headers;          // the client's headers that go upstream (relay/venice_headers.hpp)
   const auth::AuthResult* key = nullptr;  // set for routes that need a key: authenticated, ok()
   std::string request_id;

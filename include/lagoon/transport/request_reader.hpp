@@ -8,6 +8,8 @@
 // Header-only (Beast); one instance per request; not thread-safe.
 #pragma once
 
+#include <algorithm>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -73,6 +75,17 @@ class RequestReader {
   std::optional<std::uint64_t> content_length() const {
     const auto n = header_parser_.content_length();
     return n ? std::optional<std::uint64_t>(*n) : std::nullopt;
+  }
+
+  // The route's own limit on the body, once the head has said which route it is (at most the limit the
+  // reader was made with, which the head's Content-Length was already held to). `refused` when the
+  // Content-Length says more.
+  Step limit_body(std::uint64_t n) {
+    limits_.max_body_bytes = std::min(limits_.max_body_bytes, n);
+    if (const auto length = content_length(); length && *length > limits_.max_body_bytes)
+      return refuse(http::ErrorKind::payload_too_large,
+                    "Request body larger than " + std::to_string(limits_.max_body_bytes) + " bytes", true);
+    return Step::done;
   }
 
   // --- The body (after read_head returned done) ---

@@ -1,0 +1,355 @@
+#include "lagoon/relay/endpoints.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "lagoon/accounting/tokens.hpp"
+
+namespace lagoon::relay {
+
+using nlohmann::json;
+using usage::Endpoint;
+using Body = EndpointSpec::Body;
+
+const std::vector<EndpointSpec>& endpoint_specs() {
+  static const std::vector<EndpointSpec> specs{
+      {"/embeddings", Endpoint::embeddings, Meter::embeddings, Body::json},
+      {"/images/generations", Endpoint::images, Meter::image_list, Body::json},
+      {"/image/generate", Endpoint::images, Meter::venice_images, Body::json},
+      {"/image/upscale", Endpoint::images, Meter::one_image, Body::json_or_multipart},
+      {"/image/edit", Endpoint::images, Meter::one_image, Body::json_or_multipart},
+      {"/image/background-remove", Endpoint::images, Meter::one_image, Body::json_or_multipart},
+      {"/audio/speech", Endpoint::audio, Meter::speech, Body::json},
+      {"/audio/transcriptions", Endpoint::audio, Meter::transcription, Body::multipart},
+      {"/responses", Endpoint::responses, Meter::responses, Body::json},
+  };
+  return specs;
+}
+
+namespace {
+
+chat::InvalidRequest invalid(std::string message, std::optional<std::string> param = std::nullopt) {
+  return {std::move(message), std::move(param)};
+}
+
+bool iequals_prefix(std::string_view s, std::string_view lower_prefix) {
+  if (s.size() < lower_prefix.size()) return false;
+  for (std::size_t i = 0; i < lower_prefix.size(); ++i) {
+    const char c = s[i] >= 'A' && s[i] <= 'Z' ? static_cast<char>(s[i] | 0x20) : s[i];
+    if (c != lower_prefix[i]) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// The value of `name="…"` (or name=token) in a header value's parameters.
+std::optional<std::string_view> parameter(std::string_view value, std::string_view name) {
+  std::size_t at = value.find(';');
+  while (at != std::string_view::npos) {
+    std::string_view rest = value.substr(at + 1);
+    const auto next = rest.find(';');
+    std::string_view p = trim(rest.substr(0, next));
+    at = next == std::string_view::npos ? next : at + 1 + next;
+    const auto eq = p.find('=');
+    if (eq == std::string_view::npos || !iequals_prefix(trim(p.substr(0, eq)), name) ||
+        trim(p.substr(0, eq)).size() != name.size())
+      continue;
+    std::string_view v = trim(p.substr(eq + 1));
+    if (v.size() >= 2 && v.front() == '"') {
+      // A quoted value may hold ';' — take it up to its closing quote in the whole header value.
+      const auto start = static_cast<std::size_t>(v.data() - value.data()) + 1;
+      const auto end = value.find('"', start);
+      if (end == std::string_view::npos) return std::nullopt;
+      return value.substr(start, end - start);
+    }
+    return v;
+  }
+  return std::nullopt;
+}
+
+std::optional<double> count_of(const json& body, const char* field) {
+  const auto it = body.find(field);
+  if (it == body.end() || it->is_null()) return 1.0;
+  if (!it->is_number_integer() || it->get<long long>() < 1) return std::nullopt;
+  return static_cast<double>(it->get<long long>());
+}
+
+std::size_t utf8_characters(std::string_view s) {
+  return static_cast<std::size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+std::variant<EndpointRequest, chat::InvalidRequest> inspect_multipart(const EndpointSpec& spec,
+                                                                      std::string_view content_type,
+                                                                      std::string_view body, EndpointRequest req) {
+  const auto boundary = multipart_boundary(content_type);
+  if (!boundary) return invalid("A multipart/form-data body needs a boundary in its Content-Type.");
+  const auto parts = form_parts(body, *boundary);
+  if (!parts) return invalid("The multipart/form-data body is malformed.");
+  req.multipart = true;
+  bool file = false;
+  for (const auto& p : *parts) {
+    if (p.name == "model") {
+      if (const auto problem = chat::model_problem(p.value)) return invalid(*problem, "model");
+      req.model = std::string(p.value);
+    } else if (p.filename || p.name == "file" || p.name == "image") {
+      if (p.name == "file" || p.name == "image") file = true;
+      req.upload_bytes += p.value.size();
+    }
+  }
+  if (spec.meter == Meter::transcription && !file) return invalid("A file to transcribe is required.", "file");
+  if (spec.meter == Meter::one_image && !file) return invalid("An image is required.", "image");
+  if (spec.meter == Meter::one_image) req.units = 1;
+  return req;
+}
+
+// Where the next delimiter starts at or after `from`: CRLF "--" boundary followed by "--" (the last) or
+// by optional whitespace and CRLF. Text that merely begins like one (a boundary with more after it)
+// is part of the value.
+std::size_t delimiter_at(std::string_view body, std::string_view delimiter, std::size_t from) {
+  for (auto at = body.find(delimiter, from); at != std::string_view::npos; at = body.find(delimiter, at + 1)) {
+    std::size_t after = at + delimiter.size();
+    if (body.substr(after, 2) == "--") return at;
+    while (after < body.size() && (body[after] == ' ' || body[after] == '\t')) ++after;
+    if (body.substr(after, 2) == "\r\n") return at;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+std::optional<std::string> multipart_boundary(std::string_view content_type) {
+  if (!iequals_prefix(trim(content_type), "multipart/form-data")) return std::nullopt;
+  const auto b = parameter(content_type, "boundary");
+  // RFC 2046 §5.1.1: 1 to 70 characters.
+  if (!b || b->empty() || b->size() > 70) return std::nullopt;
+  return std::string(*b);
+}
+
+std::optional<std::vector<FormPart>> form_parts(std::string_view body, std::string_view boundary) {
+  const std::string delimiter = "--" + std::string(boundary);
+  std::vector<FormPart> parts;
+  // The body starts with the first delimiter (a preamble before it is allowed and ignored).
+  std::size_t at = body.rfind(delimiter, 0) == 0 ? 0 : body.find("\r\n" + delimiter);
+  if (at == std::string_view::npos) return std::nullopt;
+  at = body.find(delimiter, at) + delimiter.size();
+  const std::string next_delimiter = "\r\n" + delimiter;
+  for (;;) {
+    if (body.substr(at, 2) == "--") return parts;  // the close delimiter
+    // Transport padding (whitespace) may follow a delimiter before its CRLF.
+    while (at < body.size() && (body[at] == ' ' || body[at] == '\t')) ++at;
+    if (body.substr(at, 2) != "\r\n") return std::nullopt;
+    at += 2;
+    const auto headers_end = body.find("\r\n\r\n", at);
+    const auto end = delimiter_at(body, next_delimiter, at);
+    if (end == std::string_view::npos) return std::nullopt;
+    FormPart part;
+    std::size_t value_start;
+    if (body.substr(at, 2) == "\r\n") {
+      value_start = at + 2;  // a part without headers
+    } else {
+      if (headers_end == std::string_view::npos || headers_end > end) return std::nullopt;
+      value_start = headers_end + 4;
+      for (std::string_view headers = body.substr(at, headers_end - at); !headers.empty();) {
+        const auto eol = headers.find("\r\n");
+        const std::string_view line = headers.substr(0, eol);
+        headers = eol == std::string_view::npos ? std::string_view() : headers.substr(eol + 2);
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos) return std::nullopt;
+        if (!iequals_prefix(line, "content-disposition") || colon != 19) continue;
+        const std::string_view value = line.substr(colon + 1);
+        if (const auto n = parameter(value, "name")) part.name = *n;
+        part.filename = parameter(value, "filename");
+      }
+    }
+    part.value = body.substr(value_start, end - value_start);
+    parts.push_back(part);
+    at = end + next_delimiter.size();
+  }
+}
+
+std::variant<EndpointRequest, chat::InvalidRequest> inspect(const EndpointSpec& spec, std::string_view content_type,
+                                                            std::string_view body) {
+  EndpointRequest req;
+  req.body_bytes = body.size();
+  const bool multipart = iequals_prefix(trim(content_type), "multipart/");
+  if (spec.body == Body::multipart && !multipart)
+    return invalid("This endpoint takes a multipart/form-data body (Content-Type: multipart/form-data).");
+  if (multipart) {
+    if (spec.body == Body::json) return invalid("This endpoint takes a JSON body.");
+    return inspect_multipart(spec, content_type, body, std::move(req));
+  }
+
+  json doc = json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return invalid("The request body must be a JSON object.");
+  if (const auto m = doc.find("model"); m != doc.end() && !m->is_null()) {
+    if (!m->is_string()) return invalid("model must be a string.", "model");
+    const auto& name = m->get_ref<const std::string&>();
+    if (const auto problem = chat::model_problem(name)) return invalid(*problem, "model");
+    req.model = name;
+  }
+  auto flag = [&](const char* field) -> std::optional<bool> {
+    const auto it = doc.find(field);
+    if (it == doc.end() || it->is_null()) return false;
+    if (!it->is_boolean()) return std::nullopt;
+    return it->get<bool>();
+  };
+  switch (spec.meter) {
+    case Meter::embeddings: {
+      const auto input = doc.find("input");
+      if (input == doc.end() || !(input->is_string() || input->is_array()))
+        return invalid("input must be a string or an array.", "input");
+      req.input_bytes = input->is_string() ? input->get_ref<const std::string&>().size() : input->dump().size();
+      break;
+    }
+    case Meter::image_list:
+      req.units = count_of(doc, "n");
+      if (!req.units) return invalid("n must be a positive integer.", "n");
+      break;
+    case Meter::venice_images:
+      req.units = count_of(doc, "variants");
+      if (!req.units) return invalid("variants must be a positive integer.", "variants");
+      break;
+    case Meter::one_image: req.units = 1; break;
+    case Meter::speech: {
+      const auto input = doc.find("input");
+      if (input == doc.end() || !input->is_string()) return invalid("input must be a string.", "input");
+      req.units = static_cast<double>(utf8_characters(input->get_ref<const std::string&>()));
+      const auto streaming = flag("streaming");
+      if (!streaming) return invalid("streaming must be a boolean.", "streaming");
+      req.stream = *streaming;
+      break;
+    }
+    case Meter::transcription: break;  // multipart only: refused above
+    case Meter::responses: {
+      const auto stream = flag("stream");
+      if (!stream) return invalid("stream must be a boolean.", "stream");
+      req.stream = *stream;
+      if (const auto m = doc.find("max_output_tokens"); m != doc.end() && m->is_number_integer())
+        req.max_tokens = m->get<long long>();
+      break;
+    }
+  }
+  return req;
+}
+
+std::optional<Counted> responses_usage(std::string_view json_text) {
+  const json doc = json::parse(json_text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return std::nullopt;
+  // A response object carries `usage`; a response.completed event carries the response.
+  const json* response = &doc;
+  if (const auto r = doc.find("response"); r != doc.end() && r->is_object()) response = &*r;
+  const auto u = response->find("usage");
+  if (u == response->end() || !u->is_object()) return std::nullopt;
+  auto number = [&](const char* field) -> std::optional<long long> {
+    const auto it = u->find(field);
+    if (it == u->end() || !it->is_number_integer()) return std::nullopt;
+    return it->get<long long>();
+  };
+  Counted c;
+  c.prompt_tokens = number("input_tokens");
+  c.completion_tokens = number("output_tokens");
+  c.total_tokens = number("total_tokens");
+  if (!c.prompt_tokens && !c.completion_tokens && !c.total_tokens) return std::nullopt;
+  return c;
+}
+
+Counted count_binary(const EndpointSpec& spec, const EndpointRequest& req) {
+  Counted c;
+  switch (spec.meter) {
+    case Meter::venice_images:  // a binary answer is one image, whatever `variants` asked
+    case Meter::one_image:
+      c.units = 1;
+      c.unit = usage::Unit::images;
+      break;
+    case Meter::image_list:
+      c.units = req.units;
+      c.unit = usage::Unit::images;
+      break;
+    case Meter::speech:
+      c.units = req.units.value_or(0);
+      c.unit = usage::Unit::characters;
+      break;
+    case Meter::transcription:
+      c.units = static_cast<double>(req.upload_bytes);
+      c.unit = usage::Unit::bytes;
+      break;
+    case Meter::embeddings:
+    case Meter::responses:
+      c.prompt_tokens = accounting::estimate_tokens(spec.meter == Meter::embeddings ? req.input_bytes : req.body_bytes);
+      c.total_tokens = c.prompt_tokens;
+      c.tokens_estimated = true;
+      break;
+  }
+  return c;
+}
+
+Counted count_whole(const EndpointSpec& spec, const EndpointRequest& req, std::string_view content_type,
+                    std::string_view body) {
+  const bool is_json = iequals_prefix(trim(content_type), "application/json");
+  const json doc = is_json ? json::parse(body, nullptr, false) : json(nullptr);
+  const bool object = doc.is_object();
+  Counted c = count_binary(spec, req);
+  switch (spec.meter) {
+    case Meter::embeddings: {
+      if (!object) break;
+      const auto u = doc.find("usage");
+      if (u == doc.end() || !u->is_object()) break;
+      const auto p = u->find("prompt_tokens");
+      const auto t = u->find("total_tokens");
+      if (p == u->end() || !p->is_number_integer()) break;
+      c = Counted{};
+      c.prompt_tokens = p->get<long long>();
+      c.total_tokens = t != u->end() && t->is_number_integer() ? t->get<long long>() : *c.prompt_tokens;
+      break;
+    }
+    case Meter::image_list:
+    case Meter::venice_images: {
+      if (!object) break;
+      const auto list = doc.find(spec.meter == Meter::image_list ? "data" : "images");
+      if (list != doc.end() && list->is_array()) c.units = static_cast<double>(list->size());
+      else if (spec.meter == Meter::venice_images) c.units = req.units;
+      break;
+    }
+    case Meter::one_image:
+    case Meter::speech: break;
+    case Meter::transcription: {
+      if (!object) break;
+      const auto d = doc.find("duration");
+      if (d != doc.end() && d->is_number() && std::isfinite(d->get<double>()) && d->get<double>() >= 0) {
+        c.units = d->get<double>();
+        c.unit = usage::Unit::seconds;
+      }
+      break;
+    }
+    case Meter::responses: {
+      if (const auto u = responses_usage(body)) return *u;
+      c = Counted{};
+      c.prompt_tokens = accounting::estimate_tokens(req.body_bytes);
+      c.completion_tokens = accounting::estimate_tokens(body.size());
+      c.tokens_estimated = true;
+      break;
+    }
+  }
+  return c;
+}
+
+void apply(const Counted& c, usage::Record& r) noexcept {
+  if (c.prompt_tokens || c.completion_tokens || c.total_tokens) {
+    accounting::set_tokens(r, c.prompt_tokens, c.completion_tokens, c.total_tokens);
+    r.tokens_estimated = c.tokens_estimated;
+  }
+  if (c.unit != usage::Unit::none && c.units) {
+    r.units = *c.units;
+    r.unit = c.unit;
+  }
+}
+
+}  // namespace lagoon::relay
