@@ -42,7 +42,7 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
       admin_(cfg, pool, registry),
       relay_({cfg, upstream_, sessions_, limiter_, usage, cuts_, registry}),
       chat_(relay_),
-      models_(cfg, upstream_, usage, registry),
+      catalog_(cfg, upstream_, usage, registry),
       ready_(readiness),
       metrics_(registry),
       key_info_(usage),
@@ -55,7 +55,9 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
   router_.set(http::Route::metrics, metrics_);
   router_.set(http::Route::key_info, key_info_);
   router_.set(http::Route::chat_completions, chat_);
-  router_.set(http::Route::models, models_);
+  for (const auto r : {http::Route::models, http::Route::models_traits, http::Route::models_compatibility_mapping,
+                       http::Route::image_styles})
+    router_.set(r, catalog_);
   // The relayed endpoints' routes follow each other in the order of endpoint_specs().
   const auto& specs = relay::endpoint_specs();
   for (std::size_t i = 0; i < specs.size(); ++i) {

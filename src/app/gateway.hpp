@@ -21,7 +21,7 @@
 #include "lagoon/redis/client.hpp"
 #include "lagoon/relay/chat.hpp"
 #include "lagoon/relay/endpoint.hpp"
-#include "lagoon/relay/models.hpp"
+#include "lagoon/relay/catalog.hpp"
 #include "lagoon/routes/handlers.hpp"
 #include "lagoon/routes/router.hpp"
 #include "lagoon/session/store.hpp"
@@ -60,7 +60,7 @@ class Gateway {
   relay::Cuts cuts_;
   relay::Relay relay_;
   relay::ChatRoute chat_;
-  relay::ModelsRoute models_;
+  relay::CatalogRoute catalog_;
   std::vector<std::unique_ptr<relay::EndpointRoute>> endpoints_;  // endpoint_specs(), in order
   routes::Health health_;
   routes::Ready ready_;

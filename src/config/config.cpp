@@ -138,6 +138,8 @@ const std::vector<Field>& fields() {
       {"max_request_line_bytes", "LAGOON_MAX_REQUEST_LINE_BYTES", false,
        size(&Config::max_request_line_bytes, 256, 1 << 20)},
       {"max_body_bytes", "LAGOON_MAX_BODY_BYTES", false, size(&Config::max_body_bytes, 1024, 1ull << 30)},
+      {"catalog_public", "LAGOON_CATALOG_PUBLIC", false,
+       [](Config& c, const std::string& f, const Raw& r) { c.catalog_public = boolean(f, r); }},
       {"max_upload_bytes", "LAGOON_MAX_UPLOAD_BYTES", false, size(&Config::max_upload_bytes, 1024, 1ull << 30)},
       {"max_buffered_body_bytes", "LAGOON_MAX_BUFFERED_BODY_BYTES", false,
        size(&Config::max_buffered_body_bytes, 1024, 1ull << 40)},

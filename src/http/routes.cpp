@@ -19,8 +19,14 @@ constexpr Entry kRoutes[] = {
     {"/v1/key", "GET", Route::key_info, Access::key},
     {"/api/v1/chat/completions", "POST", Route::chat_completions, Access::key},
     {"/v1/chat/completions", "POST", Route::chat_completions, Access::key},
-    {"/api/v1/models", "GET", Route::models, Access::key},
-    {"/v1/models", "GET", Route::models, Access::key},
+    {"/api/v1/models", "GET", Route::models, Access::catalog},
+    {"/v1/models", "GET", Route::models, Access::catalog},
+    {"/api/v1/models/traits", "GET", Route::models_traits, Access::catalog},
+    {"/v1/models/traits", "GET", Route::models_traits, Access::catalog},
+    {"/api/v1/models/compatibility_mapping", "GET", Route::models_compatibility_mapping, Access::catalog},
+    {"/v1/models/compatibility_mapping", "GET", Route::models_compatibility_mapping, Access::catalog},
+    {"/api/v1/image/styles", "GET", Route::image_styles, Access::catalog},
+    {"/v1/image/styles", "GET", Route::image_styles, Access::catalog},
 #define LAGOON_RELAYED(path, route, upload)                        \
   {"/api/v1" path, "POST", Route::route, Access::key, upload}, \
       {"/v1" path, "POST", Route::route, Access::key, upload}

@@ -127,7 +127,9 @@ class Connection {
     const bool body_pending = reader.body_pending();
     // A route that needs a key checks it from the head, before the body is read or 100 Continue sent.
     std::optional<admission::Admission> admitted;
-    if (x.match.kind == http::RouteMatch::Kind::found && x.match.access == http::Access::key) {
+    const bool needs_key = x.match.access == http::Access::key ||
+                           (x.match.access == http::Access::catalog && !cfg_.catalog_public);
+    if (x.match.kind == http::RouteMatch::Kind::found && needs_key) {
       admitted = co_await admission::admit_key(s_.auth, head.count(bhttp::field::authorization),
                                                head[bhttp::field::authorization]);
       if (admitted->refusal) {

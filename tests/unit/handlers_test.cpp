@@ -2,9 +2,10 @@
 // a handler), the models list cache, and the calling key's record — each authenticated request with
 // exactly one usage record.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "fakes.hpp"
-#include "lagoon/relay/models.hpp"
+#include "lagoon/relay/catalog.hpp"
 #include "lagoon/routes/handlers.hpp"
 #include "lagoon/routes/router.hpp"
 
@@ -58,13 +59,14 @@ TEST(Router, UnknownPathsAre404AndWrongMethods405WithAllow) {
   EXPECT_EQ(unwired.status, 500u);
 }
 
-TEST(ModelsRoute, TheListIsFetchedOnceAndCachedAndAFailureBeforeAnyListIsAnError) {
+TEST(CatalogRoute, TheListIsFetchedOnceAndCachedAndAFailureBeforeAnyListIsAnError) {
   config::Config cfg;
   fakes::FakeSender upstream;
   fakes::FakeSink sink;
   metrics::Registry registry;
-  relay::ModelsRoute route(cfg, upstream, sink, registry);
+  relay::CatalogRoute route(cfg, upstream, sink, registry);
   Authenticated request;
+  request.call.target = "/api/v1/models";
 
   fakes::FakeDownstream first;
   upstream.script.push_back(fakes::send_fails(upstream::Failure::Kind::first_byte));
@@ -79,6 +81,73 @@ TEST(ModelsRoute, TheListIsFetchedOnceAndCachedAndAFailureBeforeAnyListIsAnError
   ASSERT_EQ(sink.pushed.size(), 3u);
   EXPECT_EQ(sink.pushed[0].outcome, "upstream_error");
   EXPECT_EQ(sink.pushed[2].outcome, "ok");
+  EXPECT_EQ(sink.pushed[2].endpoint, usage::Endpoint::models);
+}
+
+TEST(CatalogRoute, EachPathAndTypeIsCachedApartAndOnlyTheTypeIsPassedOn) {
+  config::Config cfg;
+  fakes::FakeSender upstream;
+  fakes::FakeSink sink;
+  metrics::Registry registry;
+  relay::CatalogRoute route(cfg, upstream, sink, registry);
+  Authenticated request;
+  auto get = [&](const std::string& target, const std::string& answer) {
+    if (!answer.empty()) upstream.script.push_back(fakes::answer(200, answer));
+    request.call.target = target;
+    fakes::FakeDownstream client;
+    request.run(route, client);
+    return client.reply ? *client.reply : http::Reply{};
+  };
+  const std::string images = R"({"object":"list","type":"image","data":[{"id":"flux"}]})";
+  const std::string traits = R"({"object":"list","data":{"default":"venice-uncensored"}})";
+  EXPECT_EQ(get("/api/v1/models?type=image&utm=x", images).body, images);
+  EXPECT_EQ(get("/v1/models?type=image", "").body, images);  // the same entry under either prefix
+  EXPECT_EQ(get("/api/v1/models/traits?type=text", traits).body, traits);
+  EXPECT_EQ(get("/api/v1/image/styles?type=text", R"({"data":["Anime"]})").body, R"({"data":["Anime"]})");
+  ASSERT_EQ(upstream.sent.size(), 3u);
+  EXPECT_EQ(upstream.sent[0], "GET /models?type=image ");
+  EXPECT_EQ(upstream.sent[1], "GET /models/traits?type=text ");
+  EXPECT_EQ(upstream.sent[2], "GET /image/styles ");
+  // An unknown type is the client's mistake, and no cache entry of its own.
+  const auto bad = get("/api/v1/models?type=nonsense", "");
+  EXPECT_EQ(bad.status, 400u);
+  EXPECT_EQ(nlohmann::json::parse(bad.body)["error"]["param"], "type");
+  EXPECT_EQ(get("/api/v1/models/traits?type=all", "").status, 400u);  // "all" only lists models
+  EXPECT_EQ(upstream.sent.size(), 3u);
+}
+
+TEST(CatalogRoute, APublicCatalogServesRequestsWithoutAKeyAndMetersNone) {
+  config::Config cfg;
+  fakes::FakeSender upstream;
+  fakes::FakeSink sink;
+  metrics::Registry registry;
+  relay::CatalogRoute route(cfg, upstream, sink, registry);
+  boost::asio::io_context ioc;
+  routes::Call call;
+  call.target = "/api/v1/models";
+  call.request_id = "r";
+  upstream.script.push_back(fakes::answer(200, kList));
+  fakes::FakeDownstream client;
+  EXPECT_EQ(fakes::run_awaitable(ioc, route.serve(call, client)).status, 200u);
+  EXPECT_TRUE(sink.pushed.empty());
+}
+
+TEST(CatalogRoute, AnUpstreamThatCannotBeAskedIsAnsweredFromTheStaleCopy) {
+  config::Config cfg;
+  fakes::FakeSender upstream;
+  fakes::FakeSink sink;
+  metrics::Registry registry;
+  relay::CatalogRoute route(cfg, upstream, sink, registry);
+  EXPECT_EQ(relay::catalog_query("/api/v1/models?type=code").upstream, "/models?type=code");
+  EXPECT_EQ(relay::catalog_query("/v1/models/compatibility_mapping?type=tts").upstream,
+            "/models/compatibility_mapping?type=tts");
+  EXPECT_FALSE(relay::catalog_query("/v1/models/compatibility_mapping?type=code").problem.empty());
+  // A malformed list is not cached: it would be served for five minutes.
+  Authenticated request;
+  request.call.target = "/api/v1/models";
+  upstream.script.push_back(fakes::answer(200, R"({"object":"list"})"));
+  fakes::FakeDownstream first;
+  EXPECT_EQ(request.run(route, first).status, 502u);
 }
 
 TEST(KeyInfo, TheKeysOwnRecordIsAnsweredAndMeteredOnce) {

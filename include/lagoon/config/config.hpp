@@ -44,6 +44,8 @@ struct Config {
   std::size_t max_header_bytes = 16 * 1024;        // 431
   std::size_t max_request_line_bytes = 8 * 1024;   // 414
   std::size_t max_body_bytes = 4 * 1024 * 1024;    // 413
+  // Serve the catalog (models, traits, compatibility mapping, image styles) without a key, as Venice does.
+  bool catalog_public = false;
   // The body of a route that takes a file (audio/transcriptions, image/upscale|edit|background-remove).
   std::size_t max_upload_bytes = 25 * 1024 * 1024;  // 413
   // Request bodies being received or held, all connections together; a body that does not fit gets 503.

@@ -14,7 +14,10 @@ enum class Route {
   metrics,
   key_info,          // GET /api/v1/key: the calling key's own record (authenticated)
   chat_completions,  // POST /api/v1/chat/completions: the relay
-  models,            // GET /api/v1/models: the upstream's list, cached
+  models,            // GET /api/v1/models: the catalog (relay/catalog.hpp), as the three below
+  models_traits,
+  models_compatibility_mapping,
+  image_styles,
   // POST: Venice's other endpoints, relayed (relay/endpoints.hpp), in the order of endpoint_specs().
   embeddings,
   images_generations,
@@ -33,6 +36,7 @@ inline constexpr std::size_t kRouteCount = static_cast<std::size_t>(Route::admin
 enum class Access {
   open,   // nothing: health, readiness, metrics
   key,    // a Lagoon key, authenticated from the head before the body is read
+  catalog,  // a Lagoon key as for `key`, unless the operator made the catalog public (catalog_public)
   admin,  // the admin token, which the admin API checks itself
 };
 
