@@ -204,13 +204,19 @@ TEST(UsageRecord, JsonRoundTrip) {
 TEST(UsageCopyText, OneLinePerRecordWithEscapesNullsAndShortestDoubles) {
   Record hostile{"r\\1", 1, 2, std::nullopt, std::string("a\tb\nc\rd\\e \"f\" ü"), true, 200, "ok",
                  7, std::nullopt, 7, true, -5, 0.1, std::nullopt};
-  const std::vector<Record> batch{sample(1), hostile};
+  Record spoken = sample(2);
+  spoken.endpoint = Endpoint::audio;
+  spoken.units = 1.5;
+  spoken.unit = Unit::seconds;
+  const std::vector<Record> batch{sample(1), hostile, spoken};
   std::string text = "kept|";
   append_copy_text(text, batch);
   EXPECT_EQ(text,
             "kept|req-1\t7\t3\t5b0d8d4e-1f6a-4a57-9a55-0a8e7b7f0c11\tllama-3.3-70b\tf\t200\tok\t12\t34\t46\tf\t"
-            "2025-11-24 16:00:00.000001+00\t12.5\t3.25\tchat\n"
-            "r\\\\1\t1\t2\t\\N\ta\\tb\\nc\\rd\\\\e \"f\" ü\tt\t200\tok\t7\t\\N\t7\tt\t1969-12-31 23:59:59.999995+00\t0.1\t\\N\tchat\n");
+            "2025-11-24 16:00:00.000001+00\t12.5\t3.25\tchat\t\\N\t\\N\n"
+            "r\\\\1\t1\t2\t\\N\ta\\tb\\nc\\rd\\\\e \"f\" ü\tt\t200\tok\t7\t\\N\t7\tt\t1969-12-31 23:59:59.999995+00\t0.1\t\\N\tchat\t\\N\t\\N\n"
+            "req-2\t7\t3\t5b0d8d4e-1f6a-4a57-9a55-0a8e7b7f0c11\tllama-3.3-70b\tt\t200\tok\t12\t34\t46\tf\t"
+            "2025-11-24 16:00:00.000002+00\t12.5\t3.25\taudio\t1.5\tseconds\n");
 }
 
 TEST(UsageRing, PushPeekReleaseInOrderAndFullWhenUnreleased) {
