@@ -1,6 +1,8 @@
 #include "lagoon/usage/record.hpp"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +23,9 @@ enum Flags : std::uint16_t {
   kHasCompletion = 1 << 5,
   kHasTotal = 1 << 6,
   kHasTtfb = 1 << 7,
+  // units and unit follow the four strings. Older binaries never set this bit, so their slots (which end
+  // after the outcome) still read as they were written: crash recovery after an upgrade reads them.
+  kHasUnits = 1 << 8,
 };
 
 struct Fixed {
@@ -37,7 +42,10 @@ struct Fixed {
   std::int32_t completion_tokens;
   std::int32_t total_tokens;
 };
-static_assert(sizeof(Fixed) + 4 + kMaxRequestId + kMaxSessionId + kMaxModel + kMaxOutcome <= kSlotPayload);
+constexpr std::size_t kStringsBytes = 4 + kMaxRequestId + kMaxSessionId + kMaxModel + kMaxOutcome;  // with lengths
+constexpr std::size_t kUnitsBytes = sizeof(double) + sizeof(std::uint8_t);
+static_assert(sizeof(Fixed) == 64, "the layout old slots were written in");
+static_assert(sizeof(Fixed) + kStringsBytes + kUnitsBytes <= kSlotPayload);
 
 class Writer {
  public:
@@ -90,7 +98,8 @@ void encode(const Record& r, std::span<std::byte, kSlotPayload> out) noexcept {
   f.flags = static_cast<std::uint16_t>((r.stream ? kStream : 0) | (r.tokens_estimated ? kEstimated : 0) |
                                        (r.session_id ? kHasSession : 0) | (r.model ? kHasModel : 0) |
                                        (r.prompt_tokens ? kHasPrompt : 0) | (r.completion_tokens ? kHasCompletion : 0) |
-                                       (r.total_tokens ? kHasTotal : 0) | (r.ttfb_ms ? kHasTtfb : 0));
+                                       (r.total_tokens ? kHasTotal : 0) | (r.ttfb_ms ? kHasTtfb : 0) |
+                                       (r.unit != Unit::none ? kHasUnits : 0));
   f.endpoint = static_cast<std::uint16_t>(r.endpoint);
   f.api_key_id = r.api_key_id;
   f.user_id = r.user_id;
@@ -107,6 +116,15 @@ void encode(const Record& r, std::span<std::byte, kSlotPayload> out) noexcept {
   w.str(r.session_id.value_or(""), kMaxSessionId);
   w.str(r.model.value_or(""), kMaxModel);
   w.str(r.outcome, kMaxOutcome);
+  if (r.unit != Unit::none) {
+    // The unit decides, as in the journal line. A unit without a count breaks Record's promise (a
+    // producer's bug); NaN keeps it so, and Postgres's CHECK sends the row to the dead-letter file rather
+    // than the ring billing 0.
+    const double units = r.units.value_or(std::numeric_limits<double>::quiet_NaN());
+    const auto unit = static_cast<std::uint8_t>(r.unit);
+    w.raw(&units, sizeof units);
+    w.raw(&unit, sizeof unit);
+  }
 }
 
 std::optional<Record> decode(std::span<const std::byte, kSlotPayload> in) {
@@ -121,6 +139,17 @@ std::optional<Record> decode(std::span<const std::byte, kSlotPayload> in) {
   const auto endpoint = endpoint_from(endpoint_name(static_cast<Endpoint>(f.endpoint)));
   if (!endpoint || static_cast<std::uint16_t>(*endpoint) != f.endpoint) return std::nullopt;
   r.endpoint = *endpoint;
+  if (f.flags & kHasUnits) {
+    double units = 0;
+    std::uint8_t unit = 0;
+    if (!rd.raw(&units, sizeof units) || !rd.raw(&unit, sizeof unit)) return std::nullopt;
+    // A number no unit has, or none where the flag says there are units, is damage: a row with the
+    // wrong unit would bill the wrong thing.
+    const auto known = unit_from(unit_name(static_cast<Unit>(unit)));
+    if (!known || static_cast<std::uint8_t>(*known) != unit) return std::nullopt;
+    if (!std::isnan(units)) r.units = units;
+    r.unit = *known;
+  }
   r.api_key_id = f.api_key_id;
   r.user_id = f.user_id;
   r.started_at_us = f.started_at_us;
@@ -188,7 +217,7 @@ std::optional<T> optional_at(const nlohmann::json& j, const char* k) {
 }  // namespace
 
 nlohmann::json to_json(const Record& r) {
-  return {{"request_id", r.request_id},
+  nlohmann::json j{{"request_id", r.request_id},
           {"api_key_id", r.api_key_id},
           {"user_id", r.user_id},
           {"session_id", nullable(r.session_id)},
@@ -204,6 +233,12 @@ nlohmann::json to_json(const Record& r) {
           {"duration_ms", r.duration_ms},
           {"ttfb_ms", nullable(r.ttfb_ms)},
           {"endpoint", endpoint_name(r.endpoint)}};
+  // Only rows with units carry the keys, so lines of token-metered requests read as they did before.
+  if (r.unit != Unit::none) {
+    j["units"] = nullable(r.units);
+    j["unit"] = unit_name(r.unit);
+  }
+  return j;
 }
 
 Record from_json(const nlohmann::json& j) {
@@ -229,6 +264,13 @@ Record from_json(const nlohmann::json& j) {
     const auto e = endpoint_from(it->get<std::string>());
     if (!e) throw std::invalid_argument("unknown endpoint in a usage record: " + it->get<std::string>());
     r.endpoint = *e;
+  }
+  // Lines written before units existed have neither key, and neither has a line of a row without units.
+  if (const auto it = j.find("unit"); it != j.end()) {
+    const auto u = unit_from(it->get<std::string>());
+    if (!u) throw std::invalid_argument("unknown unit in a usage record: " + it->get<std::string>());
+    r.unit = *u;
+    r.units = optional_at<double>(j, "units");
   }
   return r;
 }

@@ -90,7 +90,12 @@ void append_copy_text(std::string& out, std::span<const Record> batch) {
     append_timestamp(out, r.started_at_us), tab();
     append_field(out, r.duration_ms), tab();
     append_field(out, r.ttfb_ms), tab();
-    out += endpoint_name(r.endpoint);
+    out += endpoint_name(r.endpoint), tab();
+    append_field(out, r.units), tab();
+    if (r.unit == Unit::none)
+      out += "\\N";
+    else
+      out += unit_name(r.unit);
     out += '\n';
   }
 }
@@ -103,7 +108,7 @@ constexpr const char* kStaging =
     " request_id text, api_key_id bigint, user_id bigint, session_id uuid, model text, stream boolean,"
     " status_code integer, outcome text, prompt_tokens integer, completion_tokens integer, total_tokens integer,"
     " tokens_estimated boolean, started_at timestamptz, duration_ms double precision, ttfb_ms double precision,"
-    " endpoint text"
+    " endpoint text, units double precision, unit text"
     ") ON COMMIT DELETE ROWS";
 
 // One statement: the new rows, then the aggregates of exactly those rows.
@@ -111,9 +116,9 @@ constexpr const char* kMerge =
     "WITH ins AS ("
     "  INSERT INTO usage_records (request_id, api_key_id, user_id, session_id, model, stream, status_code, outcome,"
     "    prompt_tokens, completion_tokens, total_tokens, tokens_estimated, started_at, duration_ms, ttfb_ms,"
-    "    endpoint)"
+    "    endpoint, units, unit)"
     "  SELECT request_id, api_key_id, user_id, session_id, model, stream, status_code, outcome, prompt_tokens,"
-    "    completion_tokens, total_tokens, tokens_estimated, started_at, duration_ms, ttfb_ms, endpoint"
+    "    completion_tokens, total_tokens, tokens_estimated, started_at, duration_ms, ttfb_ms, endpoint, units, unit"
     "  FROM lagoon_usage_staging"
     "  ON CONFLICT (request_id) DO NOTHING"
     "  RETURNING api_key_id, session_id, started_at),"
@@ -129,7 +134,7 @@ constexpr const char* kMerge =
 const std::vector<std::string> kColumns = {
     "request_id",       "api_key_id",   "user_id",           "session_id",   "model",
     "stream",           "status_code",  "outcome",           "prompt_tokens", "completion_tokens",
-    "total_tokens",     "tokens_estimated", "started_at", "duration_ms",  "ttfb_ms", "endpoint"};
+    "total_tokens",     "tokens_estimated", "started_at", "duration_ms",  "ttfb_ms", "endpoint", "units", "unit"};
 
 // tx.quote() trips a GCC 12 -Wrestrict false positive inside libpqxx; esc() plus quotes is the same.
 std::string quoted(pqxx::transaction_base& tx, const std::string& v) {
@@ -175,7 +180,16 @@ void stage_by_insert(pqxx::work& tx, std::span<const Record> batch) {
     field(literal(tx, r.ttfb_ms));
     sql += '\'';
     sql += endpoint_name(r.endpoint);
-    sql += "'),";
+    sql += "',";
+    field(literal(tx, r.units));
+    if (r.unit == Unit::none) {
+      sql += "NULL";
+    } else {
+      sql += '\'';
+      sql += unit_name(r.unit);
+      sql += '\'';
+    }
+    sql += "),";
   }
   sql.pop_back();
   tx.exec(sql);

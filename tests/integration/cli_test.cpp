@@ -32,12 +32,12 @@ TEST(Migrate, AppliesOnceAndTheSecondRunChangesNothing) {
   TestDatabase db;
   auto env = lagoon_env(db);
   auto first = ok_json(lagoon_cli({"migrate"}, env));
-  EXPECT_EQ(first["applied"], json::array({1, 2, 3}));
-  EXPECT_EQ(first["version"], 3);
+  EXPECT_EQ(first["applied"], json::array({1, 2, 3, 4}));
+  EXPECT_EQ(first["version"], 4);
   auto second = ok_json(lagoon_cli({"migrate"}, env));
   EXPECT_EQ(second["applied"], json::array());
-  EXPECT_EQ(second["version"], 3);
-  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "3");
+  EXPECT_EQ(second["version"], 4);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "4");
 }
 
 TEST(Migrate, CreatesEveryColumnOfTheInterface) {
@@ -51,7 +51,7 @@ TEST(Migrate, CreatesEveryColumnOfTheInterface) {
                     "request_count"}},
       {"usage_records", {"request_id", "api_key_id", "user_id", "session_id", "model", "stream", "status_code",
                          "outcome", "prompt_tokens", "completion_tokens", "total_tokens", "tokens_estimated",
-                         "started_at", "duration_ms", "ttfb_ms", "endpoint"}},
+                         "started_at", "duration_ms", "ttfb_ms", "endpoint", "units", "unit"}},
   };
   for (const auto& [table, columns] : tables)
     for (const auto& column : columns)
@@ -69,7 +69,7 @@ TEST(Migrate, ConcurrentRunsApplyEachMigrationOnce) {
     ps.push_back(std::make_unique<Process>(std::vector<std::string>{LAGOON_BINARY, "migrate"}, env,
                                            "/tmp/lagoon-migrate-" + db.name() + "-" + std::to_string(i)));
   for (auto& p : ps) EXPECT_EQ(p->wait(std::chrono::seconds(30)), 0) << p->output();
-  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "3");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "4");
 }
 
 TEST_F(Cli, UsersCreatePrintsIdAndName) {

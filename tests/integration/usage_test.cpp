@@ -148,6 +148,72 @@ TEST_F(Usage, CopyAndInsertStoreHostileStringsAndEdgeNumbersAlike) {
   }
 }
 
+TEST_F(Usage, UnitsReachPostgresByEveryWritePathAndRowsWithoutThemHaveNulls) {
+  auto cfg = usage_config(db, dir.path().string());
+  auto conn = db::connect(cfg);
+  const std::vector<std::pair<usage::Unit, double>> units = {{usage::Unit::images, 4},
+                                                              {usage::Unit::characters, 1200},
+                                                              {usage::Unit::seconds, 12.345678901234567},
+                                                              {usage::Unit::bytes, 3e9},
+                                                              {usage::Unit::none, 0}};
+  std::vector<usage::Record> batch;
+  for (std::size_t i = 0; i < units.size(); ++i) {
+    auto r = rec(i);
+    r.unit = units[i].first;
+    if (r.unit != usage::Unit::none) r.units = units[i].second;
+    batch.push_back(r);
+  }
+  // The direct COPY; then COPY into the staging table (the batch repeats a stored record); then INSERT.
+  ASSERT_EQ(usage::write_batch(*conn, batch).inserted, batch.size());
+  auto staged = batch;
+  for (auto& r : staged) r.request_id += "-staged";
+  staged.push_back(batch[0]);
+  ASSERT_EQ(usage::write_batch(*conn, staged).inserted, batch.size());
+  auto inserted = batch;
+  for (auto& r : inserted) r.request_id += "-insert";
+  ASSERT_EQ(usage::write_batch(*conn, inserted, usage::WriteMethod::insert).inserted, batch.size());
+
+  for (const std::string suffix : {"", "-staged", "-insert"})
+    for (std::size_t i = 0; i < units.size(); ++i) {
+      const std::string where = " FROM usage_records WHERE request_id = '" + batch[i].request_id + suffix + "'";
+      if (units[i].first == usage::Unit::none) {
+        EXPECT_EQ(db.scalar("SELECT units IS NULL AND unit IS NULL" + where), "t") << suffix;
+        continue;
+      }
+      char exact[40];
+      std::snprintf(exact, sizeof exact, "%.17g", units[i].second);
+      EXPECT_EQ(db.scalar("SELECT units = '" + std::string(exact) + "'::float8" + where), "t") << i << suffix;
+      EXPECT_EQ(db.scalar("SELECT unit" + where), usage::unit_name(units[i].first)) << suffix;
+    }
+}
+
+TEST_F(Usage, PostgresRefusesAnUnknownUnitAndUnitsWithoutTheirUnitAsData) {
+  // Whoever else writes the ledger: a row that says 3 of nothing, or 3 furlongs, bills nothing sensible.
+  auto cfg = usage_config(db, dir.path().string());
+  auto conn = db::connect(cfg);
+  auto unitless = rec(1);
+  unitless.units = 3;  // and unit none
+  auto no_count = rec(2);
+  no_count.unit = usage::Unit::seconds;  // and no units
+  for (const auto& r : {unitless, no_count}) {
+    const std::vector<usage::Record> one{r};
+    for (const auto method : {usage::WriteMethod::copy, usage::WriteMethod::insert}) {
+      try {
+        usage::write_batch(*conn, one, method);
+        ADD_FAILURE() << r.request_id << " was stored";
+      } catch (...) {
+        EXPECT_EQ(usage::classify(std::current_exception()), usage::Failure::data) << r.request_id;
+      }
+    }
+  }
+  pqxx::work tx(*conn);
+  EXPECT_THROW(tx.exec("INSERT INTO usage_records (request_id, api_key_id, user_id, stream, status_code, outcome,"
+                       " started_at, duration_ms, units, unit) VALUES ('furlongs', 1, 1, false, 200, 'ok', now(), 1,"
+                       " 3, 'furlongs')"),
+               pqxx::check_violation);
+  EXPECT_EQ(rows(), 0);
+}
+
 TEST_F(Usage, APoisonRecordIsSetAsideAndTheRestIsWritten) {
   auto cfg = usage_config(db, dir.path().string());
   metrics::Registry registry;

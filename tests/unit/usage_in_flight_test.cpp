@@ -123,6 +123,37 @@ TEST(UsageInFlight, AFinalRecordWrittenBeforeTheCrashIsRecoveredAsItselfNeverAsI
   EXPECT_EQ(t.recovered()[0].record, final_record);
 }
 
+TEST(UsageInFlight, UnitsKnownBeforeTheCrashReachTheRecoveredRows) {
+  // The slots hold encode()'s bytes, so what a request noted about its units (characters to speak,
+  // images asked for) outlives the process like its model does.
+  Dir d;
+  Record speech = opened("speech");
+  speech.units = 1200;
+  speech.unit = Unit::characters;
+  Record images = opened("images");
+  images.outcome = "ok";
+  images.units = 4;
+  images.unit = Unit::images;
+  {
+    InFlight t(d.table(), 4);
+    auto a = t.open(opened("speech"));
+    a.note(speech);
+    auto b = t.open(opened("images"));
+    t.finish(b, images);
+  }  // killed: speech still open, images finished but not yet released
+  InFlight t(d.table(), 4);
+  ASSERT_EQ(ids(t), (std::set<std::string>{"speech", "images"}));
+  for (const auto& [slot, r] : t.recovered()) {
+    if (r.request_id == "images") {
+      EXPECT_EQ(r, images);
+      continue;
+    }
+    EXPECT_EQ(r.outcome, "interrupted");
+    EXPECT_EQ(r.units, 1200);
+    EXPECT_EQ(r.unit, Unit::characters);
+  }
+}
+
 TEST(UsageInFlight, ReleasedAndClosedSlotsAreReusedAndNotRecoveredAgain) {
   Dir d;
   {

@@ -80,6 +80,97 @@ TEST(UsageRecord, TheEndpointSurvivesTheSlotAndTheJournalAndOlderRecordsAreChat)
   EXPECT_FALSE(decode(slot));
 }
 
+TEST(UsageRecord, UnitsSurviveTheSlotAndTheJournalForEveryUnit) {
+  std::byte slot[kSlotPayload];
+  for (const auto u : {Unit::images, Unit::characters, Unit::seconds, Unit::bytes}) {
+    Record r = sample(5);
+    r.endpoint = Endpoint::audio;
+    r.prompt_tokens = r.completion_tokens = r.total_tokens = std::nullopt;
+    r.units = u == Unit::seconds ? 12.345678901234567 : 3;
+    r.unit = u;
+    // The longest strings: the units go after them and must still fit.
+    r.request_id = std::string(kMaxRequestId, 'r');
+    r.model = std::string(kMaxModel, 'm');
+    r.outcome = std::string(kMaxOutcome, 'o');
+    encode(r, slot);
+    const auto back = decode(slot);
+    ASSERT_TRUE(back) << unit_name(u);
+    EXPECT_EQ(*back, r) << unit_name(u);
+    const auto line = to_json(r);
+    EXPECT_EQ(line.at("unit"), unit_name(u));
+    EXPECT_EQ(from_json(nlohmann::json::parse(line.dump())), r) << unit_name(u);
+  }
+}
+
+TEST(UsageRecord, ASlotWrittenBeforeUnitsExistedReadsAsItWasWritten) {
+  // encode() of the commit before units (56502f3), for a models request: what a ring or in-flight file
+  // holds when an upgraded binary recovers it. The bytes after it are stale (an earlier, longer record's)
+  // and must not be read.
+  const std::string old_hex =
+      "3152554cfd000100070000000000000003000000000000000640624159440600"
+      "00000000000029400000000000000a40c80000000c000000220000002e000000"
+      "057265712d362435623064386434652d316636612d346135372d396135352d30"
+      "61386537623766306331310d6c6c616d612d332e332d373062026f6b";
+  std::byte slot[kSlotPayload];
+  std::memset(slot, 0x5a, sizeof slot);
+  for (std::size_t i = 0; i < old_hex.size() / 2; ++i)
+    slot[i] = static_cast<std::byte>(std::stoi(old_hex.substr(2 * i, 2), nullptr, 16));
+  Record expected = sample(6);
+  expected.endpoint = Endpoint::models;
+  const auto back = decode(slot);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->unit, Unit::none);
+  EXPECT_FALSE(back->units);
+  EXPECT_EQ(*back, expected);
+  // A record without units is written exactly as before, so a binary rolled back reads it too.
+  std::byte again[kSlotPayload] = {};
+  encode(expected, again);
+  EXPECT_EQ(std::memcmp(again, slot, old_hex.size() / 2), 0);
+  EXPECT_EQ(again[old_hex.size() / 2], std::byte{0});
+}
+
+TEST(UsageRecord, AJournalLineWithoutUnitsHasNeitherKeyAndReadsAsNone) {
+  const auto line = to_json(sample(6));
+  EXPECT_FALSE(line.contains("units"));
+  EXPECT_FALSE(line.contains("unit"));
+  const auto back = from_json(nlohmann::json::parse(line.dump()));
+  EXPECT_EQ(back.unit, Unit::none);
+  EXPECT_FALSE(back.units);
+}
+
+TEST(UsageRecord, AUnitWithoutACountStaysSoForPostgresToRefuse) {
+  // A producer's bug: neither the slot nor the journal turns it into 0 units.
+  Record r = sample(8);
+  r.unit = Unit::bytes;
+  std::byte slot[kSlotPayload];
+  encode(r, slot);
+  ASSERT_TRUE(decode(slot));
+  EXPECT_EQ(*decode(slot), r);
+  EXPECT_EQ(from_json(nlohmann::json::parse(to_json(r).dump())), r);
+}
+
+TEST(UsageRecord, ADamagedUnitIsRefusedNotGuessed) {
+  Record r = sample(7);
+  r.units = 2;
+  r.unit = Unit::images;
+  std::byte slot[kSlotPayload];
+  encode(r, slot);
+  // The unit byte is the last one written: after the fixed part, four length-prefixed strings and the
+  // double.
+  const std::size_t strings = 4 + r.request_id.size() + r.session_id->size() + r.model->size() + r.outcome.size();
+  const std::size_t unit_at = 64 + strings + sizeof(double);
+  ASSERT_EQ(std::to_integer<int>(slot[unit_at]), static_cast<int>(Unit::images));
+  for (const std::uint8_t bad : {std::uint8_t{0}, std::uint8_t{5}, std::uint8_t{0xff}}) {
+    slot[unit_at] = std::byte{bad};  // 0 (none) where the flag says there are units, or no unit at all
+    EXPECT_FALSE(decode(slot)) << int{bad};
+  }
+  auto line = to_json(r);
+  line["unit"] = "furlongs";
+  EXPECT_THROW(from_json(line), std::invalid_argument);
+  line["unit"] = "";  // none is never written: a row with units has a unit
+  EXPECT_THROW(from_json(line), std::invalid_argument);
+}
+
 TEST(UsageRecord, SlotCutsOverlongStringsAndRefusesGarbage) {
   Record r = sample(1);
   r.model = std::string(1000, 'm');
@@ -113,13 +204,19 @@ TEST(UsageRecord, JsonRoundTrip) {
 TEST(UsageCopyText, OneLinePerRecordWithEscapesNullsAndShortestDoubles) {
   Record hostile{"r\\1", 1, 2, std::nullopt, std::string("a\tb\nc\rd\\e \"f\" ü"), true, 200, "ok",
                  7, std::nullopt, 7, true, -5, 0.1, std::nullopt};
-  const std::vector<Record> batch{sample(1), hostile};
+  Record spoken = sample(2);
+  spoken.endpoint = Endpoint::audio;
+  spoken.units = 1.5;
+  spoken.unit = Unit::seconds;
+  const std::vector<Record> batch{sample(1), hostile, spoken};
   std::string text = "kept|";
   append_copy_text(text, batch);
   EXPECT_EQ(text,
             "kept|req-1\t7\t3\t5b0d8d4e-1f6a-4a57-9a55-0a8e7b7f0c11\tllama-3.3-70b\tf\t200\tok\t12\t34\t46\tf\t"
-            "2025-11-24 16:00:00.000001+00\t12.5\t3.25\tchat\n"
-            "r\\\\1\t1\t2\t\\N\ta\\tb\\nc\\rd\\\\e \"f\" ü\tt\t200\tok\t7\t\\N\t7\tt\t1969-12-31 23:59:59.999995+00\t0.1\t\\N\tchat\n");
+            "2025-11-24 16:00:00.000001+00\t12.5\t3.25\tchat\t\\N\t\\N\n"
+            "r\\\\1\t1\t2\t\\N\ta\\tb\\nc\\rd\\\\e \"f\" ü\tt\t200\tok\t7\t\\N\t7\tt\t1969-12-31 23:59:59.999995+00\t0.1\t\\N\tchat\t\\N\t\\N\n"
+            "req-2\t7\t3\t5b0d8d4e-1f6a-4a57-9a55-0a8e7b7f0c11\tllama-3.3-70b\tt\t200\tok\t12\t34\t46\tf\t"
+            "2025-11-24 16:00:00.000002+00\t12.5\t3.25\taudio\t1.5\tseconds\n");
 }
 
 TEST(UsageRing, PushPeekReleaseInOrderAndFullWhenUnreleased) {
