@@ -47,6 +47,25 @@ Verdict upstream_status(unsigned status, std::string_view body, const std::optio
   const auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_object() && j.contains("error") && j["error"].is_object())
     return {Outcome::upstream_error, http::json_reply(status, std::string(body))};
+  // Venice's own shape, {"error": "message", "details": {"field": {"_errors": […]}}}: its message (and
+  // the first field it names) in OpenAI's shape, which is what the client's SDK reads.
+  if (j.is_object() && j.contains("error") && j["error"].is_string()) {
+    std::string message = j["error"].get<std::string>();
+    if (message.size() > kMaxPassedMessage) message.resize(kMaxPassedMessage);
+    std::optional<std::string> param;
+    if (const auto d = j.find("details"); d != j.end() && d->is_object())
+      for (const auto& [field, value] : d->items())
+        if (field != "_errors" && value.is_object()) {
+          param = field;
+          break;
+        }
+    http::ErrorExtras extras;
+    if (param) extras.param = *param;
+    const auto kind = status == 404 ? ErrorKind::not_found : ErrorKind::invalid_request;
+    Verdict v{Outcome::upstream_error, http::error_reply(kind, message, extras)};
+    v.reply.status = status;
+    return v;
+  }
   return {Outcome::upstream_error,
           http::json_reply(status, http::error_body(ErrorKind::bad_request,
                                                     "The upstream provider refused the request (status " +

@@ -151,3 +151,20 @@ TEST(VeniceHeaders, OnlyTheEncryptionKeysGoUpAndOnlyWhatDescribesTheAnswerComesB
                         "Connection", "Transfer-Encoding", "Content-Type"})
     EXPECT_FALSE(relay::relayed_response_header(n)) << n;
 }
+
+TEST(RelayDecisions, VenicesOwnErrorShapeReachesTheClientInOpenAisWithItsMessageAndStatus) {
+  const auto v = relay::upstream_status(
+      415, R"({"error":"Invalid request parameters","details":{"_errors":[],"voice":{"_errors":["Invalid"]}}})",
+      std::nullopt);
+  EXPECT_EQ(v.reply.status, 415u);
+  const auto j = nlohmann::json::parse(v.reply.body);
+  EXPECT_EQ(j["error"]["message"], "Invalid request parameters");
+  EXPECT_EQ(j["error"]["param"], "voice");
+  EXPECT_EQ(j["error"]["type"], "invalid_request_error");
+  const auto missing = relay::upstream_status(404, R"({"error":"Model not found"})", std::nullopt);
+  EXPECT_EQ(missing.reply.status, 404u);
+  EXPECT_EQ(nlohmann::json::parse(missing.reply.body)["error"]["message"], "Model not found");
+  const auto huge = relay::upstream_status(400, R"({"error":")" + std::string(5000, 'x') + R"("})", std::nullopt);
+  EXPECT_LE(nlohmann::json::parse(huge.reply.body)["error"]["message"].get<std::string>().size(),
+            relay::kMaxPassedMessage);
+}

@@ -35,11 +35,15 @@ inline constexpr std::chrono::milliseconds kRetryDelay{200};
 // The longest the gateway itself waits, on the upstream's Retry-After, before its one retry.
 inline constexpr std::chrono::milliseconds kMaxRetryAfter{2000};
 
+// The longest upstream error message passed on to a client.
+inline constexpr std::size_t kMaxPassedMessage = 1000;
+
 // The upstream answered a non-2xx status (its whole body read) before anything reached the client.
 // 401/403 never pass on (502: it is the gateway's credential, not the client's key); 402 is the
 // operator's business (503); 429 and 503 (Venice's model offline or at capacity) pass on with a
-// sanitized Retry-After; other 5xx become 502; other 4xx pass on when OpenAI-shaped, else a 400-class
-// error of our own with the upstream's status.
+// sanitized Retry-After; other 5xx become 502; other 4xx pass on when OpenAI-shaped, are rewrapped in
+// OpenAI's shape when Venice's ({"error": "message"}), else a 400-class error of our own — always with
+// the upstream's status.
 Verdict upstream_status(unsigned status, std::string_view body, const std::optional<std::string>& retry_after);
 
 // send() failed: nothing came back.
