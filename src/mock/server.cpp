@@ -32,6 +32,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "lagoon/mock/catalog.hpp"
 #include "lagoon/mock/responses.hpp"
 
 namespace {
@@ -310,7 +311,7 @@ class Mock {
       } else {
         bhttp::response<bhttp::string_body> res;
         if ((path == "/api/v1/models" || path == "/v1/models") && req.method() == bhttp::verb::get)
-          res = authorized(req) ? plain(bhttp::status::ok, lagoon::mock::models_body(), keep_alive)
+          res = authorized(req) ? plain(bhttp::status::ok, *lagoon::mock::models_body(), keep_alive)
                                 : plain(bhttp::status::unauthorized, lagoon::mock::error_body(401, "Authentication failed"), keep_alive);
         else if (path == "/mock/stats")
           res = plain(bhttp::status::ok, stats_.to_json().dump(), keep_alive);
