@@ -1,10 +1,17 @@
-// lagoon-mock-upstream speaks OpenAI's wire format, as later tests and benchmarks rely on.
+// lagoon-mock-upstream speaks Venice's wire format on every endpoint, as later tests and benchmarks rely on.
 #include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "lagoon/mock/media.hpp"
+#include "lagoon/mock/responses.hpp"
 #include "support/environment.hpp"
 
 using namespace lagoon::test;
@@ -31,8 +38,25 @@ class Mock : public ::testing::Test {
     FAIL() << "mock did not start: " << process->output();
   }
   std::optional<HttpResponse> chat(const std::string& body, const std::string& headers = "") {
-    return request(port, "POST", "/api/v1/chat/completions", body,
+    return post("/api/v1/chat/completions", body, headers);
+  }
+  std::optional<HttpResponse> post(const std::string& target, const std::string& body,
+                                   const std::string& headers = "") {
+    return request(port, "POST", target, body,
                    "Authorization: Bearer upstream-secret\r\nContent-Type: application/json\r\n" + headers);
+  }
+  // A multipart/form-data POST; each part is {name, filename ("" for a field), bytes}.
+  std::optional<HttpResponse> form(const std::string& target,
+                                   const std::vector<std::tuple<std::string, std::string, std::string>>& parts) {
+    std::string body;
+    for (const auto& [name, filename, bytes] : parts) {
+      body += "--b0undary\r\nContent-Disposition: form-data; name=\"" + name + "\"";
+      if (!filename.empty()) body += "; filename=\"" + filename + "\"\r\nContent-Type: application/octet-stream";
+      body += "\r\n\r\n" + bytes + "\r\n";
+    }
+    body += "--b0undary--\r\n";
+    return request(port, "POST", target, body,
+                   "Authorization: Bearer upstream-secret\r\nContent-Type: multipart/form-data; boundary=b0undary\r\n");
   }
   unsigned short port = 0;
   std::unique_ptr<Process> process;
@@ -139,4 +163,124 @@ TEST_F(Mock, RecordsTheLastRequestWhenAsked) {
   auto last = json::parse(request(port, "GET", "/mock/last-request")->body);
   EXPECT_EQ(last["body"], R"({"model":"m","messages":[],"venice_parameters":{"x":1}})");
   EXPECT_EQ(last["headers"]["Authorization"], "Bearer upstream-secret");
+}
+
+// ---- Venice's other endpoints ----
+
+TEST_F(Mock, EmbeddingsUsageIsPredictable) {
+  auto r = post("/api/v1/embeddings", R"({"model":"text-embedding-bge-m3","input":["abcdefgh","x"],"dimensions":4})");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body);
+  EXPECT_EQ(j["data"].size(), 2u);
+  EXPECT_EQ(j["data"][1]["embedding"].size(), 4u);
+  EXPECT_EQ(j["usage"]["prompt_tokens"], lagoon::mock::embedding_tokens_for({"abcdefgh", "x"}));
+  EXPECT_EQ(post("/api/v1/embeddings", R"({"model":"m","input":[1,2]})")->status, 400);
+}
+
+TEST_F(Mock, BinaryImagesAreTheGeneratorsBytes) {
+  auto r =
+      post("/v1/image/generate",
+           R"({"model":"venice-sd35","prompt":"a cat","return_binary":true,"format":"jpeg","x_mock":{"bytes":777}})");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->header("content-type"), "image/jpeg");
+  EXPECT_EQ(r->body, lagoon::mock::mock_bytes(777, lagoon::mock::image_key("a cat", 0)));
+  // An upload and the same image as base64 in JSON are the same request to the mock.
+  const std::string image("\x89PNG\r\n\x1a\n some pixels", 20);
+  auto uploaded = form("/api/v1/image/upscale", {{"image", "in.png", image}, {"scale", "", "2"}});
+  auto as_json = post("/api/v1/image/upscale", json{{"image", lagoon::mock::base64_encode(image)}}.dump());
+  ASSERT_TRUE(uploaded && as_json);
+  EXPECT_EQ(uploaded->status, 200);
+  EXPECT_EQ(uploaded->header("content-type"), "image/png");
+  EXPECT_EQ(uploaded->body,
+            lagoon::mock::mock_bytes(lagoon::mock::kDefaultBinaryBytes, lagoon::mock::edit_key("upscale", image)));
+  EXPECT_EQ(as_json->body, uploaded->body);
+}
+
+TEST_F(Mock, TranscriptionOfAWavReportsItsSeconds) {
+  const std::string wav = lagoon::mock::pcm_wav(16000, 1, 16, 24000);
+  auto r = form(
+      "/api/v1/audio/transcriptions",
+      {{"file", "a.wav", wav}, {"model", "", "openai/whisper-large-v3"}, {"x_mock", "", R"({"chunks":2,"record":1})"}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body);
+  EXPECT_EQ(j["text"], "tok0 tok1");
+  EXPECT_DOUBLE_EQ(j["duration"].get<double>(), 1.5);
+  auto last = json::parse(request(port, "GET", "/mock/last-request")->body);
+  EXPECT_EQ(last["path"], "/audio/transcriptions");
+  EXPECT_EQ(last["parts"][0]["size"], wav.size());
+  EXPECT_NE(lagoon::mock::base64_decode(last["body_base64"].get<std::string>())->find(wav), std::string::npos);
+
+  auto text = form("/api/v1/audio/transcriptions", {{"file", "a.wav", wav}, {"response_format", "", "text"}});
+  EXPECT_EQ(text->header("content-type"), "text/plain; charset=utf-8");
+  auto mp3 = form("/api/v1/audio/transcriptions", {{"file", "a.mp3", "ID3 not a wav"}});
+  EXPECT_FALSE(json::parse(mp3->body).contains("duration"));
+  auto failing = form("/api/v1/audio/transcriptions", {{"file", "a.wav", wav}, {"x_mock", "", R"({"status":503})"}});
+  EXPECT_EQ(failing->status, 503);
+  EXPECT_EQ(failing->header("retry-after"), "1");
+}
+
+TEST_F(Mock, SpeechArrivesInHttpChunksBeforeTheLastIsSent) {
+  const std::string body =
+      R"({"input":"hello","response_format":"wav","x_mock":{"chunks":3,"gap-ms":1500,"bytes":3000}})";
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string req =
+      "POST /api/v1/audio/speech HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer upstream-secret\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  std::string got;
+  const auto deadline = std::chrono::steady_clock::now() + 700ms;
+  for (auto now = std::chrono::steady_clock::now(); now < deadline; now = std::chrono::steady_clock::now()) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1,
+               static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count())) <= 0)
+      break;
+    char buf[8192];
+    const auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  EXPECT_NE(got.find("Content-Type: audio/wav"), std::string::npos) << got.substr(0, 300);
+  EXPECT_NE(got.find("Transfer-Encoding: chunked"), std::string::npos);
+  // The first of three 1000-byte pieces, and not the last chunk.
+  EXPECT_NE(got.find("\r\n3e8\r\n" + lagoon::mock::mock_bytes(3000, "hello").substr(0, 1000)), std::string::npos);
+  EXPECT_EQ(got.find("\r\n0\r\n\r\n"), std::string::npos);
+}
+
+TEST_F(Mock, ResponsesStreamEndsWithTheCompletedResponse) {
+  auto r = post("/api/v1/responses", R"({"model":"m","input":"hi","stream":true,"x_mock":{"chunks":3}})");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(r->header("content-type"), "text/event-stream");
+  EXPECT_EQ(r->body.rfind("event: response.created\n", 0), 0u);
+  const auto last = r->body.rfind("event: ");
+  EXPECT_EQ(r->body.substr(last, r->body.find('\n', last) - last), "event: response.completed");
+  auto plain = json::parse(post("/api/v1/responses", R"({"model":"m","input":"hi","x_mock":{"chunks":3}})")->body);
+  EXPECT_EQ(plain["output"][0]["content"][0]["text"], "tok0 tok1 tok2 ");
+  EXPECT_EQ(plain["usage"]["output_tokens"], 3);
+}
+
+TEST_F(Mock, CatalogAnswersWithoutAKeyAndIsCounted) {
+  auto tts = request(port, "GET", "/api/v1/models?type=tts");
+  ASSERT_TRUE(tts);
+  ASSERT_EQ(tts->status, 200);
+  EXPECT_EQ(json::parse(tts->body)["data"][0]["type"], "tts");
+  EXPECT_EQ(request(port, "GET", "/api/v1/models/traits")->status, 200);
+  EXPECT_EQ(request(port, "GET", "/api/v1/image/styles", "", "Authorization: Bearer upstream-secret\r\n")->status, 200);
+  EXPECT_EQ(request(port, "GET", "/api/v1/models", "", "Authorization: Bearer wrong\r\n")->status, 401);
+  EXPECT_EQ(request(port, "GET", "/api/v1/models?type=nope")->status, 400);
+  EXPECT_EQ(request(port, "POST", "/api/v1/embeddings", "{}")->status, 401);  // the others need the key
+  auto stats = json::parse(request(port, "GET", "/mock/stats")->body);
+  EXPECT_EQ(stats["catalog_requests"], 5);
+  EXPECT_EQ(stats["requests_by_path"]["/models"], 3);
+  EXPECT_EQ(stats["requests_by_path"]["/embeddings"], 1);
 }

@@ -1,0 +1,27 @@
+// What lagoon-mock-upstream answers on Venice's catalog routes — GET /models, /models/traits,
+// /models/compatibility_mapping and /image/styles — in Venice's shapes, from a small fixed model list
+// (a model or two per type, each with a model_spec of pricing, capabilities, traits …). Byte-for-byte
+// the same on every run so a gateway's cached copy can be compared with the mock's. Pure; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace lagoon::mock {
+
+// The model types Venice's ?type= accepts: asr, embedding, image, music, text, tts, upscale, inpaint,
+// video, plus "all" and "code" (text models optimized for code).
+bool known_model_type(std::string_view type);
+
+// {"object": "list", "type": type, "data": [model …]}; type "" means "text", as on Venice.
+// nullopt for a type Venice does not know (the route answers 400).
+std::optional<std::string> models_body(std::string_view type = "text");
+// {"object": "list", "type": type, "data": {trait: model id}} from the models' model_spec.traits.
+std::optional<std::string> model_traits_body(std::string_view type = "text");
+// {"object": "list", "type": type, "data": {OpenAI model id: Venice model id}}.
+std::optional<std::string> compatibility_mapping_body(std::string_view type = "text");
+// {"object": "list", "data": [style name …]}.
+std::string image_styles_body();
+
+}  // namespace lagoon::mock

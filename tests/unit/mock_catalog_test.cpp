@@ -1,0 +1,55 @@
+// lagoon-mock-upstream's model catalog, in Venice's shapes.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "lagoon/mock/catalog.hpp"
+
+namespace mock = lagoon::mock;
+using nlohmann::json;
+
+TEST(MockCatalog, ModelsAreFilteredByTypeAndCarryVenicesModelSpec) {
+  auto text = json::parse(*mock::models_body());
+  EXPECT_EQ(text, json::parse(*mock::models_body("text")));
+  EXPECT_EQ(text["object"], "list");
+  EXPECT_EQ(text["type"], "text");
+  ASSERT_FALSE(text["data"].empty());
+  for (const auto& m : text["data"]) {
+    EXPECT_EQ(m["type"], "text");
+    EXPECT_EQ(m["object"], "model");
+    EXPECT_EQ(m["owned_by"], "venice.ai");
+    EXPECT_TRUE(m["model_spec"]["pricing"]["input"]["usd"].is_number());
+    EXPECT_TRUE(m["model_spec"]["capabilities"].contains("supportsFunctionCalling"));
+    EXPECT_EQ(m["context_length"], m["model_spec"]["availableContextTokens"]);
+    EXPECT_TRUE(m["model_spec"]["traits"].is_array());
+  }
+  std::size_t total = 0;
+  for (const char* type : {"asr", "embedding", "image", "music", "text", "tts", "upscale", "inpaint", "video"}) {
+    auto list = json::parse(*mock::models_body(type));
+    ASSERT_FALSE(list["data"].empty()) << type;
+    for (const auto& m : list["data"]) EXPECT_EQ(m["type"], type);
+    total += list["data"].size();
+  }
+  EXPECT_EQ(json::parse(*mock::models_body("all"))["data"].size(), total);
+  for (const auto& m : json::parse(*mock::models_body("code"))["data"])
+    EXPECT_TRUE(m["model_spec"]["capabilities"]["optimizedForCode"].get<bool>());
+  EXPECT_TRUE(json::parse(*mock::models_body("asr"))["data"][0]["model_spec"]["pricing"].contains("per_audio_second"));
+  EXPECT_TRUE(json::parse(*mock::models_body("tts"))["data"][0]["model_spec"].contains("voices"));
+  EXPECT_FALSE(mock::models_body("bogus"));
+  EXPECT_FALSE(mock::known_model_type("bogus"));
+}
+
+TEST(MockCatalog, TraitsMappingsAndStyles) {
+  auto traits = json::parse(*mock::model_traits_body());
+  EXPECT_EQ(traits["type"], "text");
+  EXPECT_EQ(traits["data"]["default"], "llama-3.3-70b");
+  EXPECT_EQ(json::parse(*mock::model_traits_body("image"))["data"]["default"], "venice-sd35");
+  auto mapping = json::parse(*mock::compatibility_mapping_body("embedding"));
+  EXPECT_EQ(mapping["object"], "list");
+  EXPECT_EQ(mapping["data"]["text-embedding-3-small"], "text-embedding-bge-m3");
+  EXPECT_FALSE(mock::compatibility_mapping_body("bogus"));
+  auto styles = json::parse(mock::image_styles_body());
+  EXPECT_EQ(styles["object"], "list");
+  EXPECT_FALSE(styles["data"].empty());
+  EXPECT_EQ(mock::models_body("all"), mock::models_body("all"));  // the same bytes every time
+}
