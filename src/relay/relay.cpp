@@ -58,7 +58,11 @@ awaitable<void> Relay::reply(Request& r, Verdict& verdict) {
   r.usage.end(verdict.outcome, verdict.reply.status);
   r.out.status = verdict.reply.status;
   if (verdict.reply.close) r.out.close = true;
-  if (!co_await r.client.send(verdict.reply)) r.out.close = true;
+  if (!co_await r.client.send(verdict.reply)) {
+    r.out.close = true;
+    // Served upstream, but never received: the row says so (an error stays the error it was).
+    if (verdict.outcome == Outcome::ok) r.usage.set_outcome(Outcome::client_disconnected);
+  }
 }
 
 awaitable<bool> Relay::admit(Request& r, std::optional<std::int64_t> estimate) {

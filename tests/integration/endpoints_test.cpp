@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include "integration/chat_fixture.hpp"
@@ -383,4 +385,78 @@ TEST_F(Endpoints, TheOfficialOpenAiNodeSdkWorksOnEveryEndpoint) {
                       "coalesce(unit, '-'), ' ' ORDER BY started_at) FROM usage_records"),
             "embeddings:ok:-:- images:ok:2:images audio:ok:22:characters audio:ok:1.5:seconds responses:ok:-:- "
             "responses:ok:-:- embeddings:upstream_error:-:-");
+}
+
+// Each endpoint the same three ways: answered, refused by the upstream, and left by its client while
+// the upstream is still thinking — one row each, with the endpoint's measure where something was made.
+TEST_F(Endpoints, EveryEndpointSucceedsFailsAndLosesItsClientWithOneRowEach) {
+  start();
+  struct Case {
+    std::string path, endpoint, unit;
+    std::function<std::pair<std::string, std::string>(const json& x_mock)> body;  // body, content type
+  };
+  const std::string wav = lagoon::mock::pcm_wav(8000, 1, 16, 8000);
+  auto as_json = [](json body) {
+    return [body](const json& x) {
+      json b = body;
+      b["x_mock"] = x;
+      return std::make_pair(b.dump(), std::string("application/json"));
+    };
+  };
+  auto as_form = [](std::function<void(Form&)> fill) {
+    return [fill](const json& x) {
+      Form f;
+      fill(f);
+      f.field("x_mock", x.dump());
+      return std::make_pair(f.done(), f.content_type());
+    };
+  };
+  const std::vector<Case> cases{
+      {"/embeddings", "embeddings", "-", as_json({{"model", "text-embedding-bge-m3"}, {"input", "hello"}})},
+      {"/images/generations", "images", "images", as_json({{"model", "venice-sd35"}, {"prompt", "p"}})},
+      {"/image/generate", "images", "images", as_json({{"model", "venice-sd35"}, {"prompt", "p"}})},
+      {"/image/upscale", "images", "images", as_form([](Form& f) { f.file("image", "a.png", "image/png", "PNG"); })},
+      {"/image/edit", "images", "images",
+       as_form([](Form& f) { f.file("image", "a.png", "image/png", "PNG").field("prompt", "add a boat"); })},
+      {"/image/background-remove", "images", "images", as_json({{"image", "UE5H"}})},
+      {"/audio/speech", "audio", "characters", as_json({{"model", "tts-kokoro"}, {"input", "hello"}})},
+      {"/audio/transcriptions", "audio", "seconds", as_form([&wav](Form& f) {
+         f.file("file", "a.wav", "audio/wav", wav).field("model", "openai/whisper-large-v3");
+       })},
+      {"/responses", "responses", "-", as_json({{"model", "venice-uncensored"}, {"input", "hi"}})},
+  };
+  std::int64_t rows = 0;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.path);
+    const auto [ok_body, ok_type] = c.body(json::object());
+    auto ok = post(c.path, ok_body, ok_type);
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200) << ok->body;
+    ++rows;
+    ASSERT_EQ(usage_rows(rows), rows);
+    EXPECT_EQ(last_row("endpoint, outcome, coalesce(unit, '-'), units IS NOT NULL OR total_tokens IS NOT NULL"),
+              c.endpoint + ",ok," + c.unit + ",t");
+
+    const auto [bad_body, bad_type] = c.body(json{{"status", 500}});
+    auto bad = post(c.path, bad_body, bad_type);
+    ASSERT_TRUE(bad);
+    EXPECT_EQ(bad->status, 502) << bad->body;
+    ++rows;
+    ASSERT_EQ(usage_rows(rows), rows);
+    EXPECT_EQ(last_row("endpoint, outcome, status_code, unit IS NULL"), c.endpoint + ",upstream_error,502,t");
+
+    // The client resets while the upstream takes its time; the answer then finds no one to take it.
+    const auto [slow_body, slow_type] = c.body(json{{"first-byte-ms", 600}});
+    const auto upstream_saw = [&] { return mock.stats()["requests_by_path"].value(c.path, 0); };
+    const int before = upstream_saw();
+    RawClient gone(server->port());
+    gone.send("POST /api/v1" + c.path + " HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + key +
+              "\r\nContent-Type: " + slow_type + "\r\nContent-Length: " + std::to_string(slow_body.size()) +
+              "\r\n\r\n" + slow_body);
+    ASSERT_TRUE(wait_until([&] { return upstream_saw() > before; }, 5s));  // it is upstream, then the client goes
+    gone.reset();
+    ++rows;
+    ASSERT_EQ(usage_rows(rows), rows);
+    EXPECT_EQ(last_row("endpoint, outcome"), c.endpoint + ",client_disconnected");
+  }
 }

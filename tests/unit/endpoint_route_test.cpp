@@ -360,3 +360,19 @@ TEST_F(EndpointRouteTest, ARequestWithoutAModelTakesNoSession) {
 
 }  // namespace
 }  // namespace lagoon
+
+namespace lagoon {
+namespace {
+
+TEST_F(EndpointRouteTest, AWholeAnswerTheClientNeverReceivedIsRecordedAsItsDeparture) {
+  upstream_.script.push_back(fakes::answer(200, R"({"data":[{}]})"));
+  client_.fail_at = 0;
+  const auto served = serve("/images/generations", R"({"prompt":"p"})");
+  EXPECT_TRUE(served.close);
+  const auto& rec = only_record();
+  EXPECT_EQ(rec.outcome, "client_disconnected");
+  EXPECT_EQ(rec.units, 1.0);  // made upstream all the same
+}
+
+}  // namespace
+}  // namespace lagoon
