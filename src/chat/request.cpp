@@ -15,8 +15,9 @@ namespace {
 
 using nlohmann::json;
 
-// Nesting depth of a JSON text, counted outside strings, stopping as soon as it exceeds `limit`.
-bool deeper_than(std::string_view s, std::size_t limit) {
+}  // namespace
+
+bool nests_deeper_than(std::string_view s, std::size_t limit) noexcept {
   std::size_t depth = 0;
   bool in_string = false;
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -34,6 +35,8 @@ bool deeper_than(std::string_view s, std::size_t limit) {
   }
   return false;
 }
+
+namespace {
 
 // Byte spans of a JSON object's top-level members. Total: text that is not, at its top level, one object
 // of `"key": value` members (a truncated or garbled upstream chunk) has no members, so callers leave it
@@ -231,13 +234,13 @@ std::optional<std::string> model_problem(std::string_view model) {
 }
 
 std::variant<ChatRequest, InvalidRequest> parse_chat_request(std::string_view body) {
-  if (!deeper_than(body, kMaxJsonDepth))
+  if (!nests_deeper_than(body, kMaxJsonDepth))
     if (auto fast = parse_fast(body)) return std::move(*fast);
   return parse_chat_request_dom(body);
 }
 
 std::variant<ChatRequest, InvalidRequest> parse_chat_request_dom(std::string_view body) {
-  if (deeper_than(body, kMaxJsonDepth))
+  if (nests_deeper_than(body, kMaxJsonDepth))
     return InvalidRequest{"The request body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels.", {}};
   const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded())

@@ -46,15 +46,11 @@ awaitable<routes::Served> ChatRoute::serve(const routes::Call& call, Downstream&
 
 awaitable<void> ChatRoute::forward(Request& r) {
   if (!co_await relay_.open_session(r, r.body.model)) co_return;
-  auto sent = co_await relay_.send("/chat/completions", r.body.upstream_body, r.call.forward_headers);
-  if (!sent) {
-    co_await relay_.failed(r, sent.error());
-    co_return;
-  }
-  upstream::Exchange& ex = **sent;
+  const auto sent = co_await relay_.open(r, "/chat/completions", r.body.upstream_body, r.call.forward_headers);
+  if (!sent) co_return;
+  upstream::Exchange& ex = *sent;
   const upstream::Head& head = ex.head();
   const Cuts::Registration registration(relay_.deps().cuts, co_await asio::this_coro::executor, ex);
-  relay_.head_arrived(r, head);
 
   const bool event_stream = head.content_type.rfind("text/event-stream", 0) == 0;
   if (head.status / 100 != 2)

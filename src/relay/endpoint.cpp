@@ -34,36 +34,10 @@ bool starts_with_ci(std::string_view s, std::string_view lower) {
 
 // A Responses-API event stream: relayed event by event as it came; its usage is the one in
 // response.completed, the last word.
-class ResponsesPieces final : public Pieces {
+class ResponsesPieces final : public EventPieces {
  public:
   explicit ResponsesPieces(EndpointRoute::Request& r) : r_(r) {}
 
-  bool pass(std::string_view piece, std::string& out) override {
-    events_.clear();
-    if (!scanner_.feed(piece, events_)) return false;
-    for (const auto& ev : events_) {
-      if (ev.has_data) {
-        ++events_seen_;
-        // Only the completed event is parsed; every other event is counted by its size.
-        if (ev.data.find("response.completed") != std::string_view::npos) {
-          if (const auto u = responses_usage(ev.data)) {
-            apply(*u, *r_.usage);
-            usage_ = true;
-            r_.settle();
-          }
-        } else {
-          content_bytes_ += ev.data.size();
-        }
-      }
-      out += ev.raw;
-    }
-    return true;
-  }
-  void finish(std::string& out) override { out = scanner_.take_pending(); }
-  std::string_view refusal() const noexcept override {
-    return "The upstream provider sent an event larger than the gateway accepts.";
-  }
-  std::size_t content_bytes() const noexcept override { return content_bytes_; }
   void account(bool gone) override {
     if (usage_) return;
     if (gone)
@@ -82,10 +56,28 @@ class ResponsesPieces final : public Pieces {
   }
 
  private:
+  std::string on_events(std::vector<chat::SseEvent>& events) override {
+    std::string out;
+    for (const auto& ev : events) {
+      if (ev.has_data) {
+        ++events_seen_;
+        // Only the completed event is parsed; every other event is counted by its size.
+        if (ev.data.find("response.completed") != std::string_view::npos) {
+          if (const auto u = responses_usage(ev.data)) {
+            apply(*u, *r_.usage);
+            usage_ = true;
+            r_.settle();
+          }
+        } else {
+          content_bytes_ += ev.data.size();
+        }
+      }
+      out += ev.raw;
+    }
+    return out;
+  }
+
   EndpointRoute::Request& r_;
-  chat::SseScanner scanner_;
-  std::vector<chat::SseEvent> events_;
-  std::size_t content_bytes_ = 0;
   std::size_t events_seen_ = 0;
   bool usage_ = false;
 };
@@ -149,15 +141,11 @@ awaitable<void> EndpointRoute::forward(Request& r) {
   if (!r.call.content_type.empty()) headers.emplace_back("Content-Type", std::string(r.call.content_type));
   if (!r.call.accept.empty()) headers.emplace_back("Accept", std::string(r.call.accept));
   const std::string body(r.call.body);
-  auto sent = co_await relay_.send(spec_.path, body, headers);
-  if (!sent) {
-    co_await relay_.failed(r, sent.error());
-    co_return;
-  }
-  upstream::Exchange& ex = **sent;
+  const auto sent = co_await relay_.open(r, spec_.path, body, headers);
+  if (!sent) co_return;
+  upstream::Exchange& ex = *sent;
   const upstream::Head& head = ex.head();
   const Cuts::Registration registration(relay_.deps().cuts, co_await asio::this_coro::executor, ex);
-  relay_.head_arrived(r, head);
 
   if (head.status / 100 != 2) {
     co_await relay_.refused(r, ex, registration);

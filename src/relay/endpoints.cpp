@@ -175,26 +175,10 @@ std::optional<std::vector<FormPart>> form_parts(std::string_view body, std::stri
   }
 }
 
-std::variant<EndpointRequest, chat::InvalidRequest> inspect(const EndpointSpec& spec, std::string_view content_type,
-                                                            std::string_view body) {
-  EndpointRequest req;
-  req.body_bytes = body.size();
-  const bool multipart = iequals_prefix(trim(content_type), "multipart/");
-  if (spec.body == Body::multipart && !multipart)
-    return invalid("This endpoint takes a multipart/form-data body (Content-Type: multipart/form-data).");
-  if (multipart) {
-    if (spec.body == Body::json) return invalid("This endpoint takes a JSON body.");
-    return inspect_multipart(spec, content_type, body, std::move(req));
-  }
+namespace {
 
-  json doc = json::parse(body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return invalid("The request body must be a JSON object.");
-  if (const auto m = doc.find("model"); m != doc.end() && !m->is_null()) {
-    if (!m->is_string()) return invalid("model must be a string.", "model");
-    const auto& name = m->get_ref<const std::string&>();
-    if (const auto problem = chat::model_problem(name)) return invalid(*problem, "model");
-    req.model = name;
-  }
+// The fields of a JSON body each meter needs; an error names the field.
+std::optional<chat::InvalidRequest> read_fields(const EndpointSpec& spec, const json& doc, EndpointRequest& req) {
   auto flag = [&](const char* field) -> std::optional<bool> {
     const auto it = doc.find(field);
     if (it == doc.end() || it->is_null()) return false;
@@ -227,7 +211,7 @@ std::variant<EndpointRequest, chat::InvalidRequest> inspect(const EndpointSpec& 
       req.stream = *streaming;
       break;
     }
-    case Meter::transcription: break;  // multipart only: refused above
+    case Meter::transcription: break;  // multipart only: refused before
     case Meter::responses: {
       const auto stream = flag("stream");
       if (!stream) return invalid("stream must be a boolean.", "stream");
@@ -237,6 +221,33 @@ std::variant<EndpointRequest, chat::InvalidRequest> inspect(const EndpointSpec& 
       break;
     }
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::variant<EndpointRequest, chat::InvalidRequest> inspect(const EndpointSpec& spec, std::string_view content_type,
+                                                            std::string_view body) {
+  EndpointRequest req;
+  req.body_bytes = body.size();
+  const bool multipart = iequals_prefix(trim(content_type), "multipart/");
+  if (spec.body == Body::multipart && !multipart)
+    return invalid("This endpoint takes a multipart/form-data body (Content-Type: multipart/form-data).");
+  if (multipart) {
+    if (spec.body == Body::json) return invalid("This endpoint takes a JSON body.");
+    return inspect_multipart(spec, content_type, body, std::move(req));
+  }
+  if (chat::nests_deeper_than(body, chat::kMaxJsonDepth))
+    return invalid("The request body nests deeper than " + std::to_string(chat::kMaxJsonDepth) + " levels.");
+  const json doc = json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return invalid("The request body must be a JSON object.");
+  if (const auto m = doc.find("model"); m != doc.end() && !m->is_null()) {
+    if (!m->is_string()) return invalid("model must be a string.", "model");
+    const auto& name = m->get_ref<const std::string&>();
+    if (const auto problem = chat::model_problem(name)) return invalid(*problem, "model");
+    req.model = name;
+  }
+  if (auto bad = read_fields(spec, doc, req)) return std::move(*bad);
   return req;
 }
 

@@ -118,16 +118,19 @@ awaitable<upstream::Result<std::unique_ptr<upstream::Exchange>>> Relay::send(std
   }
 }
 
-awaitable<void> Relay::failed(Request& r, const upstream::Failure& failure) {
-  log::warn("upstream request failed", {{"request_id", r.call.request_id}, {"error", failure.what}});
-  Verdict verdict = failed_before_head(failure.kind);
-  co_await reply(r, verdict);
-}
-
-void Relay::head_arrived(Request& r, const upstream::Head& head) {
-  r.out.facts.upstream_status = head.status;
+awaitable<std::unique_ptr<upstream::Exchange>> Relay::open(Request& r, std::string_view path, const std::string& body,
+                                                            const http::Headers& headers) {
+  auto sent = co_await send(path, body, headers);
+  if (!sent) {
+    log::warn("upstream request failed", {{"request_id", r.call.request_id}, {"error", sent.error().what}});
+    Verdict verdict = failed_before_head(sent.error().kind);
+    co_await reply(r, verdict);
+    co_return nullptr;
+  }
+  r.out.facts.upstream_status = (*sent)->head().status;
   r.usage->ttfb_ms = std::chrono::duration<double, std::milli>(Clock::now() - r.started).count();
   ttfb_.observe(*r.usage->ttfb_ms / 1000.0);
+  co_return std::move(*sent);
 }
 
 awaitable<bool> Relay::read_whole(Request& r, upstream::Exchange& ex, const Cuts::Registration& registration,

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <chrono>
+#include <string>
+#include <vector>
 
 #include "lagoon/accounting/usage_guard.hpp"
 #include "lagoon/chat/request.hpp"
+#include "lagoon/chat/sse.hpp"
 #include "lagoon/ratelimit/limiter.hpp"
 #include "lagoon/relay/chat.hpp"
 #include "lagoon/relay/relay.hpp"
@@ -45,6 +48,33 @@ struct ChatRoute::Request : relay::Request {
   Request(const routes::Call& c, Downstream& d, usage::Sink& sink)
       : relay::Request(c, d, sink, usage::Endpoint::chat) {}
   chat::ChatRequest body;
+};
+
+// An event stream's Pieces: scanned event by event (an event larger than the scanner takes ends the
+// stream), what the client gets decided per batch of whole events by on_events().
+class EventPieces : public Pieces {
+ public:
+  bool pass(std::string_view piece, std::string& out) final {
+    events_.clear();
+    if (!scanner_.feed(piece, events_)) return false;
+    out = on_events(events_);
+    return true;
+  }
+  // A last event without its blank line is still upstream's.
+  void finish(std::string& out) final { out = scanner_.take_pending(); }
+  std::string_view refusal() const noexcept final {
+    return "The upstream provider sent an event larger than the gateway accepts.";
+  }
+  std::size_t content_bytes() const noexcept final { return content_bytes_; }
+
+ protected:
+  // The bytes the client gets for these events (their `raw`, as they came, unless changed).
+  virtual std::string on_events(std::vector<chat::SseEvent>& events) = 0;
+  std::size_t content_bytes_ = 0;  // data that is not usage, for estimates
+
+ private:
+  chat::SseScanner scanner_;
+  std::vector<chat::SseEvent> events_;
 };
 
 // An event stream's head as the gateway sends it: no caching, no proxy buffering.

@@ -11,22 +11,10 @@ namespace lagoon::relay {
 
 namespace {
 
-class ChatPieces final : public Pieces {
+class ChatPieces final : public EventPieces {
  public:
   explicit ChatPieces(ChatRoute::Request& r) : r_(r) {}
 
-  bool pass(std::string_view piece, std::string& out) override {
-    events_.clear();
-    if (!scanner_.feed(piece, events_)) return false;
-    out = client_bytes();
-    return true;
-  }
-  // A last event without its blank line is still upstream's.
-  void finish(std::string& out) override { out = scanner_.take_pending(); }
-  std::string_view refusal() const noexcept override {
-    return "The upstream provider sent an event larger than the gateway accepts.";
-  }
-  std::size_t content_bytes() const noexcept override { return content_bytes_; }
   void account(bool gone) override {
     if (gone && !final_usage_)
       accounting::estimate_at_least(*r_.usage, r_.body.body_bytes, content_bytes_);
@@ -38,9 +26,9 @@ class ChatPieces final : public Pieces {
  private:
   // The bytes of the events the client gets: usage chunks counted (and dropped when the client did not
   // ask for them), the "usage":null the client would not have seen from the upstream removed.
-  std::string client_bytes() {
+  std::string on_events(std::vector<chat::SseEvent>& events) override {
     std::string out;
-    for (auto& ev : events_) {
+    for (auto& ev : events) {
       if (ev.has_data && ev.data != "[DONE]") {
         if (auto u = chat::usage_of_chunk(ev.data)) {
           usage_ = true;
@@ -68,9 +56,6 @@ class ChatPieces final : public Pieces {
   }
 
   ChatRoute::Request& r_;
-  chat::SseScanner scanner_;
-  std::vector<chat::SseEvent> events_;
-  std::size_t content_bytes_ = 0;
   bool usage_ = false;        // any usage numbers (some upstreams send running totals)
   bool final_usage_ = false;  // the usage-only chunk: the last word
 };

@@ -35,16 +35,7 @@ const std::string kUsageChunk =
 
 class ChatRouteTest : public ::testing::Test {
  protected:
-  ChatRouteTest() {
-    auth::CacheEntry e;
-    e.record.key_id = 7;
-    e.record.user_id = 3;
-    e.record.prefix = "sk-lgn_abcd";
-    e.record.key_active = e.record.user_active = true;
-    key_.outcome = auth::AuthResult::Outcome::ok;
-    key_.entry = std::make_shared<const auth::CacheEntry>(e);
-    cfg_.upstream_api_key = "sk-upstream-secret";
-  }
+  ChatRouteTest() { cfg_.upstream_api_key = "sk-upstream-secret"; }
 
   routes::Served serve(const std::string& body) {
     routes::Call call;
@@ -86,7 +77,7 @@ class ChatRouteTest : public ::testing::Test {
   std::optional<relay::Relay> relay_{std::in_place,
                                      relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, 0ms}};
   std::optional<relay::ChatRoute> route_{std::in_place, *relay_};
-  auth::AuthResult key_;
+  auth::AuthResult key_ = fakes::authenticated(7, 3, "sk-lgn_abcd");
   http::Headers forward_;
   fakes::FakeDownstream client_;
 };

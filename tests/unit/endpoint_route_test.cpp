@@ -80,6 +80,9 @@ TEST(Endpoints, OnlyTheFieldsTheGatewayNeedsAreChecked) {
                           "multipart/form-data; boundary=XyZ"),
             "file");
   EXPECT_EQ(refused_param("/embeddings", form({{"model", "w"}}, "", ""), "multipart/form-data; boundary=XyZ"), "-");
+  // Nested brackets past the limit are refused before a parse could recurse through them.
+  EXPECT_EQ(refused_param("/embeddings", R"({"input":)" + std::string(100000, '[') + std::string(100000, ']') + "}"),
+            "-");
   // Whatever else a body says is Venice's to judge.
   const auto e = inspected("/embeddings", R"({"model":"text-embedding-bge-m3","input":["a","bc"],"dimensions":-4})");
   EXPECT_EQ(e.model, "text-embedding-bge-m3");
@@ -173,16 +176,6 @@ TEST(Endpoints, AnAnswersUsageIsTheUpstreamsWhereItSaysElseWhatWasAsked) {
 
 class EndpointRouteTest : public ::testing::Test {
  protected:
-  EndpointRouteTest() {
-    auth::CacheEntry e;
-    e.record.key_id = 7;
-    e.record.user_id = 3;
-    e.record.prefix = "sk-lgn_abcd";
-    e.record.key_active = e.record.user_active = true;
-    key_.outcome = auth::AuthResult::Outcome::ok;
-    key_.entry = std::make_shared<const auth::CacheEntry>(e);
-  }
-
   routes::Served serve(std::string_view path, const std::string& body,
                        std::string_view content_type = "application/json") {
     route_.emplace(relay_, spec(path));
@@ -210,7 +203,7 @@ class EndpointRouteTest : public ::testing::Test {
   boost::asio::io_context ioc_;
   relay::Relay relay_{relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, 0ms}};
   std::optional<relay::EndpointRoute> route_;
-  auth::AuthResult key_;
+  auth::AuthResult key_ = fakes::authenticated(7, 3, "sk-lgn_abcd");
   fakes::FakeDownstream client_;
 };
 

@@ -19,6 +19,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include "lagoon/auth/authenticator.hpp"
 #include "lagoon/auth/key_source.hpp"
 #include "lagoon/ratelimit/limiter.hpp"
 #include "lagoon/relay/downstream.hpp"
@@ -39,6 +40,19 @@ T run_awaitable(boost::asio::io_context& ioc, boost::asio::awaitable<T> a) {
   ioc.restart();
   ioc.run();
   return future.get();
+}
+
+// What the transport hands a route for an authenticated, active key.
+inline auth::AuthResult authenticated(std::int64_t key_id, std::int64_t user_id, std::string prefix) {
+  auth::CacheEntry e;
+  e.record.key_id = key_id;
+  e.record.user_id = user_id;
+  e.record.prefix = std::move(prefix);
+  e.record.key_active = e.record.user_active = true;
+  auth::AuthResult a;
+  a.outcome = auth::AuthResult::Outcome::ok;
+  a.entry = std::make_shared<const auth::CacheEntry>(e);
+  return a;
 }
 
 class FakeDownstream;

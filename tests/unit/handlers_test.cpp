@@ -15,17 +15,7 @@ namespace {
 
 constexpr const char* kList = R"({"object":"list","data":[{"id":"llama-3.3-70b","object":"model"}]})";
 
-auth::AuthResult a_key() {
-  auth::CacheEntry e;
-  e.record.key_id = 5;
-  e.record.user_id = 9;
-  e.record.prefix = "sk-lgn_wxyz";
-  e.record.key_active = e.record.user_active = true;
-  auth::AuthResult a;
-  a.outcome = auth::AuthResult::Outcome::ok;
-  a.entry = std::make_shared<const auth::CacheEntry>(e);
-  return a;
-}
+auth::AuthResult a_key() { return fakes::authenticated(5, 9, "sk-lgn_wxyz"); }
 
 // An authenticated request to one handler.
 struct Authenticated {
@@ -59,12 +49,17 @@ TEST(Router, UnknownPathsAre404AndWrongMethods405WithAllow) {
   EXPECT_EQ(unwired.status, 500u);
 }
 
-TEST(CatalogRoute, TheListIsFetchedOnceAndCachedAndAFailureBeforeAnyListIsAnError) {
+// The catalog route with a fake upstream and usage sink.
+class CatalogRouteTest : public ::testing::Test {
+ protected:
   config::Config cfg;
   fakes::FakeSender upstream;
   fakes::FakeSink sink;
   metrics::Registry registry;
-  relay::CatalogRoute route(cfg, upstream, sink, registry);
+  relay::CatalogRoute route{cfg, upstream, sink, registry};
+};
+
+TEST_F(CatalogRouteTest, TheListIsFetchedOnceAndCachedAndAFailureBeforeAnyListIsAnError) {
   Authenticated request;
   request.call.target = "/api/v1/models";
 
@@ -84,12 +79,7 @@ TEST(CatalogRoute, TheListIsFetchedOnceAndCachedAndAFailureBeforeAnyListIsAnErro
   EXPECT_EQ(sink.pushed[2].endpoint, usage::Endpoint::models);
 }
 
-TEST(CatalogRoute, EachPathAndTypeIsCachedApartAndOnlyTheTypeIsPassedOn) {
-  config::Config cfg;
-  fakes::FakeSender upstream;
-  fakes::FakeSink sink;
-  metrics::Registry registry;
-  relay::CatalogRoute route(cfg, upstream, sink, registry);
+TEST_F(CatalogRouteTest, EachPathAndTypeIsCachedApartAndOnlyTheTypeIsPassedOn) {
   Authenticated request;
   auto get = [&](const std::string& target, const std::string& answer) {
     if (!answer.empty()) upstream.script.push_back(fakes::answer(200, answer));
@@ -116,12 +106,7 @@ TEST(CatalogRoute, EachPathAndTypeIsCachedApartAndOnlyTheTypeIsPassedOn) {
   EXPECT_EQ(upstream.sent.size(), 3u);
 }
 
-TEST(CatalogRoute, APublicCatalogServesRequestsWithoutAKeyAndMetersNone) {
-  config::Config cfg;
-  fakes::FakeSender upstream;
-  fakes::FakeSink sink;
-  metrics::Registry registry;
-  relay::CatalogRoute route(cfg, upstream, sink, registry);
+TEST_F(CatalogRouteTest, APublicCatalogServesRequestsWithoutAKeyAndMetersNone) {
   boost::asio::io_context ioc;
   routes::Call call;
   call.target = "/api/v1/models";
@@ -132,12 +117,7 @@ TEST(CatalogRoute, APublicCatalogServesRequestsWithoutAKeyAndMetersNone) {
   EXPECT_TRUE(sink.pushed.empty());
 }
 
-TEST(CatalogRoute, AnUpstreamThatCannotBeAskedIsAnsweredFromTheStaleCopy) {
-  config::Config cfg;
-  fakes::FakeSender upstream;
-  fakes::FakeSink sink;
-  metrics::Registry registry;
-  relay::CatalogRoute route(cfg, upstream, sink, registry);
+TEST_F(CatalogRouteTest, TheTypeIsCheckedPerPathAndAMalformedAnswerIsNeverCached) {
   EXPECT_EQ(relay::catalog_query("/api/v1/models?type=code").upstream, "/models?type=code");
   EXPECT_EQ(relay::catalog_query("/v1/models/compatibility_mapping?type=tts").upstream,
             "/models/compatibility_mapping?type=tts");

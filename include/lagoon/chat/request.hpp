@@ -32,8 +32,11 @@ struct InvalidRequest {
   std::optional<std::string> param;  // the offending field, as OpenAI reports it
 };
 
-// Deepest nesting accepted; deeper bodies are refused before a full parse.
+// Deepest nesting accepted; deeper bodies are refused before a full parse (whose recursion a body of
+// nested brackets could exhaust).
 inline constexpr std::size_t kMaxJsonDepth = 128;
+// Whether a JSON text nests deeper than `limit`, counted outside strings without parsing it.
+bool nests_deeper_than(std::string_view json_text, std::size_t limit) noexcept;
 // Longest `model` accepted. Venice's ids are under 64 bytes; the model is stored in sessions, Redis and
 // every usage row and access-log line, so its size is the client's to choose only within this.
 inline constexpr std::size_t kMaxModelBytes = 256;

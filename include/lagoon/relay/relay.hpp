@@ -86,14 +86,11 @@ class Relay {
   boost::asio::awaitable<bool> admit(Request& r, std::optional<std::int64_t> estimate);
   // The key's session for `model` (its base name); false when unavailable: the 503 is answered.
   boost::asio::awaitable<bool> open_session(Request& r, std::string_view model);
-  // Upstream, with one retry while nothing has reached the client (decisions.hpp says when).
-  boost::asio::awaitable<upstream::Result<std::unique_ptr<upstream::Exchange>>> send(std::string_view path,
-                                                                                     const std::string& body,
-                                                                                     const http::Headers& headers);
-  // The send failed: logged and answered.
-  boost::asio::awaitable<void> failed(Request& r, const upstream::Failure& failure);
-  // The head arrived: time to first byte noted.
-  void head_arrived(Request& r, const upstream::Head& head);
+  // send(), then either the exchange with its head arrived (time to first byte noted), or null when
+  // the send failed — logged and answered.
+  boost::asio::awaitable<std::unique_ptr<upstream::Exchange>> open(Request& r, std::string_view path,
+                                                                   const std::string& body,
+                                                                   const http::Headers& headers);
   // A non-2xx answer: its body read whole, then the client told what decisions.hpp says.
   boost::asio::awaitable<void> refused(Request& r, upstream::Exchange& ex, const Cuts::Registration& registration);
   // A 2xx answer read whole into `body`; false when it broke off (answered).
@@ -111,6 +108,11 @@ class Relay {
   static routes::Served finished(Request& r);
 
  private:
+  // Upstream, with one retry while nothing has reached the client (decisions.hpp says when).
+  boost::asio::awaitable<upstream::Result<std::unique_ptr<upstream::Exchange>>> send(std::string_view path,
+                                                                                     const std::string& body,
+                                                                                     const http::Headers& headers);
+
   RelayDeps deps_;
   RetryBudget budget_;
   metrics::Counter& retries_;
