@@ -140,8 +140,7 @@ awaitable<void> EndpointRoute::forward(Request& r) {
   http::Headers headers = r.call.forward_headers;
   if (!r.call.content_type.empty()) headers.emplace_back("Content-Type", std::string(r.call.content_type));
   if (!r.call.accept.empty()) headers.emplace_back("Accept", std::string(r.call.accept));
-  const std::string body(r.call.body);
-  const auto sent = co_await relay_.open(r, spec_.path, body, headers);
+  const auto sent = co_await relay_.open(r, spec_.path, r.call.body, headers);
   if (!sent) co_return;
   upstream::Exchange& ex = *sent;
   const upstream::Head& head = ex.head();

@@ -100,7 +100,7 @@ awaitable<bool> Relay::open_session(Request& r, std::string_view model) {
 }
 
 awaitable<upstream::Result<std::unique_ptr<upstream::Exchange>>> Relay::send(std::string_view path,
-                                                                             const std::string& body,
+                                                                             std::string_view body,
                                                                              const http::Headers& headers) {
   budget_.on_request();
   for (int attempt = 1;; ++attempt) {
@@ -118,7 +118,7 @@ awaitable<upstream::Result<std::unique_ptr<upstream::Exchange>>> Relay::send(std
   }
 }
 
-awaitable<std::unique_ptr<upstream::Exchange>> Relay::open(Request& r, std::string_view path, const std::string& body,
+awaitable<std::unique_ptr<upstream::Exchange>> Relay::open(Request& r, std::string_view path, std::string_view body,
                                                             const http::Headers& headers) {
   auto sent = co_await send(path, body, headers);
   if (!sent) {

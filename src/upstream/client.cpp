@@ -216,16 +216,16 @@ Client::Client(asio::io_context& ioc, const config::Config& cfg, metrics::Regist
 Client::~Client() = default;
 
 awaitable<Result<std::unique_ptr<Exchange>>> Client::send(std::string_view method, std::string_view path,
-                                                          std::string body, const lagoon::http::Headers& headers) {
+                                                          std::string_view body, const lagoon::http::Headers& headers) {
   auto& impl = *impl_;
-  http::request<http::string_body> req{http::string_to_verb(method), impl.endpoint.base_path + std::string(path), 11};
+  http::request<http::span_body<const char>> req{http::string_to_verb(method), impl.endpoint.base_path + std::string(path), 11};
   req.set(http::field::host, impl.endpoint.host);
   req.set(http::field::user_agent, "lagoon/" LAGOON_VERSION);
   req.set(http::field::accept, "application/json, text/event-stream");
   if (!impl.cfg.upstream_api_key.empty()) req.set(http::field::authorization, "Bearer " + impl.cfg.upstream_api_key);
   if (!body.empty()) req.set(http::field::content_type, "application/json");
   for (const auto& [name, value] : headers) req.set(name, value);
-  req.body() = std::move(body);
+  req.body() = boost::span<const char>(body.data(), body.size());
   req.keep_alive(true);
   req.prepare_payload();
 

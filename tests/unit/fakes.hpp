@@ -127,9 +127,9 @@ class FakeSender final : public upstream::Sender {
 
   boost::asio::awaitable<upstream::Result<std::unique_ptr<upstream::Exchange>>> send(std::string_view method,
                                                                                     std::string_view path,
-                                                                                    std::string body,
+                                                                                    std::string_view body,
                                                                                     const http::Headers& headers) override {
-    sent.push_back(std::string(method) + " " + std::string(path) + " " + body);
+    sent.push_back(std::string(method) + " " + std::string(path) + " " + std::string(body));
     last_headers = headers;
     if (script.empty()) co_return upstream::Failure{upstream::Failure::Kind::connect, "no script left"};
     Scripted s = std::move(script.front());

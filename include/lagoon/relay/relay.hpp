@@ -89,7 +89,7 @@ class Relay {
   // send(), then either the exchange with its head arrived (time to first byte noted), or null when
   // the send failed — logged and answered.
   boost::asio::awaitable<std::unique_ptr<upstream::Exchange>> open(Request& r, std::string_view path,
-                                                                   const std::string& body,
+                                                                   std::string_view body,
                                                                    const http::Headers& headers);
   // A non-2xx answer: its body read whole, then the client told what decisions.hpp says.
   boost::asio::awaitable<void> refused(Request& r, upstream::Exchange& ex, const Cuts::Registration& registration);
@@ -110,7 +110,7 @@ class Relay {
  private:
   // Upstream, with one retry while nothing has reached the client (decisions.hpp says when).
   boost::asio::awaitable<upstream::Result<std::unique_ptr<upstream::Exchange>>> send(std::string_view path,
-                                                                                     const std::string& body,
+                                                                                     std::string_view body,
                                                                                      const http::Headers& headers);
 
   RelayDeps deps_;

@@ -38,7 +38,7 @@ class Client final : public Sender {
   Client& operator=(const Client&) = delete;
 
   boost::asio::awaitable<Result<std::unique_ptr<Exchange>>> send(std::string_view method, std::string_view path,
-                                                                 std::string body,
+                                                                 std::string_view body,
                                                                  const http::Headers& headers) override;
 
   struct Impl;

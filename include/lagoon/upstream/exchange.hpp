@@ -58,9 +58,11 @@ class Sender {
  public:
   virtual ~Sender() = default;
   // `path` is appended to the upstream's base path, e.g. "/chat/completions"; `headers` are the
-  // client's own that may go upstream (relay/venice_headers.hpp), added to the gateway's.
+  // client's own that may go upstream (relay/venice_headers.hpp), added to the gateway's. `body` is
+  // read until send() completes (the request is written by then) and not copied: an upload of 25 MiB
+  // goes upstream from the buffer it was received into, on the retry too.
   virtual boost::asio::awaitable<Result<std::unique_ptr<Exchange>>> send(std::string_view method,
-                                                                         std::string_view path, std::string body,
+                                                                         std::string_view path, std::string_view body,
                                                                          const http::Headers& headers) = 0;
 };
 
