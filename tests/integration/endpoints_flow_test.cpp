@@ -120,9 +120,10 @@ TEST_F(Endpoints, TheOfficialOpenAiNodeSdkWorksOnEveryEndpoint) {
             "responses:ok:-:- embeddings:upstream_error:-:-");
 }
 
-// Each endpoint the same three ways: answered, refused by the upstream, and left by its client while
-// the upstream is still thinking — one row each, with the endpoint's measure where something was made.
-TEST_F(Endpoints, EveryEndpointSucceedsFailsAndLosesItsClientWithOneRowEach) {
+// Each endpoint the same four ways: answered, refused by the upstream, left by its client while the
+// upstream is still thinking, and over its key's limit — one row each, with the endpoint's measure where
+// something was made.
+TEST_F(Endpoints, EveryEndpointSucceedsFailsLosesItsClientAndMeetsItsLimitWithOneRowEach) {
   start();
   struct Case {
     std::string path, endpoint, unit;
@@ -191,5 +192,19 @@ TEST_F(Endpoints, EveryEndpointSucceedsFailsAndLosesItsClientWithOneRowEach) {
     ++rows;
     ASSERT_EQ(usage_rows(rows), rows);
     EXPECT_EQ(last_row("endpoint, outcome"), c.endpoint + ",client_disconnected");
+
+    // A key allowed one request a minute: the second is refused before it goes upstream.
+    const auto limited = create_key(env, "limited" + std::to_string(rows), {"--rpm", "1"}).second;
+    EXPECT_EQ(post(c.path, ok_body, ok_type, limited)->status, 200);
+    const int upstream_before = upstream_saw();
+    auto refused = post(c.path, ok_body, ok_type, limited);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 429) << refused->body;
+    EXPECT_FALSE(refused->header("retry-after").empty());
+    EXPECT_EQ(refused->header("x-ratelimit-remaining-requests"), "0");
+    EXPECT_EQ(upstream_saw(), upstream_before);
+    rows += 2;
+    ASSERT_EQ(usage_rows(rows), rows);
+    EXPECT_EQ(last_row("endpoint, outcome, status_code"), c.endpoint + ",rate_limited,429");
   }
 }
