@@ -1,5 +1,5 @@
 # Included by the top level when LAGOON_FUZZ is ON (a clang build directory of its own: scripts/fuzz).
-set(LAGOON_FUZZ_TARGETS http_request sse chat_request bearer_key config)
+set(LAGOON_FUZZ_TARGETS http_request sse chat_request bearer_key config endpoint_request)
 set(LAGOON_FUZZ_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1)
 add_library(lagoon_fuzz_units STATIC EXCLUDE_FROM_ALL
   ${CMAKE_SOURCE_DIR}/src/chat/request.cpp
@@ -10,7 +10,10 @@ add_library(lagoon_fuzz_units STATIC EXCLUDE_FROM_ALL
   ${CMAKE_SOURCE_DIR}/src/keys/api_key.cpp
   ${CMAKE_SOURCE_DIR}/src/http/routes.cpp
   ${CMAKE_SOURCE_DIR}/src/http/errors.cpp
-  ${CMAKE_SOURCE_DIR}/src/http/request_id.cpp)
+  ${CMAKE_SOURCE_DIR}/src/http/request_id.cpp
+  ${CMAKE_SOURCE_DIR}/src/relay/endpoints.cpp
+  ${CMAKE_SOURCE_DIR}/src/accounting/tokens.cpp
+  ${CMAKE_SOURCE_DIR}/src/usage/record.cpp)
 target_include_directories(lagoon_fuzz_units PUBLIC ${CMAKE_SOURCE_DIR}/include)
 target_compile_options(lagoon_fuzz_units PUBLIC ${LAGOON_FUZZ_FLAGS} -fsanitize=fuzzer-no-link)
 target_link_options(lagoon_fuzz_units PUBLIC -fsanitize=address,undefined)
