@@ -49,27 +49,33 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// The value of `name="…"` (or name=token) in a header value's parameters.
+// The value of parameter `name` in a header value's "; name=value" list (RFC 9110 §5.6.6): a token, or
+// a quoted string — which may hold ';' and '\"' (a browser sends a ';' in a file name as it is) — as it
+// stands between its quotes. The first ';' ends the type ("form-data", "multipart/form-data").
 std::optional<std::string_view> parameter(std::string_view value, std::string_view name) {
-  std::size_t at = value.find(';');
-  while (at != std::string_view::npos) {
-    std::string_view rest = value.substr(at + 1);
-    const auto next = rest.find(';');
-    std::string_view p = trim(rest.substr(0, next));
-    at = next == std::string_view::npos ? next : at + 1 + next;
-    const auto eq = p.find('=');
-    if (eq == std::string_view::npos || !iequals_prefix(trim(p.substr(0, eq)), name) ||
-        trim(p.substr(0, eq)).size() != name.size())
-      continue;
-    std::string_view v = trim(p.substr(eq + 1));
-    if (v.size() >= 2 && v.front() == '"') {
-      // A quoted value may hold ';' — take it up to its closing quote in the whole header value.
-      const auto start = static_cast<std::size_t>(v.data() - value.data()) + 1;
-      const auto end = value.find('"', start);
-      if (end == std::string_view::npos) return std::nullopt;
-      return value.substr(start, end - start);
+  const std::size_t n = value.size();
+  std::size_t i = value.find(';');
+  while (i < n) {
+    ++i;  // past the ';'
+    const std::size_t key_start = i;
+    while (i < n && value[i] != '=' && value[i] != ';') ++i;
+    const std::string_view key = trim(value.substr(key_start, i - key_start));
+    if (i >= n || value[i] == ';') continue;  // a parameter without a value
+    ++i;                                      // past the '='
+    while (i < n && (value[i] == ' ' || value[i] == '\t')) ++i;
+    std::string_view v;
+    if (i < n && value[i] == '"') {
+      const std::size_t start = ++i;
+      while (i < n && value[i] != '"') i += value[i] == '\\' && i + 1 < n ? 2 : 1;
+      if (i >= n) return std::nullopt;  // an unterminated quoted string: the rest is unreadable
+      v = value.substr(start, i - start);
+      while (i < n && value[i] != ';') ++i;
+    } else {
+      const std::size_t start = i;
+      while (i < n && value[i] != ';') ++i;
+      v = trim(value.substr(start, i - start));
     }
-    return v;
+    if (key.size() == name.size() && iequals_prefix(key, name)) return v;
   }
   return std::nullopt;
 }
@@ -110,16 +116,19 @@ std::variant<EndpointRequest, chat::InvalidRequest> inspect_multipart(const Endp
   return req;
 }
 
-// Where the next delimiter starts at or after `from`: CRLF "--" boundary followed by "--" (the last) or
-// by optional whitespace and CRLF. Text that merely begins like one (a boundary with more after it)
-// is part of the value.
+// Whether the text at `after` (just past "--boundary") completes a delimiter: "--" (the last one) or
+// optional whitespace and CRLF. Text that merely begins like one (a boundary with more after it) is part
+// of a value.
+bool delimiter_ends(std::string_view body, std::size_t after) {
+  if (body.substr(after, 2) == "--") return true;
+  while (after < body.size() && (body[after] == ' ' || body[after] == '\t')) ++after;
+  return body.substr(after, 2) == "\r\n";
+}
+
+// Where the next CRLF "--" boundary delimiter starts at or after `from`.
 std::size_t delimiter_at(std::string_view body, std::string_view delimiter, std::size_t from) {
-  for (auto at = body.find(delimiter, from); at != std::string_view::npos; at = body.find(delimiter, at + 1)) {
-    std::size_t after = at + delimiter.size();
-    if (body.substr(after, 2) == "--") return at;
-    while (after < body.size() && (body[after] == ' ' || body[after] == '\t')) ++after;
-    if (body.substr(after, 2) == "\r\n") return at;
-  }
+  for (auto at = body.find(delimiter, from); at != std::string_view::npos; at = body.find(delimiter, at + 1))
+    if (delimiter_ends(body, at + delimiter.size())) return at;
   return std::string_view::npos;
 }
 
@@ -135,12 +144,15 @@ std::optional<std::string> multipart_boundary(std::string_view content_type) {
 
 std::optional<std::vector<FormPart>> form_parts(std::string_view body, std::string_view boundary) {
   const std::string delimiter = "--" + std::string(boundary);
-  std::vector<FormPart> parts;
-  // The body starts with the first delimiter (a preamble before it is allowed and ignored).
-  std::size_t at = body.rfind(delimiter, 0) == 0 ? 0 : body.find("\r\n" + delimiter);
-  if (at == std::string_view::npos) return std::nullopt;
-  at = body.find(delimiter, at) + delimiter.size();
   const std::string next_delimiter = "\r\n" + delimiter;
+  std::vector<FormPart> parts;
+  // The body starts with the first delimiter, or a preamble (ignored) ends with it.
+  std::size_t at = delimiter.size();
+  if (body.rfind(delimiter, 0) != 0 || !delimiter_ends(body, at)) {
+    const auto first = delimiter_at(body, next_delimiter, 0);
+    if (first == std::string_view::npos) return std::nullopt;
+    at = first + next_delimiter.size();
+  }
   for (;;) {
     if (body.substr(at, 2) == "--") return parts;  // the close delimiter
     // Transport padding (whitespace) may follow a delimiter before its CRLF.
@@ -156,7 +168,8 @@ std::optional<std::vector<FormPart>> form_parts(std::string_view body, std::stri
       value_start = at + 2;  // a part without headers
     } else {
       if (headers_end == std::string_view::npos || headers_end > end) return std::nullopt;
-      value_start = headers_end + 4;
+      // Headers and no body: the blank line's second CRLF is the next delimiter's own.
+      value_start = std::min(headers_end + 4, end);
       for (std::string_view headers = body.substr(at, headers_end - at); !headers.empty();) {
         const auto eol = headers.find("\r\n");
         const std::string_view line = headers.substr(0, eol);
@@ -231,7 +244,8 @@ std::variant<EndpointRequest, chat::InvalidRequest> inspect(const EndpointSpec& 
   EndpointRequest req;
   req.body_bytes = body.size();
   const bool multipart = iequals_prefix(trim(content_type), "multipart/");
-  if (spec.body == Body::multipart && !multipart)
+  if ((spec.body == Body::multipart && !multipart) ||
+      (multipart && !iequals_prefix(trim(content_type), "multipart/form-data")))
     return invalid("This endpoint takes a multipart/form-data body (Content-Type: multipart/form-data).");
   if (multipart) {
     if (spec.body == Body::json) return invalid("This endpoint takes a JSON body.");

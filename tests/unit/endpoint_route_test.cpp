@@ -115,6 +115,28 @@ TEST(Endpoints, AMultipartUploadIsReadOnlyForItsModelAndItsFilesSize) {
   ASSERT_EQ(parts->size(), 1u);
   EXPECT_EQ((*parts)[0].value, tricky);
   EXPECT_EQ((*parts)[0].filename, "a.wav");
+  // A quoted parameter may hold ';' (a browser sends it as it is in a file name): it neither ends the
+  // value nor starts a parameter of its own (found by fuzzing: such a file name could rename the part).
+  const std::string quoted = "--XyZ\r\nContent-Disposition: form-data; filename=\"a;name=model;\"; name=\"note\"\r\n\r\n"
+                             "v\r\n--XyZ\r\nContent-Disposition: form-data; name=\";\"\r\n\r\nw\r\n--XyZ--\r\n";
+  const auto q = relay::form_parts(quoted, "XyZ");
+  ASSERT_TRUE(q);
+  ASSERT_EQ(q->size(), 2u);
+  EXPECT_EQ((*q)[0].name, "note");
+  EXPECT_EQ((*q)[0].filename, "a;name=model;");
+  EXPECT_EQ((*q)[1].name, ";");
+  EXPECT_EQ(relay::multipart_boundary(R"(multipart/form-data; charset="x;boundary=y"; boundary=real)"), "real");
+  // A part with headers and no body ends where the next delimiter begins (fuzzing found the value ran on).
+  const auto empty = relay::form_parts("--b\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\n--b--", "b");
+  ASSERT_TRUE(empty);
+  ASSERT_EQ(empty->size(), 1u);
+  EXPECT_EQ((*empty)[0].value, "");
+  // Text that only begins like the first delimiter is preamble.
+  const auto preamble = relay::form_parts("--bx\r\n--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--b--", "b");
+  ASSERT_TRUE(preamble);
+  ASSERT_EQ(preamble->size(), 1u);
+  EXPECT_EQ((*preamble)[0].value, "1");
+  EXPECT_EQ(refused_param("/audio/transcriptions", "x", "multipart/mixed; boundary=b"), "-");
   // Malformed: no close delimiter, or another boundary.
   EXPECT_FALSE(relay::form_parts("--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv", "XyZ"));
   EXPECT_FALSE(relay::form_parts(form({{"a", "b"}}, "", ""), "Other"));
