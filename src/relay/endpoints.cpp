@@ -50,8 +50,9 @@ std::string_view trim(std::string_view s) {
 }
 
 // The value of parameter `name` in a header value's "; name=value" list (RFC 9110 §5.6.6): a token, or
-// a quoted string — which may hold ';' and '\"' (a browser sends a ';' in a file name as it is) — as it
-// stands between its quotes. The first ';' ends the type ("form-data", "multipart/form-data").
+// a quoted string — which may hold ';' — as it stands between its quotes. As browsers write form data
+// (WHATWG: '"', CR and LF percent-encoded, everything else as it is), a backslash is a character, not an
+// escape. The first ';' ends the type ("form-data", "multipart/form-data").
 std::optional<std::string_view> parameter(std::string_view value, std::string_view name) {
   const std::size_t n = value.size();
   std::size_t i = value.find(';');
@@ -66,7 +67,7 @@ std::optional<std::string_view> parameter(std::string_view value, std::string_vi
     std::string_view v;
     if (i < n && value[i] == '"') {
       const std::size_t start = ++i;
-      while (i < n && value[i] != '"') i += value[i] == '\\' && i + 1 < n ? 2 : 1;
+      while (i < n && value[i] != '"') ++i;
       if (i >= n) return std::nullopt;  // an unterminated quoted string: the rest is unreadable
       v = value.substr(start, i - start);
       while (i < n && value[i] != ';') ++i;
@@ -164,7 +165,9 @@ std::optional<std::vector<FormPart>> form_parts(std::string_view body, std::stri
     if (end == std::string_view::npos) return std::nullopt;
     FormPart part;
     std::size_t value_start;
-    if (body.substr(at, 2) == "\r\n") {
+    if (end == at) {
+      value_start = end;  // nothing at all: the delimiter's CRLF follows the last one's
+    } else if (body.substr(at, 2) == "\r\n") {
       value_start = at + 2;  // a part without headers
     } else {
       if (headers_end == std::string_view::npos || headers_end > end) return std::nullopt;
