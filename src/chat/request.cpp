@@ -17,6 +17,8 @@ using nlohmann::json;
 
 }  // namespace
 
+bool has_nul(std::string_view text) noexcept { return text.find('\0') != std::string_view::npos; }
+
 bool nests_deeper_than(std::string_view s, std::size_t limit) noexcept {
   std::size_t depth = 0;
   bool in_string = false;
@@ -234,7 +236,7 @@ std::optional<std::string> model_problem(std::string_view model) {
 }
 
 std::variant<ChatRequest, InvalidRequest> parse_chat_request(std::string_view body) {
-  if (!nests_deeper_than(body, kMaxJsonDepth))
+  if (!nests_deeper_than(body, kMaxJsonDepth) && !has_nul(body))
     if (auto fast = parse_fast(body)) return std::move(*fast);
   return parse_chat_request_dom(body);
 }
@@ -242,7 +244,7 @@ std::variant<ChatRequest, InvalidRequest> parse_chat_request(std::string_view bo
 std::variant<ChatRequest, InvalidRequest> parse_chat_request_dom(std::string_view body) {
   if (nests_deeper_than(body, kMaxJsonDepth))
     return InvalidRequest{"The request body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels.", {}};
-  const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const json j = has_nul(body) ? json(json::value_t::discarded) : json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded())
     return InvalidRequest{"We could not parse the JSON body of your request. (HINT: This likely means you aren't "
                           "using your HTTP library correctly. The OpenAI API expects a JSON payload.)",

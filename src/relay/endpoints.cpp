@@ -256,7 +256,7 @@ std::variant<EndpointRequest, chat::InvalidRequest> inspect(const EndpointSpec& 
   }
   if (chat::nests_deeper_than(body, chat::kMaxJsonDepth))
     return invalid("The request body nests deeper than " + std::to_string(chat::kMaxJsonDepth) + " levels.");
-  const json doc = json::parse(body, nullptr, false);
+  const json doc = chat::has_nul(body) ? json(json::value_t::discarded) : json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) return invalid("The request body must be a JSON object.");
   if (const auto m = doc.find("model"); m != doc.end() && !m->is_null()) {
     if (!m->is_string()) return invalid("model must be a string.", "model");

@@ -25,7 +25,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::abort();
     const auto sent = nlohmann::json::parse(a->upstream_body, nullptr, false);
     if (sent.is_discarded() || !sent.is_object()) std::abort();
-    if (a->stream && sent["stream_options"]["include_usage"] != true) std::abort();
+    // (value(), not operator[]: a const document's operator[] on a missing key reads out of bounds.)
+    if (a->stream && sent.value("stream_options", nlohmann::json::object()).value("include_usage", false) != true)
+      std::abort();
+    if (has_nul(a->upstream_body)) std::abort();
   } else {
     const auto& x = std::get<InvalidRequest>(fast);
     const auto& y = std::get<InvalidRequest>(dom);

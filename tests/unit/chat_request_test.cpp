@@ -119,6 +119,16 @@ TEST(ChatRequest, DeepNestingIsRefusedWithoutParsing) {
   ok(fine);
 }
 
+TEST(ChatRequest, ANulByteIsRefusedWhereverItIsNotLetTheParserStopThere) {
+  // nlohmann's parser takes a NUL for the end of its input: the object before it would pass, and what
+  // follows go upstream unread (and a stream's include_usage be spliced into the wrong place).
+  using namespace std::string_literals;
+  const std::string trailing = R"({"model":"m","messages":[],"stream":true})"s + '\0' + R"({"model":"other"})";
+  EXPECT_EQ(bad(trailing).param, std::nullopt);
+  EXPECT_EQ(std::get<InvalidRequest>(parse_chat_request_dom(trailing)).param, std::nullopt);
+  EXPECT_EQ(bad(R"({"model":"m","messages":[]})"s + std::string(9, '\0')).param, std::nullopt);
+}
+
 TEST(ChatRequest, NullMembersCanBeRemovedWithTheirComma) {
   EXPECT_EQ(without_null_member(R"({"a":1,"usage":null,"b":2})", "usage"), R"({"a":1,"b":2})");
   EXPECT_EQ(without_null_member(R"({"a":1,"usage":null})", "usage"), R"({"a":1})");

@@ -80,6 +80,8 @@ TEST(Endpoints, OnlyTheFieldsTheGatewayNeedsAreChecked) {
                           "multipart/form-data; boundary=XyZ"),
             "file");
   EXPECT_EQ(refused_param("/embeddings", form({{"model", "w"}}, "", ""), "multipart/form-data; boundary=XyZ"), "-");
+  // A NUL would end nlohmann's parse early: the JSON before it is not the whole body.
+  EXPECT_EQ(refused_param("/embeddings", std::string(R"({"model":"e","input":"x"})") + '\0' + "{}"), "-");
   // Nested brackets past the limit are refused before a parse could recurse through them.
   EXPECT_EQ(refused_param("/embeddings", R"({"input":)" + std::string(100000, '[') + std::string(100000, ']') + "}"),
             "-");

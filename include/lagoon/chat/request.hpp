@@ -37,6 +37,10 @@ struct InvalidRequest {
 inline constexpr std::size_t kMaxJsonDepth = 128;
 // Whether a JSON text nests deeper than `limit`, counted outside strings without parsing it.
 bool nests_deeper_than(std::string_view json_text, std::size_t limit) noexcept;
+// Whether a text holds a NUL byte — never valid JSON (raw, or in a string), but where nlohmann's parser
+// stops as at the end of its input: `{…}\0anything` would pass for the object before it, and the rest go
+// upstream unseen (found by fuzzing). Such a body is refused as unparseable.
+bool has_nul(std::string_view text) noexcept;
 // Longest `model` accepted. Venice's ids are under 64 bytes; the model is stored in sessions, Redis and
 // every usage row and access-log line, so its size is the client's to choose only within this.
 inline constexpr std::size_t kMaxModelBytes = 256;
