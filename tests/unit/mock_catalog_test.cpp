@@ -31,7 +31,8 @@ TEST(MockCatalog, ModelsAreFilteredByTypeAndCarryVenicesModelSpec) {
     total += list["data"].size();
   }
   EXPECT_EQ(json::parse(*mock::models_body("all"))["data"].size(), total);
-  for (const auto& m : json::parse(*mock::models_body("code"))["data"])
+  const auto code = json::parse(*mock::models_body("code"));  // a range-for over a temporary's member dangles
+  for (const auto& m : code["data"])
     EXPECT_TRUE(m["model_spec"]["capabilities"]["optimizedForCode"].get<bool>());
   EXPECT_TRUE(json::parse(*mock::models_body("asr"))["data"][0]["model_spec"]["pricing"].contains("per_audio_second"));
   EXPECT_TRUE(json::parse(*mock::models_body("tts"))["data"][0]["model_spec"].contains("voices"));
