@@ -13,7 +13,7 @@
 namespace lagoon::relay {
 
 using boost::asio::awaitable;
-using Clock = std::chrono::steady_clock;
+using Clock = CatalogRoute::Clock;
 constexpr auto kCatalogFresh = std::chrono::minutes(5);
 
 namespace {
@@ -58,7 +58,7 @@ CatalogQuery catalog_query(std::string_view target) {
 }
 
 CatalogRoute::CatalogRoute(const config::Config& cfg, upstream::Sender& upstream, usage::Sink& usage,
-                           metrics::Registry& metrics)
+                           metrics::Registry& metrics, std::function<Clock::time_point()> now)
     : cfg_(cfg),
       upstream_(upstream),
       usage_(usage),
@@ -68,7 +68,8 @@ CatalogRoute::CatalogRoute(const config::Config& cfg, upstream::Sender& upstream
       fetches_(metrics.counter("lagoon_catalog_requests_total", "Catalog requests by how they were answered",
                                {{"result", "fetched"}})),
       stale_(metrics.counter("lagoon_catalog_requests_total", "Catalog requests by how they were answered",
-                             {{"result", "stale"}})) {}
+                             {{"result", "stale"}})),
+      now_(std::move(now)) {}
 
 awaitable<CatalogRoute::Fetched> CatalogRoute::fetch(const std::string& upstream, const std::string& request_id) {
   static const http::Headers kNone;
@@ -111,7 +112,7 @@ awaitable<http::Reply> CatalogRoute::lookup(const std::string& upstream, const s
     std::lock_guard lock(mutex_);
     if (const auto it = cache_.find(upstream); it != cache_.end()) {
       cached = it->second.body;
-      fresh = Clock::now() - it->second.fetched < kCatalogFresh;
+      fresh = now_() - it->second.fetched < kCatalogFresh;
     }
   }
   if (fresh) {
@@ -126,7 +127,7 @@ awaitable<http::Reply> CatalogRoute::lookup(const std::string& upstream, const s
     fetches_.inc();
     if (!coalesced) {
       std::lock_guard lock(mutex_);
-      cache_[upstream] = Entry{*fetched.body, Clock::now()};
+      cache_[upstream] = Entry{*fetched.body, now_()};
     }
     outcome = accounting::Outcome::ok;
     co_return http::json_reply(200, std::move(*fetched.body));

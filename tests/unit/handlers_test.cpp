@@ -117,6 +117,39 @@ TEST_F(CatalogRouteTest, APublicCatalogServesRequestsWithoutAKeyAndMetersNone) {
   EXPECT_TRUE(sink.pushed.empty());
 }
 
+TEST(CatalogRoute, AStaleAnswerIsServedWhileTheUpstreamCannotBeAskedAndReplacedOnceItCan) {
+  config::Config cfg;
+  fakes::FakeSender upstream;
+  fakes::FakeSink sink;
+  metrics::Registry registry;
+  auto now = std::chrono::steady_clock::now();
+  relay::CatalogRoute route(cfg, upstream, sink, registry, [&now] { return now; });
+  Authenticated request;
+  request.call.target = "/api/v1/image/styles";
+  auto get = [&] {
+    fakes::FakeDownstream client;
+    request.run(route, client);
+    return client.reply ? *client.reply : http::Reply{};
+  };
+  upstream.script.push_back(fakes::answer(200, R"({"data":["Anime"]})"));
+  EXPECT_EQ(get().body, R"({"data":["Anime"]})");
+  now += std::chrono::minutes(4);
+  EXPECT_EQ(get().body, R"({"data":["Anime"]})");  // fresh: not asked
+  EXPECT_EQ(upstream.sent.size(), 1u);
+  now += std::chrono::minutes(2);  // stale now; the upstream cannot be asked
+  upstream.script.push_back(fakes::send_fails(upstream::Failure::Kind::connect));
+  const auto stale = get();
+  EXPECT_EQ(stale.status, 200u);
+  EXPECT_EQ(stale.body, R"({"data":["Anime"]})");
+  EXPECT_EQ(registry.counter("lagoon_catalog_requests_total", "", {{"result", "stale"}}).value(), 1u);
+  upstream.script.push_back(fakes::answer(200, R"({"data":["Anime","Noir"]})"));
+  EXPECT_EQ(get().body, R"({"data":["Anime","Noir"]})");  // asked again at the next request, and kept
+  EXPECT_EQ(get().body, R"({"data":["Anime","Noir"]})");
+  EXPECT_EQ(upstream.sent.size(), 3u);
+  ASSERT_EQ(sink.pushed.size(), 5u);
+  for (const auto& r : sink.pushed) EXPECT_EQ(r.outcome, "ok");
+}
+
 TEST_F(CatalogRouteTest, TheTypeIsCheckedPerPathAndAMalformedAnswerIsNeverCached) {
   EXPECT_EQ(relay::catalog_query("/api/v1/models?type=code").upstream, "/models?type=code");
   EXPECT_EQ(relay::catalog_query("/v1/models/compatibility_mapping?type=tts").upstream,

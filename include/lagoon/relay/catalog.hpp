@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -36,7 +37,10 @@ CatalogQuery catalog_query(std::string_view target);
 
 class CatalogRoute final : public routes::Handler {
  public:
-  CatalogRoute(const config::Config& cfg, upstream::Sender& upstream, usage::Sink& usage, metrics::Registry& metrics);
+  using Clock = std::chrono::steady_clock;
+  // `now`: the clock freshness is judged by (tests move it; the product's is steady_clock).
+  CatalogRoute(const config::Config& cfg, upstream::Sender& upstream, usage::Sink& usage, metrics::Registry& metrics,
+               std::function<Clock::time_point()> now = Clock::now);
   boost::asio::awaitable<routes::Served> serve(const routes::Call& call, Downstream& client) override;
 
   struct Fetched {
@@ -56,6 +60,7 @@ class CatalogRoute final : public routes::Handler {
   metrics::Counter& hits_;
   metrics::Counter& fetches_;
   metrics::Counter& stale_;
+  std::function<Clock::time_point()> now_;
   util::SingleFlight<Fetched> flights_;
   struct Entry {
     std::string body;  // the last good answer
