@@ -8,6 +8,7 @@
 
 #include "lagoon/accounting/tokens.hpp"
 #include "lagoon/chat/sse.hpp"
+#include "lagoon/http/ascii.hpp"
 #include "lagoon/ratelimit/policy.hpp"
 #include "request_state.hpp"
 
@@ -24,13 +25,6 @@ struct EndpointRoute::Request : relay::Request {
 };
 
 namespace {
-
-bool starts_with_ci(std::string_view s, std::string_view lower) {
-  if (s.size() < lower.size()) return false;
-  for (std::size_t i = 0; i < lower.size(); ++i)
-    if ((s[i] >= 'A' && s[i] <= 'Z' ? static_cast<char>(s[i] | 0x20) : s[i]) != lower[i]) return false;
-  return true;
-}
 
 // A Responses-API event stream: relayed event by event as it came; its usage is the one in
 // response.completed, the last word.
@@ -148,12 +142,12 @@ awaitable<void> EndpointRoute::forward(Request& r) {
 
   if (head.status / 100 != 2) {
     co_await relay_.refused(r, ex, registration);
-  } else if (starts_with_ci(head.content_type, "text/event-stream")) {
+  } else if (http::istarts_with(head.content_type, "text/event-stream")) {
     ResponsesPieces pieces(r);
     const http::Reply stream_head = event_stream_head();
     co_await relay_.pass_pieces(r, ex, registration, stream_head, pieces);
-  } else if (head.content_type.empty() || starts_with_ci(head.content_type, "application/json") ||
-             starts_with_ci(head.content_type, "text/")) {
+  } else if (head.content_type.empty() || http::istarts_with(head.content_type, "application/json") ||
+             http::istarts_with(head.content_type, "text/")) {
     std::string answer;
     if (!co_await relay_.read_whole(r, ex, registration, answer)) co_return;
     apply(count_whole(spec_, r.body, head.content_type, answer), *r.usage);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lagoon/accounting/tokens.hpp"
+#include "lagoon/http/ascii.hpp"
 
 namespace lagoon::relay {
 
@@ -32,15 +33,6 @@ namespace {
 
 chat::InvalidRequest invalid(std::string message, std::optional<std::string> param = std::nullopt) {
   return {std::move(message), std::move(param)};
-}
-
-bool iequals_prefix(std::string_view s, std::string_view lower_prefix) {
-  if (s.size() < lower_prefix.size()) return false;
-  for (std::size_t i = 0; i < lower_prefix.size(); ++i) {
-    const char c = s[i] >= 'A' && s[i] <= 'Z' ? static_cast<char>(s[i] | 0x20) : s[i];
-    if (c != lower_prefix[i]) return false;
-  }
-  return true;
 }
 
 std::string_view trim(std::string_view s) {
@@ -76,7 +68,7 @@ std::optional<std::string_view> parameter(std::string_view value, std::string_vi
       while (i < n && value[i] != ';') ++i;
       v = trim(value.substr(start, i - start));
     }
-    if (key.size() == name.size() && iequals_prefix(key, name)) return v;
+    if (http::iequals(key, name)) return v;
   }
   return std::nullopt;
 }
@@ -136,7 +128,7 @@ std::size_t delimiter_at(std::string_view body, std::string_view delimiter, std:
 }  // namespace
 
 std::optional<std::string> multipart_boundary(std::string_view content_type) {
-  if (!iequals_prefix(trim(content_type), "multipart/form-data")) return std::nullopt;
+  if (!http::istarts_with(trim(content_type), "multipart/form-data")) return std::nullopt;
   const auto b = parameter(content_type, "boundary");
   // RFC 2046 §5.1.1: 1 to 70 characters.
   if (!b || b->empty() || b->size() > 70) return std::nullopt;
@@ -179,7 +171,7 @@ std::optional<std::vector<FormPart>> form_parts(std::string_view body, std::stri
         headers = eol == std::string_view::npos ? std::string_view() : headers.substr(eol + 2);
         const auto colon = line.find(':');
         if (colon == std::string_view::npos) return std::nullopt;
-        if (!iequals_prefix(line, "content-disposition") || colon != 19) continue;
+        if (!http::iequals(line.substr(0, colon), "content-disposition")) continue;
         const std::string_view value = line.substr(colon + 1);
         if (const auto n = parameter(value, "name")) part.name = *n;
         part.filename = parameter(value, "filename");
@@ -246,9 +238,9 @@ std::variant<EndpointRequest, chat::InvalidRequest> inspect(const EndpointSpec& 
                                                             std::string_view body) {
   EndpointRequest req;
   req.body_bytes = body.size();
-  const bool multipart = iequals_prefix(trim(content_type), "multipart/");
+  const bool multipart = http::istarts_with(trim(content_type), "multipart/");
   if ((spec.body == Body::multipart && !multipart) ||
-      (multipart && !iequals_prefix(trim(content_type), "multipart/form-data")))
+      (multipart && !http::istarts_with(trim(content_type), "multipart/form-data")))
     return invalid("This endpoint takes a multipart/form-data body (Content-Type: multipart/form-data).");
   if (multipart) {
     if (spec.body == Body::json) return invalid("This endpoint takes a JSON body.");
@@ -321,7 +313,7 @@ Counted count_binary(const EndpointSpec& spec, const EndpointRequest& req) {
 
 Counted count_whole(const EndpointSpec& spec, const EndpointRequest& req, std::string_view content_type,
                     std::string_view body) {
-  const bool is_json = iequals_prefix(trim(content_type), "application/json");
+  const bool is_json = http::istarts_with(trim(content_type), "application/json");
   const json doc = is_json ? json::parse(body, nullptr, false) : json(nullptr);
   const bool object = doc.is_object();
   Counted c = count_binary(spec, req);

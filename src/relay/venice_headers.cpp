@@ -3,14 +3,10 @@
 #include <algorithm>
 #include <array>
 
+#include "lagoon/http/ascii.hpp"
+
 namespace lagoon::relay {
 namespace {
-
-bool iequal(std::string_view a, std::string_view lower) noexcept {
-  return a.size() == lower.size() && std::equal(a.begin(), a.end(), lower.begin(), [](char x, char y) {
-           return (x >= 'A' && x <= 'Z' ? static_cast<char>(x | 0x20) : x) == y;
-         });
-}
 
 constexpr std::array<std::string_view, 3> kForwarded{
     "x-venice-tee-client-pub-key",
@@ -32,11 +28,13 @@ constexpr std::array<std::string_view, 8> kRelayed{
 }  // namespace
 
 bool forwarded_request_header(std::string_view name) noexcept {
-  return std::any_of(kForwarded.begin(), kForwarded.end(), [&](std::string_view n) { return iequal(name, n); });
+  return std::any_of(kForwarded.begin(), kForwarded.end(),
+                     [&](std::string_view n) { return http::iequals(name, n); });
 }
 
 bool relayed_response_header(std::string_view name) noexcept {
-  return std::any_of(kRelayed.begin(), kRelayed.end(), [&](std::string_view n) { return iequal(name, n); });
+  return std::any_of(kRelayed.begin(), kRelayed.end(),
+                     [&](std::string_view n) { return http::iequals(name, n); });
 }
 
 }  // namespace lagoon::relay

@@ -1,0 +1,23 @@
+// ASCII case-insensitive comparison for protocol tokens (header names, media types, parameter names):
+// the second argument is the lower-case form to match. Locale-free. Pure; thread-safe.
+#pragma once
+
+#include <string_view>
+
+namespace lagoon::http {
+
+constexpr char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c; }
+
+// Whether `s` begins with `lower_prefix`, ignoring the case of `s`'s ASCII letters.
+constexpr bool istarts_with(std::string_view s, std::string_view lower_prefix) noexcept {
+  if (s.size() < lower_prefix.size()) return false;
+  for (std::size_t i = 0; i < lower_prefix.size(); ++i)
+    if (ascii_lower(s[i]) != lower_prefix[i]) return false;
+  return true;
+}
+
+constexpr bool iequals(std::string_view s, std::string_view lower) noexcept {
+  return s.size() == lower.size() && istarts_with(s, lower);
+}
+
+}  // namespace lagoon::http
