@@ -260,9 +260,11 @@ std::variant<EndpointRequest, chat::InvalidRequest> inspect(const EndpointSpec& 
   return req;
 }
 
-std::optional<Counted> responses_usage(std::string_view json_text) {
-  const json doc = json::parse(json_text, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return std::nullopt;
+namespace {
+
+// The tokens of a parsed response object or response.completed event (responses_usage).
+std::optional<Counted> usage_of_response(const json& doc) {
+  if (!doc.is_object()) return std::nullopt;
   // A response object carries `usage`; a response.completed event carries the response.
   const json* response = &doc;
   if (const auto r = doc.find("response"); r != doc.end() && r->is_object()) response = &*r;
@@ -279,6 +281,12 @@ std::optional<Counted> responses_usage(std::string_view json_text) {
   c.total_tokens = number("total_tokens");
   if (!c.prompt_tokens && !c.completion_tokens && !c.total_tokens) return std::nullopt;
   return c;
+}
+
+}  // namespace
+
+std::optional<Counted> responses_usage(std::string_view json_text) {
+  return usage_of_response(json::parse(json_text, nullptr, false));
 }
 
 Counted count_binary(const EndpointSpec& spec, const EndpointRequest& req) {
@@ -313,8 +321,12 @@ Counted count_binary(const EndpointSpec& spec, const EndpointRequest& req) {
 
 Counted count_whole(const EndpointSpec& spec, const EndpointRequest& req, std::string_view content_type,
                     std::string_view body) {
-  const bool is_json = http::istarts_with(trim(content_type), "application/json");
-  const json doc = is_json ? json::parse(body, nullptr, false) : json(nullptr);
+  // Parsed once, and only for a meter that reads the answer (a Responses answer whatever its type, as
+  // responses_usage reads it).
+  const bool reads = spec.meter == Meter::responses ||
+                     (spec.meter != Meter::one_image && spec.meter != Meter::speech &&
+                      http::istarts_with(trim(content_type), "application/json"));
+  const json doc = reads ? json::parse(body, nullptr, false) : json(nullptr);
   const bool object = doc.is_object();
   Counted c = count_binary(spec, req);
   switch (spec.meter) {
@@ -350,7 +362,7 @@ Counted count_whole(const EndpointSpec& spec, const EndpointRequest& req, std::s
       break;
     }
     case Meter::responses: {
-      if (const auto u = responses_usage(body)) return *u;
+      if (const auto u = usage_of_response(doc)) return *u;
       c = Counted{};
       c.prompt_tokens = accounting::estimate_tokens(req.body_bytes);
       c.completion_tokens = accounting::estimate_tokens(body.size());
