@@ -22,9 +22,7 @@ awaitable<routes::Served> ChatRoute::serve(const routes::Call& call, Downstream&
   // Check: the body.
   auto parsed = chat::parse_chat_request(call.body);
   if (auto* bad = std::get_if<chat::InvalidRequest>(&parsed)) {
-    http::ErrorExtras extras;
-    if (bad->param) extras.param = *bad->param;
-    Verdict invalid{Outcome::invalid_request, http::error_reply(http::ErrorKind::invalid_request, bad->message, extras)};
+    Verdict invalid = invalid_request(*bad);
     co_await relay_.reply(r, invalid);
     co_return Relay::finished(r);
   }

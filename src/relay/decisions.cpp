@@ -10,6 +10,12 @@ using accounting::Outcome;
 using http::ErrorKind;
 using Kind = upstream::Failure::Kind;
 
+Verdict invalid_request(const chat::InvalidRequest& bad) {
+  http::ErrorExtras extras;
+  if (bad.param) extras.param = *bad.param;
+  return {Outcome::invalid_request, http::error_reply(ErrorKind::invalid_request, bad.message, extras)};
+}
+
 Verdict upstream_status(unsigned status, std::string_view body, const std::optional<std::string>& retry_after) {
   if (status == 401 || status == 403)
     return {Outcome::upstream_error,

@@ -105,9 +105,7 @@ awaitable<routes::Served> EndpointRoute::serve(const routes::Call& call, Downstr
   // Check: the fields the gateway needs.
   auto inspected = inspect(spec_, call.content_type, call.body);
   if (auto* bad = std::get_if<chat::InvalidRequest>(&inspected)) {
-    http::ErrorExtras extras;
-    if (bad->param) extras.param = *bad->param;
-    Verdict invalid{Outcome::invalid_request, http::error_reply(http::ErrorKind::invalid_request, bad->message, extras)};
+    Verdict invalid = invalid_request(*bad);
     co_await relay_.reply(r, invalid);
     co_return Relay::finished(r);
   }

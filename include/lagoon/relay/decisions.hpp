@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "lagoon/accounting/outcome.hpp"
+#include "lagoon/chat/request.hpp"
 #include "lagoon/http/reply.hpp"
 #include "lagoon/upstream/exchange.hpp"
 
@@ -34,6 +35,9 @@ inline constexpr std::chrono::seconds kMaxPassedRetryAfter{3600};
 inline constexpr std::chrono::milliseconds kRetryDelay{200};
 // The longest the gateway itself waits, on the upstream's Retry-After, before its one retry.
 inline constexpr std::chrono::milliseconds kMaxRetryAfter{2000};
+
+// A body the route cannot relay: 400 naming the field, before anything goes upstream.
+Verdict invalid_request(const chat::InvalidRequest& bad);
 
 // The longest upstream error message passed on to a client.
 inline constexpr std::size_t kMaxPassedMessage = 1000;
