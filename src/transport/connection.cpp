@@ -107,7 +107,8 @@ class Connection {
     RequestInfo x{started, method, path, http::match_route(head.method_string(), head.target()),
                std::string(head["X-Request-Id"]), {}};
     x.request_id = http::choose_request_id(x.head_request_id);
-    if (reader.limit_body(x.match.upload ? cfg_.max_upload_bytes : cfg_.max_body_bytes) == RequestReader::Step::refused)
+    const std::uint64_t limit = x.match.upload ? cfg_.max_upload_bytes : cfg_.max_body_bytes;
+    if (reader.limit_body(limit) == RequestReader::Step::refused)
       co_return co_await reject(reader.refusal(), started, method, path);
     co_return co_await admit_and_serve(reader, x);
   }
@@ -141,8 +142,7 @@ class Connection {
     // The body's memory, all of it, is reserved before its first byte is read.
     std::optional<std::optional<BodyBudget::Reservation>> reservation;
     if (body_pending) {
-      reservation.emplace(s_.body_budget->try_reserve(
-          reader.content_length().value_or(x.match.upload ? cfg_.max_upload_bytes : cfg_.max_body_bytes)));
+      reservation.emplace(s_.body_budget->try_reserve(reader.content_length().value_or(reader.body_limit())));
       if (!*reservation) {
         s_.bodies_refused.inc();
         http::Reply busy = http::error_reply(

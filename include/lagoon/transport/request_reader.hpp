@@ -88,6 +88,9 @@ class RequestReader {
     return Step::done;
   }
 
+  // The most the body may be (the route's limit once limit_body was called).
+  std::uint64_t body_limit() const noexcept { return limits_.max_body_bytes; }
+
   // --- The body (after read_head returned done) ---
   Step read_body(boost::beast::flat_buffer& buffer) {
     namespace bhttp = boost::beast::http;
