@@ -159,9 +159,25 @@ std::string escaped(std::string_view s) {
   return out;
 }
 
+// The fields written as a client does, after an optional preamble; `options` as for structured().
+std::string form_body(const std::vector<Field>& fields, const std::string& boundary, std::string_view preamble,
+                      std::uint8_t options) {
+  const bool padding = options & 4, filename_first = options & 8, type_header = options & 16, upper = options & 32;
+  std::string body = preamble.empty() ? "" : std::string(preamble) + "\r\n";
+  for (const auto& f : fields) {
+    body += "--" + boundary + (padding ? " \t" : "") + "\r\n";
+    if (type_header && f.filename) body += "Content-Type: application/octet-stream\r\n";
+    body += upper ? "Content-Disposition: form-data" : "content-disposition: form-data";
+    const std::string name = "; name=\"" + f.name + '"';
+    const std::string filename = f.filename ? "; filename=\"" + *f.filename + '"' : "";
+    body += filename_first ? filename + name : name + filename;
+    body += "\r\n\r\n" + f.value + "\r\n";
+  }
+  return body + "--" + boundary + "--\r\n";
+}
+
 void structured(const EndpointSpec& spec, std::uint8_t options, Reader in) {
-  const bool quote = options & 1, preamble = options & 2, padding = options & 4, filename_first = options & 8,
-             type_header = options & 16, upper = options & 32, charset = options & 64;
+  const bool quote = options & 1, preamble = options & 2, upper = options & 32, charset = options & 64;
 
   std::string boundary;
   for (std::size_t n = 1 + in.byte() % 70; boundary.size() < n;) boundary += kBchars[in.byte() % kBchars.size()];
@@ -200,17 +216,7 @@ void structured(const EndpointSpec& spec, std::uint8_t options, Reader in) {
   content_type += quote || needs_quotes ? '"' + boundary + '"' : boundary;
   if (multipart_boundary(content_type) != boundary) std::abort();
 
-  std::string body = preamble ? std::string(preamble_text) + "\r\n" : "";
-  for (const auto& f : fields) {
-    body += "--" + boundary + (padding ? " \t" : "") + "\r\n";
-    if (type_header && f.filename) body += "Content-Type: application/octet-stream\r\n";
-    body += upper ? "Content-Disposition: form-data" : "content-disposition: form-data";
-    const std::string name = "; name=\"" + f.name + '"';
-    const std::string filename = f.filename ? "; filename=\"" + *f.filename + '"' : "";
-    body += filename_first ? filename + name : name + filename;
-    body += "\r\n\r\n" + f.value + "\r\n";
-  }
-  body += "--" + boundary + "--\r\n";
+  const std::string body = form_body(fields, boundary, preamble ? preamble_text : "", options);
 
   const auto parts = form_parts(body, boundary);
   if (!parts || parts->size() != fields.size()) std::abort();

@@ -120,16 +120,16 @@ TEST_F(Endpoints, TheOfficialOpenAiNodeSdkWorksOnEveryEndpoint) {
             "responses:ok:-:- embeddings:upstream_error:-:-");
 }
 
-// Each endpoint the same four ways: answered, refused by the upstream, left by its client while the
-// upstream is still thinking, and over its key's limit — one row each, with the endpoint's measure where
-// something was made.
-TEST_F(Endpoints, EveryEndpointSucceedsFailsLosesItsClientAndMeetsItsLimitWithOneRowEach) {
-  start();
-  struct Case {
-    std::string path, endpoint, unit;
-    std::function<std::pair<std::string, std::string>(const json& x_mock)> body;  // body, content type
-  };
-  const std::string wav = lagoon::mock::pcm_wav(8000, 1, 16, 8000);
+namespace {
+
+// One request of each endpoint, its usage row's endpoint and unit, its body built around an x_mock.
+struct EndpointCase {
+  std::string path, endpoint, unit;
+  std::function<std::pair<std::string, std::string>(const json& x_mock)> body;  // body, content type
+};
+
+std::vector<EndpointCase> endpoint_cases() {
+  static const std::string wav = lagoon::mock::pcm_wav(8000, 1, 16, 8000);
   auto as_json = [](json body) {
     return [body](const json& x) {
       json b = body;
@@ -145,7 +145,7 @@ TEST_F(Endpoints, EveryEndpointSucceedsFailsLosesItsClientAndMeetsItsLimitWithOn
       return std::make_pair(f.done(), f.content_type());
     };
   };
-  const std::vector<Case> cases{
+  return {
       {"/embeddings", "embeddings", "-", as_json({{"model", "text-embedding-bge-m3"}, {"input", "hello"}})},
       {"/images/generations", "images", "images", as_json({{"model", "venice-sd35"}, {"prompt", "p"}})},
       {"/image/generate", "images", "images", as_json({{"model", "venice-sd35"}, {"prompt", "p"}})},
@@ -154,11 +154,21 @@ TEST_F(Endpoints, EveryEndpointSucceedsFailsLosesItsClientAndMeetsItsLimitWithOn
        as_form([](Form& f) { f.file("image", "a.png", "image/png", "PNG").field("prompt", "add a boat"); })},
       {"/image/background-remove", "images", "images", as_json({{"image", "UE5H"}})},
       {"/audio/speech", "audio", "characters", as_json({{"model", "tts-kokoro"}, {"input", "hello"}})},
-      {"/audio/transcriptions", "audio", "seconds", as_form([&wav](Form& f) {
+      {"/audio/transcriptions", "audio", "seconds", as_form([](Form& f) {
          f.file("file", "a.wav", "audio/wav", wav).field("model", "openai/whisper-large-v3");
        })},
       {"/responses", "responses", "-", as_json({{"model", "venice-uncensored"}, {"input", "hi"}})},
   };
+}
+
+}  // namespace
+
+// Each endpoint the same four ways: answered, refused by the upstream, left by its client while the
+// upstream is still thinking, and over its key's limit — one row each, with the endpoint's measure where
+// something was made.
+TEST_F(Endpoints, EveryEndpointSucceedsFailsLosesItsClientAndMeetsItsLimitWithOneRowEach) {
+  start();
+  const std::vector<EndpointCase> cases = endpoint_cases();
   std::int64_t rows = 0;
   for (const auto& c : cases) {
     SCOPED_TRACE(c.path);
