@@ -26,6 +26,8 @@ enum Flags : std::uint16_t {
   // units and unit follow the four strings. Older binaries never set this bit, so their slots (which end
   // after the outcome) still read as they were written: crash recovery after an upgrade reads them.
   kHasUnits = 1 << 8,
+  // The cost block follows (after the units block when there is one); the same reasoning as kHasUnits.
+  kHasCost = 1 << 9,
 };
 
 struct Fixed {
@@ -44,8 +46,10 @@ struct Fixed {
 };
 constexpr std::size_t kStringsBytes = 4 + kMaxRequestId + kMaxSessionId + kMaxModel + kMaxOutcome;  // with lengths
 constexpr std::size_t kUnitsBytes = sizeof(double) + sizeof(std::uint8_t);
+constexpr std::size_t kCostBytes = sizeof(std::uint8_t) + 3 * sizeof(std::int64_t);
+constexpr std::int64_t kNone = INT64_MIN;  // an absent amount in the cost block
 static_assert(sizeof(Fixed) == 64, "the layout old slots were written in");
-static_assert(sizeof(Fixed) + kStringsBytes + kUnitsBytes <= kSlotPayload);
+static_assert(sizeof(Fixed) + kStringsBytes + kUnitsBytes + kCostBytes <= kSlotPayload);
 
 class Writer {
  public:
@@ -90,6 +94,24 @@ class Reader {
   const std::byte* end_;
 };
 
+// Rows without any of it (the gateway's own routes, and every row before costs existed) keep the old layout.
+bool has_cost(const Record& r) noexcept {
+  return r.cost_source != CostSource::none || r.cost || r.upstream_cost || r.price_version;
+}
+
+bool decode_cost(Reader& rd, Record& r) {
+  std::uint8_t source = 0;
+  std::int64_t amounts[3] = {};
+  if (!rd.raw(&source, sizeof source) || !rd.raw(amounts, sizeof amounts)) return false;
+  const auto known = cost_source_from(cost_source_name(static_cast<CostSource>(source)));
+  if (source != 0 && (!known || static_cast<std::uint8_t>(*known) != source)) return false;
+  if (known) r.cost_source = *known;
+  if (amounts[0] != kNone) r.cost = amounts[0];
+  if (amounts[1] != kNone) r.upstream_cost = amounts[1];
+  if (amounts[2] != kNone) r.price_version = amounts[2];
+  return true;
+}
+
 }  // namespace
 
 void encode(const Record& r, std::span<std::byte, kSlotPayload> out) noexcept {
@@ -99,7 +121,8 @@ void encode(const Record& r, std::span<std::byte, kSlotPayload> out) noexcept {
                                        (r.session_id ? kHasSession : 0) | (r.model ? kHasModel : 0) |
                                        (r.prompt_tokens ? kHasPrompt : 0) | (r.completion_tokens ? kHasCompletion : 0) |
                                        (r.total_tokens ? kHasTotal : 0) | (r.ttfb_ms ? kHasTtfb : 0) |
-                                       (r.unit != Unit::none ? kHasUnits : 0));
+                                       (r.unit != Unit::none ? kHasUnits : 0) |
+                                       (has_cost(r) ? kHasCost : 0));
   f.endpoint = static_cast<std::uint16_t>(r.endpoint);
   f.api_key_id = r.api_key_id;
   f.user_id = r.user_id;
@@ -124,6 +147,13 @@ void encode(const Record& r, std::span<std::byte, kSlotPayload> out) noexcept {
     const auto unit = static_cast<std::uint8_t>(r.unit);
     w.raw(&units, sizeof units);
     w.raw(&unit, sizeof unit);
+  }
+  if (has_cost(r)) {
+    const auto source = static_cast<std::uint8_t>(r.cost_source);
+    const std::int64_t amounts[3] = {r.cost.value_or(kNone), r.upstream_cost.value_or(kNone),
+                                     r.price_version.value_or(kNone)};
+    w.raw(&source, sizeof source);
+    w.raw(amounts, sizeof amounts);
   }
 }
 
@@ -150,6 +180,7 @@ std::optional<Record> decode(std::span<const std::byte, kSlotPayload> in) {
     if (!std::isnan(units)) r.units = units;
     r.unit = *known;
   }
+  if ((f.flags & kHasCost) && !decode_cost(rd, r)) return std::nullopt;
   r.api_key_id = f.api_key_id;
   r.user_id = f.user_id;
   r.started_at_us = f.started_at_us;
@@ -203,6 +234,23 @@ std::optional<Unit> unit_from(std::string_view name) noexcept {
   return std::nullopt;
 }
 
+std::string_view cost_source_name(CostSource s) noexcept {
+  switch (s) {
+    case CostSource::none: return "";
+    case CostSource::upstream: return "upstream";
+    case CostSource::price_table: return "price_table";
+    case CostSource::override_: return "override";
+    case CostSource::unpriced: return "unpriced";
+  }
+  return "";
+}
+
+std::optional<CostSource> cost_source_from(std::string_view name) noexcept {
+  for (const CostSource s : {CostSource::upstream, CostSource::price_table, CostSource::override_, CostSource::unpriced})
+    if (cost_source_name(s) == name) return s;
+  return std::nullopt;
+}
+
 namespace {
 template <class T>
 nlohmann::json nullable(const std::optional<T>& v) {
@@ -238,6 +286,14 @@ nlohmann::json to_json(const Record& r) {
     j["units"] = nullable(r.units);
     j["unit"] = unit_name(r.unit);
   }
+  // Amounts as integers of pico-dollars: exact in JSON, where a decimal would pass through a double.
+  if (has_cost(r)) {
+    j["cost_source"] = r.cost_source == CostSource::none ? nlohmann::json(nullptr)
+                                                         : nlohmann::json(cost_source_name(r.cost_source));
+    j["cost_pico"] = nullable(r.cost);
+    j["upstream_cost_pico"] = nullable(r.upstream_cost);
+    j["price_version"] = nullable(r.price_version);
+  }
   return j;
 }
 
@@ -271,6 +327,16 @@ Record from_json(const nlohmann::json& j) {
     if (!u) throw std::invalid_argument("unknown unit in a usage record: " + it->get<std::string>());
     r.unit = *u;
     r.units = optional_at<double>(j, "units");
+  }
+  if (const auto it = j.find("cost_source"); it != j.end()) {
+    if (!it->is_null()) {
+      const auto c = cost_source_from(it->get<std::string>());
+      if (!c) throw std::invalid_argument("unknown cost source in a usage record: " + it->get<std::string>());
+      r.cost_source = *c;
+    }
+    r.cost = optional_at<std::int64_t>(j, "cost_pico");
+    r.upstream_cost = optional_at<std::int64_t>(j, "upstream_cost_pico");
+    r.price_version = optional_at<std::int64_t>(j, "price_version");
   }
   return r;
 }

@@ -12,6 +12,7 @@
 #include <pqxx/tablewriter>
 
 #include "lagoon/db/pool.hpp"
+#include "lagoon/money/money.hpp"
 
 namespace lagoon::usage {
 
@@ -69,6 +70,44 @@ void append_timestamp(std::string& out, std::int64_t us) {
   out.append(buf, static_cast<std::size_t>(n));
 }
 
+// The four cost columns, tab-separated COPY text: amounts as exact decimals.
+void append_cost(std::string& out, const Record& r) {
+  const auto amount = [&out](const std::optional<std::int64_t>& pico) {
+    if (pico)
+      out += money::format_usd(*pico);
+    else
+      out += "\\N";
+  };
+  amount(r.cost);
+  out += '\t';
+  if (r.cost_source == CostSource::none)
+    out += "\\N";
+  else
+    out += cost_source_name(r.cost_source);
+  out += '\t';
+  amount(r.upstream_cost);
+  out += '\t';
+  append_field(out, r.price_version);
+}
+
+// The same as SQL values for the INSERT path; every piece is a number or one of our own words.
+void append_cost_values(std::string& sql, const Record& r) {
+  const auto amount = [&sql](const std::optional<std::int64_t>& pico) {
+    sql += pico ? money::format_usd(*pico) : std::string("NULL");
+    sql += ',';
+  };
+  amount(r.cost);
+  if (r.cost_source == CostSource::none) {
+    sql += "NULL,";
+  } else {
+    sql += '\'';
+    sql += cost_source_name(r.cost_source);
+    sql += "',";
+  }
+  amount(r.upstream_cost);
+  sql += r.price_version ? std::to_string(*r.price_version) : std::string("NULL");
+}
+
 }  // namespace
 
 void append_copy_text(std::string& out, std::span<const Record> batch) {
@@ -96,6 +135,8 @@ void append_copy_text(std::string& out, std::span<const Record> batch) {
       out += "\\N";
     else
       out += unit_name(r.unit);
+    tab();
+    append_cost(out, r);
     out += '\n';
   }
 }
@@ -108,7 +149,8 @@ constexpr const char* kStaging =
     " request_id text, api_key_id bigint, user_id bigint, session_id uuid, model text, stream boolean,"
     " status_code integer, outcome text, prompt_tokens integer, completion_tokens integer, total_tokens integer,"
     " tokens_estimated boolean, started_at timestamptz, duration_ms double precision, ttfb_ms double precision,"
-    " endpoint text, units double precision, unit text"
+    " endpoint text, units double precision, unit text, cost_usd numeric, cost_source text,"
+    " upstream_cost_usd numeric, price_version bigint"
     ") ON COMMIT DELETE ROWS";
 
 // One statement: the new rows, then the aggregates of exactly those rows.
@@ -116,9 +158,10 @@ constexpr const char* kMerge =
     "WITH ins AS ("
     "  INSERT INTO usage_records (request_id, api_key_id, user_id, session_id, model, stream, status_code, outcome,"
     "    prompt_tokens, completion_tokens, total_tokens, tokens_estimated, started_at, duration_ms, ttfb_ms,"
-    "    endpoint, units, unit)"
+    "    endpoint, units, unit, cost_usd, cost_source, upstream_cost_usd, price_version)"
     "  SELECT request_id, api_key_id, user_id, session_id, model, stream, status_code, outcome, prompt_tokens,"
-    "    completion_tokens, total_tokens, tokens_estimated, started_at, duration_ms, ttfb_ms, endpoint, units, unit"
+    "    completion_tokens, total_tokens, tokens_estimated, started_at, duration_ms, ttfb_ms, endpoint, units, unit,"
+    "    cost_usd, cost_source, upstream_cost_usd, price_version"
     "  FROM lagoon_usage_staging"
     "  ON CONFLICT (request_id) DO NOTHING"
     "  RETURNING api_key_id, session_id, started_at),"
@@ -134,7 +177,8 @@ constexpr const char* kMerge =
 const std::vector<std::string> kColumns = {
     "request_id",       "api_key_id",   "user_id",           "session_id",   "model",
     "stream",           "status_code",  "outcome",           "prompt_tokens", "completion_tokens",
-    "total_tokens",     "tokens_estimated", "started_at", "duration_ms",  "ttfb_ms", "endpoint", "units", "unit"};
+    "total_tokens",     "tokens_estimated", "started_at", "duration_ms",  "ttfb_ms", "endpoint", "units", "unit",
+    "cost_usd",         "cost_source",  "upstream_cost_usd", "price_version"};
 
 // tx.quote() trips a GCC 12 -Wrestrict false positive inside libpqxx; esc() plus quotes is the same.
 std::string quoted(pqxx::transaction_base& tx, const std::string& v) {
@@ -189,6 +233,8 @@ void stage_by_insert(pqxx::work& tx, std::span<const Record> batch) {
       sql += unit_name(r.unit);
       sql += '\'';
     }
+    sql += ',';
+    append_cost_values(sql, r);
     sql += "),";
   }
   sql.pop_back();

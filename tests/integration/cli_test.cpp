@@ -32,12 +32,12 @@ TEST(Migrate, AppliesOnceAndTheSecondRunChangesNothing) {
   TestDatabase db;
   auto env = lagoon_env(db);
   auto first = ok_json(lagoon_cli({"migrate"}, env));
-  EXPECT_EQ(first["applied"], json::array({1, 2, 3, 4}));
-  EXPECT_EQ(first["version"], 4);
+  EXPECT_EQ(first["applied"], json::array({1, 2, 3, 4, 5}));
+  EXPECT_EQ(first["version"], 5);
   auto second = ok_json(lagoon_cli({"migrate"}, env));
   EXPECT_EQ(second["applied"], json::array());
-  EXPECT_EQ(second["version"], 4);
-  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "4");
+  EXPECT_EQ(second["version"], 5);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "5");
 }
 
 TEST(Migrate, CreatesEveryColumnOfTheInterface) {
@@ -46,12 +46,15 @@ TEST(Migrate, CreatesEveryColumnOfTheInterface) {
   const std::map<std::string, std::vector<std::string>> tables = {
       {"users", {"id", "name", "is_active", "created_at"}},
       {"api_keys", {"id", "user_id", "name", "prefix", "digest", "is_active", "rpm_limit", "tpm_limit", "created_at",
-                    "last_used_at", "revoked_at"}},
+                    "last_used_at", "revoked_at", "budget_usd", "budget_period"}},
       {"sessions", {"id", "api_key_id", "user_id", "model", "created_at", "expires_at", "is_active", "last_used_at",
                     "request_count"}},
       {"usage_records", {"request_id", "api_key_id", "user_id", "session_id", "model", "stream", "status_code",
                          "outcome", "prompt_tokens", "completion_tokens", "total_tokens", "tokens_estimated",
-                         "started_at", "duration_ms", "ttfb_ms", "endpoint", "units", "unit"}},
+                         "started_at", "duration_ms", "ttfb_ms", "endpoint", "units", "unit", "cost_usd", "cost_source",
+                         "upstream_cost_usd", "price_version"}},
+      {"price_tables", {"version", "fetched_at", "digest", "models", "prices"}},
+      {"price_overrides", {"model", "prices", "updated_at"}},
   };
   for (const auto& [table, columns] : tables)
     for (const auto& column : columns)
@@ -69,7 +72,7 @@ TEST(Migrate, ConcurrentRunsApplyEachMigrationOnce) {
     ps.push_back(std::make_unique<Process>(std::vector<std::string>{LAGOON_BINARY, "migrate"}, env,
                                            "/tmp/lagoon-migrate-" + db.name() + "-" + std::to_string(i)));
   for (auto& p : ps) EXPECT_EQ(p->wait(std::chrono::seconds(30)), 0) << p->output();
-  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "4");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "5");
 }
 
 TEST_F(Cli, UsersCreatePrintsIdAndName) {

@@ -102,6 +102,38 @@ TEST(UsageRecord, UnitsSurviveTheSlotAndTheJournalForEveryUnit) {
   }
 }
 
+TEST(UsageRecord, CostsSurviveTheSlotAndTheJournalWithTheLongestStringsAndUnits) {
+  std::byte slot[kSlotPayload];
+  for (const auto source : {CostSource::none, CostSource::upstream, CostSource::price_table, CostSource::override_,
+                            CostSource::unpriced}) {
+    Record r = sample(8);
+    r.request_id = std::string(kMaxRequestId, 'r');
+    r.model = std::string(kMaxModel, 'm');
+    r.outcome = std::string(kMaxOutcome, 'o');
+    r.units = 2;
+    r.unit = Unit::images;
+    r.cost_source = source;
+    // Never-sent rows cost 0 with no source; unpriced ones have no cost.
+    if (source != CostSource::unpriced) r.cost = source == CostSource::none ? 0 : 123'456'789'012;
+    if (source == CostSource::upstream) r.upstream_cost = 123'456'789'012;
+    if (source != CostSource::none) r.price_version = 42;
+    encode(r, slot);
+    const auto back = decode(slot);
+    ASSERT_TRUE(back) << cost_source_name(source);
+    EXPECT_EQ(*back, r) << cost_source_name(source);
+    EXPECT_EQ(from_json(nlohmann::json::parse(to_json(r).dump())), r) << cost_source_name(source);
+  }
+  // A cost source no binary wrote is damage, not a guess.
+  Record r = sample(9);
+  r.cost_source = CostSource::price_table;
+  r.cost = 1;
+  encode(r, slot);
+  const std::string body(reinterpret_cast<const char*>(slot), kSlotPayload);
+  const auto at = 64 + 1 + r.request_id.size() + 1 + r.session_id->size() + 1 + r.model->size() + 1 + r.outcome.size();
+  slot[at] = std::byte{77};
+  EXPECT_FALSE(decode(slot));
+}
+
 TEST(UsageRecord, ASlotWrittenBeforeUnitsExistedReadsAsItWasWritten) {
   // encode() of the commit before units (56502f3), for a models request: what a ring or in-flight file
   // holds when an upgraded binary recovers it. The bytes after it are stale (an earlier, longer record's)
@@ -208,15 +240,19 @@ TEST(UsageCopyText, OneLinePerRecordWithEscapesNullsAndShortestDoubles) {
   spoken.endpoint = Endpoint::audio;
   spoken.units = 1.5;
   spoken.unit = Unit::seconds;
+  spoken.cost = 150'000'000;  // $0.00015
+  spoken.cost_source = CostSource::upstream;
+  spoken.upstream_cost = 150'000'000;
+  spoken.price_version = 4;
   const std::vector<Record> batch{sample(1), hostile, spoken};
   std::string text = "kept|";
   append_copy_text(text, batch);
   EXPECT_EQ(text,
             "kept|req-1\t7\t3\t5b0d8d4e-1f6a-4a57-9a55-0a8e7b7f0c11\tllama-3.3-70b\tf\t200\tok\t12\t34\t46\tf\t"
-            "2025-11-24 16:00:00.000001+00\t12.5\t3.25\tchat\t\\N\t\\N\n"
-            "r\\\\1\t1\t2\t\\N\ta\\tb\\nc\\rd\\\\e \"f\" ü\tt\t200\tok\t7\t\\N\t7\tt\t1969-12-31 23:59:59.999995+00\t0.1\t\\N\tchat\t\\N\t\\N\n"
+            "2025-11-24 16:00:00.000001+00\t12.5\t3.25\tchat\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\n"
+            "r\\\\1\t1\t2\t\\N\ta\\tb\\nc\\rd\\\\e \"f\" ü\tt\t200\tok\t7\t\\N\t7\tt\t1969-12-31 23:59:59.999995+00\t0.1\t\\N\tchat\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\n"
             "req-2\t7\t3\t5b0d8d4e-1f6a-4a57-9a55-0a8e7b7f0c11\tllama-3.3-70b\tt\t200\tok\t12\t34\t46\tf\t"
-            "2025-11-24 16:00:00.000002+00\t12.5\t3.25\taudio\t1.5\tseconds\n");
+            "2025-11-24 16:00:00.000002+00\t12.5\t3.25\taudio\t1.5\tseconds\t0.00015\tupstream\t0.00015\t4\n");
 }
 
 TEST(UsageRing, PushPeekReleaseInOrderAndFullWhenUnreleased) {

@@ -32,6 +32,13 @@ enum class Unit : std::uint8_t { none, images, characters, seconds, bytes };
 std::string_view unit_name(Unit u) noexcept;  // "" for none
 std::optional<Unit> unit_from(std::string_view name) noexcept;
 
+// How a row's cost_usd was arrived at. `none`: no cost was decided — rows of the gateway's own routes,
+// and requests that never reached the upstream (their cost_usd is 0). `unpriced`: the upstream was used
+// but no price applies; cost_usd is NULL, never 0.
+enum class CostSource : std::uint8_t { none, upstream, price_table, override_, unpriced };
+std::string_view cost_source_name(CostSource s) noexcept;  // "" for none
+std::optional<CostSource> cost_source_from(std::string_view name) noexcept;
+
 struct Record {
   std::string request_id;
   std::int64_t api_key_id = 0;
@@ -51,6 +58,11 @@ struct Record {
   Endpoint endpoint = Endpoint::chat;
   std::optional<double> units;  // set exactly when unit != none
   Unit unit = Unit::none;
+  // Pico-dollars (money/money.hpp): cost_usd, and what the upstream's answer said it cost (its `cost`).
+  std::optional<std::int64_t> cost;
+  CostSource cost_source = CostSource::none;
+  std::optional<std::int64_t> upstream_cost;
+  std::optional<std::int64_t> price_version;  // of Venice's price table the cost was computed with
 
   bool operator==(const Record&) const = default;
 };
