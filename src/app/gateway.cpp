@@ -38,6 +38,11 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
           [this](std::string_view digest) { auth_.invalidate(digest); }, [this] { auth_.invalidate_all(); }),
       sessions_(cfg, redis_, db_, registry),
       upstream_(ioc_, cfg, registry),
+      price_refresher_(ioc_, cfg, upstream_, db_, prices_, registry),
+      // A change announced while the subscription was down is not lost: (re)subscribing reloads too.
+      price_changes_(
+          ioc_, cfg, registry, money::prices_channel(cfg.redis_prefix),
+          [this](std::string_view) { price_refresher_.reload_soon(); }, [this] { price_refresher_.reload_soon(); }),
       limiter_(ioc_, cfg, redis_, registry),
       admin_(cfg, pool, registry),
       relay_({cfg, upstream_, sessions_, limiter_, usage, cuts_, registry}),
@@ -50,6 +55,8 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
       listener_(ioc_, cfg, registry, readiness, auth_, router_) {
   pool.declare_purpose("auth");
   pool.declare_purpose("session");
+  pool.declare_purpose("load prices");
+  pool.declare_purpose("store prices");
   router_.set(http::Route::healthz, health_);
   router_.set(http::Route::readyz, ready_);
   router_.set(http::Route::metrics, metrics_);
@@ -77,6 +84,8 @@ int Gateway::run() {
   redis_.start();
   revocations_.start();
   limiter_.start();
+  price_refresher_.start();
+  price_changes_.start();
   notify_service_manager("READY=1\nSTATUS=accepting requests");
   wait_for_signal();
   listener_.start();
@@ -91,6 +100,8 @@ int Gateway::run() {
   // No reactor thread runs any more: dependencies can be torn down without racing their strands.
   admin_.shutdown();
   limiter_.shutdown();
+  price_changes_.shutdown();
+  price_refresher_.shutdown();
   revocations_.shutdown();
   redis_.shutdown();
   db_.shutdown();

@@ -17,6 +17,7 @@
 #include "lagoon/auth/authenticator.hpp"
 #include "lagoon/db/async_pool.hpp"
 #include "lagoon/db/pool.hpp"
+#include "lagoon/money/book.hpp"
 #include "lagoon/ratelimit/limiter.hpp"
 #include "lagoon/redis/client.hpp"
 #include "lagoon/relay/chat.hpp"
@@ -55,6 +56,9 @@ class Gateway {
   redis::Subscriber revocations_;
   session::SessionStore sessions_;
   upstream::Client upstream_;
+  money::PriceBook prices_;
+  money::PriceRefresher price_refresher_;
+  redis::Subscriber price_changes_;
   ratelimit::Limiter limiter_;
   admin::Api admin_;
   relay::Cuts cuts_;

@@ -186,6 +186,16 @@ const std::vector<Field>& fields() {
        [](Config& c, const std::string& f, const Raw& r) {
          c.rate_limit_default_max_tokens = integer(f, r, 0, 1ull << 31);
        }},
+      {"price_refresh_interval_ms", "LAGOON_PRICE_REFRESH_MS", false,
+       millis(&Config::price_refresh_interval, 1'000, 7ll * 24 * 3'600'000)},
+      {"unpriced", "LAGOON_UNPRICED", false,
+       [](Config& c, const std::string& f, const Raw& r) {
+         const std::string v = text(f, r);
+         if (v != "refuse" && v != "serve") throw ConfigError(f, "expected refuse or serve, got " + r.shown());
+         c.unpriced_serve = v == "serve";
+       }},
+      {"budgets_fail_open", "LAGOON_BUDGETS_FAIL_OPEN", false,
+       [](Config& c, const std::string& f, const Raw& r) { c.budgets_fail_open = boolean(f, r); }},
       {"admin_db_connections", "LAGOON_ADMIN_DB_CONNECTIONS", false,
        [](Config& c, const std::string& f, const Raw& r) { c.admin_db_connections = integer(f, r, 1, 64); }},
       {"usage_dir", "LAGOON_USAGE_DIR", false,

@@ -86,6 +86,14 @@ struct Config {
   std::uint64_t rate_limit_tpm = 0;
   std::uint64_t rate_limit_default_max_tokens = 1'024;  // completion tokens estimated when max_tokens is absent
 
+  // Money (docs/money.md). Venice's prices are fetched this often (and at start).
+  Millis price_refresh_interval{3'600'000};
+  // A model without a price: refused for a key or user with a budget (false), or served with the cost
+  // recorded NULL (true, LAGOON_UNPRICED=serve). Keys without budgets are always served.
+  bool unpriced_serve = false;
+  // Redis unreachable: budgeted requests are refused with 503 (false) or served unchecked (true).
+  bool budgets_fail_open = false;
+
   // Admin API.
   unsigned admin_db_connections = 1;  // pool connections admin calls may hold at once (the rest serve requests)
 
