@@ -142,6 +142,16 @@ json compatibility(std::string_view type) {
 
 }  // namespace
 
+const json& default_models() { return catalog(); }
+
+const json* model_pricing(const json& models, std::string_view model) {
+  // Venice prices a model named with its parameters ("venice-uncensored:enable_web_search=on") as the model.
+  model = model.substr(0, model.find(':'));
+  for (const auto& m : models)
+    if (m["id"] == model) return &m["model_spec"]["pricing"];
+  return nullptr;
+}
+
 bool known_model_type(std::string_view type) {
   for (auto t : kTypes)
     if (t == type) return true;

@@ -8,7 +8,14 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace lagoon::mock {
+
+// The fixed model list, in the answer's order.
+const nlohmann::json& default_models();
+// model_spec.pricing of `model` in `models` (a ":parameters" suffix ignored); nullptr when not listed.
+const nlohmann::json* model_pricing(const nlohmann::json& models, std::string_view model);
 
 // The model types Venice's ?type= accepts: asr, embedding, image, music, text, tts, upscale, inpaint,
 // video, plus "all" and "code" (text models optimized for code).
