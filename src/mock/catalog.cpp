@@ -140,6 +140,12 @@ json compatibility(std::string_view type) {
   return it == by_type.end() ? json::object() : *it;
 }
 
+bool lists(const json& models, std::string_view id) {
+  for (const auto& m : models)
+    if (m["id"] == id) return true;
+  return false;
+}
+
 }  // namespace
 
 const json& default_models() { return catalog(); }
@@ -158,30 +164,34 @@ bool known_model_type(std::string_view type) {
   return false;
 }
 
-std::optional<std::string> models_body(std::string_view type) {
+std::optional<std::string> models_body(std::string_view type, const json& models) {
   type = or_text(type);
   if (!known_model_type(type)) return std::nullopt;
   json data = json::array();
-  for (const auto& m : catalog())
+  for (const auto& m : models)
     if (matches(m, type)) data.push_back(m);
   return json{{"object", "list"}, {"type", type}, {"data", std::move(data)}}.dump();
 }
 
-std::optional<std::string> model_traits_body(std::string_view type) {
+std::optional<std::string> model_traits_body(std::string_view type, const json& models) {
   type = or_text(type);
   if (!known_model_type(type)) return std::nullopt;
   json data = json::object();
-  for (const auto& m : catalog())
+  for (const auto& m : models)
     if (matches(m, type))
       for (const auto& trait : m["model_spec"]["traits"])
         if (!data.contains(trait.get<std::string>())) data[trait.get<std::string>()] = m["id"];
   return json{{"object", "list"}, {"type", type}, {"data", std::move(data)}}.dump();
 }
 
-std::optional<std::string> compatibility_mapping_body(std::string_view type) {
+std::optional<std::string> compatibility_mapping_body(std::string_view type, const json& models) {
   type = or_text(type);
   if (!known_model_type(type)) return std::nullopt;
-  return json{{"object", "list"}, {"type", type}, {"data", compatibility(type)}}.dump();
+  const json mapping = compatibility(type);  // named: a range-for over a temporary's items() dangles
+  json data = json::object();
+  for (const auto& [from, to] : mapping.items())
+    if (lists(models, to.get<std::string>())) data[from] = to;
+  return json{{"object", "list"}, {"type", type}, {"data", std::move(data)}}.dump();
 }
 
 std::string image_styles_body() {

@@ -50,7 +50,8 @@ awaitable<bool> Mock::chat(beast::tcp_stream& stream, Call& call) {
     include_usage = it->value("include_usage", false) == true;
   const std::string id = "chatcmpl-mock-" + std::to_string(++ids_);
   const Usage usage = chat_usage(call.req.body().size(), call.plan);
-  const std::optional<Cost> cost = chat_cost(call.plan, model_pricing(default_models(), model), usage);
+  const std::shared_ptr<const Catalog> catalog = catalog_now();  // the prices GET /models shows now
+  const std::optional<Cost> cost = chat_cost(call.plan, model_pricing(catalog->models, model), usage);
 
   const std::optional<bool> answered = co_await preamble(stream, call);
   if (answered) co_return *answered;
