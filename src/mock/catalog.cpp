@@ -51,6 +51,26 @@ json text_model(std::string id, std::string name, json traits, bool code, bool r
                 {"constraints", {{"temperature", {{"default", 0.8}}}, {"top_p", {{"default", 0.9}}}}}});
 }
 
+// Priced as Anthropic's models are on Venice: cache reads at a tenth of the input price, cache writes at
+// 1.25 times it, and an extended tier above 200k prompt tokens that applies to the whole request. The one
+// model whose cost uses every rate.
+json cached_model() {
+  json m = text_model("claude-mock-sonnet", "Claude Mock Sonnet", json::array(), false, true, true);
+  m["model_spec"]["pricing"] = {{"input", price(3, 30)},
+                                {"output", price(15, 150)},
+                                {"cache_input", price(0.3, 3)},
+                                {"cache_write", price(3.75, 37.5)},
+                                {"extended",
+                                 {{"context_token_threshold", 200000},
+                                  {"input", price(6, 60)},
+                                  {"output", price(22.5, 225)},
+                                  {"cache_input", price(0.6, 6)},
+                                  {"cache_write", price(7.5, 75)}}}};
+  m["model_spec"]["availableContextTokens"] = 1000000;
+  m["context_length"] = 1000000;
+  return m;
+}
+
 // Built once, on first use (a function-local static, so thread-safe); the order is the answer's order.
 const json& catalog() {
   static const json all = [] {
@@ -61,6 +81,7 @@ const json& catalog() {
         text_model("mistral-31-24b", "Mistral 3.1 24B", {"default_vision"}, false, false, true),
         text_model("venice-uncensored", "Venice Uncensored", {"most_uncensored", "fastest"}, false, false, false),
         text_model("qwen3-coder-480b-a35b-instruct", "Qwen 3 Coder 480B", {"default_code"}, true, false, false),
+        cached_model(),
         model("text-embedding-bge-m3", "embedding", "BGE-M3", {{"input", price(0.15, 1.5)}, {"output", price(0.6, 6)}},
               {"default"},
               {{"embeddingDimensions", 1024}, {"maxInputTokens", 8192}, {"supportsCustomDimensions", true}}),
@@ -119,7 +140,23 @@ json compatibility(std::string_view type) {
   return it == by_type.end() ? json::object() : *it;
 }
 
+bool lists(const json& models, std::string_view id) {
+  for (const auto& m : models)
+    if (m["id"] == id) return true;
+  return false;
+}
+
 }  // namespace
+
+const json& default_models() { return catalog(); }
+
+const json* model_pricing(const json& models, std::string_view model) {
+  // Venice prices a model named with its parameters ("venice-uncensored:enable_web_search=on") as the model.
+  model = model.substr(0, model.find(':'));
+  for (const auto& m : models)
+    if (m["id"] == model) return &m["model_spec"]["pricing"];
+  return nullptr;
+}
 
 bool known_model_type(std::string_view type) {
   for (auto t : kTypes)
@@ -127,30 +164,34 @@ bool known_model_type(std::string_view type) {
   return false;
 }
 
-std::optional<std::string> models_body(std::string_view type) {
+std::optional<std::string> models_body(std::string_view type, const json& models) {
   type = or_text(type);
   if (!known_model_type(type)) return std::nullopt;
   json data = json::array();
-  for (const auto& m : catalog())
+  for (const auto& m : models)
     if (matches(m, type)) data.push_back(m);
   return json{{"object", "list"}, {"type", type}, {"data", std::move(data)}}.dump();
 }
 
-std::optional<std::string> model_traits_body(std::string_view type) {
+std::optional<std::string> model_traits_body(std::string_view type, const json& models) {
   type = or_text(type);
   if (!known_model_type(type)) return std::nullopt;
   json data = json::object();
-  for (const auto& m : catalog())
+  for (const auto& m : models)
     if (matches(m, type))
       for (const auto& trait : m["model_spec"]["traits"])
         if (!data.contains(trait.get<std::string>())) data[trait.get<std::string>()] = m["id"];
   return json{{"object", "list"}, {"type", type}, {"data", std::move(data)}}.dump();
 }
 
-std::optional<std::string> compatibility_mapping_body(std::string_view type) {
+std::optional<std::string> compatibility_mapping_body(std::string_view type, const json& models) {
   type = or_text(type);
   if (!known_model_type(type)) return std::nullopt;
-  return json{{"object", "list"}, {"type", type}, {"data", compatibility(type)}}.dump();
+  const json mapping = compatibility(type);  // named: a range-for over a temporary's items() dangles
+  json data = json::object();
+  for (const auto& [from, to] : mapping.items())
+    if (lists(models, to.get<std::string>())) data[from] = to;
+  return json{{"object", "list"}, {"type", type}, {"data", std::move(data)}}.dump();
 }
 
 std::string image_styles_body() {

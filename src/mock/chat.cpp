@@ -4,6 +4,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "lagoon/mock/catalog.hpp"
+#include "lagoon/mock/cost.hpp"
 #include "server.hpp"
 
 namespace lagoon::mock::server {
@@ -47,12 +49,14 @@ awaitable<bool> Mock::chat(beast::tcp_stream& stream, Call& call) {
   if (auto it = body.find("stream_options"); it != body.end() && it->is_object())
     include_usage = it->value("include_usage", false) == true;
   const std::string id = "chatcmpl-mock-" + std::to_string(++ids_);
-  const Usage usage{prompt_tokens_for(call.req.body().size()), call.plan.chunks};
+  const Usage usage = chat_usage(call.req.body().size(), call.plan);
+  const std::shared_ptr<const Catalog> catalog = catalog_now();  // the prices GET /models shows now
+  const std::optional<Cost> cost = chat_cost(call.plan, model_pricing(catalog->models, model), usage);
 
   const std::optional<bool> answered = co_await preamble(stream, call);
   if (answered) co_return *answered;
   if (!streaming) {
-    Response res = plain(bhttp::status::ok, completion_body(id, model, call.plan, usage), call.keep_alive);
+    Response res = plain(bhttp::status::ok, completion_body(id, model, call.plan, usage, cost), call.keep_alive);
     venice_headers(res, model);
     co_return co_await respond(stream, res, call.keep_alive);
   }
@@ -68,7 +72,7 @@ awaitable<bool> Mock::chat(beast::tcp_stream& stream, Call& call) {
     return content_event(id, model, chunk_content(call.plan, i), include_usage);
   };
   std::vector<std::string> closing = {finish_event(id, model, include_usage)};
-  if (include_usage) closing.push_back(usage_event(id, model, usage));
+  if (include_usage) closing.push_back(usage_event(id, model, usage, cost));
   closing.emplace_back(kDoneEvent);
   co_return co_await send_sse(stream, call.plan, model, call.keep_alive, opening, content, closing);
 }

@@ -1,6 +1,7 @@
 #include "lagoon/mock/responses.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -36,10 +37,24 @@ json chunk(const std::string& id, const std::string& model, json choices, bool i
 std::string event(const json& j) { return "data: " + j.dump() + "\n\n"; }
 
 json usage_json(const Usage& u) {
-  return {{"prompt_tokens", u.prompt_tokens},
-          {"completion_tokens", u.completion_tokens},
-          {"total_tokens", u.prompt_tokens + u.completion_tokens}};
+  json usage = {{"prompt_tokens", u.prompt_tokens},
+                {"completion_tokens", u.completion_tokens},
+                {"total_tokens", u.prompt_tokens + u.completion_tokens}};
+  json details = json::object();
+  if (u.cached_tokens) details["cached_tokens"] = *u.cached_tokens;
+  if (u.cache_write_tokens) details["cache_creation_input_tokens"] = *u.cache_write_tokens;
+  if (!details.empty()) usage["prompt_tokens_details"] = std::move(details);
+  return usage;
 }
+
+// A whole number is written as one ("diem": 0, as Venice writes it), anything else as the shortest
+// decimal that reads back as the same double.
+json amount(double value) {
+  if (value == std::trunc(value) && std::fabs(value) < 9007199254740992.0) return static_cast<std::int64_t>(value);
+  return value;
+}
+
+json cost_json(const Cost& c) { return {{"diem", amount(c.diem)}, {"usd", amount(c.usd)}}; }
 
 }  // namespace
 
@@ -52,6 +67,14 @@ Plan plan_from(const std::function<std::string_view(std::string_view)>& header) 
   if (auto v = number<std::uint64_t>(header("x-mock-bytes")); v && *v <= (1ull << 32)) p.bytes = *v;
   if (auto v = number<unsigned>(header("x-mock-reset-after"))) p.reset_after = *v;
   p.no_duration = header("x-mock-no-duration") == "1";
+  if (auto v = number<std::uint64_t>(header("x-mock-cached-tokens")); v && *v <= kMaxDirectiveTokens)
+    p.cached_tokens = *v;
+  if (auto v = number<std::uint64_t>(header("x-mock-cache-write-tokens")); v && *v <= kMaxDirectiveTokens)
+    p.cache_write_tokens = *v;
+  const std::string_view cost = header("x-mock-cost");
+  p.no_cost = cost == "none";
+  if (auto v = number<double>(cost); v && std::isfinite(*v)) p.cost_usd = *v;
+  if (auto v = number<double>(header("x-mock-cost-diem")); v && std::isfinite(*v)) p.cost_diem = *v;
   auto stall = header("x-mock-stall");
   if (stall == "headers") p.stall = Plan::Stall::headers;
   if (stall == "body") p.stall = Plan::Stall::body;
@@ -76,7 +99,8 @@ std::string content_text(const Plan& plan) {
   return content;
 }
 
-std::string completion_body(const std::string& id, const std::string& model, const Plan& plan, const Usage& usage) {
+std::string completion_body(const std::string& id, const std::string& model, const Plan& plan, const Usage& usage,
+                            const std::optional<Cost>& cost) {
   const std::string content = content_text(plan);
   json body = {{"id", id},
                {"object", "chat.completion"},
@@ -87,6 +111,7 @@ std::string completion_body(const std::string& id, const std::string& model, con
                   {"message", {{"role", "assistant"}, {"content", content}}},
                   {"finish_reason", "stop"}}}},
                {"usage", usage_json(usage)}};
+  if (cost) body["cost"] = cost_json(*cost);
   return body.dump();
 }
 
@@ -106,9 +131,11 @@ std::string finish_event(const std::string& id, const std::string& model, bool i
   return event(chunk(id, model, {{{"index", 0}, {"delta", json::object()}, {"finish_reason", "stop"}}}, include_usage));
 }
 
-std::string usage_event(const std::string& id, const std::string& model, const Usage& usage) {
+std::string usage_event(const std::string& id, const std::string& model, const Usage& usage,
+                        const std::optional<Cost>& cost) {
   json c = chunk(id, model, json::array(), false);
   c["usage"] = usage_json(usage);
+  if (cost) c["cost"] = cost_json(*cost);
   return event(c);
 }
 

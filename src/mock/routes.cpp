@@ -1,7 +1,7 @@
 // lagoon-mock-upstream's route table and Venice's endpoints other than chat: each checks its request as
 // Venice would (400 before any directive applies), then answer() applies the delay, stall and status
 // directives and sends a body built by the pure functions of include/lagoon/mock/.
-#include "lagoon/mock/catalog.hpp"
+#include "lagoon/mock/catalog_control.hpp"
 #include "server.hpp"
 
 namespace lagoon::mock::server {
@@ -220,23 +220,21 @@ awaitable<bool> Mock::responses(beast::tcp_stream& stream, Call& call) {
 }
 
 awaitable<bool> Mock::catalog(beast::tcp_stream& stream, Call& call) {
-  const std::string type(call.query_param("type"));
-  std::optional<std::string> body;
-  if (call.path == "/models")
-    body = models_body(type);
-  else if (call.path == "/models/traits")
-    body = model_traits_body(type);
-  else if (call.path == "/models/compatibility_mapping")
-    body = compatibility_mapping_body(type);
-  else
-    body = image_styles_body();
-  if (!body) co_return co_await refuse(stream, call, 400, "unknown model type");
+  CatalogAnswer answer = catalog_answer(*catalog_now(), call.path, call.query_param("type"));
+  if (answer.status == 400) {
+    Response res = failure(answer.status, std::move(answer.body), call.keep_alive);
+    co_return co_await respond(stream, res, call.keep_alive);
+  }
 
   const std::optional<bool> answered = co_await preamble(stream, call);
   if (answered) co_return *answered;
+  if (answer.status != 200) {  // POST /mock/catalog made /models fail
+    Response res = failure(answer.status, std::move(answer.body), call.keep_alive);
+    co_return co_await respond(stream, res, call.keep_alive);
+  }
   Head head{bhttp::status::ok, 11};
   head.set(bhttp::field::content_type, "application/json");
-  co_return co_await send_pieces(stream, call, head, *body, false);
+  co_return co_await send_pieces(stream, call, head, answer.body, false);
 }
 
 }  // namespace lagoon::mock::server

@@ -9,8 +9,9 @@
 // usage: lagoon-mock-upstream --listen HOST:PORT --api-key KEY [--threads N]
 //   (or LAGOON_MOCK_LISTEN, LAGOON_MOCK_API_KEY, LAGOON_MOCK_THREADS)
 // Prints "lagoon-mock-upstream listening on HOST:PORT" once it accepts (PORT 0 picks a free one).
-// Extra routes for tests: GET /mock/stats (counters), GET /mock/last-request (the last request sent with
-// the x-mock-record: 1 directive: method, target, path, headers, body, body_base64, multipart parts).
+// Extra routes for tests, in control.cpp: GET /mock/stats (counters), GET /mock/last-request (the last
+// request sent with the x-mock-record: 1 directive), POST /mock/catalog (the catalog's failures, models
+// and prices until the next such request).
 #include "server.hpp"
 
 #include <cstdio>
@@ -33,29 +34,11 @@ namespace {
 constexpr auto as_result = asio::as_tuple(asio::use_awaitable);
 }  // namespace
 
-void Stats::count_path(std::string_view path) {
-  std::lock_guard lock(mutex);
-  auto it = requests_by_path.find(path);
-  if (it == requests_by_path.end())
-    requests_by_path.emplace(std::string(path), 1);
-  else
-    ++it->second;
-}
-
-json Stats::to_json() {
-  std::lock_guard lock(mutex);
-  return {{"requests", requests.load()},
-          {"chat_requests", chat_requests.load()},
-          {"catalog_requests", catalog_requests.load()},
-          {"requests_by_path", requests_by_path},
-          {"streams_started", streams_started.load()},
-          {"streams_completed", streams_completed.load()},
-          {"client_disconnects", client_disconnects.load()},
-          {"auth_failures", auth_failures.load()},
-          {"resets", resets.load()}};
-}
-
-Mock::Mock(Options o) : opts_(std::move(o)), ioc_(static_cast<int>(opts_.threads)), acceptor_(ioc_) {}
+Mock::Mock(Options o)
+    : opts_(std::move(o)),
+      ioc_(static_cast<int>(opts_.threads)),
+      acceptor_(ioc_),
+      catalog_(std::make_shared<const Catalog>(controlled_catalog({}))) {}
 
 int Mock::run() {
   tcp::endpoint ep{asio::ip::make_address(opts_.host), opts_.port};
@@ -97,7 +80,11 @@ Response Mock::plain(bhttp::status status, std::string body, bool keep_alive, st
 }
 
 Response Mock::error(unsigned status, std::string_view message, bool keep_alive) {
-  auto res = plain(static_cast<bhttp::status>(status), error_body(status, message), keep_alive);
+  return failure(status, error_body(status, message), keep_alive);
+}
+
+Response Mock::failure(unsigned status, std::string body, bool keep_alive) {
+  auto res = plain(static_cast<bhttp::status>(status), std::move(body), keep_alive);
   if (status == 429 || status == 503) res.set(bhttp::field::retry_after, "1");
   return res;
 }
@@ -129,26 +116,6 @@ void Mock::reset(beast::tcp_stream& stream) {
   boost::system::error_code ignored;
   stream.socket().set_option(asio::socket_base::linger(true, 0), ignored);
   stream.socket().close(ignored);
-}
-
-void Mock::record(const Call& call) {
-  json headers = json::object();
-  for (const auto& f : call.req) headers[std::string(f.name_string())] = std::string(f.value());
-  json last = {{"method", std::string(call.req.method_string())},
-               {"target", std::string(call.req.target())},
-               {"path", call.path},
-               {"headers", std::move(headers)},
-               {"body", call.req.body()},
-               {"body_base64", base64_encode(call.req.body())}};
-  if (call.form) {
-    json parts = json::array();
-    for (const auto& p : *call.form)
-      parts.push_back(
-          {{"name", p.name}, {"filename", p.filename}, {"content_type", p.content_type}, {"size", p.data.size()}});
-    last["parts"] = std::move(parts);
-  }
-  std::lock_guard lock(stats_.mutex);
-  stats_.last_request = std::move(last);
 }
 
 awaitable<bool> Mock::respond(beast::tcp_stream& stream, Response& res, bool keep_alive) {
@@ -314,17 +281,7 @@ awaitable<void> Mock::serve(tcp::socket socket) {
     if (!api.empty()) {
       go_on = co_await dispatch(stream, req, api, query);
     } else {
-      Response res;
-      if (path == "/mock/stats") {
-        res = plain(bhttp::status::ok, stats_.to_json().dump(), keep_alive);
-      } else if (path == "/mock/last-request") {
-        std::lock_guard lock(stats_.mutex);
-        // A binary upload is not UTF-8; body_base64 holds its exact bytes.
-        res = plain(bhttp::status::ok, stats_.last_request.dump(-1, ' ', false, json::error_handler_t::replace),
-                    keep_alive);
-      } else {
-        res = error(404, "no such route", keep_alive);
-      }
+      Response res = control(req, path);
       auto [wec, wn] = co_await bhttp::async_write(stream, res, as_result);
       if (wec) co_return;
     }

@@ -1,11 +1,12 @@
 // lagoon-mock-upstream's server, shared by its files: server.cpp (listening, reading requests, the
 // misbehaviour every route shares, main), call.cpp (a request's body, form parts and directives), chat.cpp
-// (chat completions) and routes.cpp (the route table and Venice's other endpoints). Bodies come from the
-// pure builders in include/lagoon/mock/.
+// (chat completions), routes.cpp (the route table and Venice's other endpoints) and control.cpp (the
+// /mock/ routes for tests). Bodies come from the pure builders in include/lagoon/mock/.
 //
 // Thread-safety: one Mock serves every connection, each a coroutine on its own strand, on `--threads`
-// threads; Stats is atomics plus a mutex for the last request and the per-path counters. A Call belongs to
-// the one coroutine serving its request.
+// threads; Stats is atomics plus a mutex for the last request and the per-path counters. The catalog is
+// an immutable Catalog behind a mutex-guarded pointer: a request copies the pointer and reads its copy,
+// POST /mock/catalog swaps in a new one. A Call belongs to the one coroutine serving its request.
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -27,6 +29,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "lagoon/mock/catalog_control.hpp"
 #include "lagoon/mock/media.hpp"
 #include "lagoon/mock/responses.hpp"
 
@@ -117,13 +120,15 @@ class Mock {
   static Response plain(bhttp::status status, std::string body, bool keep_alive,
                         std::string_view type = "application/json");
   static Response error(unsigned status, std::string_view message, bool keep_alive);
+  // `body` as the answer with `status`, with Retry-After: 1 on 429 and 503 as Venice sends it.
+  static Response failure(unsigned status, std::string body, bool keep_alive);
   template <class Body>
   static void venice_headers(bhttp::response<Body>& res, const std::string& model);
   bool authorized(const Request& req);
   static awaitable<void> until_client_leaves(beast::tcp_stream& stream);
   static awaitable<void> sleep(std::chrono::milliseconds d);
   void reset(beast::tcp_stream& stream);
-  void record(const Call& call);
+  void record(const Call& call);  // (control.cpp)
   static awaitable<bool> respond(beast::tcp_stream& stream, Response& res, bool keep_alive);
   // A 400-class answer to a request the route cannot serve, before any directive applies (as Venice
   // checks a request before it queues it).
@@ -145,6 +150,11 @@ class Mock {
                            const std::function<std::string(unsigned)>& event_for,
                            const std::vector<std::string>& closing);
 
+  // ---- The routes for tests (control.cpp) ----
+  // The answer to a request outside the API: /mock/stats, /mock/last-request, /mock/catalog, else 404.
+  Response control(const Request& req, std::string_view path);
+  std::shared_ptr<const Catalog> catalog_now();
+
   // ---- Chat completions (chat.cpp) ----
   awaitable<bool> chat(beast::tcp_stream& stream, Call& call);
   awaitable<bool> send_raw(beast::tcp_stream& stream, std::string raw, std::string_view fragment,
@@ -165,6 +175,8 @@ class Mock {
   tcp::acceptor acceptor_;
   Stats stats_;
   std::atomic<std::uint64_t> ids_{0};
+  std::mutex catalog_mutex_;  // guards the pointer below, not the Catalog, which never changes
+  std::shared_ptr<const Catalog> catalog_;
 };
 
 // The headers Venice puts on a model's answer: what describes the answer, and the account's state,

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lagoon/mock/catalog.hpp"
 #include "lagoon/mock/media.hpp"
 #include "lagoon/mock/responses.hpp"
 #include "support/environment.hpp"
@@ -283,4 +284,65 @@ TEST_F(Mock, CatalogAnswersWithoutAKeyAndIsCounted) {
   EXPECT_EQ(stats["catalog_requests"], 5);
   EXPECT_EQ(stats["requests_by_path"]["/models"], 3);
   EXPECT_EQ(stats["requests_by_path"]["/embeddings"], 1);
+}
+
+TEST_F(Mock, ChatAnswersCarryTheCostOfTheirTokensWholeAndStreamed) {
+  // 800 prompt tokens (the cache directives' sum, more than the body counts): 600 read at 0.3, 200 written
+  // at 3.75, no other; 50 completion tokens at 15 — USD per 1M tokens.
+  const std::string cache = "x-mock-cached-tokens: 600\r\nx-mock-cache-write-tokens: 200\r\nx-mock-chunks: 50\r\n";
+  auto whole = chat(R"({"model":"claude-mock-sonnet","messages":[]})", cache);
+  ASSERT_TRUE(whole);
+  ASSERT_EQ(whole->status, 200);
+  EXPECT_NE(whole->body.find(R"("cost":{"diem":0,"usd":0.00168})"), std::string::npos) << whole->body;
+  const auto usage = json::parse(whole->body)["usage"];
+  EXPECT_EQ(usage["prompt_tokens"], 800);
+  EXPECT_EQ(usage["prompt_tokens_details"], json::parse(R"({"cached_tokens":600,"cache_creation_input_tokens":200})"));
+
+  auto streamed = chat(R"({"model":"claude-mock-sonnet","messages":[],"stream":true,)"
+                       R"("stream_options":{"include_usage":true}})",
+                       cache);
+  ASSERT_TRUE(streamed);
+  const auto last = streamed->body.rfind("data: {");
+  const auto chunk = json::parse(streamed->body.substr(last + 6, streamed->body.find("\n\n", last) - last - 6));
+  EXPECT_EQ(chunk["usage"], usage);
+  EXPECT_EQ(chunk["cost"], json::parse(R"({"diem":0,"usd":0.00168})"));
+  EXPECT_EQ(streamed->body.find("\"cost\""), streamed->body.rfind("\"cost\""));  // in the usage chunk only
+
+  auto unknown = chat(R"({"model":"m","messages":[]})");
+  ASSERT_TRUE(unknown);
+  EXPECT_FALSE(json::parse(unknown->body).contains("cost"));
+  auto set = chat(R"({"model":"m","messages":[],"x_mock":{"cost":0.5,"cost-diem":0.25}})");
+  EXPECT_EQ(json::parse(set->body)["cost"], json::parse(R"({"diem":0.25,"usd":0.5})"));
+  auto none = chat(R"({"model":"llama-3.3-70b","messages":[]})", "x-mock-cost: none\r\n");
+  EXPECT_FALSE(json::parse(none->body).contains("cost"));
+}
+
+TEST_F(Mock, CatalogControlHoldsUntilTheNextOne) {
+  auto control = [&](const std::string& body) { return request(port, "POST", "/mock/catalog", body)->status; };
+  ASSERT_EQ(control(R"({"status":503})"), 200);
+  auto failing = request(port, "GET", "/api/v1/models?type=image");
+  EXPECT_EQ(failing->status, 503);
+  EXPECT_EQ(failing->header("retry-after"), "1");
+  EXPECT_EQ(json::parse(failing->body), json::parse(R"({"error":"mock upstream error 503"})"));
+  EXPECT_EQ(request(port, "GET", "/api/v1/models/traits")->status, 200);
+
+  ASSERT_EQ(control(R"({"malformed":true})"), 200);
+  auto cut = request(port, "GET", "/api/v1/models");
+  EXPECT_EQ(cut->status, 200);
+  EXPECT_FALSE(json::accept(cut->body));
+
+  ASSERT_EQ(control(R"({"drop":["qwen3-235b"],"pricing":{"llama-3.3-70b":)"
+                    R"({"input":{"usd":1,"diem":10},"output":{"usd":1000,"diem":10000}}}})"),
+            200);
+  const auto text = json::parse(request(port, "GET", "/api/v1/models")->body);
+  EXPECT_EQ(text["data"][0]["model_spec"]["pricing"]["output"]["usd"], 1000);
+  EXPECT_EQ(text["data"][1]["id"], "mistral-31-24b");
+  const auto body = R"({"model":"llama-3.3-70b","messages":[],"x_mock":{"chunks":1000}})";
+  const auto priced = json::parse(chat(body)->body);  // 1000 completion tokens at $1000 per 1M
+  EXPECT_EQ(priced["cost"]["usd"], (priced["usage"]["prompt_tokens"].get<double>() + 1e6) / 1e6);
+
+  EXPECT_EQ(control(R"({"drop":["no-such-model"]})"), 400);
+  ASSERT_EQ(control("{}"), 200);
+  EXPECT_EQ(request(port, "GET", "/api/v1/models")->body, *lagoon::mock::models_body());
+  EXPECT_EQ(json::parse(request(port, "GET", "/mock/stats")->body)["requests_by_path"]["/models"], 4);
 }

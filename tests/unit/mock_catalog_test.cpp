@@ -54,3 +54,27 @@ TEST(MockCatalog, TraitsMappingsAndStyles) {
   EXPECT_FALSE(styles["data"].empty());
   EXPECT_EQ(mock::models_body("all"), mock::models_body("all"));  // the same bytes every time
 }
+
+TEST(MockCatalog, OneTextModelHasCachePricesAndAnExtendedTier) {
+  const auto text = json::parse(*mock::models_body("text"));
+  const json* cached = nullptr;
+  for (const auto& m : text["data"])
+    if (m["id"] == "claude-mock-sonnet") cached = &m;
+  ASSERT_TRUE(cached);
+  const json& pricing = (*cached)["model_spec"]["pricing"];
+  EXPECT_EQ(pricing["input"]["usd"], 3);
+  EXPECT_EQ(pricing["output"]["usd"], 15);
+  EXPECT_EQ(pricing["cache_input"]["usd"], 0.3);
+  EXPECT_EQ(pricing["cache_write"]["usd"], 3.75);
+  EXPECT_EQ(pricing["extended"]["context_token_threshold"], 200000);
+  EXPECT_EQ(pricing["extended"]["input"]["usd"], 6);
+  EXPECT_EQ(pricing["extended"]["output"]["usd"], 22.5);
+  EXPECT_EQ(pricing["extended"]["cache_input"]["usd"], 0.6);
+  EXPECT_EQ(pricing["extended"]["cache_write"]["usd"], 7.5);
+  EXPECT_EQ((*cached)["context_length"], 1000000);
+  // The other text models keep the prices tests were written against, and their traits.
+  EXPECT_EQ(text["data"][0]["id"], "llama-3.3-70b");
+  EXPECT_EQ(text["data"][0]["model_spec"]["pricing"],
+            json::parse(R"({"input":{"usd":0.7,"diem":7},"output":{"usd":2.8,"diem":28}})"));
+  EXPECT_EQ(json::parse(*mock::model_traits_body())["data"]["default_reasoning"], "qwen3-235b");
+}

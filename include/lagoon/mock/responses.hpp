@@ -20,6 +20,15 @@
 //   x-mock-no-duration: 1     (/audio/transcriptions) leave "duration" out even for a WAV
 //   x-mock-raw-sse: BYTES     (chat streams) send exactly these bytes as the event stream, then end it
 //   x-mock-fragment: N        … in HTTP chunks of N bytes, x-mock-gap-ms apart
+//   x-mock-cached-tokens: N   (chat) N of the prompt's tokens were read from the cache: usage carries
+//                             prompt_tokens_details.cached_tokens, and the cost prices them as such
+//   x-mock-cache-write-tokens: N  (chat) … written to the cache: prompt_tokens_details.cache_creation_input_tokens
+//                             Both are parts of prompt_tokens (OpenAI's convention), which grows to their
+//                             sum when the body alone would count fewer (a test of the extended tier
+//                             needs no 800 kB prompt).
+//   x-mock-cost: none         (chat) no "cost" object, even for a priced model
+//   x-mock-cost: X            (chat) "cost": {"diem": 0, "usd": X}, X as given, whatever the model
+//   x-mock-cost-diem: D       (chat) the cost's diem is D (and there is a cost, usd 0 unless priced or given)
 #pragma once
 
 #include <chrono>
@@ -43,14 +52,35 @@ struct Plan {
   enum class Stall { none, headers, body } stall = Stall::none;
   std::optional<unsigned> reset_after;
   bool no_duration = false;
+  std::optional<std::uint64_t> cached_tokens;       // at most kMaxDirectiveTokens
+  std::optional<std::uint64_t> cache_write_tokens;  // at most kMaxDirectiveTokens
+  bool no_cost = false;
+  std::optional<double> cost_usd;  // finite
+  std::optional<double> cost_diem;
 };
+// Bounds the token directives so that no cost can overflow its 64-bit count of 1e-12 USD (cost.hpp).
+inline constexpr std::uint64_t kMaxDirectiveTokens = 100'000'000;
 
 // Builds a Plan from header values; `header(name)` returns "" when absent. Bad values are ignored.
 Plan plan_from(const std::function<std::string_view(std::string_view)>& header);
 
 struct Usage {
+  Usage() = default;
+  // Not an aggregate: {prompt, completion} leaves the optional parts out without a warning.
+  Usage(std::uint64_t prompt, std::uint64_t completion) : prompt_tokens(prompt), completion_tokens(completion) {}
+
   std::uint64_t prompt_tokens = 0;
   std::uint64_t completion_tokens = 0;
+  // Parts of prompt_tokens, in usage.prompt_tokens_details only when set: read from the prompt cache
+  // (cached_tokens) and written to it (cache_creation_input_tokens), as Venice reports them.
+  std::optional<std::uint64_t> cached_tokens;
+  std::optional<std::uint64_t> cache_write_tokens;
+};
+
+// What Venice says a request cost, in its top-level "cost" object: USD and Diem, both numbers.
+struct Cost {
+  double usd = 0;
+  double diem = 0;
 };
 
 // The prompt's token count as the mock reports it: one per 4 bytes of request body, at least 1.
@@ -61,14 +91,18 @@ std::string chunk_content(const Plan& plan, unsigned i);
 // All the pieces in order: a chat message's content, a Response's output_text.
 std::string content_text(const Plan& plan);
 
-std::string completion_body(const std::string& id, const std::string& model, const Plan& plan, const Usage& usage);
+// A chat.completion; with `cost`, a top-level "cost" as Venice sends it.
+std::string completion_body(const std::string& id, const std::string& model, const Plan& plan, const Usage& usage,
+                            const std::optional<Cost>& cost = std::nullopt);
 
 // SSE events, each "data: …\n\n". `include_usage` adds "usage":null to each chunk, as OpenAI does.
 std::string role_event(const std::string& id, const std::string& model, bool include_usage);
 std::string content_event(const std::string& id, const std::string& model, const std::string& content,
                           bool include_usage);
 std::string finish_event(const std::string& id, const std::string& model, bool include_usage);
-std::string usage_event(const std::string& id, const std::string& model, const Usage& usage);
+// The last chunk before [DONE] when include_usage is set: no choices, the usage, and the cost if any.
+std::string usage_event(const std::string& id, const std::string& model, const Usage& usage,
+                        const std::optional<Cost>& cost = std::nullopt);
 inline constexpr std::string_view kDoneEvent = "data: [DONE]\n\n";
 
 std::string error_body(unsigned status, std::string_view message);
