@@ -6,7 +6,7 @@ namespace lagoon::auth {
 
 namespace {
 // Bump when the shape changes: entries of another version are ignored and refilled from Postgres.
-constexpr int kCacheVersion = 1;
+constexpr int kCacheVersion = 2;  // 2: budgets
 
 template <class T>
 nlohmann::json optional_json(const std::optional<T>& v) {
@@ -18,6 +18,19 @@ std::optional<T> optional_from(const nlohmann::json& j, const char* field) {
   const auto& v = j.at(field);
   if (v.is_null()) return std::nullopt;
   return v.get<T>();
+}
+
+nlohmann::json budget_json(const std::optional<money::Budget>& b) {
+  if (!b) return nullptr;
+  return {{"pico", b->amount}, {"period", money::period_name(b->period)}};
+}
+
+std::optional<money::Budget> budget_from(const nlohmann::json& j) {
+  if (j.is_null()) return std::nullopt;
+  const auto period = money::period_from(j.at("period").get<std::string>());
+  const auto amount = j.at("pico").get<std::int64_t>();
+  if (!period || amount < 0) throw nlohmann::json::type_error::create(302, "not a budget", &j);
+  return money::Budget{amount, *period};
 }
 }  // namespace
 
@@ -42,6 +55,8 @@ std::string to_cache_json(const CacheEntry& entry, const keys::Digest& digest) {
   j["user_active"] = r.user_active;
   j["rpm_limit"] = optional_json(r.rpm_limit);
   j["tpm_limit"] = optional_json(r.tpm_limit);
+  j["key_budget"] = budget_json(r.key_budget);
+  j["user_budget"] = budget_json(r.user_budget);
   return j.dump();
 }
 
@@ -67,6 +82,8 @@ std::optional<CacheEntry> from_cache_json(std::string_view text, const keys::Dig
     r.user_active = j.at("user_active").get<bool>();
     r.rpm_limit = optional_from<std::int64_t>(j, "rpm_limit");
     r.tpm_limit = optional_from<std::int64_t>(j, "tpm_limit");
+    r.key_budget = budget_from(j.at("key_budget"));
+    r.user_budget = budget_from(j.at("user_budget"));
     return e;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;

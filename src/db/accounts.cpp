@@ -32,7 +32,8 @@ constexpr const char* kRevokeKey =
     "UPDATE api_keys SET is_active = false, revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 "
     "RETURNING " LAGOON_KEY_COLUMNS;
 #define LAGOON_AUTH_COLUMNS                                                                        \
-  "k.digest, k.id, k.user_id, k.prefix, k.name, k.is_active, u.is_active, k.rpm_limit, k.tpm_limit " \
+  "k.digest, k.id, k.user_id, k.prefix, k.name, k.is_active, u.is_active, k.rpm_limit, k.tpm_limit, " \
+  "k.budget_usd::text, k.budget_period, u.budget_usd::text, u.budget_period " \
   "FROM api_keys k JOIN users u ON u.id = k.user_id "
 constexpr const char* kAuthByDigest = "SELECT " LAGOON_AUTH_COLUMNS "WHERE k.digest = $1";
 constexpr const char* kAuthByKeyId = "SELECT " LAGOON_AUTH_COLUMNS "WHERE k.id = $1";
@@ -80,6 +81,16 @@ KeyInfo key_from(const pqxx::row& r) {
   return k;
 }
 
+// A budget whose amount or period cannot be read (written by hand past the CHECK) is no budget to
+// enforce, and the gateway says so rather than guessing.
+std::optional<money::Budget> budget_from(const pqxx::field& amount, const pqxx::field& period) {
+  if (amount.is_null() || period.is_null()) return std::nullopt;
+  const auto pico = money::parse_usd(amount.as<std::string>());
+  const auto p = money::period_from(period.as<std::string>());
+  if (!pico || !p) throw std::runtime_error("a budget in Postgres cannot be read: " + amount.as<std::string>());
+  return money::Budget{*pico, *p};
+}
+
 auth::KeyRecord auth_record_from(const pqxx::row& r) {
   auth::KeyRecord k;
   const pqxx::binarystring digest(r[0]);
@@ -92,6 +103,8 @@ auth::KeyRecord auth_record_from(const pqxx::row& r) {
   k.user_active = r[6].as<bool>();
   k.rpm_limit = optional_field<std::int64_t>(r[7]);
   k.tpm_limit = optional_field<std::int64_t>(r[8]);
+  k.key_budget = budget_from(r[9], r[10]);
+  k.user_budget = budget_from(r[11], r[12]);
   return k;
 }
 

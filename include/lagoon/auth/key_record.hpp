@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "lagoon/keys/api_key.hpp"
+#include "lagoon/money/budget.hpp"
 
 namespace lagoon::auth {
 
@@ -27,7 +28,10 @@ struct KeyRecord {
   bool user_active = false;
   std::optional<std::int64_t> rpm_limit;  // nullopt = configured default, 0 = unlimited
   std::optional<std::int64_t> tpm_limit;
+  std::optional<money::Budget> key_budget;   // the key's own
+  std::optional<money::Budget> user_budget;  // its user's, shared by all the user's keys
 
+  bool has_budget() const noexcept { return key_budget || user_budget; }
   bool usable() const noexcept { return key_active && user_active; }
   bool operator==(const KeyRecord&) const = default;
 };
