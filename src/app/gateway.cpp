@@ -33,19 +33,26 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
       db_(pool, cfg.db_acquire_timeout),
       stored_keys_(cfg, redis_, db_, registry),
       auth_(cfg, stored_keys_, registry, [this] { return revocations_.live(); }),
+      // One subscription for key invalidations and price changes; after it was down (messages lost),
+      // every cached key is dropped and the prices are reloaded.
       revocations_(
           ioc_, cfg, registry, auth::invalidation_channel(cfg.redis_prefix),
-          [this](std::string_view digest) { auth_.invalidate(digest); }, [this] { auth_.invalidate_all(); }),
+          [this](std::string_view payload) {
+            if (payload == money::kPricesChanged)
+              price_refresher_.reload_soon();
+            else
+              auth_.invalidate(payload);
+          },
+          [this] {
+            auth_.invalidate_all();
+            price_refresher_.reload_soon();
+          }),
       sessions_(cfg, redis_, db_, registry),
       upstream_(ioc_, cfg, registry),
       price_refresher_(ioc_, cfg, upstream_, db_, prices_, registry),
-      // A change announced while the subscription was down is not lost: (re)subscribing reloads too.
-      price_changes_(
-          ioc_, cfg, registry, money::prices_channel(cfg.redis_prefix),
-          [this](std::string_view) { price_refresher_.reload_soon(); }, [this] { price_refresher_.reload_soon(); }),
-      limiter_(ioc_, cfg, redis_, registry),
+      limiter_(ioc_, cfg, redis_, db_, registry),
       admin_(cfg, pool, registry),
-      relay_({cfg, upstream_, sessions_, limiter_, usage, cuts_, registry}),
+      relay_({cfg, upstream_, sessions_, limiter_, usage, cuts_, registry, prices_}),
       chat_(relay_),
       catalog_(cfg, upstream_, usage, registry),
       ready_(readiness),
@@ -57,6 +64,7 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
   pool.declare_purpose("session");
   pool.declare_purpose("load prices");
   pool.declare_purpose("store prices");
+  pool.declare_purpose("budget");
   router_.set(http::Route::healthz, health_);
   router_.set(http::Route::readyz, ready_);
   router_.set(http::Route::metrics, metrics_);
@@ -85,7 +93,6 @@ int Gateway::run() {
   revocations_.start();
   limiter_.start();
   price_refresher_.start();
-  price_changes_.start();
   notify_service_manager("READY=1\nSTATUS=accepting requests");
   wait_for_signal();
   listener_.start();
@@ -100,7 +107,6 @@ int Gateway::run() {
   // No reactor thread runs any more: dependencies can be torn down without racing their strands.
   admin_.shutdown();
   limiter_.shutdown();
-  price_changes_.shutdown();
   price_refresher_.shutdown();
   revocations_.shutdown();
   redis_.shutdown();

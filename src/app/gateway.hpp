@@ -58,7 +58,6 @@ class Gateway {
   upstream::Client upstream_;
   money::PriceBook prices_;
   money::PriceRefresher price_refresher_;
-  redis::Subscriber price_changes_;
   ratelimit::Limiter limiter_;
   admin::Api admin_;
   relay::Cuts cuts_;

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lagoon/money/money.hpp"
+
 namespace lagoon::chat {
 
 bool SseScanner::feed(std::string_view bytes, std::vector<SseEvent>& out) {
@@ -97,7 +99,10 @@ class UsageSax {
   bool number_unsigned(unsigned long long v) {
     return number(v > static_cast<unsigned long long>(LLONG_MAX) ? LLONG_MAX : static_cast<long long>(v));
   }
-  bool number_float(double, const std::string&) { return value(); }
+  bool number_float(double, const std::string& text) {
+    if (depth_ == 2 && in_cost_) cost(money::parse_usd(text));
+    return value();
+  }
   bool string(std::string&) { return value(); }
   bool binary(nlohmann::json::binary_t&) { return value(); }
   bool start_object(std::size_t) {
@@ -105,6 +110,8 @@ class UsageSax {
       in_usage_ = true;
       found_ = true;
     }
+    if (depth_ == 1 && key_ == "cost") in_cost_ = true;
+    if (depth_ == 2 && in_usage_ && key_ == "prompt_tokens_details") in_details_ = true;
     if (depth_ == 1 && key_ == "choices") choices_elements_ += 1;  // an object as choices: not an array
     if (depth_ == 2 && in_choices_) choices_elements_ += 1;
     ++depth_;
@@ -113,7 +120,8 @@ class UsageSax {
   }
   bool end_object() {
     --depth_;
-    if (depth_ == 1) in_usage_ = false;
+    if (depth_ == 1) in_usage_ = in_cost_ = false;
+    if (depth_ == 2) in_details_ = false;
     return true;
   }
   bool start_array(std::size_t) {
@@ -156,12 +164,23 @@ class UsageSax {
       else if (key_ == "completion_tokens") usage_.completion_tokens = v;
       else if (key_ == "total_tokens") usage_.total_tokens = v;
     }
+    if (depth_ == 3 && in_details_) {
+      if (key_ == "cached_tokens") usage_.cached_tokens = v;
+      else if (key_ == "cache_creation_input_tokens") usage_.cache_write_tokens = v;
+    }
+    if (depth_ == 2 && in_cost_ && v >= 0) cost(money::parse_usd(std::to_string(v)));
     return value();
+  }
+  // A negative or unreadable amount is no cost at all: the price table decides then.
+  void cost(std::optional<std::int64_t> pico) {
+    if (key_ == "usd") usage_.cost_usd = pico;
+    else if (key_ == "diem") usage_.cost_diem = pico;
   }
 
   int depth_ = 0;
   std::string key_;
   bool in_usage_ = false, found_ = false, in_choices_ = false, choices_seen_ = false;
+  bool in_cost_ = false, in_details_ = false;
   std::size_t choices_elements_ = 0;
   ChunkUsage usage_;
 };

@@ -18,6 +18,8 @@ ErrorSpec spec(ErrorKind kind) noexcept {
     case ErrorKind::headers_too_large: return {431, "invalid_request_error", "headers_too_large"};
     case ErrorKind::rate_limited: return {429, "requests", "rate_limit_exceeded"};
     case ErrorKind::rate_limited_tokens: return {429, "tokens", "rate_limit_exceeded"};
+    case ErrorKind::budget_exceeded: return {402, "insufficient_quota", "budget_exceeded"};
+    case ErrorKind::model_unpriced: return {402, "insufficient_quota", "model_unpriced"};
     case ErrorKind::invalid_request: return {400, "invalid_request_error", "invalid_request"};
     case ErrorKind::upstream_auth_error: return {502, "server_error", "upstream_auth_error"};
     case ErrorKind::upstream_error: return {502, "server_error", "upstream_error"};

@@ -45,6 +45,18 @@ std::string period_label(const Window& w) {
   return buf;
 }
 
+std::string rfc3339(SysTime t) {
+  const auto day = chr::floor<chr::days>(t);
+  const chr::year_month_day ymd{day};
+  const chr::hh_mm_ss hms{chr::floor<chr::seconds>(t - day)};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                static_cast<int>(hms.seconds().count()));
+  return buf;
+}
+
 std::int64_t nano_up(Pico p) noexcept { return p <= 0 ? 0 : p / 1000 + (p % 1000 != 0 ? 1 : 0); }
 std::int64_t nano_down(Pico p) noexcept { return p <= 0 ? 0 : p / 1000; }
 

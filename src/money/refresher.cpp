@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "lagoon/auth/key_record.hpp"
 #include "lagoon/log/log.hpp"
 #include "lagoon/money/book.hpp"
 #include "lagoon/relay/whole.hpp"
@@ -21,7 +22,7 @@ constexpr std::chrono::seconds kRetryAfterFailure{60};
 const char* const kRefreshHelp = "Refreshes of Venice's price table by how they ended";
 }  // namespace
 
-std::string prices_channel(std::string_view prefix) { return std::string(prefix) + "prices"; }
+std::string prices_channel(std::string_view prefix) { return auth::invalidation_channel(prefix); }
 
 std::string_view refresh_result_name(RefreshResult r) noexcept {
   switch (r) {
@@ -150,7 +151,10 @@ awaitable<RefreshResult> PriceRefresher::refresh() {
   const std::int64_t now_s =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   fetched_at_.set(static_cast<double>(now_s));
-  auto stored = co_await db_.run("store prices", [prices = judged.prices](pqxx::connection& c) {
+  // By reference: this frame waits for the call. (A lambda holding the map by value, passed by value
+  // into AsyncPool::run's coroutine, is freed twice by GCC 12.)
+  const db::PriceMap& prices = judged.prices;
+  auto stored = co_await db_.run("store prices", [&prices](pqxx::connection& c) {
     db::store_prices(c, prices);
     return db::load_price_table(c);
   });

@@ -28,15 +28,23 @@ struct Limiter::Timer {
   std::atomic<bool> stopped{false};
 };
 
-Limiter::Limiter(asio::io_context& ioc, const config::Config& cfg, redis::Client& redis, metrics::Registry& metrics)
+Limiter::Limiter(asio::io_context& ioc, const config::Config& cfg, redis::Client& redis, db::AsyncPool& db,
+                 metrics::Registry& metrics, Clock now)
     : ioc_(ioc),
       cfg_(cfg),
       redis_(redis),
+      db_(db),
+      now_(std::move(now)),
       timer_(std::make_unique<Timer>(ioc)),
       allowed_(decisions(metrics, "allowed")),
       limited_requests_(decisions(metrics, "limited_requests")),
       limited_tokens_(decisions(metrics, "limited_tokens")),
-      fail_open_(decisions(metrics, "fail_open")) {}
+      fail_open_(decisions(metrics, "fail_open")),
+      over_budget_(decisions(metrics, "over_budget")),
+      unpriced_(decisions(metrics, "unpriced")),
+      budget_unavailable_(decisions(metrics, "budget_unavailable")),
+      budget_seeds_(metrics.counter("lagoon_budget_seeds_total",
+                                    "Budget counters summed from Postgres because Redis did not have them")) {}
 
 Limiter::~Limiter() { shutdown(); }
 
@@ -87,6 +95,7 @@ asio::awaitable<void> Limiter::flush() {
     const auto result = co_await run_script(key_id, owed.limits, owed.tokens, "charge", 0);
     if (result.status == redis::Status::skipped) add_owed(key_id, owed.tokens, owed.limits);
   }
+  co_await flush_spend();
 }
 
 asio::awaitable<redis::Result> Limiter::run_script(std::int64_t key_id, const Limits& limits, std::int64_t tokens,
@@ -120,41 +129,92 @@ void Limiter::warn_throttled(const std::string& what) {
   log::warn("rate limits not checked: allowing requests", {{"reason", what}});
 }
 
-asio::awaitable<Decision> Limiter::admit(const auth::KeyRecord& key, std::optional<std::int64_t> estimate) {
+asio::awaitable<Decision> Limiter::admit(const auth::KeyRecord& key, std::optional<std::int64_t> estimate,
+                                         std::optional<money::Pico> most) {
   Limits limits = limits_for(key, cfg_);
   // Without tokens the script neither checks nor charges the token window (and any settlement owed
   // stays for the key's next token-counted request).
   if (!estimate) limits.tpm = 0;
-  Decision d;
-  if (!limits.any()) co_return d;
+  const std::vector<Counter> counters = counters_for(key);
+  if (!limits.any() && counters.empty()) co_return Decision{};
+  if (!counters.empty() && !most && !cfg_.unpriced_serve) {
+    unpriced_.inc();
+    co_return budget_refusal(Decision::Kind::unpriced);
+  }
+  const std::int64_t hold = counters.empty() ? 0 : money::nano_up(most.value_or(0));
   const std::int64_t cost = admission_cost(estimate.value_or(0), limits);
   const std::int64_t owed = limits.tpm > 0 ? take_owed(key.key_id) : 0;
-  const auto result = co_await run_script(key.key_id, limits, cost, "admit", owed);
+  auto result = co_await run_budget_script(key, limits, cost, owed, hold, counters, {});
+  if (result.answered() && !counters.empty() && missing_counters(result.reply)) {
+    if (const auto summed = co_await seeds(counters)) {
+      std::vector<std::string> seed_args;
+      for (auto v : *summed) seed_args.push_back(std::to_string(v));
+      result = co_await run_budget_script(key, limits, cost, owed, hold, counters, seed_args);
+    } else {
+      result.status = redis::Status::skipped;  // nothing was applied: no Postgres, no budget to check against
+    }
+  }
   std::optional<Decision> parsed;
   if (result.answered()) parsed = parse_admit_reply(result.reply, limits, cost);
-  if (!parsed) {
-    // Kept only when Redis was certainly not asked: after a timeout it may have applied it already.
-    if (owed != 0 && result.status == redis::Status::skipped) add_owed(key.key_id, owed, limits);
-    fail_open_.inc();
-    d.kind = Decision::Kind::fail_open;
-    if (result.status == redis::Status::ok)
-      warn_throttled(result.reply.is_error() ? "Redis refused the script: " + result.reply.str
-                                             : std::string("unexpected reply to the script"));
-    co_return d;
-  }
+  if (!parsed) co_return unchecked(key, result, owed, limits, !counters.empty());
+  parsed->asked_nano = hold;
   switch (parsed->kind) {
-    case Decision::Kind::allowed: allowed_.inc(); break;
+    case Decision::Kind::allowed:
+      allowed_.inc();
+      if (!counters.empty()) {
+        parsed->held = Decision::Held{hold, {}};
+        for (const auto& c : counters) parsed->held->counters.push_back(c.key);
+      }
+      break;
     case Decision::Kind::limited_requests: limited_requests_.inc(); break;
     case Decision::Kind::limited_tokens: limited_tokens_.inc(); break;
+    case Decision::Kind::over_budget: {
+      over_budget_.inc();
+      const Counter& c = counters.at(static_cast<std::size_t>(parsed->over_budget - 1));
+      const std::int64_t spent = parsed->over_budget == 1 ? parsed->spent_nano.first : parsed->spent_nano.second;
+      parsed->exceeded = BudgetState{c.user, c.budget, money::from_nano(spent), c.window};
+      parsed->retry_after_us = 1'000'000;
+      break;
+    }
     default: break;
   }
   co_return *parsed;
 }
 
-void Limiter::settle(const auth::KeyRecord& key, const Decision& admitted, std::int64_t actual_tokens) {
-  if (admitted.kind != Decision::Kind::allowed || !admitted.tokens) return;
-  const std::int64_t delta = std::max<std::int64_t>(actual_tokens, 0) - admitted.tokens_charged;
-  if (delta != 0) add_owed(key.key_id, delta, limits_for(key, cfg_));
+Decision Limiter::unchecked(const auth::KeyRecord& key, const redis::Result& result, std::int64_t owed,
+                            const Limits& limits, bool budgeted) {
+  // Kept only when Redis was certainly not asked: after a timeout it may have applied it already.
+  if (owed != 0 && result.status == redis::Status::skipped) add_owed(key.key_id, owed, limits);
+  if (result.status == redis::Status::ok)
+    warn_throttled(result.reply.is_error() ? "Redis refused the script: " + result.reply.str
+                                           : std::string("unexpected reply to the script"));
+  // A budget is never served unchecked unless the operator chose so: overspending is not undoable.
+  if (budgeted && !cfg_.budgets_fail_open) {
+    budget_unavailable_.inc();
+    return budget_refusal(Decision::Kind::budget_unavailable);
+  }
+  fail_open_.inc();
+  Decision d;
+  d.kind = Decision::Kind::fail_open;
+  return d;
+}
+
+void Limiter::settle(const auth::KeyRecord& key, const Decision& admitted, std::int64_t actual_tokens,
+                     std::optional<money::Pico> cost) {
+  if (admitted.kind != Decision::Kind::allowed) return;
+  if (admitted.tokens) {
+    const std::int64_t delta = std::max<std::int64_t>(actual_tokens, 0) - admitted.tokens_charged;
+    if (delta != 0) add_owed(key.key_id, delta, limits_for(key, cfg_));
+  }
+  if (!admitted.held) return;
+  // An unknown cost leaves the hold spent: the only figure there is, and never an underestimate of it.
+  const std::int64_t delta = cost ? money::nano_up(*cost) - admitted.held->nano : 0;
+  if (delta == 0) return;
+  for (const auto& counter : admitted.held->counters) {
+    Shard& s = shards_[std::hash<std::string>{}(counter) % shards_.size()];
+    std::lock_guard lock(s.mutex);
+    s.spend[counter] += delta;
+  }
 }
 
 }  // namespace lagoon::ratelimit

@@ -17,7 +17,10 @@ namespace {
 // tolerance of 1/1000 of an interval (at least 1 µs) so that the rounding of 60 s / N, accumulated over
 // a burst, cannot refuse the N-th of N. The result array is
 // {allowed, requests remaining, requests reset µs, tokens remaining, tokens reset µs, retry after µs};
-// -1 marks a dimension that is not limited.
+// -1 marks a dimension that is not limited. With budget counters (KEYS[3], KEYS[4]; ARGV[6] the hold
+// in nano-dollars, then per counter its limit, a seed or '', and a TTL in seconds or 0) three more
+// follow: {which budget refused (0: none), spent on the first counter, on the second or -1} — or the
+// whole answer is {-2, index of each missing counter …}.
 constexpr const char* kScript = R"lua(
 local period = 60000000
 local t = redis.call('TIME')
@@ -25,6 +28,7 @@ local now = (tonumber(t[1]) - 1767225600) * 1000000 + tonumber(t[2])
 local rpm = tonumber(ARGV[1])
 local tpm = tonumber(ARGV[2])
 local tokens = tonumber(ARGV[3])
+local budgets = #KEYS - 2
 
 local function tat_of(key)
   local v = tonumber(redis.call('GET', key))
@@ -44,12 +48,42 @@ local function remaining(tat, interval)
   return math.max(0, math.floor((period - (tat - now)) / interval + 1e-3))
 end
 
+if ARGV[4] == 'spend' then
+  -- Settlements: each counter moves by its delta; one that is gone is rebuilt from Postgres, which has
+  -- the real costs, so nothing is added to a counter that does not exist.
+  for i = 1, #KEYS do
+    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], ARGV[5 + i]) end
+  end
+  return 1
+end
+
 if ARGV[4] == 'charge' then
   if tpm > 0 and tokens ~= 0 then
     store(KEYS[2], tat_of(KEYS[2]) + tokens * (period / tpm))
   end
   return 1
 end
+
+-- Budget counters first: one never used in this period, or lost with Redis's data, is answered with
+-- {-2, which …} before anything changes; the caller sums it from Postgres and asks again with a seed.
+local spent = {}
+local missing = {-2}
+for i = 1, budgets do
+  local base = 6 + 3 * (i - 1)
+  local v = redis.call('GET', KEYS[2 + i])
+  if not v then
+    local seed = ARGV[base + 2]
+    if seed == '' then
+      missing[#missing + 1] = i
+    else
+      local ttl = tonumber(ARGV[base + 3])
+      if ttl > 0 then redis.call('SET', KEYS[2 + i], seed, 'EX', ttl) else redis.call('SET', KEYS[2 + i], seed) end
+      v = seed
+    end
+  end
+  spent[i] = tonumber(v)
+end
+if #missing > 1 then return missing end
 
 local allowed = 1
 local retry = 0
@@ -72,6 +106,20 @@ if tpm > 0 then
   if wait > math.max(1, t_int / 1000) then allowed = 0; retry = math.max(retry, wait) end
 end
 
+-- A request within its rate limits must also fit, whole, in what every budget has left.
+local over = 0
+if allowed == 1 then
+  local hold = tonumber(ARGV[6])
+  for i = 1, budgets do
+    if spent[i] + hold > tonumber(ARGV[6 + 3 * (i - 1) + 1]) then allowed = 0; over = i; break end
+  end
+  if allowed == 1 then
+    for i = 1, budgets do
+      if hold > 0 then spent[i] = redis.call('INCRBY', KEYS[2 + i], hold) end
+    end
+  end
+end
+
 local out = {allowed, -1, 0, -1, 0, math.ceil(retry)}
 if rpm > 0 then
   local tat = r_tat
@@ -84,6 +132,11 @@ if tpm > 0 then
   if allowed == 1 then tat = t_new; store(KEYS[2], t_new) elseif correction ~= 0 then store(KEYS[2], t_tat) end
   out[4] = remaining(tat, t_int)
   out[5] = math.ceil(tat - now)
+end
+if budgets > 0 then
+  out[7] = over
+  out[8] = spent[1]
+  out[9] = spent[2] or -1
 end
 return out
 )lua";
@@ -143,7 +196,8 @@ std::pair<std::string, std::string> redis_keys(std::string_view prefix, std::int
 }
 
 std::optional<Decision> parse_admit_reply(const redis::Reply& reply, const Limits& limits, std::int64_t cost) {
-  if (reply.type != redis::Reply::Type::array || reply.elements.size() != 6) return std::nullopt;
+  if (reply.type != redis::Reply::Type::array || (reply.elements.size() != 6 && reply.elements.size() != 9))
+    return std::nullopt;
   for (const auto& e : reply.elements)
     if (e.type != redis::Reply::Type::integer) return std::nullopt;
   auto at = [&](std::size_t i) { return reply.elements[i].integer; };
@@ -151,9 +205,17 @@ std::optional<Decision> parse_admit_reply(const redis::Reply& reply, const Limit
   d.tokens_requested = cost;
   if (limits.rpm > 0 && at(1) >= 0) d.requests = Window{limits.rpm, at(1), std::max<long long>(at(2), 0)};
   if (limits.tpm > 0 && at(3) >= 0) d.tokens = Window{limits.tpm, at(3), std::max<long long>(at(4), 0)};
+  if (reply.elements.size() == 9) {
+    d.over_budget = static_cast<int>(at(6));
+    d.spent_nano = {at(7), at(8)};
+  }
   if (at(0) == 1) {
     d.kind = Decision::Kind::allowed;
     d.tokens_charged = cost;
+    return d;
+  }
+  if (d.over_budget > 0) {
+    d.kind = Decision::Kind::over_budget;
     return d;
   }
   d.retry_after_us = std::max<long long>(at(5), 1);
@@ -199,6 +261,18 @@ std::vector<std::pair<std::string, std::string>> headers(const Decision& d) {
     out.emplace_back("x-ratelimit-limit-tokens", std::to_string(d.tokens->limit));
     out.emplace_back("x-ratelimit-remaining-tokens", std::to_string(d.tokens->remaining));
     out.emplace_back("x-ratelimit-reset-tokens", format_reset(d.tokens->reset_us));
+  }
+  return out;
+}
+
+std::optional<std::vector<int>> missing_counters(const redis::Reply& reply) {
+  if (reply.type != redis::Reply::Type::array || reply.elements.size() < 2) return std::nullopt;
+  std::vector<int> out;
+  for (std::size_t i = 0; i < reply.elements.size(); ++i) {
+    const auto& e = reply.elements[i];
+    if (e.type != redis::Reply::Type::integer) return std::nullopt;
+    if (i == 0 && e.integer != -2) return std::nullopt;
+    if (i > 0) out.push_back(static_cast<int>(e.integer));
   }
   return out;
 }

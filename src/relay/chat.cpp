@@ -35,7 +35,12 @@ awaitable<routes::Served> ChatRoute::serve(const routes::Call& call, Downstream&
   // Check: the key's limits.
   const auto estimate =
       ratelimit::estimate_tokens(r.body.body_bytes, r.body.max_tokens, deps.cfg.rate_limit_default_max_tokens);
-  if (co_await relay_.admit(r, estimate)) {
+  money::Consumed most;
+  most.prompt_tokens = accounting::estimate_tokens(r.body.body_bytes);
+  most.completion_tokens = r.body.max_tokens && *r.body.max_tokens >= 0
+                               ? *r.body.max_tokens
+                               : static_cast<std::int64_t>(deps.cfg.rate_limit_default_max_tokens);
+  if (co_await relay_.admit(r, estimate, most)) {
     co_await forward(r);
     r.settle();  // if no write did (the client went away)
   }
@@ -62,9 +67,10 @@ awaitable<void> ChatRoute::forward(Request& r) {
 awaitable<void> ChatRoute::relay_whole(Request& r, upstream::Exchange& ex, const Cuts::Registration& registration) {
   std::string body;
   if (!co_await relay_.read_whole(r, ex, registration, body)) co_return;
-  if (const auto u = chat::usage_of_object(body))
+  if (const auto u = chat::usage_of_object(body)) {
     accounting::set_tokens(*r.usage, u->prompt_tokens, u->completion_tokens, u->total_tokens);
-  else
+    note_cost_facts(r.settle.facts, *u);
+  } else
     accounting::estimate(*r.usage, r.body.body_bytes, body.size());
   co_await relay_.pass_whole(r, ex.head(), std::move(body));
 }

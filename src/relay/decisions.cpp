@@ -16,6 +16,47 @@ Verdict invalid_request(const chat::InvalidRequest& bad) {
   return {Outcome::invalid_request, http::error_reply(ErrorKind::invalid_request, bad.message, extras)};
 }
 
+namespace {
+std::string budget_message(const ratelimit::Decision& d) {
+  const ratelimit::BudgetState& b = *d.exceeded;
+  std::string whose = b.user ? "this API key's user's " : "this API key's ";
+  std::string out = "This request may cost up to $" + money::format_usd(money::from_nano(d.asked_nano)) +
+                    ", more than is left of " + whose + std::string(money::period_name(b.budget.period)) +
+                    " budget: $" + money::format_usd(b.spent) + " spent of $" + money::format_usd(b.budget.amount) + ".";
+  if (b.window.end) return out + " It resets at " + money::rfc3339(*b.window.end) + ".";
+  return out + " It does not reset; the operator can raise it.";
+}
+}  // namespace
+
+Verdict admission_refusal(const ratelimit::Decision& d, std::string_view model) {
+  http::ErrorExtras extras;
+  switch (d.kind) {
+    case ratelimit::Decision::Kind::over_budget:
+      if (d.exceeded)
+        return {Outcome::budget_exceeded, http::error_reply(ErrorKind::budget_exceeded, budget_message(d))};
+      return {Outcome::budget_exceeded,
+              http::error_reply(ErrorKind::budget_exceeded, "This request may cost more than its budget has left.")};
+    case ratelimit::Decision::Kind::unpriced:
+      return {Outcome::budget_exceeded,
+              http::error_reply(ErrorKind::model_unpriced,
+                                "The model '" + std::string(model) +
+                                    "' has no price here, and a budget applies to this API key: the request "
+                                    "cannot be metered. The operator can set a price for it.")};
+    case ratelimit::Decision::Kind::budget_unavailable:
+      extras.retry_after = ratelimit::retry_after_seconds(d.retry_after_us);
+      return {Outcome::budget_unavailable,
+              http::error_reply(ErrorKind::service_unavailable,
+                                "The budget for this API key cannot be checked right now. Please retry shortly.",
+                                extras)};
+    default: break;
+  }
+  extras.retry_after = ratelimit::retry_after_seconds(d.retry_after_us);
+  return {Outcome::rate_limited,
+          http::error_reply(d.kind == ratelimit::Decision::Kind::limited_tokens ? ErrorKind::rate_limited_tokens
+                                                                                : ErrorKind::rate_limited,
+                            ratelimit::refusal_message(d), extras)};
+}
+
 Verdict upstream_status(unsigned status, std::string_view body, const std::optional<std::string>& retry_after) {
   if (status == 401 || status == 403)
     return {Outcome::upstream_error,

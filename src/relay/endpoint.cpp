@@ -120,7 +120,9 @@ awaitable<routes::Served> EndpointRoute::serve(const routes::Call& call, Downstr
   if (spec_.meter == Meter::responses)
     estimate = ratelimit::estimate_tokens(r.body.body_bytes, r.body.max_tokens, deps.cfg.rate_limit_default_max_tokens);
   if (estimate) r.usage.in_flight().note_prompt(accounting::estimate_tokens(r.body.body_bytes));
-  if (co_await relay_.admit(r, estimate)) {
+  r.settle.facts.tier = r.body.tier;
+  if (!spec_.default_model.empty()) r.settle.facts.price_model = std::string(spec_.default_model);
+  if (co_await relay_.admit(r, estimate, at_most(spec_, r.body, deps.cfg.rate_limit_default_max_tokens))) {
     co_await forward(r);
     r.settle();  // if no write did (the client went away)
   }

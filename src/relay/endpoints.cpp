@@ -1,5 +1,7 @@
 #include "lagoon/relay/endpoints.hpp"
 
+#include <charconv>
+
 #include <algorithm>
 #include <cmath>
 
@@ -19,7 +21,7 @@ const std::vector<EndpointSpec>& endpoint_specs() {
       {"/embeddings", Endpoint::embeddings, Meter::embeddings, Body::json},
       {"/images/generations", Endpoint::images, Meter::image_list, Body::json},
       {"/image/generate", Endpoint::images, Meter::venice_images, Body::json},
-      {"/image/upscale", Endpoint::images, Meter::one_image, Body::json_or_multipart},
+      {"/image/upscale", Endpoint::images, Meter::one_image, Body::json_or_multipart, "upscaler"},
       {"/image/edit", Endpoint::images, Meter::one_image, Body::json_or_multipart},
       {"/image/background-remove", Endpoint::images, Meter::one_image, Body::json_or_multipart},
       {"/audio/speech", Endpoint::audio, Meter::speech, Body::json},
@@ -73,6 +75,24 @@ std::optional<std::string_view> parameter(std::string_view value, std::string_vi
   return std::nullopt;
 }
 
+// The price tier image/generate asks for: "resolution", or "resolution/quality" (Venice's quality table).
+std::string image_tier(const json& doc) {
+  const auto res = doc.find("resolution");
+  if (res == doc.end() || !res->is_string()) return "";
+  std::string tier = res->get<std::string>();
+  if (const auto q = doc.find("quality"); q != doc.end() && q->is_string()) tier += "/" + q->get<std::string>();
+  return tier;
+}
+
+// Upscale's factor as Venice prices it ("2x", "4x"); 2 when the request leaves it to the default.
+std::string upscale_tier(std::string_view scale) {
+  if (scale.empty() || scale == "null") return "2x";
+  double v = 0;
+  const auto [end, ec] = std::from_chars(scale.data(), scale.data() + scale.size(), v);
+  if (ec != std::errc{} || end != scale.data() + scale.size()) return "";
+  return v > 2 ? "4x" : "2x";
+}
+
 std::optional<double> count_of(const json& body, const char* field) {
   const auto it = body.find(field);
   if (it == body.end() || it->is_null()) return 1.0;
@@ -106,6 +126,12 @@ std::variant<EndpointRequest, chat::InvalidRequest> inspect_multipart(const Endp
   if (spec.meter == Meter::transcription && !file) return invalid("A file to transcribe is required.", "file");
   if (spec.meter == Meter::one_image && !file) return invalid("An image is required.", "image");
   if (spec.meter == Meter::one_image) req.units = 1;
+  if (spec.path == "/image/upscale") {
+    std::string_view scale;
+    for (const auto& p : *parts)
+      if (p.name == "scale") scale = p.value;
+    req.tier = upscale_tier(scale);
+  }
   return req;
 }
 
@@ -208,8 +234,12 @@ std::optional<chat::InvalidRequest> read_fields(const EndpointSpec& spec, const 
     case Meter::venice_images:
       req.units = count_of(doc, "variants");
       if (!req.units) return invalid("variants must be a positive integer.", "variants");
+      req.tier = image_tier(doc);
       break;
-    case Meter::one_image: req.units = 1; break;
+    case Meter::one_image:
+      req.units = 1;
+      if (spec.path == "/image/upscale") req.tier = upscale_tier(doc.contains("scale") ? doc["scale"].dump() : "");
+      break;
     case Meter::speech: {
       const auto input = doc.find("input");
       if (input == doc.end() || !input->is_string()) return invalid("input must be a string.", "input");
@@ -369,6 +399,34 @@ Counted count_whole(const EndpointSpec& spec, const EndpointRequest& req, std::s
       c.tokens_estimated = true;
       break;
     }
+  }
+  return c;
+}
+
+money::Consumed at_most(const EndpointSpec& spec, const EndpointRequest& req, std::uint64_t default_max_tokens) {
+  money::Consumed c;
+  c.tier = req.tier;
+  switch (spec.meter) {
+    case Meter::embeddings: c.prompt_tokens = static_cast<std::int64_t>((req.input_bytes + 3) / 4); break;
+    case Meter::responses:
+      c.prompt_tokens = static_cast<std::int64_t>((req.body_bytes + 3) / 4);
+      c.completion_tokens =
+          req.max_tokens && *req.max_tokens >= 0 ? *req.max_tokens : static_cast<std::int64_t>(default_max_tokens);
+      break;
+    case Meter::image_list:
+    case Meter::venice_images:
+    case Meter::one_image:
+      c.units = req.units.value_or(1);
+      c.unit = usage::Unit::images;
+      break;
+    case Meter::speech:
+      c.units = req.units.value_or(0);
+      c.unit = usage::Unit::characters;
+      break;
+    case Meter::transcription:
+      c.units = static_cast<double>(req.upload_bytes);
+      c.unit = usage::Unit::bytes;
+      break;
   }
   return c;
 }

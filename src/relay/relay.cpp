@@ -41,6 +41,7 @@ Relay::Relay(const RelayDeps& deps)
       streams_active_(deps.metrics.gauge("lagoon_http_streams_active", "Event streams being relayed now")) {}
 
 routes::Served Relay::finished(Request& r) {
+  r.settle();  // a request refused before admission, or one whose usage no write settled: its cost
   auto& f = r.out.facts;
   f.key_prefix = r.key().prefix;
   f.user_id = r.key().user_id;
@@ -65,22 +66,23 @@ awaitable<void> Relay::reply(Request& r, Verdict& verdict) {
   }
 }
 
-awaitable<bool> Relay::admit(Request& r, std::optional<std::int64_t> estimate) {
-  const ratelimit::Decision limit = co_await deps_.limits.admit(r.key(), estimate);
+awaitable<bool> Relay::admit(Request& r, std::optional<std::int64_t> estimate, const money::Consumed& most) {
+  r.settle.prices = deps_.prices.snapshot();
+  const auto model = accounting::priced_model(*r.usage, r.settle.facts);
+  const auto found = model ? r.settle.prices->find(*model) : std::nullopt;
+  const std::optional<money::Pico> at_most = found ? money::most(*found->price, most) : std::nullopt;
+  const ratelimit::Decision limit = co_await deps_.limits.admit(r.key(), estimate, at_most);
   r.ratelimit_headers = ratelimit::headers(limit);
   if (limit.refused()) {
-    http::ErrorExtras extras;
-    extras.retry_after = ratelimit::retry_after_seconds(limit.retry_after_us);
-    Verdict refused{Outcome::rate_limited,
-                    http::error_reply(limit.kind == ratelimit::Decision::Kind::limited_tokens
-                                          ? http::ErrorKind::rate_limited_tokens
-                                          : http::ErrorKind::rate_limited,
-                                      ratelimit::refusal_message(limit), extras)};
+    Verdict refused = admission_refusal(limit, model.value_or(""));
     co_await reply(r, refused);
     co_return false;
   }
-  // The estimate charged at admission is replaced by what the request really used.
-  if (limit.tokens) r.settle = Settlement{&deps_.limits, &r.key(), limit, &*r.usage};
+  // What admission charged is replaced by what the request really used and cost.
+  if (!limit.tokens && !limit.held) co_return true;
+  r.settle.gate = &deps_.limits;
+  r.settle.key = &r.key();
+  r.settle.decision = limit;
   co_return true;
 }
 
@@ -156,6 +158,9 @@ awaitable<void> Relay::pass_whole(Request& r, const upstream::Head& head, std::s
   const std::string_view type = head.content_type.empty() ? "application/json" : std::string_view(head.content_type);
   Verdict ok{Outcome::ok, http::body_reply(head.status, std::move(body), type)};
   for (const auto& [name, value] : head.relayed) ok.reply.set(name, value);
+  // The answer is whole: its usage, and so its cost, is final before the client sees any of it.
+  r.settle();
+  if (r.usage->cost) ok.reply.set("x-lagoon-cost-usd", money::format_usd(*r.usage->cost));
   co_await reply(r, ok);
 }
 

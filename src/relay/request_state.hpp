@@ -3,9 +3,11 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "lagoon/accounting/cost.hpp"
 #include "lagoon/accounting/usage_guard.hpp"
 #include "lagoon/chat/request.hpp"
 #include "lagoon/chat/sse.hpp"
@@ -15,24 +17,39 @@
 
 namespace lagoon::relay {
 
-// Charges a token-limited request's real usage in place of its estimate, once, as soon as it is known
-// and before the client can see the end of the answer — so a client's next request already meets the
-// corrected budget.
+// Once a request's usage is final, and before the client can see the end of the answer: its cost on
+// the record (from the prices it was admitted with), and its real tokens and cost in place of what
+// admission charged to the key's token limit and held against its budgets — so a client's next request
+// already meets the corrected figures. Runs once; later calls do nothing.
 struct Settlement {
-  ratelimit::Gate* gate = nullptr;  // null: nothing to settle
+  ratelimit::Gate* gate = nullptr;  // null: no limit or budget to settle
   const auth::KeyRecord* key = nullptr;
   ratelimit::Decision decision;
-  const usage::Record* record = nullptr;
+  usage::Record* record = nullptr;
+  std::shared_ptr<const money::PriceTable> prices;  // null until admission took the table in force
+  accounting::CostFacts facts;
+  bool done = false;
   void operator()() {
-    if (!gate) return;
-    gate->settle(*key, decision, record->total_tokens.value_or(0));
-    gate = nullptr;
+    if (done || !record) return;
+    done = true;
+    accounting::set_cost(*record, prices.get(), facts);
+    if (gate) gate->settle(*key, decision, record->total_tokens.value_or(0), record->cost);
   }
 };
 
+// What a chat answer's usage says about money beyond its tokens.
+inline void note_cost_facts(accounting::CostFacts& f, const chat::ChunkUsage& u) {
+  if (u.cached_tokens) f.cached_tokens = *u.cached_tokens;
+  if (u.cache_write_tokens) f.cache_write_tokens = *u.cache_write_tokens;
+  if (u.cost_usd) f.upstream_usd = u.cost_usd;
+  if (u.cost_diem) f.upstream_diem = u.cost_diem;
+}
+
 struct Request {
   Request(const routes::Call& c, Downstream& d, usage::Sink& sink, usage::Endpoint endpoint)
-      : call(c), client(d), usage(sink, c.key->key(), c.request_id, c.client_request_id, endpoint, started) {}
+      : call(c), client(d), usage(sink, c.key->key(), c.request_id, c.client_request_id, endpoint, started) {
+    settle.record = &*usage;
+  }
   const auth::KeyRecord& key() const noexcept { return call.key->key(); }
 
   const routes::Call& call;

@@ -33,6 +33,7 @@ class ChatPieces final : public EventPieces {
         if (auto u = chat::usage_of_chunk(ev.data)) {
           usage_ = true;
           accounting::set_tokens(*r_.usage, u->prompt_tokens, u->completion_tokens, u->total_tokens);
+          note_cost_facts(r_.settle.facts, *u);
           // The usage-only chunk is the last word on usage; some upstreams also put running totals in
           // earlier chunks, which must not settle the count.
           if (u->usage_only) {

@@ -13,7 +13,8 @@ add_library(lagoon_fuzz_units STATIC EXCLUDE_FROM_ALL
   ${CMAKE_SOURCE_DIR}/src/http/request_id.cpp
   ${CMAKE_SOURCE_DIR}/src/relay/endpoints.cpp
   ${CMAKE_SOURCE_DIR}/src/accounting/tokens.cpp
-  ${CMAKE_SOURCE_DIR}/src/usage/record.cpp)
+  ${CMAKE_SOURCE_DIR}/src/usage/record.cpp
+  ${CMAKE_SOURCE_DIR}/src/money/money.cpp)
 target_include_directories(lagoon_fuzz_units PUBLIC ${CMAKE_SOURCE_DIR}/include)
 target_compile_options(lagoon_fuzz_units PUBLIC ${LAGOON_FUZZ_FLAGS} -fsanitize=fuzzer-no-link)
 target_link_options(lagoon_fuzz_units PUBLIC -fsanitize=address,undefined)

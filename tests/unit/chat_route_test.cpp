@@ -53,7 +53,7 @@ class ChatRouteTest : public ::testing::Test {
     sink_ = {};
     client_ = {};
     route_.reset();
-    relay_.emplace(relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, 0ms});
+    relay_.emplace(relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, prices_, 0ms});
     route_.emplace(*relay_);
   }
   const usage::Record& only_record() {
@@ -68,6 +68,7 @@ class ChatRouteTest : public ::testing::Test {
 
   config::Config cfg_;
   metrics::Registry registry_;
+  money::PriceBook prices_;
   fakes::FakeSender upstream_;
   fakes::FakeSessions sessions_;
   fakes::FakeGate gate_;
@@ -75,7 +76,7 @@ class ChatRouteTest : public ::testing::Test {
   relay::Cuts cuts_;
   boost::asio::io_context ioc_;
   std::optional<relay::Relay> relay_{std::in_place,
-                                     relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, 0ms}};
+                                     relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, prices_, 0ms}};
   std::optional<relay::ChatRoute> route_{std::in_place, *relay_};
   auth::AuthResult key_ = fakes::authenticated(7, 3, "sk-lgn_abcd");
   http::Headers forward_;

@@ -36,13 +36,14 @@ class EndpointRouteTest : public ::testing::Test {
 
   config::Config cfg_;
   metrics::Registry registry_;
+  money::PriceBook prices_;
   fakes::FakeSender upstream_;
   fakes::FakeSessions sessions_;
   fakes::FakeGate gate_;
   fakes::FakeSink sink_;
   relay::Cuts cuts_;
   boost::asio::io_context ioc_;
-  relay::Relay relay_{relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, 0ms}};
+  relay::Relay relay_{relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, prices_, 0ms}};
   std::optional<relay::EndpointRoute> route_;
   auth::AuthResult key_ = fakes::authenticated(7, 3, "sk-lgn_abcd");
   fakes::FakeDownstream client_;

@@ -160,15 +160,25 @@ class FakeGate final : public ratelimit::Gate {
   ratelimit::Decision decision;  // what admit() answers (default: unlimited)
   std::vector<std::int64_t> settled;
   std::vector<std::optional<std::int64_t>> estimates;  // what each admit() was asked
-  boost::asio::awaitable<ratelimit::Decision> admit(const auth::KeyRecord&, std::optional<std::int64_t> estimate) override {
+  std::vector<std::optional<money::Pico>> holds;       // … and the most each may cost
+  std::vector<std::optional<money::Pico>> costs;       // what each settle() was told it cost
+  std::optional<std::vector<ratelimit::BudgetState>> budget_states = std::vector<ratelimit::BudgetState>{};
+  boost::asio::awaitable<ratelimit::Decision> admit(const auth::KeyRecord&, std::optional<std::int64_t> estimate,
+                                                    std::optional<money::Pico> most) override {
     estimates.push_back(estimate);
+    holds.push_back(most);
     auto d = decision;
     d.tokens_requested = estimate.value_or(0);
     if (!estimate) d.tokens.reset();
     co_return d;
   }
-  void settle(const auth::KeyRecord&, const ratelimit::Decision&, std::int64_t actual) override {
+  void settle(const auth::KeyRecord&, const ratelimit::Decision&, std::int64_t actual,
+              std::optional<money::Pico> cost) override {
     settled.push_back(actual);
+    costs.push_back(cost);
+  }
+  boost::asio::awaitable<std::optional<std::vector<ratelimit::BudgetState>>> budgets(const auth::KeyRecord&) override {
+    co_return budget_states;
   }
 };
 

@@ -21,6 +21,8 @@ enum class Outcome : std::uint8_t {
   shutdown,              // cut by the drain deadline
   aborted,               // the process stopped while the request was open
   interrupted,           // found open in the in-flight table after a crash
+  budget_exceeded,       // 402: a budget has less left than the request may cost, or no price applies
+  budget_unavailable,    // 503: a budget applies and could not be checked
   // Requests without a usage row of their own (refused before a key was known, or not metered):
   unauthorized,
   unavailable,

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,6 +53,10 @@ class SseScanner {
 // object, and whether it is the usage-only chunk (empty `choices`) that include_usage adds at the end.
 struct ChunkUsage {
   std::optional<long long> prompt_tokens, completion_tokens, total_tokens;
+  // usage.prompt_tokens_details: prompt tokens read from and written to the provider's cache.
+  std::optional<long long> cached_tokens, cache_write_tokens;
+  // Venice's top-level `cost` {usd, diem}, in pico-dollars, read from the numbers' own text.
+  std::optional<std::int64_t> cost_usd, cost_diem;
   bool usage_only = false;
 };
 std::optional<ChunkUsage> usage_of_chunk(std::string_view data);

@@ -55,6 +55,9 @@ class AsyncPool {
   boost::asio::awaitable<Result<std::invoke_result_t<F&, pqxx::connection&>>> run(std::string purpose, F fn) {
     using R = std::invoke_result_t<F&, pqxx::connection&>;
     static_assert(!std::is_void_v<R>, "return a value from the function run on the lease");
+    // GCC 12 copies some coroutine by-value parameters bitwise (aggregates, and lambdas that own a
+    // string or a container, which are then freed twice): capture by reference — the caller's frame
+    // waits for the call — or pass a named type with a constructor (session/store.cpp).
     namespace asio = boost::asio;
     const auto deadline = Pool::Clock::now() + acquire_timeout_;
     auto [error, value] = co_await asio::async_initiate<decltype(asio::use_awaitable),

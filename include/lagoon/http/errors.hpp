@@ -21,6 +21,8 @@ enum class ErrorKind {
   headers_too_large,      // 431 (RFC 6585)
   rate_limited,           // 429, with Retry-After (requests per minute, or the upstream's own limit)
   rate_limited_tokens,    // 429, with Retry-After: tokens per minute
+  budget_exceeded,        // 402 insufficient_quota: a key's or user's budget has too little left
+  model_unpriced,         // 402 insufficient_quota: a budget applies and the model has no price
   invalid_request,        // 400: the JSON body is not a chat request the gateway can forward (param named)
   upstream_auth_error,    // 502: the upstream refused the gateway's own credential (never passed on as 401/403)
   upstream_error,         // 502: the upstream failed or could not be reached

@@ -41,8 +41,10 @@ class PriceBook {
   std::atomic<std::shared_ptr<const PriceTable>> table_;
 };
 
-// Redis channel on which a price change is announced (payload unused).
+// A price change is announced on the channel of key invalidations (auth/key_record.hpp), whose
+// subscription every instance keeps anyway, with this payload (no digest looks like it).
 std::string prices_channel(std::string_view prefix);
+inline constexpr std::string_view kPricesChanged = "prices";
 
 // How one refresh from Venice ended, as the `result` label of lagoon_price_refreshes_total.
 enum class RefreshResult { stored, unchanged, failed, malformed, shrunk, not_stored };

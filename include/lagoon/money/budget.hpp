@@ -52,6 +52,9 @@ inline Pico from_nano(std::int64_t n) noexcept { return n * 1000; }
 // The owner is the hash tag: one budget's periods stay in one Redis Cluster slot.
 std::string counter_key(std::string_view prefix, bool user, std::int64_t id, const Window& w);
 
+// "2026-12-03T00:00:00Z".
+std::string rfc3339(SysTime t);
+
 // How long a counter is kept after its period ends (seconds; 0: no expiry, for total budgets).
 std::int64_t counter_ttl_seconds(const Window& w, SysTime now);
 

@@ -18,6 +18,7 @@
 
 #include "lagoon/auth/key_record.hpp"
 #include "lagoon/config/config.hpp"
+#include "lagoon/money/budget.hpp"
 #include "lagoon/redis/reply.hpp"
 
 namespace lagoon::ratelimit {
@@ -48,6 +49,15 @@ std::int64_t estimate_tokens(std::size_t prompt_bytes, std::optional<std::int64_
 // being refused for ever; its real usage is charged when it ends.
 std::int64_t admission_cost(std::int64_t estimate, const Limits& limits);
 
+// One budget as it stands: whose, its amount and period, what was spent (settled and held) in the
+// period it is in.
+struct BudgetState {
+  bool user = false;
+  money::Budget budget;
+  money::Pico spent = 0;
+  money::Window window;
+};
+
 // One dimension's state after the decision, for the x-ratelimit-* headers.
 struct Window {
   std::int64_t limit = 0;
@@ -62,6 +72,9 @@ struct Decision {
     limited_requests,  // refused: requests per minute
     limited_tokens,    // refused: tokens per minute
     fail_open,         // Redis could not be asked in time: allowed unchecked
+    over_budget,       // refused: a budget has less left than the request may cost (402)
+    unpriced,          // refused: no price applies, and the key or its user has a budget (402)
+    budget_unavailable,  // refused: a budget applies and Redis could not be asked (503)
   };
   Kind kind = Kind::unlimited;
   std::optional<Window> requests;  // set when known and that dimension is limited
@@ -70,8 +83,26 @@ struct Decision {
   std::int64_t tokens_requested = 0;  // the admission cost asked for
   std::int64_t tokens_charged = 0;    // charged against the token limit at admission (0 unless allowed)
 
-  bool refused() const noexcept { return kind == Kind::limited_requests || kind == Kind::limited_tokens; }
+  // Budgets (none unless the key or its user has one). The counters are the key's budget's, then the
+  // user's, as far as each applies (budget_counters() below).
+  struct Held {
+    std::int64_t nano = 0;  // held at admission, to settle to the real cost
+    std::vector<std::string> counters;
+  };
+  std::optional<Held> held;       // set when allowed with a budget
+  int over_budget = 0;            // 1-based index of the counter that refused; 0: none
+  std::pair<std::int64_t, std::int64_t> spent_nano{-1, -1};  // each counter after the decision; -1: none
+  std::int64_t asked_nano = 0;    // the hold asked for
+  std::optional<BudgetState> exceeded;  // over_budget: the budget that refused, as it stood
+
+  bool refused() const noexcept {
+    return kind == Kind::limited_requests || kind == Kind::limited_tokens || kind == Kind::over_budget ||
+           kind == Kind::unpriced || kind == Kind::budget_unavailable;
+  }
 };
+
+// The script's {-2, i …} answer: which budget counters (1-based) must be rebuilt; nullopt for any other.
+std::optional<std::vector<int>> missing_counters(const redis::Reply& reply);
 
 // The Lua script (and its SHA-1 for EVALSHA). Arguments: KEYS = {requests TAT key, tokens TAT key},
 // ARGV = {rpm, tpm, tokens, "admit"|"charge", correction}. "admit" first applies `correction` (tokens

@@ -13,6 +13,7 @@
 #include "lagoon/accounting/outcome.hpp"
 #include "lagoon/chat/request.hpp"
 #include "lagoon/http/reply.hpp"
+#include "lagoon/ratelimit/policy.hpp"
 #include "lagoon/upstream/exchange.hpp"
 
 namespace lagoon::relay {
@@ -38,6 +39,11 @@ inline constexpr std::chrono::milliseconds kMaxRetryAfter{2000};
 
 // A body the route cannot relay: 400 naming the field, before anything goes upstream.
 Verdict invalid_request(const chat::InvalidRequest& bad);
+
+// A request the key's limits or budgets refused (Decision::refused()): 429 for a rate limit, 402 for a
+// budget with too little left (naming the key's or the user's budget and when it resets) or a model
+// without a price (`model`) under a budget, 503 when a budget could not be checked. Retry-After on 429/503.
+Verdict admission_refusal(const ratelimit::Decision& d, std::string_view model);
 
 // The longest upstream error message passed on to a client.
 inline constexpr std::size_t kMaxPassedMessage = 1000;

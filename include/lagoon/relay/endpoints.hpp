@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "lagoon/chat/request.hpp"
+#include "lagoon/money/price.hpp"
 #include "lagoon/usage/record.hpp"
 
 namespace lagoon::relay {
@@ -34,6 +35,8 @@ struct EndpointSpec {
   usage::Endpoint endpoint;
   Meter meter;
   enum class Body { json, json_or_multipart, multipart } body;
+  // The model a request without one is priced as (Venice's upscale model); "" for none.
+  std::string_view default_model = "";
 };
 
 // Every relayed endpoint besides chat, in the order of INTERFACE.md.
@@ -49,6 +52,7 @@ struct EndpointRequest {
   std::optional<double> units;       // images asked for (`n`, `variants`; 1 when absent); characters to speak
   std::size_t upload_bytes = 0;      // multipart: the uploaded file's bytes
   bool multipart = false;
+  std::string tier;  // the price tier asked for: image/generate's "resolution[/quality]", upscale's "2x"/"4x"
 };
 
 // A body that cannot be relayed as this endpoint's request: why, and which field.
@@ -82,6 +86,10 @@ Counted count_binary(const EndpointSpec& spec, const EndpointRequest& req);
 // The tokens of a Responses-API usage object (`input_tokens`, `output_tokens`, `total_tokens`), from
 // the text of a response object or of a response.completed event; nullopt without one.
 std::optional<Counted> responses_usage(std::string_view json_text);
+
+// The most a request may consume, in what prices read (tokens, images, characters, upload bytes),
+// for the reservation against a budget.
+money::Consumed at_most(const EndpointSpec& spec, const EndpointRequest& req, std::uint64_t default_max_tokens);
 
 // Writes `c` into the record: tokens (estimated ones flagged) and units.
 void apply(const Counted& c, usage::Record& r) noexcept;

@@ -19,6 +19,7 @@
 
 #include "lagoon/config/config.hpp"
 #include "lagoon/metrics/registry.hpp"
+#include "lagoon/money/book.hpp"
 #include "lagoon/ratelimit/limiter.hpp"
 #include "lagoon/relay/cuts.hpp"
 #include "lagoon/relay/decisions.hpp"
@@ -49,6 +50,7 @@ struct RelayDeps {
   usage::Sink& usage;
   Cuts& cuts;
   metrics::Registry& metrics;
+  money::PriceBook& prices;
   std::chrono::milliseconds retry_delay = kRetryDelay;  // without the upstream's Retry-After
 };
 
@@ -80,10 +82,12 @@ class Relay {
   explicit Relay(const RelayDeps& deps);
   const RelayDeps& deps() const noexcept { return deps_; }
 
-  // The key's rate limits — one Redis round trip for a key that has any, none otherwise. `estimate`:
-  // the request's tokens for a token limit; nullopt where tokens do not apply (requests-per-minute
-  // only). False when refused: the 429 is answered.
-  boost::asio::awaitable<bool> admit(Request& r, std::optional<std::int64_t> estimate);
+  // The key's rate limits and budgets — one Redis round trip for a key that has any, none otherwise.
+  // `estimate`: the request's tokens for a token limit; nullopt where tokens do not apply
+  // (requests-per-minute only). `most`: the most the request may consume, priced from the table in
+  // force (which the request keeps to its end) as what a budget holds. False when refused: the 429,
+  // 402 or 503 is answered.
+  boost::asio::awaitable<bool> admit(Request& r, std::optional<std::int64_t> estimate, const money::Consumed& most);
   // The key's session for `model` (its base name); false when unavailable: the 503 is answered.
   boost::asio::awaitable<bool> open_session(Request& r, std::string_view model);
   // send(), then either the exchange with its head arrived (time to first byte noted), or null when
