@@ -57,7 +57,7 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
       catalog_(cfg, upstream_, usage, registry),
       ready_(readiness),
       metrics_(registry),
-      key_info_(usage),
+      key_info_(usage, limiter_),
       admin_route_(admin_),
       listener_(ioc_, cfg, registry, readiness, auth_, router_) {
   pool.declare_purpose("auth");

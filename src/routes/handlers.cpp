@@ -47,12 +47,51 @@ awaitable<Served> Metrics::serve(const Call&, relay::Downstream& client) {
   co_return co_await answer(client, r);
 }
 
+nlohmann::json budget_json(const ratelimit::BudgetState& b, bool known) {
+  nlohmann::json j{{"scope", b.user ? "user" : "key"},
+                   {"amount_usd", money::format_usd(b.budget.amount)},
+                   {"period", money::period_name(b.budget.period)},
+                   {"spent_usd", nullptr},
+                   {"remaining_usd", nullptr},
+                   {"resets_at", b.window.end ? nlohmann::json(money::rfc3339(*b.window.end)) : nlohmann::json(nullptr)}};
+  if (known) {
+    j["spent_usd"] = money::format_usd(b.spent);
+    j["remaining_usd"] = money::format_usd(std::max<money::Pico>(0, b.budget.amount - b.spent));
+  }
+  return j;
+}
+
+namespace {
+// The key's budgets as they stand; `budget` is the one with the least left (the one a request meets first).
+awaitable<nlohmann::json> budgets_of(ratelimit::Gate& gate, const auth::KeyRecord& k) {
+  nlohmann::json out{{"budget", nullptr}, {"budgets", nlohmann::json::array()}};
+  if (!k.has_budget()) co_return out;
+  const auto states = co_await gate.budgets(k);
+  std::vector<ratelimit::BudgetState> shown;
+  if (states) shown = *states;
+  else {
+    // Redis cannot say what was spent: the amounts and periods still can be shown.
+    const auto now = std::chrono::system_clock::now();
+    if (k.key_budget) shown.push_back({false, *k.key_budget, 0, money::window(k.key_budget->period, now)});
+    if (k.user_budget) shown.push_back({true, *k.user_budget, 0, money::window(k.user_budget->period, now)});
+  }
+  const ratelimit::BudgetState* tightest = nullptr;
+  for (const auto& b : shown) {
+    out["budgets"].push_back(budget_json(b, states.has_value()));
+    if (!tightest || b.budget.amount - b.spent < tightest->budget.amount - tightest->spent) tightest = &b;
+  }
+  if (tightest) out["budget"] = budget_json(*tightest, states.has_value());
+  co_return out;
+}
+}  // namespace
+
 awaitable<Served> KeyInfo::serve(const Call& call, relay::Downstream& client) {
   const auto& k = call.key->key();
   RequestFacts facts;
   facts.key_prefix = k.prefix;
   facts.user_id = k.user_id;
   http::Reply r;
+  const nlohmann::json budgets = co_await budgets_of(gate_, k);
   {
     // The record is queued before the answer is written: a client that reads its usage next finds it
     // on its way.
@@ -64,7 +103,9 @@ awaitable<Served> KeyInfo::serve(const Call& call, relay::Downstream& client) {
                                 {"name", nullable(k.name)},
                                 {"user_id", k.user_id},
                                 {"rpm_limit", nullable(k.rpm_limit)},
-                                {"tpm_limit", nullable(k.tpm_limit)}}}};
+                                {"tpm_limit", nullable(k.tpm_limit)},
+                                {"budget", budgets["budget"]},
+                                {"budgets", budgets["budgets"]}}}};
     r = http::json_reply(200, body.dump());
     usage.end(accounting::Outcome::ok, 200);
   }

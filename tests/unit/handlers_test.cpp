@@ -165,7 +165,8 @@ TEST_F(CatalogRouteTest, TheTypeIsCheckedPerPathAndAMalformedAnswerIsNeverCached
 
 TEST(KeyInfo, TheKeysOwnRecordIsAnsweredAndMeteredOnce) {
   fakes::FakeSink sink;
-  routes::KeyInfo route(sink);
+  fakes::FakeGate gate;
+  routes::KeyInfo route(sink, gate);
   Authenticated request;
   fakes::FakeDownstream client;
   const auto served = request.run(route, client);
@@ -174,6 +175,46 @@ TEST(KeyInfo, TheKeysOwnRecordIsAnsweredAndMeteredOnce) {
   ASSERT_EQ(sink.pushed.size(), 1u);
   EXPECT_EQ(sink.pushed[0].outcome, "ok");
   EXPECT_EQ(sink.pushed[0].api_key_id, 5);
+  const auto body = nlohmann::json::parse(client.reply->body);
+  EXPECT_TRUE(body["data"]["budget"].is_null());
+  EXPECT_EQ(body["data"]["budgets"], nlohmann::json::array());
+}
+
+TEST(KeyInfo, ShowsTheBudgetWithTheLeastLeftAndBoth) {
+  fakes::FakeSink sink;
+  fakes::FakeGate gate;
+  routes::KeyInfo route(sink, gate);
+  Authenticated request;
+  auth::CacheEntry e = *request.key.entry;
+  const money::Budget monthly{25 * money::kPicoPerUsd, money::Period::monthly};
+  const money::Budget total{100 * money::kPicoPerUsd, money::Period::total};
+  e.record.key_budget = monthly;
+  e.record.user_budget = total;
+  request.key.entry = std::make_shared<const auth::CacheEntry>(e);
+  const auto now = money::SysTime{std::chrono::sys_days{std::chrono::year{2026} / 12 / 2}};
+  gate.budget_states = std::vector<ratelimit::BudgetState>{
+      {false, monthly, 5 * money::kPicoPerUsd, money::window(money::Period::monthly, now)},
+      {true, total, 99'500'000'000'000, money::window(money::Period::total, now)}};
+  fakes::FakeDownstream client;
+  EXPECT_EQ(request.run(route, client).status, 200u);
+  const auto data = nlohmann::json::parse(client.reply->body)["data"];
+  EXPECT_EQ(data["budget"], (nlohmann::json{{"scope", "user"},
+                                            {"amount_usd", "100"},
+                                            {"period", "total"},
+                                            {"spent_usd", "99.5"},
+                                            {"remaining_usd", "0.5"},
+                                            {"resets_at", nullptr}}));
+  ASSERT_EQ(data["budgets"].size(), 2u);
+  EXPECT_EQ(data["budgets"][0]["remaining_usd"], "20");
+  EXPECT_EQ(data["budgets"][0]["resets_at"], "2027-01-01T00:00:00Z");
+
+  // Redis cannot say what was spent: the budgets are shown, their spend unknown — never "all left".
+  gate.budget_states.reset();
+  fakes::FakeDownstream again;
+  EXPECT_EQ(request.run(route, again).status, 200u);
+  const auto unknown = nlohmann::json::parse(again.reply->body)["data"];
+  EXPECT_TRUE(unknown["budget"]["spent_usd"].is_null());
+  EXPECT_TRUE(unknown["budget"]["remaining_usd"].is_null());
 }
 
 }  // namespace

@@ -3,9 +3,12 @@
 // Thread-safety: each serve() may run on many connections at once.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include "lagoon/admin/api.hpp"
 #include "lagoon/app/readiness.hpp"
 #include "lagoon/metrics/registry.hpp"
+#include "lagoon/ratelimit/limiter.hpp"
 #include "lagoon/routes/route.hpp"
 #include "lagoon/usage/sink.hpp"
 
@@ -41,12 +44,17 @@ class Metrics final : public Handler {
 // GET /api/v1/key: the calling key's own record. Metered like any authenticated request.
 class KeyInfo final : public Handler {
  public:
-  explicit KeyInfo(usage::Sink& usage) : usage_(usage) {}
+  KeyInfo(usage::Sink& usage, ratelimit::Gate& gate) : usage_(usage), gate_(gate) {}
   boost::asio::awaitable<Served> serve(const Call& call, relay::Downstream& client) override;
 
  private:
   usage::Sink& usage_;
+  ratelimit::Gate& gate_;  // what the key's budgets have spent
 };
+
+// GET /api/v1/key's budget objects: {scope, amount_usd, period, spent_usd, remaining_usd, resets_at},
+// amounts as exact decimal strings; spent and remaining null when they cannot be known now.
+nlohmann::json budget_json(const ratelimit::BudgetState& b, bool known);
 
 // Everything under /admin/v1: the admin API checks its own token and routes further.
 class Admin final : public Handler {
