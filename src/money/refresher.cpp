@@ -5,6 +5,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <mutex>
+
 #include "lagoon/auth/key_record.hpp"
 #include "lagoon/log/log.hpp"
 #include "lagoon/money/book.hpp"
@@ -57,6 +59,7 @@ struct PriceRefresher::State {
   explicit State(asio::io_context& ioc) : timer(ioc) {}
   asio::steady_timer timer;
   std::atomic<bool> stopped{false};
+  std::mutex installing;  // a reload and a refresh may finish at once, on two reactor threads
 };
 
 PriceRefresher::PriceRefresher(asio::io_context& ioc, const config::Config& cfg, upstream::Sender& upstream,
@@ -115,14 +118,22 @@ awaitable<bool> PriceRefresher::reload() {
               {{"reason", loaded.error().what()}});
     co_return false;
   }
-  const auto current = book_.snapshot();
-  // A table fetched while Postgres was away (version 0) is newer than nothing stored.
-  if (loaded->version == 0 && current->version == 0 && !current->upstream.empty())
-    loaded->upstream = current->upstream;
-  models_.set(static_cast<double>(loaded->upstream.size()));
-  version_.set(static_cast<double>(loaded->version));
-  book_.install(std::move(*loaded));
+  install(std::move(*loaded));
   co_return true;
+}
+
+void PriceRefresher::install(PriceTable table) {
+  std::lock_guard lock(state_->installing);
+  const auto current = book_.snapshot();
+  // A load that began before a refresh stored a newer table must not put the older one back; nor may
+  // an empty store replace a table fetched while Postgres was away (version 0). Overrides are as loaded.
+  if (table.version < current->version || (table.version == 0 && table.upstream.empty())) {
+    table.upstream = current->upstream;
+    table.version = current->version;
+  }
+  models_.set(static_cast<double>(table.upstream.size()));
+  version_.set(static_cast<double>(table.version));
+  book_.install(std::move(table));
 }
 
 awaitable<RefreshResult> PriceRefresher::refresh() {
@@ -164,15 +175,16 @@ awaitable<RefreshResult> PriceRefresher::refresh() {
     PriceTable table = *current;
     table.upstream = std::move(judged.prices);
     table.version = 0;
-    models_.set(static_cast<double>(table.upstream.size()));
-    version_.set(0);
-    book_.install(std::move(table));
+    {
+      std::lock_guard lock(state_->installing);
+      models_.set(static_cast<double>(table.upstream.size()));
+      version_.set(0);
+      book_.install(std::move(table));
+    }
     note(RefreshResult::not_stored);
     co_return RefreshResult::not_stored;
   }
-  models_.set(static_cast<double>(stored->upstream.size()));
-  version_.set(static_cast<double>(stored->version));
-  book_.install(std::move(*stored));
+  install(std::move(*stored));
   note(judged.result);
   co_return judged.result;
 }

@@ -38,7 +38,13 @@ Relay::Relay(const RelayDeps& deps)
       ttfb_(deps.metrics.histogram("lagoon_upstream_ttfb_seconds",
                                    "Time from the request to the upstream's response head",
                                    metrics::latency_buckets())),
-      streams_active_(deps.metrics.gauge("lagoon_http_streams_active", "Event streams being relayed now")) {}
+      streams_active_(deps.metrics.gauge("lagoon_http_streams_active", "Event streams being relayed now")) {
+  for (const auto e : {usage::Endpoint::chat, usage::Endpoint::embeddings, usage::Endpoint::images,
+                       usage::Endpoint::audio, usage::Endpoint::responses})
+    unpriced_[static_cast<std::size_t>(e)] = &deps.metrics.counter(
+        "lagoon_unpriced_requests_total", "Requests served with no price for them (their cost is NULL)",
+        {{"endpoint", std::string(usage::endpoint_name(e))}});
+}
 
 routes::Served Relay::finished(Request& r) {
   r.settle();  // a request refused before admission, or one whose usage no write settled: its cost
@@ -68,6 +74,7 @@ awaitable<void> Relay::reply(Request& r, Verdict& verdict) {
 
 awaitable<bool> Relay::admit(Request& r, std::optional<std::int64_t> estimate, const money::Consumed& most) {
   r.settle.prices = deps_.prices.snapshot();
+  r.settle.unpriced = unpriced_[static_cast<std::size_t>(r.usage->endpoint)];
   const auto model = accounting::priced_model(*r.usage, r.settle.facts);
   const auto found = model ? r.settle.prices->find(*model) : std::nullopt;
   const std::optional<money::Pico> at_most = found ? money::most(*found->price, most) : std::nullopt;

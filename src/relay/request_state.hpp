@@ -28,11 +28,13 @@ struct Settlement {
   usage::Record* record = nullptr;
   std::shared_ptr<const money::PriceTable> prices;  // null until admission took the table in force
   accounting::CostFacts facts;
+  metrics::Counter* unpriced = nullptr;  // lagoon_unpriced_requests_total of the request's endpoint
   bool done = false;
   void operator()() {
     if (done || !record) return;
     done = true;
     accounting::set_cost(*record, prices.get(), facts);
+    if (unpriced && record->cost_source == usage::CostSource::unpriced) unpriced->inc();
     if (gate) gate->settle(*key, decision, record->total_tokens.value_or(0), record->cost);
   }
 };

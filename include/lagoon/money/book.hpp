@@ -77,6 +77,8 @@ class PriceRefresher {
  private:
   boost::asio::awaitable<void> loop();
   void note(RefreshResult r);
+  // Puts a loaded table in force unless the one in force is newer (then only its overrides are taken).
+  void install(PriceTable table);
 
   boost::asio::io_context& ioc_;
   const config::Config& cfg_;

@@ -9,6 +9,7 @@
 // Thread-safety: any number of requests at once, from any reactor thread.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -122,6 +123,7 @@ class Relay {
   metrics::Counter& retries_;
   metrics::Histogram& ttfb_;
   metrics::Gauge& streams_active_;
+  std::array<metrics::Counter*, 7> unpriced_{};  // by usage::Endpoint
 };
 
 }  // namespace lagoon::relay
