@@ -6,6 +6,8 @@
 // gives a (correct) 503 that is no fault of the cluster.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <atomic>
 #include <csignal>
 #include <filesystem>
@@ -139,6 +141,40 @@ TEST_F(Cluster, APerKeyRpmLimitHoldsAcrossAllInstances) {
   EXPECT_EQ(allowed, ok.load());
   ASSERT_TRUE(wait_until([&] { return rows() == 600; }, 10s)) << rows();
   EXPECT_EQ(rows("status_code = 429"), limited.load());
+}
+
+TEST_F(Cluster, ABudgetHoldsAcrossAllInstances) {
+  auto [id, key] = create_key(env);
+  db.scalar("UPDATE api_keys SET budget_usd = 0.01, budget_period = 'total' WHERE id = " + std::to_string(id));
+  start();
+  for (auto& s : instances)
+    ASSERT_TRUE(wait_until([&] { return s->metric("lagoon_price_table_version") > 0; }, 10s));
+  // Each may cost up to ~$0.0003 ($2.8 per million for 100 completion tokens) and costs about that.
+  const std::string body =
+      R"({"model":"llama-3.3-70b","max_tokens":100,"messages":[{"role":"user","content":"Hello"}],"x_mock":{"chunks":100}})";
+  std::atomic<int> ok{0}, refused{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 5; ++i) {
+        auto r = chat(lb->port(), key, body);
+        if (r && r->status == 200) ++ok;
+        else if (r && r->status == 402) ++refused;
+        else ++other;
+      }
+    });
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(wait_until([&] { return rows() == 60; }, 10s)) << rows();
+  const std::string spent = db.scalar("SELECT sum(cost_usd)::text FROM usage_records");
+  const double reservation = (std::ceil(body.size() / 4.0) * 0.7 + 100 * 2.8) / 1e6;
+  std::printf("budget $0.01 across 3 instances: %d served, %d refused of 60, spent $%s (bound $0.01 + $%.7f)\n",
+              ok.load(), refused.load(), spent.c_str(), reservation);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_GT(refused.load(), 0);
+  EXPECT_LE(std::stod(spent), 0.01 + reservation);
+  int over = 0;
+  for (auto& s : instances) over += static_cast<int>(s->metric(R"(lagoon_ratelimit_decisions_total{decision="over_budget"})"));
+  EXPECT_EQ(over, refused.load());
 }
 
 TEST_F(Cluster, TheSameKeyHittingAllInstancesAtOnceGetsOneSession) {
