@@ -12,6 +12,7 @@ add_library(lagoon_fuzz_units STATIC EXCLUDE_FROM_ALL
   ${CMAKE_SOURCE_DIR}/src/http/errors.cpp
   ${CMAKE_SOURCE_DIR}/src/http/request_id.cpp
   ${CMAKE_SOURCE_DIR}/src/relay/endpoints.cpp
+  ${CMAKE_SOURCE_DIR}/src/relay/multipart.cpp
   ${CMAKE_SOURCE_DIR}/src/accounting/tokens.cpp
   ${CMAKE_SOURCE_DIR}/src/usage/record.cpp
   ${CMAKE_SOURCE_DIR}/src/money/money.cpp)

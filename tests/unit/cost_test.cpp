@@ -9,6 +9,7 @@
 #include "lagoon/money/budget.hpp"
 #include "lagoon/relay/decisions.hpp"
 #include "lagoon/relay/endpoints.hpp"
+#include "lagoon/usage/record.hpp"
 
 using namespace lagoon;
 namespace chr = std::chrono;
@@ -124,6 +125,51 @@ TEST(Cost, VenicesCostAndCacheDetailsAreReadFromTheAnswersOwnDigits) {
   EXPECT_FALSE(chat::usage_of_object(R"({"usage":{},"cost":{"usd":-1}})")->cost_usd);
   // "cost" elsewhere (inside a message) is not Venice's.
   EXPECT_FALSE(chat::usage_of_object(R"({"choices":[{"cost":{"usd":5}}],"usage":{}})")->cost_usd);
+}
+
+usage::Record a_record() {
+  usage::Record r;
+  r.request_id = "req-cost";
+  r.api_key_id = 7;
+  r.user_id = 3;
+  r.session_id = "5b0d8d4e-1f6a-4a57-9a55-0a8e7b7f0c11";
+  r.model = "llama-3.3-70b";
+  r.status_code = 200;
+  r.outcome = "ok";
+  r.started_at_us = 1'764'000'000'000'000;
+  r.duration_ms = 12.5;
+  return r;
+}
+
+TEST(Cost, CostsSurviveTheSlotAndTheJournalWithTheLongestStringsAndUnits) {
+  std::byte slot[usage::kSlotPayload];
+  for (const auto source : {usage::CostSource::none, usage::CostSource::upstream, usage::CostSource::price_table, usage::CostSource::override_,
+                            usage::CostSource::unpriced}) {
+    usage::Record r = a_record();
+    r.request_id = std::string(usage::kMaxRequestId, 'r');
+    r.model = std::string(usage::kMaxModel, 'm');
+    r.outcome = std::string(usage::kMaxOutcome, 'o');
+    r.units = 2;
+    r.unit = usage::Unit::images;
+    r.cost_source = source;
+    // Never-sent rows cost 0 with no source; unpriced ones have no cost.
+    if (source != usage::CostSource::unpriced) r.cost = source == usage::CostSource::none ? 0 : 123'456'789'012;
+    if (source == usage::CostSource::upstream) r.upstream_cost = 123'456'789'012;
+    if (source != usage::CostSource::none) r.price_version = 42;
+    usage::encode(r, slot);
+    const auto back = usage::decode(slot);
+    ASSERT_TRUE(back) << usage::cost_source_name(source);
+    EXPECT_EQ(*back, r) << usage::cost_source_name(source);
+    EXPECT_EQ(usage::from_json(nlohmann::json::parse(usage::to_json(r).dump())), r) << usage::cost_source_name(source);
+  }
+  // A cost source no binary wrote is damage, not a guess.
+  usage::Record r = a_record();
+  r.cost_source = usage::CostSource::price_table;
+  r.cost = 1;
+  usage::encode(r, slot);
+  const auto at = 64 + 1 + r.request_id.size() + 1 + r.session_id->size() + 1 + r.model->size() + 1 + r.outcome.size();
+  slot[at] = std::byte{77};
+  EXPECT_FALSE(usage::decode(slot));
 }
 
 money::SysTime at(int y, unsigned m, unsigned d, int hh) {

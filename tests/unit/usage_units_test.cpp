@@ -102,38 +102,6 @@ TEST(UsageRecord, UnitsSurviveTheSlotAndTheJournalForEveryUnit) {
   }
 }
 
-TEST(UsageRecord, CostsSurviveTheSlotAndTheJournalWithTheLongestStringsAndUnits) {
-  std::byte slot[kSlotPayload];
-  for (const auto source : {CostSource::none, CostSource::upstream, CostSource::price_table, CostSource::override_,
-                            CostSource::unpriced}) {
-    Record r = sample(8);
-    r.request_id = std::string(kMaxRequestId, 'r');
-    r.model = std::string(kMaxModel, 'm');
-    r.outcome = std::string(kMaxOutcome, 'o');
-    r.units = 2;
-    r.unit = Unit::images;
-    r.cost_source = source;
-    // Never-sent rows cost 0 with no source; unpriced ones have no cost.
-    if (source != CostSource::unpriced) r.cost = source == CostSource::none ? 0 : 123'456'789'012;
-    if (source == CostSource::upstream) r.upstream_cost = 123'456'789'012;
-    if (source != CostSource::none) r.price_version = 42;
-    encode(r, slot);
-    const auto back = decode(slot);
-    ASSERT_TRUE(back) << cost_source_name(source);
-    EXPECT_EQ(*back, r) << cost_source_name(source);
-    EXPECT_EQ(from_json(nlohmann::json::parse(to_json(r).dump())), r) << cost_source_name(source);
-  }
-  // A cost source no binary wrote is damage, not a guess.
-  Record r = sample(9);
-  r.cost_source = CostSource::price_table;
-  r.cost = 1;
-  encode(r, slot);
-  const std::string body(reinterpret_cast<const char*>(slot), kSlotPayload);
-  const auto at = 64 + 1 + r.request_id.size() + 1 + r.session_id->size() + 1 + r.model->size() + 1 + r.outcome.size();
-  slot[at] = std::byte{77};
-  EXPECT_FALSE(decode(slot));
-}
-
 TEST(UsageRecord, ASlotWrittenBeforeUnitsExistedReadsAsItWasWritten) {
   // encode() of the commit before units (56502f3), for a models request: what a ring or in-flight file
   // holds when an upgraded binary recovers it. The bytes after it are stale (an earlier, longer record's)

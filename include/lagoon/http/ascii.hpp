@@ -1,5 +1,6 @@
 // ASCII case-insensitive comparison for protocol tokens (header names, media types, parameter names):
-// the second argument is the lower-case form to match. Locale-free. Pure; thread-safe.
+// the second argument is the lower-case form to match; and trimming of optional whitespace.
+// Locale-free. Pure; thread-safe.
 #pragma once
 
 #include <string_view>
@@ -18,6 +19,14 @@ constexpr bool istarts_with(std::string_view s, std::string_view lower_prefix) n
 
 constexpr bool iequals(std::string_view s, std::string_view lower) noexcept {
   return s.size() == lower.size() && istarts_with(s, lower);
+}
+
+// `s` without the optional whitespace (spaces, tabs) around it, as around header field values and their
+// parameters (RFC 9110 §5.6.3).
+constexpr std::string_view trim_ows(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
 }
 
 }  // namespace lagoon::http
