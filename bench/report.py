@@ -28,7 +28,7 @@ fig = {"machine": subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: */
        "reps": len(runs("P1", "lagoon"))}
 for w in ("P1", "P2"):
     fig[w] = {}
-    for path in ("direct", "nginx", "portkey", "lagoon"):
+    for path in ("direct", "nginx", "portkey", "lagoon", "lagoon_budget"):
         rs = [r["r"] for r in runs(w, path)]
         fig[w][path] = {"p50_us": stat([r["p50_us"] for r in rs]), "p99_us": stat([r["p99_us"] for r in rs]),
                         "rps": stat([r["rps"] for r in rs]), "failed": failed(w, path)}
@@ -41,6 +41,8 @@ for peer in ("direct", "nginx", "portkey"):
 p2 = fig["P2"]
 for peer in ("direct", "nginx", "portkey"):
     p2[f"rps_ratio_vs_{peer}"] = p2["lagoon"]["rps"]["median"] / p2[peer]["rps"]["median"]
+p1["budget_added_p50_us"] = p1["lagoon_budget"]["p50_us"]["median"] - p1["lagoon"]["p50_us"]["median"]
+p2["budget_rps_ratio"] = p2["lagoon_budget"]["rps"]["median"] / p2["lagoon"]["rps"]["median"]
 
 st, sd = runs("P3", "lagoon"), runs("P3", "direct")
 fig["P3"] = {
@@ -95,7 +97,7 @@ md = [f"# `make bench` (bench/run.sh)\n",
       f"Medians of {fig['reps']} interleaved runs (min–max).\n",
       "| workload | path | p50 µs | p99 µs | req/s | failed |", "|---|---|---|---|---|---|"]
 for w, c in (("P1", 10), ("P2", 64)):
-    for path in ("direct", "nginx", "portkey", "lagoon"):
+    for path in ("direct", "nginx", "portkey", "lagoon", "lagoon_budget"):
         f = fig[w][path]
         md.append(f"| {w} ({c} conns) | {path} | {spread(f['p50_us'])} | {spread(f['p99_us'])} | {spread(f['rps'])} "
                   f"| {f['failed']} |")
@@ -108,6 +110,8 @@ md += ["", "| figure | measured | goal |", "|---|---|---|",
        f"| P2 Lagoon / Portkey | {p2['rps_ratio_vs_portkey']:.1f}× | ≥ 10× {mark('P2 ≥ 10× Portkey')} |",
        f"| P2 Lagoon / direct | {p2['rps_ratio_vs_direct']:.2f}× | – |",
        f"| P2 Lagoon CPU per request | {fig['P2']['lagoon']['cpu_us_per_request']['median']:.1f} µs | – |",
+       f"| budgeted key vs unbudgeted: P1 p50 added; P2 req/s | {p1['budget_added_p50_us']:+.0f} µs; "
+       f"{p2['budget_rps_ratio']:.2f}× | one Redis round trip |",
        f"| P3 {streams:,} streams: completions/s vs ideal | {fig['P3']['percent_of_ideal']:.1f} % "
        f"({fig['P3']['seconds']['median']:.2f} s vs {fig['P3']['ideal_seconds']['median']:.2f} s) | ≥ 95 % {mark('P3 ≥ 95 % of ideal')} |",
        f"| P3 TTFB added p50 / p99 | {fig['P3']['ttfb_p50_added_us']:+.0f} / {fig['P3']['ttfb_p99_added_us']:+.0f} µs | – |",

@@ -2,6 +2,7 @@
 # `make bench`: Lagoon beside its peers on this machine, in one run, as ratios (issue #8).
 #   P1  non-stream, warm key, 10 connections, zero-delay mock: p50/p99 added vs direct, nginx, Portkey
 #   P2  non-stream, 64 connections: req/s of Lagoon / nginx, / Portkey, / direct
+#       (P1 and P2 also with a budgeted key, beside the unbudgeted one: what a budget costs)
 #   P3  STREAMS concurrent SSE streams of 2 s (20 chunks), pool 4: completions/s vs ideal (direct),
 #       TTFB p50/p99 added, Postgres backends, lease seconds per request
 #   P4  COLD_KEYS distinct cold keys, pool 4: auths/s; Postgres queries for a burst of 200 on one key
@@ -53,6 +54,12 @@ export LAGOON_LOG_LEVEL=warn LAGOON_THREADS=1 LAGOON_DB_POOL_SIZE=4 LAGOON_MAX_C
 export LAGOON_UPSTREAM_URL="http://127.0.0.1:$mock_port/api/v1" LAGOON_UPSTREAM_API_KEY="$mock_key"
 user_id=$(build/lagoon users create --name bench | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
 key=$(build/lagoon keys create --user bench | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
+# A key with a budget (more than the run can spend): each request holds its most against it and settles,
+# in the one Redis script call a rate limit would use — the unbudgeted key makes none.
+budget_created=$(build/lagoon keys create --user bench)
+budget_key=$(sed -n 's/.*"key":"\([^"]*\)".*/\1/p' <<<"$budget_created")
+"$PG_BIN/psql" -qAt "$LAGOON_DATABASE_URL" -c "UPDATE api_keys SET budget_usd = 1000000, budget_period = 'total'
+  WHERE id = $(sed -n 's/.*"id":\([0-9]*\).*/\1/p' <<<"$budget_created")" >/dev/null
 start_lagoon() {  # PORT [USAGE_DIR]: a fresh Lagoon on CPU 0; sets LAST_PID
   LAGOON_LISTEN="127.0.0.1:$1" LAGOON_USAGE_DIR="${2:-$tmp/usage-$1}" taskset -c 0 build/lagoon serve \
     >"$tmp/lagoon-$1.log" 2>&1 &
@@ -83,10 +90,12 @@ via_portkey() {
     --header "x-portkey-provider: openai" --header "x-portkey-custom-host: http://127.0.0.1:$mock_port/v1"
 }
 via_lagoon() { load "$lagoon_port" "$1" "$2" --path $path --key "$key" --body "${3:-$body}"; }
+via_lagoon_budget() { load "$lagoon_port" "$1" "$2" --path $path --key "$budget_key" --body "$body"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 echo "bench: warming up" >&2
 direct 10 500 >/dev/null; via_nginx 10 500 >/dev/null; via_portkey 10 200 >/dev/null; via_lagoon 10 1000 >/dev/null
+via_lagoon_budget 10 1000 >/dev/null
 
 # P1 and P2: interleaved repetitions, every peer in each.
 for c in 10 64; do
@@ -99,6 +108,7 @@ for c in 10 64; do
     t0=$(cpu_ticks "$lagoon_pid")
     r=$(via_lagoon "$c" "$REQUESTS")
     emit "{\"w\":\"$w\",\"path\":\"lagoon\",\"r\":$r,\"cpu_ticks\":$(( $(cpu_ticks "$lagoon_pid") - t0 ))}"
+    emit "{\"w\":\"$w\",\"path\":\"lagoon_budget\",\"r\":$(via_lagoon_budget "$c" "$REQUESTS")}"
   done
 done
 
@@ -130,6 +140,11 @@ for rep in $(seq "$REPS"); do
   r=$(taskset -c 1 build/lagoon-loadgen --port "$port" --path /api/v1/key --connections 64 --keys-file "$tmp/keys.txt" || true)
   queries=$(bench_metric "$port" 'lagoon_auth_lookups_total{layer="postgres",result="hit"}')
   burst_key=$(build/lagoon keys create --user bench | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
+# A key with a budget (more than the run can spend): each request holds its most against it and settles,
+# in the same Redis script call a rate limit would use — the unbudgeted key makes none.
+budget_key_id=$(build/lagoon keys create --user bench | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+budget_key=$(build/lagoon keys get "$budget_key_id" >/dev/null && true)
+budget_key=$(psql -qAt "$LAGOON_DATABASE_URL" -c "UPDATE api_keys SET budget_usd = 1000000, budget_period = 'total' WHERE id = $budget_key_id RETURNING 'ok'" >/dev/null && echo set)
   load "$port" 200 200 --path /api/v1/key --key "$burst_key" >/dev/null
   burst=$(bench_metric "$port" 'lagoon_auth_lookups_total{layer="postgres",result="hit"}')
   emit "{\"w\":\"P4\",\"path\":\"lagoon\",\"r\":$r,\"queries\":${queries:-0},\"burst_queries\":$(( ${burst:-0} - ${queries:-0} ))}"

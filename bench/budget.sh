@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# bench/budget.sh: what a budget costs on the hot path, in one run — one Lagoon (one reactor thread on
+# CPU 0; the mock and the load client on CPU 1) and three warm keys taking turns: no limits and no budget
+# (no Redis call), a requests-per-minute limit too high to bite (one script call), and a budget too large
+# to run out plus that limit (still one script call: the hold rides in the rate limiter's). Workload P2
+# of `make bench`: non-stream chat, CONNECTIONS (64) connections, REQUESTS (20000) per run, REPS (5)
+# interleaved runs. Prints one Markdown table and the ratios per interleaved triple.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib/common.sh
+
+REPS=${REPS:-5} REQUESTS=${REQUESTS:-20000} CONNECTIONS=${CONNECTIONS:-64}
+cmake --build build --target lagoon lagoon-mock-upstream lagoon-loadgen >/dev/null
+ulimit -n 65536 2>/dev/null || true
+PG_FSYNC=on bench_services pg+redis
+
+mock_port=$(free_port)
+mock_key=$(openssl rand -hex 16)
+taskset -c 1 build/lagoon-mock-upstream --listen "127.0.0.1:$mock_port" --api-key "$mock_key" >"$tmp/mock.log" 2>&1 &
+pids+=("$!")
+export LAGOON_LOG_LEVEL=warn LAGOON_THREADS=1 LAGOON_DB_POOL_SIZE=4 LAGOON_MAX_CONNECTIONS=20000
+export LAGOON_UPSTREAM_URL="http://127.0.0.1:$mock_port/api/v1" LAGOON_UPSTREAM_API_KEY="$mock_key"
+build/lagoon users create --name bench >/dev/null
+declare -A key
+create() { sed -n 's/.*"key":"\([^"]*\)".*/\1/p' <<<"$1"; }
+key[none]=$(create "$(build/lagoon keys create --user bench)")
+key[limit]=$(create "$(build/lagoon keys create --user bench --rpm 100000000)")
+budgeted=$(build/lagoon keys create --user bench --rpm 100000000)
+key[budget]=$(create "$budgeted")
+"$PG_BIN/psql" -qAt "$LAGOON_DATABASE_URL" -c "UPDATE api_keys SET budget_usd = 1000000, budget_period = 'total'
+  WHERE id = $(sed -n 's/.*"id":\([0-9]*\).*/\1/p' <<<"$budgeted")" >/dev/null
+
+port=$(free_port)
+LAGOON_LISTEN="127.0.0.1:$port" LAGOON_USAGE_DIR="$tmp/usage" taskset -c 0 build/lagoon serve >"$tmp/lagoon.log" 2>&1 &
+pid=$!
+pids+=("$pid")
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+
+body='{"model":"llama-3.3-70b","messages":[{"role":"user","content":"Hello"}]}'
+run() {  # KIND REQUESTS
+  local t0 r
+  t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  r=$(taskset -c 1 build/lagoon-loadgen --port "$port" --connections "$CONNECTIONS" --requests "$2" \
+    --path /api/v1/chat/completions --key "${key[$1]}" --body "$body")
+  echo "{\"side\":\"$1\",\"r\":$r,\"cpu_ticks\":$(( $(awk '{print $14 + $15}' "/proc/$pid/stat") - t0 ))}"
+}
+for k in none limit budget; do run "$k" 2000 >/dev/null; done
+results=$tmp/budget.jsonl
+for rep in $(seq "$REPS"); do
+  echo "bench/budget: run $rep of $REPS" >&2
+  for k in none limit budget; do run "$k" "$REQUESTS" >>"$results"; done
+done
+seeds=$(curl -s "http://127.0.0.1:$port/metrics" | sed -n 's/^lagoon_budget_seeds_total \(.*\)/\1/p')
+
+python3 - "$results" "$REQUESTS" "$(getconf CLK_TCK)" "$seeds" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+n, tck = int(sys.argv[2]), int(sys.argv[3])
+def med(side, f):
+    v = [f(r) for r in rows if r["side"] == side]
+    return statistics.median(v), min(v), max(v)
+rps = lambda r: r["r"]["rps"]
+cpu = lambda r: r["cpu_ticks"] / tck * 1e6 / n
+p50 = lambda r: r["r"]["p50_us"]
+p99 = lambda r: r["r"]["p99_us"]
+print("| key | req/s | CPU µs/request | p50 µs | p99 µs | failed |")
+print("|---|---|---|---|---|---|")
+for side in ("none", "limit", "budget"):
+    fails = sum(r["r"]["non2xx"] + r["r"]["errors"] for r in rows if r["side"] == side)
+    cells = [f"{m:,.1f} ({lo:,.1f}–{hi:,.1f})" for m, lo, hi in (med(side, rps), med(side, cpu), med(side, p50), med(side, p99))]
+    print(f"| {side} | " + " | ".join(cells) + f" | {fails} |")
+by = {s: [r for r in rows if r["side"] == s] for s in ("none", "limit", "budget")}
+for a, b in (("budget", "none"), ("budget", "limit"), ("limit", "none")):
+    ratios = sorted(rps(x) / rps(y) for x, y in zip(by[a], by[b]))
+    print(f"\n{a} / {b} req/s per interleaved run: median {statistics.median(ratios):.3f} (min {ratios[0]:.3f}, max {ratios[-1]:.3f})", end="")
+print(f"\n\nbudget counters seeded from Postgres during the run: {sys.argv[4] or '0'}")
+PY
