@@ -33,6 +33,16 @@ std::vector<Limiter::Counter> Limiter::counters_for(const auth::KeyRecord& key) 
 }
 
 asio::awaitable<std::optional<std::vector<std::int64_t>>> Limiter::seeds(const std::vector<Counter>& counters) {
+  // A burst on a key at a period's start (every connection's first request finds no counter) asks
+  // Postgres once, not once per request: the pool is four connections.
+  std::string flight;
+  for (const auto& c : counters) flight += c.key + ' ';
+  bool coalesced = false;
+  co_return co_await seed_flights_.run(flight, [this, &counters] { return sum_from_postgres(counters); }, coalesced);
+}
+
+asio::awaitable<std::optional<std::vector<std::int64_t>>> Limiter::sum_from_postgres(
+    const std::vector<Counter>& counters) {
   budget_seeds_.inc();
   std::vector<std::array<std::int64_t, 4>> asks;  // user?, owner, start, end (-1: none)
   for (const auto& c : counters)

@@ -46,6 +46,7 @@
 #include "lagoon/metrics/registry.hpp"
 #include "lagoon/ratelimit/policy.hpp"
 #include "lagoon/redis/client.hpp"
+#include "lagoon/util/single_flight.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -122,6 +123,7 @@ class Limiter final : public Gate {
   std::vector<Counter> counters_for(const auth::KeyRecord& key) const;
   // Sums the counters' periods from Postgres, as seeds (nano-dollars); nullopt when Postgres cannot answer.
   boost::asio::awaitable<std::optional<std::vector<std::int64_t>>> seeds(const std::vector<Counter>& counters);
+  boost::asio::awaitable<std::optional<std::vector<std::int64_t>>> sum_from_postgres(const std::vector<Counter>& counters);
   boost::asio::awaitable<redis::Result> run_budget_script(const auth::KeyRecord& key, const Limits& limits,
                                                           std::int64_t cost, std::int64_t owed, std::int64_t hold,
                                                           const std::vector<Counter>& counters,
@@ -146,6 +148,7 @@ class Limiter final : public Gate {
   redis::Client& redis_;
   db::AsyncPool& db_;
   Clock now_;
+  util::SingleFlight<std::optional<std::vector<std::int64_t>>> seed_flights_;
   std::array<Shard, 16> shards_;
   struct Timer;
   std::unique_ptr<Timer> timer_;
