@@ -35,12 +35,21 @@ constexpr std::chrono::milliseconds kRedisTimeout{2000};
 
 }  // namespace
 
+namespace {
+void add_budget(json& j, const std::optional<money::Budget>& b) {
+  j["budget_usd"] = b ? json(money::format_usd(b->amount)) : json(nullptr);
+  j["budget_period"] = b ? json(money::period_name(b->period)) : json(nullptr);
+}
+}  // namespace
+
 json user_json(const db::User& u) {
-  return {{"id", u.id}, {"name", u.name}, {"is_active", u.is_active}, {"created_at", u.created_at}};
+  json j = {{"id", u.id}, {"name", u.name}, {"is_active", u.is_active}, {"created_at", u.created_at}};
+  add_budget(j, u.budget);
+  return j;
 }
 
 json key_json(const db::KeyInfo& k) {
-  return {{"id", k.id},
+  json j = {{"id", k.id},
           {"user_id", k.user_id},
           {"prefix", k.prefix},
           {"name", optional_json(k.name)},
@@ -50,6 +59,8 @@ json key_json(const db::KeyInfo& k) {
           {"created_at", k.created_at},
           {"last_used_at", optional_json(k.last_used_at)},
           {"revoked_at", optional_json(k.revoked_at)}};
+  add_budget(j, k.budget);
+  return j;
 }
 
 Outcome create_user(pqxx::connection& conn, const std::string& name) {
@@ -63,6 +74,11 @@ Outcome deactivate_user(pqxx::connection& conn, const std::string& ref) {
   return {user_json(u), db::key_records_of_user(conn, u.id), "user \"" + u.name + "\" is deactivated"};
 }
 
+Outcome update_user(pqxx::connection& conn, const std::string& ref, const db::UserChanges& changes) {
+  const auto u = db::update_user(conn, ref, changes);
+  return {user_json(u), db::key_records_of_user(conn, u.id), "user \"" + u.name + "\" is updated"};
+}
+
 Outcome create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,
                    const db::KeyOptions& options) {
   const auto k = db::create_key(conn, pepper, user_ref, options);
@@ -73,6 +89,7 @@ Outcome create_key(pqxx::connection& conn, const std::string& pepper, const std:
             {"name", optional_json(options.name)},
             {"rpm_limit", optional_json(options.rpm_limit)},
             {"tpm_limit", optional_json(options.tpm_limit)}};
+  add_budget(body, options.budget);
   return {std::move(body), {}, {}};
 }
 

@@ -11,13 +11,12 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
-#include "lagoon/admin/operations.hpp"
-#include "lagoon/ratelimit/policy.hpp"
+#include "commands.hpp"
+#include "lagoon/app/run.hpp"
 #include "lagoon/config/config.hpp"
 #include "lagoon/db/accounts.hpp"
 #include "lagoon/db/connection.hpp"
 #include "lagoon/db/migrations.hpp"
-#include "lagoon/app/run.hpp"
 
 namespace lagoon::cli {
 namespace {
@@ -37,22 +36,15 @@ const std::map<std::string, Spec>& specs() {
       {"users create", {{"name"}, {}, 0}},
       {"users deactivate", {{}, {}, 1}},
       {"users get", {{}, {}, 1}},
-      {"keys create", {{"user"}, {"name", "rpm", "tpm"}, 0}},
+      {"users update", {{}, {"budget", "period"}, 1}},
+      {"keys create", {{"user"}, {"name", "rpm", "tpm", "budget", "period"}, 0}},
       {"keys revoke", {{}, {}, 1}},
       {"keys list", {{"user"}, {}, 0}},
       {"keys get", {{}, {}, 1}},
-      {"keys update", {{}, {"name", "rpm", "tpm"}, 1}},
+      {"keys update", {{}, {"name", "rpm", "tpm", "budget", "period"}, 1}},
       {"usage", {{}, {"key", "user", "from", "to"}, 0}},
   };
   return all;
-}
-
-std::int64_t parse_int(const std::string& what, const std::string& s, std::int64_t lo, std::int64_t hi) {
-  std::int64_t v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || v < lo || v > hi)
-    throw UsageError(what + ": expected an integer " + std::to_string(lo) + ".." + std::to_string(hi) + ", got \"" + s + "\"");
-  return v;
 }
 
 config::Config load_config(const Command& cmd) {
@@ -66,67 +58,6 @@ config::Config load_config(const Command& cmd) {
     if (text.empty()) throw config::ConfigError("--config", "\"" + *cmd.config_file + "\" is empty");
   }
   return config::load(text, config::process_environment(), std::thread::hardware_concurrency());
-}
-
-using ratelimit::kMaxRpm;
-using ratelimit::kMaxTpm;
-
-// --rpm/--tpm of `keys update`: a number, or "default" for the configured default (NULL).
-std::optional<std::int64_t> limit_or_default(const std::string& what, const std::string& s, std::int64_t max) {
-  if (s == "default") return std::nullopt;
-  return parse_int(what, s, 0, max);
-}
-
-std::int64_t key_id_argument(const Command& cmd) {
-  return parse_int("ID", cmd.positional.at(0), 1, 9223372036854775807LL);
-}
-
-std::optional<std::string> option(const Command& cmd, const std::string& name) {
-  auto it = cmd.options.find(name);
-  if (it == cmd.options.end()) return std::nullopt;
-  return it->second;
-}
-
-// The operation a command names, on one connection; the same functions serve /admin/v1.
-admin::Outcome run_operation(const Command& cmd, const config::Config& cfg, pqxx::connection& conn) {
-  if (cmd.name == "users create") return admin::create_user(conn, cmd.options.at("name"));
-  if (cmd.name == "users get") return admin::get_user(conn, cmd.positional.at(0));
-  if (cmd.name == "users deactivate") return admin::deactivate_user(conn, cmd.positional.at(0));
-  if (cmd.name == "keys create") {
-    config::require_pepper(cfg);
-    db::KeyOptions o;
-    o.name = option(cmd, "name");
-    if (auto v = option(cmd, "rpm")) o.rpm_limit = parse_int("--rpm", *v, 0, kMaxRpm);
-    if (auto v = option(cmd, "tpm")) o.tpm_limit = parse_int("--tpm", *v, 0, kMaxTpm);
-    return admin::create_key(conn, cfg.key_pepper, cmd.options.at("user"), o);
-  }
-  if (cmd.name == "keys revoke") return admin::revoke_key(conn, key_id_argument(cmd));
-  if (cmd.name == "keys list") return admin::list_keys(conn, cmd.options.at("user"));
-  if (cmd.name == "keys get") return admin::get_key(conn, key_id_argument(cmd));
-  if (cmd.name == "keys update") {
-    db::KeyChanges c;
-    if (auto v = option(cmd, "name")) c.name = std::optional<std::string>(*v);
-    if (auto v = option(cmd, "rpm")) c.rpm_limit = limit_or_default("--rpm", *v, kMaxRpm);
-    if (auto v = option(cmd, "tpm")) c.tpm_limit = limit_or_default("--tpm", *v, kMaxTpm);
-    if (c.empty()) throw UsageError("keys update needs --name, --rpm or --tpm");
-    return admin::update_key(conn, key_id_argument(cmd), c);
-  }
-  if (cmd.name == "usage") {
-    db::UsageQuery q;
-    const auto key = option(cmd, "key");
-    q.user_ref = option(cmd, "user");
-    if (key.has_value() == q.user_ref.has_value()) throw UsageError("usage needs exactly one of --key ID and --user NAME|ID");
-    if (key) q.key_id = parse_int("--key", *key, 1, 9223372036854775807LL);
-    for (const auto& [flag, into] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
-      if (auto v = option(cmd, flag)) {
-        if (!admin::valid_timestamp(*v))
-          throw UsageError(std::string("--") + flag + ": expected an RFC 3339 date or date-time, got \"" + *v + "\"");
-        *into = *v;
-      }
-    }
-    return admin::usage(conn, q);
-  }
-  throw UsageError("unknown command \"" + cmd.name + "\"");
 }
 
 int execute(const Command& cmd) {
@@ -170,10 +101,12 @@ std::string usage_text() {
          "  lagoon users create --name NAME\n"
          "  lagoon users get NAME|ID\n"
          "  lagoon users deactivate NAME|ID\n"
-         "  lagoon keys create --user NAME|ID [--name N] [--rpm N] [--tpm N]\n"
+         "  lagoon users update NAME|ID [--budget USD|none] [--period total|daily|monthly]\n"
+         "  lagoon keys create --user NAME|ID [--name N] [--rpm N] [--tpm N] [--budget USD] [--period P]\n"
          "  lagoon keys list --user NAME|ID\n"
          "  lagoon keys get ID\n"
-         "  lagoon keys update ID [--name N] [--rpm N|default] [--tpm N|default]\n"
+         "  lagoon keys update ID [--name N] [--rpm N|default] [--tpm N|default] [--budget USD|none]\n"
+         "                       [--period total|daily|monthly]\n"
          "  lagoon keys revoke ID\n"
          "  lagoon usage --key ID|--user NAME|ID [--from TIME] [--to TIME]\n"
          "  lagoon --version | --help\n"

@@ -35,6 +35,8 @@ struct Outcome {
 Outcome create_user(pqxx::connection& conn, const std::string& name);
 Outcome get_user(pqxx::connection& conn, const std::string& ref);
 Outcome deactivate_user(pqxx::connection& conn, const std::string& ref);
+// Every key of the user is invalidated: its budget travels in each key's cached record.
+Outcome update_user(pqxx::connection& conn, const std::string& ref, const db::UserChanges& changes);
 Outcome create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,
                    const db::KeyOptions& options);
 Outcome list_keys(pqxx::connection& conn, const std::string& user_ref);
@@ -59,7 +61,8 @@ void invalidate(const config::Config& cfg, const Outcome& outcome);
 // ("2026-11-27", "2026-11-27T10:00:00Z", "2026-11-27T10:00:00.5+01:00"); without an offset, UTC.
 bool valid_timestamp(std::string_view text);
 
-// The JSON shapes, shared by every answer that shows a user or a key.
+// The JSON shapes, shared by every answer that shows a user or a key. A budget is "budget_usd" (exact
+// decimal text, or null) and "budget_period" ("total", "daily", "monthly", or null).
 json user_json(const db::User& u);
 json key_json(const db::KeyInfo& k);
 

@@ -1,0 +1,26 @@
+// The commands that work on Postgres (users, keys, budgets, prices, usage): from a parsed Command to the
+// admin operation it names, shared with the admin API (admin/operations.hpp). Internal to src/cli.
+// Blocking; the CLI's one thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <pqxx/connection>
+
+#include "lagoon/admin/operations.hpp"
+#include "lagoon/cli/cli.hpp"
+#include "lagoon/config/config.hpp"
+
+namespace lagoon::cli {
+
+// An integer option or argument in lo..hi; throws UsageError naming `what`.
+std::int64_t parse_int(const std::string& what, const std::string& s, std::int64_t lo, std::int64_t hi);
+
+std::optional<std::string> option(const Command& cmd, const std::string& name);
+
+// The operation a command names, on one connection. Throws UsageError, db::AccountsError, pqxx errors.
+admin::Outcome run_operation(const Command& cmd, const config::Config& cfg, pqxx::connection& conn);
+
+}  // namespace lagoon::cli
