@@ -36,9 +36,9 @@ Outcome execute(pqxx::connection& conn, const config::Config& cfg, const Call& c
     case Call::Op::update_key: return admin::update_key(conn, c.key_id, c.key_changes);
     case Call::Op::revoke_key: return admin::revoke_key(conn, c.key_id);
     case Call::Op::usage: return admin::usage(conn, c.usage);
-    case Call::Op::list_prices:
-    case Call::Op::set_price:
-    case Call::Op::delete_price: break;
+    case Call::Op::list_prices: return admin::list_prices(conn);
+    case Call::Op::set_price: return admin::set_price(conn, c.model, c.price);
+    case Call::Op::delete_price: return admin::delete_price(conn, c.model);
   }
   throw std::logic_error("unknown admin operation");
 }

@@ -48,4 +48,7 @@ std::variant<std::optional<db::BudgetChange>, ApiError> budget_members(const jso
 // call.usage (whose key or user is set).
 std::variant<Call, ApiError> usage_call(std::string_view target, Call call);
 
+// /admin/v1/prices[/{model}] — `model` is the rest of the path, percent-decoded ("" for the collection).
+std::variant<Call, ApiError> prices_call(std::string_view method, const std::string& model, std::string_view body);
+
 }  // namespace lagoon::admin::parts

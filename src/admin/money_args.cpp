@@ -51,7 +51,9 @@ std::variant<money::Price, RatesProblem> price_from_rates(const Rates& r) {
   p.per_image = r.per_image;
   p.per_million_characters = r.per_million_characters;
   p.per_second = r.per_second;
-  if (p.empty()) return RatesProblem{"give at least one price", "input"};
+  if (p.empty())
+    return RatesProblem{"give at least one price: input and output, per_image, per_million_characters or per_second",
+                        "input"};
   return p;
 }
 

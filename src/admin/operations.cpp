@@ -5,6 +5,7 @@
 
 #include "lagoon/auth/invalidation.hpp"
 #include "lagoon/config/url.hpp"
+#include "lagoon/money/book.hpp"
 #include "lagoon/redis/sync.hpp"
 
 namespace lagoon::admin {
@@ -125,14 +126,22 @@ Outcome usage(pqxx::connection& conn, const db::UsageQuery& query) {
 }
 
 void invalidate(const config::Config& cfg, const Outcome& outcome) {
-  if (outcome.stale.empty()) return;
+  if (outcome.stale.empty() && !outcome.prices_changed) return;
   try {
     redis::SyncConnection redis(config::parse_redis_url(cfg.redis_url), kRedisTimeout);
     auth::publish_invalidation(redis, cfg.redis_prefix, outcome.stale);
+    if (outcome.prices_changed) {
+      auto reply = redis.command(
+          {"PUBLISH", money::prices_channel(cfg.redis_prefix), std::string(money::kPricesChanged)});
+      if (!reply) throw std::runtime_error(redis.error());
+      if (reply->is_error()) throw std::runtime_error("Redis refused PUBLISH: " + reply->str);
+    }
   } catch (const std::exception& e) {
+    // Prices are reloaded anyway by each instance's next refresh from Venice; cached keys only expire.
+    const char* until = outcome.prices_changed ? "they keep the prices they have until their next refresh from Venice"
+                                               : "they may go on using their cached copy for up to 15 min";
     throw InvalidationFailed(outcome.change + " in Postgres, but the running instances could not be told (" +
-                             e.what() +
-                             "); they may go on using their cached copy for up to 15 min.");
+                             e.what() + "); " + until + ".");
   }
 }
 

@@ -194,6 +194,14 @@ std::variant<Call, ApiError> parse_call(std::string_view method, std::string_vie
   constexpr std::string_view kBase = "/admin/v1";
   if (path.substr(0, kBase.size()) != kBase) return not_found("Unknown admin URL");
   path.remove_prefix(kBase.size());
+  // A model id may hold '/' ("openai/whisper-large-v3"): the rest of the path is the id, escaped or not.
+  constexpr std::string_view kPrices = "/prices";
+  if (path == kPrices) return prices_call(method, "", body);
+  if (path.substr(0, kPrices.size() + 1) == "/prices/") {
+    auto model = decode(path.substr(kPrices.size() + 1));
+    if (!model || model->empty()) return not_found("Unknown admin URL");
+    return prices_call(method, *model, body);
+  }
   std::vector<std::string> seg;
   while (!path.empty()) {
     if (path[0] != '/') return not_found("Unknown admin URL");

@@ -45,4 +45,42 @@ std::variant<Call, ApiError> usage_call(std::string_view target, Call call) {
   return call;
 }
 
+namespace {
+
+// PUT /prices/{model}: the rates, each a decimal string or a number.
+std::variant<Call, ApiError> set_price_call(const std::string& model, std::string_view body) {
+  auto b = parse_body(body, {"input", "output", "cache_input", "cache_write", "per_image", "per_million_characters",
+                             "per_second"});
+  if (auto* e = std::get_if<ApiError>(&b)) return std::move(*e);
+  Rates rates;
+  for (const auto& [field, value] : std::get<json>(b).items()) {
+    auto& into = rate_field(rates, field);
+    into = rate_of(value);
+    if (!into) return bad("\"" + field + "\" must be " + std::string(kRateRule), field);
+  }
+  auto price = price_from_rates(rates);
+  if (auto* p = std::get_if<RatesProblem>(&price)) return bad(p->message, p->field);
+  Call call;
+  call.op = Call::Op::set_price;
+  call.model = model;
+  call.price = std::get<money::Price>(price);
+  return call;
+}
+
+}  // namespace
+
+std::variant<Call, ApiError> prices_call(std::string_view method, const std::string& model, std::string_view body) {
+  Call call;
+  if (model.empty()) {
+    if (method != "GET") return not_allowed(method, "GET");
+    call.op = Call::Op::list_prices;
+    return call;
+  }
+  if (method == "PUT") return set_price_call(model, body);
+  if (method != "DELETE") return not_allowed(method, "PUT, DELETE");
+  call.op = Call::Op::delete_price;
+  call.model = model;
+  return call;
+}
+
 }  // namespace lagoon::admin::parts

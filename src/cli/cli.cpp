@@ -42,6 +42,11 @@ const std::map<std::string, Spec>& specs() {
       {"keys list", {{"user"}, {}, 0}},
       {"keys get", {{}, {}, 1}},
       {"keys update", {{}, {"name", "rpm", "tpm", "budget", "period"}, 1}},
+      {"prices list", {}},
+      {"prices set",
+       {{}, {"input", "output", "cache-input", "cache-write", "per-image", "per-million-characters", "per-second"}, 1}},
+      {"prices unset", {{}, {}, 1}},
+      {"prices refresh", {}},
       {"usage", {{}, {"key", "user", "from", "to"}, 0}},
   };
   return all;
@@ -69,30 +74,33 @@ int execute(const Command& cmd) {
   }
   config::require_database(cfg);
   auto conn = db::connect(cfg);
-  json out;
   if (cmd.name == "migrate") {
     auto report = db::migrate(*conn, db::embedded_migrations());
-    out = {{"applied", report.applied}, {"version", report.current_version}};
-  } else {
-    const admin::Outcome outcome = run_operation(cmd, cfg, *conn);
-    out = outcome.body;
-    try {
-      admin::invalidate(cfg, outcome);
-    } catch (const admin::InvalidationFailed& e) {
-      // The change is made: print it, explain, and exit 1 so scripts notice.
-      std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << std::endl;
-      std::string rerun = cmd.name;
-      for (const auto& p : cmd.positional) rerun += " " + p;
-      for (const auto& [k, v] : cmd.options) rerun += " --" + k + " " + v;
-      std::cerr << "lagoon: " << e.what() << " Run `lagoon " << rerun << "` again once Redis is reachable.\n";
-      return 1;
-    }
+    print(json{{"applied", report.applied}, {"version", report.current_version}});
+    return 0;
   }
-  std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << std::endl;
-  return 0;
+  if (cmd.name == "prices refresh") return refresh_prices(cmd, cfg, *conn);
+  return report(cmd, cfg, run_operation(cmd, cfg, *conn));
 }
 
 }  // namespace
+
+void print(const nlohmann::json& out) { std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << std::endl; }
+
+int report(const Command& cmd, const config::Config& cfg, const admin::Outcome& outcome) {
+  print(outcome.body);
+  try {
+    admin::invalidate(cfg, outcome);
+  } catch (const admin::InvalidationFailed& e) {
+    // The change is made and printed: explain, and exit 1 so scripts notice.
+    std::string rerun = cmd.name;
+    for (const auto& p : cmd.positional) rerun += " " + p;
+    for (const auto& [k, v] : cmd.options) rerun += " --" + k + " " + v;
+    std::cerr << "lagoon: " << e.what() << " Run `lagoon " << rerun << "` again once Redis is reachable.\n";
+    return 1;
+  }
+  return 0;
+}
 
 std::string usage_text() {
   return "usage:\n"
@@ -108,6 +116,12 @@ std::string usage_text() {
          "  lagoon keys update ID [--name N] [--rpm N|default] [--tpm N|default] [--budget USD|none]\n"
          "                       [--period total|daily|monthly]\n"
          "  lagoon keys revoke ID\n"
+         "  lagoon prices list\n"
+         "  lagoon prices set MODEL [--input USD_PER_1M --output USD_PER_1M] [--cache-input USD_PER_1M]\n"
+         "                    [--cache-write USD_PER_1M] [--per-image USD] [--per-million-characters USD]\n"
+         "                    [--per-second USD]\n"
+         "  lagoon prices unset MODEL\n"
+         "  lagoon prices refresh\n"
          "  lagoon usage --key ID|--user NAME|ID [--from TIME] [--to TIME]\n"
          "  lagoon --version | --help\n"
          "\n"
@@ -141,7 +155,7 @@ Command parse(const std::vector<std::string>& args) {
   if (words.empty()) throw UsageError("no command given");
   cmd.name = words[0];
   std::size_t consumed = 1;
-  if ((words[0] == "users" || words[0] == "keys") && words.size() > 1) {
+  if ((words[0] == "users" || words[0] == "keys" || words[0] == "prices") && words.size() > 1) {
     cmd.name += " " + words[1];
     consumed = 2;
   }

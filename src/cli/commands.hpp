@@ -23,4 +23,18 @@ std::optional<std::string> option(const Command& cmd, const std::string& name);
 // The operation a command names, on one connection. Throws UsageError, db::AccountsError, pqxx errors.
 admin::Outcome run_operation(const Command& cmd, const config::Config& cfg, pqxx::connection& conn);
 
+// One JSON document on stdout.
+void print(const nlohmann::json& out);
+
+// Prints an operation's answer, then tells the running instances what it changed; the exit code (1 when
+// they could not be told: the change is made, and the message says how to repeat it).
+int report(const Command& cmd, const config::Config& cfg, const admin::Outcome& outcome);
+
+// `prices refresh`: Venice's model list fetched now (GET {upstream}/models?type=all, with the upstream
+// key, within kRefreshDeadline), judged against the newest stored table as the gateway's refresher
+// judges it (money::judge_model_list), stored and announced when good. Prints {"result", "version",
+// "models", "fetched_models"}; the exit code (1, with the reason on stderr, when nothing was stored
+// because the list could not be fetched or was refused).
+int refresh_prices(const Command& cmd, const config::Config& cfg, pqxx::connection& conn);
+
 }  // namespace lagoon::cli

@@ -1,5 +1,6 @@
 #include "commands.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "lagoon/admin/money_args.hpp"
@@ -49,6 +50,26 @@ admin::Outcome update_user(const Command& cmd, pqxx::connection& conn) {
   c.budget = budget_change(cmd);
   if (c.empty()) throw UsageError("users update needs --budget or --period");
   return admin::update_user(conn, cmd.positional.at(0), c);
+}
+
+// prices set MODEL --input X --output Y …: the flags are the API's rate names with '-' for '_'.
+admin::Outcome set_price(const Command& cmd, pqxx::connection& conn) {
+  admin::Rates rates;
+  auto flag = [](std::string name) {
+    std::replace(name.begin(), name.end(), '_', '-');
+    return name;
+  };
+  for (const char* name : admin::kRateNames) {
+    const auto text = option(cmd, flag(name));
+    if (!text) continue;
+    auto& into = admin::rate_field(rates, name);
+    into = admin::rate(*text);
+    if (!into)
+      throw UsageError("--" + flag(name) + ": expected " + std::string(admin::kRateRule) + ", got \"" + *text + "\"");
+  }
+  auto price = admin::price_from_rates(rates);
+  if (auto* p = std::get_if<admin::RatesProblem>(&price)) throw UsageError(p->message + " (--" + flag(p->field) + ")");
+  return admin::set_price(conn, cmd.positional.at(0), std::get<money::Price>(price));
 }
 
 admin::Outcome usage(const Command& cmd, pqxx::connection& conn) {
@@ -112,6 +133,9 @@ admin::Outcome run_operation(const Command& cmd, const config::Config& cfg, pqxx
   if (cmd.name == "keys list") return admin::list_keys(conn, cmd.options.at("user"));
   if (cmd.name == "keys get") return admin::get_key(conn, id_argument(cmd));
   if (cmd.name == "keys update") return update_key(cmd, conn);
+  if (cmd.name == "prices list") return admin::list_prices(conn);
+  if (cmd.name == "prices set") return set_price(cmd, conn);
+  if (cmd.name == "prices unset") return admin::delete_price(conn, cmd.positional.at(0));
   if (cmd.name == "usage") return usage(cmd, conn);
   throw UsageError("unknown command \"" + cmd.name + "\"");
 }

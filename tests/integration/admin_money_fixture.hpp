@@ -1,4 +1,4 @@
-// What the integration tests of budgets, prices and usage reports share: a migrated database, the CLI
+// What the integration tests of operators' money — budgets, prices, usage reports — share: a migrated database, the CLI
 // against it, and on demand `lagoon serve` with the admin API on (token kAdminToken) in front of the mock
 // upstream; and the record of a key as the Redis cache holds it, to see an invalidation rewrite it.
 // Not thread-safe; each test owns its fixture.
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <hiredis/hiredis.h>
 #include <nlohmann/json.hpp>
 
 #include "lagoon/auth/key_record.hpp"
@@ -22,6 +23,40 @@
 namespace lagoon::test {
 
 inline constexpr const char* kAdminToken = "admin-token-for-money-tests-0123";
+
+// A subscription to one Redis channel, as a running gateway holds one: what is announced there after it.
+class ChannelListener {
+ public:
+  ChannelListener(const std::string& redis_url, const std::string& channel) {
+    const auto endpoint = config::parse_redis_url(redis_url);
+    const timeval second{1, 0};
+    ctx_ = redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, second);
+    if (!ctx_ || ctx_->err) throw std::runtime_error("cannot reach Redis to subscribe");
+    redisSetTimeout(ctx_, second);
+    freeReplyObject(redisCommand(ctx_, "SUBSCRIBE %s", channel.c_str()));
+  }
+  ~ChannelListener() { redisFree(ctx_); }
+  ChannelListener(const ChannelListener&) = delete;
+  ChannelListener& operator=(const ChannelListener&) = delete;
+
+  // How many messages saying `payload` came until none came for a second. Once: the timeout that ends
+  // it ends the subscription.
+  int heard(const std::string& payload) {
+    int n = 0;
+    void* reply = nullptr;
+    while (redisGetReply(ctx_, &reply) == REDIS_OK && reply) {
+      const auto* r = static_cast<redisReply*>(reply);
+      if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && std::string(r->element[2]->str, r->element[2]->len) == payload)
+        ++n;
+      freeReplyObject(reply);
+      reply = nullptr;
+    }
+    return n;
+  }
+
+ private:
+  redisContext* ctx_ = nullptr;
+};
 
 class AdminMoneyTest : public ::testing::Test {
  protected:

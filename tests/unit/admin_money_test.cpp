@@ -124,3 +124,57 @@ TEST(AdminBudgetCalls, AreParsedFromTheBodiesThatCreateOrChange) {
   auto e = std::get<admin::ApiError>(admin::parse_call("PUT", "/admin/v1/users/a", "{}"));
   EXPECT_EQ(e.allow, "GET, PATCH, DELETE");
 }
+
+TEST(PriceRates, MakeAPriceWhenTheyAreEnoughForOne) {
+  EXPECT_EQ(admin::rate("0.7"), 700'000'000'000);
+  EXPECT_EQ(admin::rate("0.0000001"), 100'000);  // a rate may be finer than a micro-dollar
+  EXPECT_EQ(admin::rate("1000000"), 1'000'000 * kUsd);
+  EXPECT_FALSE(admin::rate("1000000.01"));
+  EXPECT_FALSE(admin::rate("-0.1"));
+  EXPECT_FALSE(admin::rate("x"));
+  EXPECT_EQ(admin::rate_of(json(2.8)), 2'800'000'000'000);
+  EXPECT_FALSE(admin::rate_of(json(nullptr)));
+
+  admin::Rates tokens;
+  tokens.input = 1 * kUsd;
+  tokens.output = 2 * kUsd;
+  tokens.cache_write = 3 * kUsd;
+  auto p = std::get<money::Price>(admin::price_from_rates(tokens));
+  EXPECT_EQ(p.tokens, (money::TokenRates{kUsd, 2 * kUsd, std::nullopt, 3 * kUsd}));
+  admin::Rates seconds;
+  seconds.per_second = 100'000'000;
+  EXPECT_EQ(std::get<money::Price>(admin::price_from_rates(seconds)).per_second, 100'000'000);
+
+  auto problem = [](admin::Rates r) { return std::get<admin::RatesProblem>(admin::price_from_rates(r)).field; };
+  EXPECT_EQ(problem({}), "input");
+  admin::Rates half;
+  half.input = kUsd;
+  EXPECT_EQ(problem(half), "output");
+  admin::Rates cache_only;
+  cache_only.cache_input = kUsd;
+  cache_only.per_image = kUsd;
+  EXPECT_EQ(problem(cache_only), "input");
+}
+
+TEST(AdminPriceCalls, TakeTheRestOfThePathAsTheModel) {
+  auto c = std::get<admin::Call>(admin::parse_call("PUT", "/admin/v1/prices/openai/whisper-large-v3", R"({"per_second":"0.0001"})"));
+  EXPECT_EQ(c.op, admin::Call::Op::set_price);
+  EXPECT_EQ(c.model, "openai/whisper-large-v3");
+  EXPECT_EQ(c.price.per_second, 100'000'000);
+  c = std::get<admin::Call>(admin::parse_call("DELETE", "/admin/v1/prices/openai%2Fwhisper-large-v3", ""));
+  EXPECT_EQ(c.op, admin::Call::Op::delete_price);
+  EXPECT_EQ(c.model, "openai/whisper-large-v3");
+  c = std::get<admin::Call>(admin::parse_call("DELETE", "/admin/v1/prices/m%3Astrip_thinking%3Dtrue", ""));
+  EXPECT_EQ(c.model, "m:strip_thinking=true");
+  EXPECT_EQ(std::get<admin::Call>(admin::parse_call("GET", "/admin/v1/prices", "")).op, admin::Call::Op::list_prices);
+
+  EXPECT_EQ(std::get<admin::ApiError>(admin::parse_call("GET", "/admin/v1/prices/", "")).kind,
+            lagoon::http::ErrorKind::not_found);
+  EXPECT_EQ(std::get<admin::ApiError>(admin::parse_call("GET", "/admin/v1/prices/a%zz", "")).kind,
+            lagoon::http::ErrorKind::not_found);
+  EXPECT_EQ(std::get<admin::ApiError>(admin::parse_call("POST", "/admin/v1/prices", "{}")).allow, "GET");
+  EXPECT_EQ(std::get<admin::ApiError>(admin::parse_call("GET", "/admin/v1/prices/m", "")).allow, "PUT, DELETE");
+  EXPECT_EQ(std::get<admin::ApiError>(admin::parse_call("PUT", "/admin/v1/prices/m", R"({"input":1})")).param, "output");
+  EXPECT_EQ(std::get<admin::ApiError>(admin::parse_call("PUT", "/admin/v1/prices/m", R"({"per_image":"-1"})")).param,
+            "per_image");
+}
