@@ -47,6 +47,8 @@ std::variant<std::optional<db::BudgetChange>, ApiError> budget_members(const jso
 // GET /users/{id|name}/usage and /keys/{id}/usage: from, to and by from the query string, into
 // call.usage (whose key or user is set).
 std::variant<Call, ApiError> usage_call(std::string_view target, Call call);
+// GET /usage: also key= or user=, with the CLI's rules (exactly one of them without by, at most one with).
+std::variant<Call, ApiError> report_call(std::string_view target);
 
 // /admin/v1/prices[/{model}] — `model` is the rest of the path, percent-decoded ("" for the collection).
 std::variant<Call, ApiError> prices_call(std::string_view method, const std::string& model, std::string_view body);

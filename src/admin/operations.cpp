@@ -13,24 +13,6 @@ namespace {
 
 json optional_json(const auto& v) { return v ? json(*v) : json(nullptr); }
 
-json totals_json(const db::UsageTotals& t) {
-  return {{"requests", t.requests},
-          {"prompt_tokens", t.prompt_tokens},
-          {"completion_tokens", t.completion_tokens},
-          {"total_tokens", t.total_tokens},
-          {"estimated_requests", t.estimated_requests}};
-}
-
-json groups_json(const std::vector<db::UsageGroup>& groups, const char* label) {
-  json out = json::array();
-  for (const auto& g : groups) {
-    json item = totals_json(g.totals);
-    item[label] = optional_json(g.name);
-    out.push_back(std::move(item));
-  }
-  return out;
-}
-
 // Redis may be across a network from an operator's shell; still, an operation must not hang.
 constexpr std::chrono::milliseconds kRedisTimeout{2000};
 
@@ -111,18 +93,6 @@ Outcome revoke_key(pqxx::connection& conn, std::int64_t key_id) {
   const auto k = db::revoke_key(conn, key_id);
   return {json{{"id", k.id}, {"revoked", true}, {"revoked_at", optional_json(k.revoked_at)}},
           db::key_records_of_key(conn, key_id), "key " + std::to_string(key_id) + " is revoked"};
-}
-
-Outcome usage(pqxx::connection& conn, const db::UsageQuery& query) {
-  const auto s = db::usage_summary(conn, query);
-  json body = totals_json(s.totals);
-  if (s.key_id) body["key_id"] = *s.key_id;
-  if (s.user_id) body["user_id"] = *s.user_id;
-  body["from"] = optional_json(query.from);
-  body["to"] = optional_json(query.to);
-  body["by_model"] = groups_json(s.by_model, "model");
-  body["by_outcome"] = groups_json(s.by_outcome, "outcome");
-  return {std::move(body), {}, {}};
 }
 
 void invalidate(const config::Config& cfg, const Outcome& outcome) {

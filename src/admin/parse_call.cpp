@@ -215,6 +215,10 @@ std::variant<Call, ApiError> parse_call(std::string_view method, std::string_vie
   if (seg.empty()) return not_found("Unknown admin URL");
   if (seg[0] == "users" && seg.size() <= 3) return users_call(method, target, seg, body);
   if (seg[0] == "keys" && seg.size() <= 3) return keys_call(method, target, seg, body);
+  if (seg[0] == "usage" && seg.size() == 1) {
+    if (method != "GET") return not_allowed(method, "GET");
+    return report_call(target);
+  }
   return not_found("Unknown admin URL");
 }
 

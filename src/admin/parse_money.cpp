@@ -33,14 +33,52 @@ std::variant<std::optional<db::BudgetChange>, ApiError> budget_members(const jso
   return std::optional<db::BudgetChange>(change);
 }
 
-std::variant<Call, ApiError> usage_call(std::string_view target, Call call) {
-  auto q = parse_query(target, {"from", "to"});
-  if (auto* e = std::get_if<ApiError>(&q)) return std::move(*e);
-  for (const auto& [k, v] : std::get<Query>(q)) {
-    if (!valid_timestamp(v))
-      return bad("\"" + k + "\" must be an RFC 3339 date or date-time, e.g. 2026-11-27T00:00:00Z", k);
-    (k == "from" ? call.usage.from : call.usage.to) = v;
+namespace {
+
+// from, to and by of a usage query string.
+std::optional<ApiError> usage_query(const Query& query, db::UsageQuery& usage) {
+  for (const auto& [k, v] : query) {
+    if (k == "by") {
+      usage.by = db::grouping_from(v);
+      if (!usage.by) return bad("\"by\" must be key, user, model or day", k);
+    } else if (k == "from" || k == "to") {
+      if (!valid_timestamp(v))
+        return bad("\"" + k + "\" must be an RFC 3339 date or date-time, e.g. 2026-11-27T00:00:00Z", k);
+      (k == "from" ? usage.from : usage.to) = v;
+    }
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::variant<Call, ApiError> usage_call(std::string_view target, Call call) {
+  auto q = parse_query(target, {"from", "to", "by"});
+  if (auto* e = std::get_if<ApiError>(&q)) return std::move(*e);
+  if (auto e = usage_query(std::get<Query>(q), call.usage)) return std::move(*e);
+  call.op = Call::Op::usage;
+  return call;
+}
+
+std::variant<Call, ApiError> report_call(std::string_view target) {
+  auto q = parse_query(target, {"key", "user", "from", "to", "by"});
+  if (auto* e = std::get_if<ApiError>(&q)) return std::move(*e);
+  const Query& query = std::get<Query>(q);
+  Call call;
+  if (auto e = usage_query(query, call.usage)) return std::move(*e);
+  if (const auto key = query.find("key"); key != query.end()) {
+    call.usage.key_id = positive_id(key->second);
+    if (!call.usage.key_id) return bad("\"key\" must be a key's id", "key");
+  }
+  if (const auto user = query.find("user"); user != query.end()) {
+    if (user->second.empty()) return bad("\"user\" must be a user's id or name", "user");
+    call.usage.user_ref = user->second;
+  }
+  const bool both = call.usage.key_id && call.usage.user_ref;
+  if (both || (!call.usage.by && !call.usage.key_id && !call.usage.user_ref))
+    return bad(both ? "Give \"key\" or \"user\", not both"
+                    : "Say whose usage (key= or user=), or group everyone's with by=",
+               both ? "user" : "by");
   call.op = Call::Op::usage;
   return call;
 }

@@ -47,7 +47,7 @@ const std::map<std::string, Spec>& specs() {
        {{}, {"input", "output", "cache-input", "cache-write", "per-image", "per-million-characters", "per-second"}, 1}},
       {"prices unset", {{}, {}, 1}},
       {"prices refresh", {}},
-      {"usage", {{}, {"key", "user", "from", "to"}, 0}},
+      {"usage", {{}, {"key", "user", "from", "to", "by"}, 0}},
   };
   return all;
 }
@@ -123,6 +123,7 @@ std::string usage_text() {
          "  lagoon prices unset MODEL\n"
          "  lagoon prices refresh\n"
          "  lagoon usage --key ID|--user NAME|ID [--from TIME] [--to TIME]\n"
+         "  lagoon usage [--key ID|--user NAME|ID] --by key|user|model|day [--from TIME] [--to TIME]\n"
          "  lagoon --version | --help\n"
          "\n"
          "Configuration comes from --config FILE and LAGOON_* environment variables;\n"

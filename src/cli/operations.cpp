@@ -76,7 +76,13 @@ admin::Outcome usage(const Command& cmd, pqxx::connection& conn) {
   db::UsageQuery q;
   const auto key = option(cmd, "key");
   q.user_ref = option(cmd, "user");
-  if (key.has_value() == q.user_ref.has_value()) throw UsageError("usage needs exactly one of --key ID and --user NAME|ID");
+  if (auto by = option(cmd, "by")) {
+    q.by = db::grouping_from(*by);
+    if (!q.by) throw UsageError("--by: expected key, user, model or day, got \"" + *by + "\"");
+    if (key && q.user_ref) throw UsageError("usage takes at most one of --key ID and --user NAME|ID");
+  } else if (key.has_value() == q.user_ref.has_value()) {
+    throw UsageError("usage needs exactly one of --key ID and --user NAME|ID, or --by to group everyone's usage");
+  }
   if (key) q.key_id = parse_int("--key", *key, 1, kMaxId);
   for (const auto& [flag, into] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
     if (auto v = option(cmd, flag)) {

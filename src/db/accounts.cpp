@@ -52,16 +52,6 @@ constexpr const char* kUpdateKey =
     "budget_usd = CASE WHEN $8 THEN $9::numeric ELSE budget_usd END, "
     "budget_period = CASE WHEN $8 THEN $10::text ELSE budget_period END "
     "WHERE id = $1 RETURNING " LAGOON_KEY_COLUMNS;
-// One pass over the (key or user, started_at) index; the grouping by model and by outcome is summed
-// from the (model, outcome) groups in C++.
-#define LAGOON_USAGE_SUMS                                                                           \
-  "SELECT model, outcome, count(*), COALESCE(sum(prompt_tokens), 0), COALESCE(sum(completion_tokens), 0), " \
-  "COALESCE(sum(total_tokens), 0), count(*) FILTER (WHERE tokens_estimated) FROM usage_records "
-#define LAGOON_USAGE_RANGE                                                     \
-  " AND started_at >= COALESCE($2::timestamptz, '-infinity'::timestamptz) " \
-  "AND started_at < COALESCE($3::timestamptz, 'infinity'::timestamptz) GROUP BY model, outcome"
-constexpr const char* kUsageOfKey = LAGOON_USAGE_SUMS "WHERE api_key_id = $1" LAGOON_USAGE_RANGE;
-constexpr const char* kUsageOfUser = LAGOON_USAGE_SUMS "WHERE user_id = $1" LAGOON_USAGE_RANGE;
 constexpr const char* kKeysOfUser = "SELECT " LAGOON_KEY_COLUMNS " FROM api_keys WHERE user_id = $1 ORDER BY id";
 
 template <class T>
@@ -160,16 +150,6 @@ std::optional<money::Budget> locked_budget(pqxx::transaction_base& t, const char
   return r.empty() ? std::nullopt : budget_from(r[0][0], r[0][1]);
 }
 
-User find_user_in(pqxx::transaction_base& t, const std::string& ref) {
-  if (auto id = as_id(ref)) {
-    auto r = t.exec_params(kUserById, *id);
-    if (!r.empty()) return user_from(r[0]);
-  }
-  auto r = t.exec_params(kUserByName, ref);
-  if (r.empty()) throw AccountsError(AccountsError::Kind::not_found, "no user \"" + ref + "\"");
-  return user_from(r[0]);
-}
-
 }  // namespace
 
 std::optional<money::Budget> changed_budget(const std::optional<money::Budget>& current, const BudgetChange& c) {
@@ -203,14 +183,24 @@ User create_user(pqxx::connection& conn, const std::string& name) {
   return user_from(r[0]);
 }
 
+User find_user(pqxx::transaction_base& t, const std::string& ref) {
+  if (auto id = as_id(ref)) {
+    auto r = t.exec_params(kUserById, *id);
+    if (!r.empty()) return user_from(r[0]);
+  }
+  auto r = t.exec_params(kUserByName, ref);
+  if (r.empty()) throw AccountsError(AccountsError::Kind::not_found, "no user \"" + ref + "\"");
+  return user_from(r[0]);
+}
+
 User find_user(pqxx::connection& conn, const std::string& ref) {
   pqxx::read_transaction t(conn);
-  return find_user_in(t, ref);
+  return find_user(t, ref);
 }
 
 User deactivate_user(pqxx::connection& conn, const std::string& ref) {
   pqxx::work w(conn);
-  User user = find_user_in(w, ref);
+  User user = find_user(w, ref);
   auto r = w.exec_params(kDeactivateUser, user.id);
   w.commit();
   return user_from(r[0]);
@@ -218,7 +208,7 @@ User deactivate_user(pqxx::connection& conn, const std::string& ref) {
 
 User update_user(pqxx::connection& conn, const std::string& ref, const UserChanges& c) {
   pqxx::work w(conn);
-  User user = find_user_in(w, ref);
+  User user = find_user(w, ref);
   if (!c.budget) return user;
   const auto [amount, period] = budget_columns(changed_budget(locked_budget(w, kUserBudgetForUpdate, user.id), *c.budget));
   auto r = w.exec_params(kSetUserBudget, user.id, amount, period);
@@ -232,7 +222,7 @@ CreatedKey create_key(pqxx::connection& conn, const std::string& pepper, const s
   check_limits(options.rpm_limit, options.tpm_limit);
   check_budget(options.budget);
   pqxx::work w(conn);
-  User user = find_user_in(w, user_ref);
+  User user = find_user(w, user_ref);
   if (!user.is_active) throw AccountsError(AccountsError::Kind::invalid, "user \"" + user.name + "\" is deactivated");
   CreatedKey k;
   k.key = keys::generate(pepper);
@@ -306,63 +296,9 @@ KeyInfo update_key(pqxx::connection& conn, std::int64_t key_id, const KeyChanges
   return key_from(r[0]);
 }
 
-UsageSummary usage_summary(pqxx::connection& conn, const UsageQuery& q) {
-  pqxx::read_transaction t(conn);
-  // Timestamps without an offset are read as UTC, whatever the server's TimeZone.
-  t.exec("SET LOCAL TimeZone = 'UTC'");
-  for (const auto& [what, value] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
-    if (!*value) continue;
-    try {
-      pqxx::subtransaction s(t, "check_time");
-      s.exec_params("SELECT $1::timestamptz", **value);
-    } catch (const pqxx::data_exception&) {
-      throw AccountsError(AccountsError::Kind::invalid, std::string(what) + ": not a timestamp", what);
-    }
-  }
-  UsageSummary out;
-  pqxx::result rows;
-  if (q.key_id) {
-    if (t.exec_params(kKeyById, *q.key_id).empty())
-      throw AccountsError(AccountsError::Kind::not_found, "no key with id " + std::to_string(*q.key_id));
-    out.key_id = q.key_id;
-    rows = t.exec_params(kUsageOfKey, *q.key_id, q.from, q.to);
-  } else {
-    const User user = find_user_in(t, q.user_ref.value_or(""));
-    out.user_id = user.id;
-    rows = t.exec_params(kUsageOfUser, user.id, q.from, q.to);
-  }
-  auto add = [](UsageTotals& into, const UsageTotals& v) {
-    into.requests += v.requests;
-    into.prompt_tokens += v.prompt_tokens;
-    into.completion_tokens += v.completion_tokens;
-    into.total_tokens += v.total_tokens;
-    into.estimated_requests += v.estimated_requests;
-  };
-  auto group = [&](std::vector<UsageGroup>& groups, const std::optional<std::string>& name, const UsageTotals& v) {
-    for (auto& g : groups)
-      if (g.name == name) return add(g.totals, v);
-    groups.push_back(UsageGroup{name, v});
-  };
-  for (const auto& row : rows) {
-    const UsageTotals v{row[2].as<std::int64_t>(), row[3].as<std::int64_t>(), row[4].as<std::int64_t>(),
-                        row[5].as<std::int64_t>(), row[6].as<std::int64_t>()};
-    add(out.totals, v);
-    group(out.by_model, optional_field<std::string>(row[0]), v);
-    group(out.by_outcome, optional_field<std::string>(row[1]), v);
-  }
-  auto order = [](std::vector<UsageGroup>& g) {
-    std::stable_sort(g.begin(), g.end(), [](const UsageGroup& a, const UsageGroup& b) {
-      return a.totals.requests != b.totals.requests ? a.totals.requests > b.totals.requests : a.name < b.name;
-    });
-  };
-  order(out.by_model);
-  order(out.by_outcome);
-  return out;
-}
-
 std::vector<KeyInfo> list_keys(pqxx::connection& conn, const std::string& user_ref) {
   pqxx::read_transaction t(conn);
-  User user = find_user_in(t, user_ref);
+  User user = find_user(t, user_ref);
   std::vector<KeyInfo> out;
   for (const auto& row : t.exec_params(kKeysOfUser, user.id)) out.push_back(key_from(row));
   return out;

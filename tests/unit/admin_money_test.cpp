@@ -8,6 +8,7 @@
 #include "lagoon/admin/money_args.hpp"
 #include "lagoon/cli/cli.hpp"
 #include "lagoon/db/accounts.hpp"
+#include "lagoon/db/usage_report.hpp"
 
 namespace admin = lagoon::admin;
 namespace db = lagoon::db;
@@ -177,4 +178,41 @@ TEST(AdminPriceCalls, TakeTheRestOfThePathAsTheModel) {
   EXPECT_EQ(std::get<admin::ApiError>(admin::parse_call("PUT", "/admin/v1/prices/m", R"({"input":1})")).param, "output");
   EXPECT_EQ(std::get<admin::ApiError>(admin::parse_call("PUT", "/admin/v1/prices/m", R"({"per_image":"-1"})")).param,
             "per_image");
+}
+
+TEST(UsageReportParts, NumericTextLosesOnlyTheZerosItsScaleAdded) {
+  for (const auto& [in, out] : std::vector<std::pair<std::string, std::string>>{
+           {"0", "0"}, {"0.000000000000", "0"}, {"12.000", "12"}, {"0.001500000000", "0.0015"}, {"100", "100"},
+           {"10000002.626956789012", "10000002.626956789012"}, {"1.10", "1.1"}})
+    EXPECT_EQ(db::trim_decimal(in), out) << in;
+  for (auto g : {db::Grouping::key, db::Grouping::user, db::Grouping::model, db::Grouping::day})
+    EXPECT_EQ(db::grouping_from(db::grouping_name(g)), g);
+  EXPECT_FALSE(db::grouping_from("week"));
+}
+
+TEST(AdminUsageCalls, TakeAGroupingAndForEveryoneAScope) {
+  auto c = std::get<admin::Call>(admin::parse_call("GET", "/admin/v1/keys/4/usage?by=day&from=2026-11-01", ""));
+  EXPECT_EQ(c.op, admin::Call::Op::usage);
+  EXPECT_EQ(c.usage.key_id, 4);
+  EXPECT_EQ(c.usage.by, db::Grouping::day);
+  EXPECT_EQ(c.usage.from, "2026-11-01");
+  c = std::get<admin::Call>(admin::parse_call("GET", "/admin/v1/usage?by=user", ""));
+  EXPECT_EQ(c.usage.by, db::Grouping::user);
+  EXPECT_FALSE(c.usage.key_id);
+  EXPECT_FALSE(c.usage.user_ref);
+  c = std::get<admin::Call>(admin::parse_call("GET", "/admin/v1/usage?user=bob%20smith", ""));
+  EXPECT_EQ(c.usage.user_ref, "bob smith");
+  EXPECT_FALSE(c.usage.by);
+  c = std::get<admin::Call>(admin::parse_call("GET", "/admin/v1/usage?key=9&by=model&to=2026-12-01T00:00:00Z", ""));
+  EXPECT_EQ(c.usage.key_id, 9);
+  EXPECT_EQ(c.usage.to, "2026-12-01T00:00:00Z");
+  for (const auto& [target, param] : std::vector<std::pair<std::string, std::string>>{
+           {"/admin/v1/usage", "by"},
+           {"/admin/v1/usage?from=2026-01-01", "by"},
+           {"/admin/v1/usage?key=1&user=a&by=day", "user"},
+           {"/admin/v1/usage?key=0&by=day", "key"},
+           {"/admin/v1/usage?by=Day", "by"},
+           {"/admin/v1/users/a/usage?by=", "by"},
+       })
+    EXPECT_EQ(std::get<admin::ApiError>(admin::parse_call("GET", target, "")).param, param) << target;
 }

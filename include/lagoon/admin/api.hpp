@@ -45,6 +45,7 @@
 
 #include "lagoon/config/config.hpp"
 #include "lagoon/db/accounts.hpp"
+#include "lagoon/db/usage_report.hpp"
 #include "lagoon/db/pool.hpp"
 #include "lagoon/http/errors.hpp"
 #include "lagoon/metrics/registry.hpp"

@@ -21,6 +21,7 @@
 #include "lagoon/auth/key_record.hpp"
 #include "lagoon/config/config.hpp"
 #include "lagoon/db/accounts.hpp"
+#include "lagoon/db/usage_report.hpp"
 #include "lagoon/money/price.hpp"
 
 namespace lagoon::admin {
@@ -46,6 +47,9 @@ Outcome list_keys(pqxx::connection& conn, const std::string& user_ref);
 Outcome get_key(pqxx::connection& conn, std::int64_t key_id);
 Outcome update_key(pqxx::connection& conn, std::int64_t key_id, const db::KeyChanges& changes);
 Outcome revoke_key(pqxx::connection& conn, std::int64_t key_id);
+// Without query.by: {"requests", tokens…, "cost_usd", "unpriced_requests", "units", "key_id"|"user_id",
+// "from", "to", "by_model": […], "by_outcome": […]}. With it: {"by", "key_id"?, "user_id"?, "from", "to",
+// "totals", "rows": […]}, each row the same sums under its "key_id", "user_id", "model" or "day".
 Outcome usage(pqxx::connection& conn, const db::UsageQuery& query);
 
 // The newest stored Venice table and the overrides: {"version", "fetched_at", "models": [{"model",

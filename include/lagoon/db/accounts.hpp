@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <pqxx/connection>
+#include <pqxx/transaction_base>
 
 #include "lagoon/auth/key_record.hpp"
 #include "lagoon/money/budget.hpp"
@@ -94,39 +95,11 @@ struct UserChanges {
   bool empty() const noexcept { return !budget; }
 };
 
-// Usage totals over [from, to) for one key or one user, from usage_records.
-struct UsageQuery {
-  std::optional<std::int64_t> key_id;
-  std::optional<std::string> user_ref;
-  std::optional<std::string> from;  // timestamps Postgres understands (validated by the caller); none = unbounded
-  std::optional<std::string> to;
-};
-
-struct UsageTotals {
-  std::int64_t requests = 0;
-  std::int64_t prompt_tokens = 0;
-  std::int64_t completion_tokens = 0;
-  std::int64_t total_tokens = 0;
-  std::int64_t estimated_requests = 0;  // requests whose tokens were estimated (no usage from upstream)
-};
-
-struct UsageGroup {
-  std::optional<std::string> name;  // model or outcome; a model is null for requests that named none
-  UsageTotals totals;
-};
-
-struct UsageSummary {
-  std::optional<std::int64_t> key_id;
-  std::optional<std::int64_t> user_id;
-  UsageTotals totals;
-  std::vector<UsageGroup> by_model;    // most requests first
-  std::vector<UsageGroup> by_outcome;  // most requests first
-};
-
 User create_user(pqxx::connection& conn, const std::string& name);
 
-// `ref` is a numeric id or a name; an id wins when both could match.
+// `ref` is a numeric id or a name; an id wins when both could match. Throws not_found.
 User find_user(pqxx::connection& conn, const std::string& ref);
+User find_user(pqxx::transaction_base& t, const std::string& ref);  // inside a caller's transaction
 
 // Marks the user inactive: every one of its keys stops authenticating. Deactivating twice is harmless.
 User deactivate_user(pqxx::connection& conn, const std::string& ref);
@@ -146,9 +119,6 @@ KeyInfo get_key(pqxx::connection& conn, std::int64_t key_id);
 
 // Changes a key's name, limits and budget; throws not_found for an unknown id, invalid for bad values.
 KeyInfo update_key(pqxx::connection& conn, std::int64_t key_id, const KeyChanges& changes);
-
-// Throws not_found for an unknown key or user, invalid for an unreadable timestamp.
-UsageSummary usage_summary(pqxx::connection& conn, const UsageQuery& query);
 
 // The hot-path lookup, as a prepared statement: registered on every pooled connection by db::connect.
 inline constexpr const char* kAuthStatement = "lagoon_auth_key";
