@@ -5,6 +5,7 @@
 
 #include "lagoon/auth/invalidation.hpp"
 #include "lagoon/config/url.hpp"
+#include "lagoon/money/book.hpp"
 #include "lagoon/redis/sync.hpp"
 
 namespace lagoon::admin {
@@ -12,35 +13,26 @@ namespace {
 
 json optional_json(const auto& v) { return v ? json(*v) : json(nullptr); }
 
-json totals_json(const db::UsageTotals& t) {
-  return {{"requests", t.requests},
-          {"prompt_tokens", t.prompt_tokens},
-          {"completion_tokens", t.completion_tokens},
-          {"total_tokens", t.total_tokens},
-          {"estimated_requests", t.estimated_requests}};
-}
-
-json groups_json(const std::vector<db::UsageGroup>& groups, const char* label) {
-  json out = json::array();
-  for (const auto& g : groups) {
-    json item = totals_json(g.totals);
-    item[label] = optional_json(g.name);
-    out.push_back(std::move(item));
-  }
-  return out;
-}
-
 // Redis may be across a network from an operator's shell; still, an operation must not hang.
 constexpr std::chrono::milliseconds kRedisTimeout{2000};
 
 }  // namespace
 
+namespace {
+void add_budget(json& j, const std::optional<money::Budget>& b) {
+  j["budget_usd"] = b ? json(money::format_usd(b->amount)) : json(nullptr);
+  j["budget_period"] = b ? json(money::period_name(b->period)) : json(nullptr);
+}
+}  // namespace
+
 json user_json(const db::User& u) {
-  return {{"id", u.id}, {"name", u.name}, {"is_active", u.is_active}, {"created_at", u.created_at}};
+  json j = {{"id", u.id}, {"name", u.name}, {"is_active", u.is_active}, {"created_at", u.created_at}};
+  add_budget(j, u.budget);
+  return j;
 }
 
 json key_json(const db::KeyInfo& k) {
-  return {{"id", k.id},
+  json j = {{"id", k.id},
           {"user_id", k.user_id},
           {"prefix", k.prefix},
           {"name", optional_json(k.name)},
@@ -50,6 +42,8 @@ json key_json(const db::KeyInfo& k) {
           {"created_at", k.created_at},
           {"last_used_at", optional_json(k.last_used_at)},
           {"revoked_at", optional_json(k.revoked_at)}};
+  add_budget(j, k.budget);
+  return j;
 }
 
 Outcome create_user(pqxx::connection& conn, const std::string& name) {
@@ -63,6 +57,11 @@ Outcome deactivate_user(pqxx::connection& conn, const std::string& ref) {
   return {user_json(u), db::key_records_of_user(conn, u.id), "user \"" + u.name + "\" is deactivated"};
 }
 
+Outcome update_user(pqxx::connection& conn, const std::string& ref, const db::UserChanges& changes) {
+  const auto u = db::update_user(conn, ref, changes);
+  return {user_json(u), db::key_records_of_user(conn, u.id), "user \"" + u.name + "\" is updated"};
+}
+
 Outcome create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,
                    const db::KeyOptions& options) {
   const auto k = db::create_key(conn, pepper, user_ref, options);
@@ -73,6 +72,7 @@ Outcome create_key(pqxx::connection& conn, const std::string& pepper, const std:
             {"name", optional_json(options.name)},
             {"rpm_limit", optional_json(options.rpm_limit)},
             {"tpm_limit", optional_json(options.tpm_limit)}};
+  add_budget(body, options.budget);
   return {std::move(body), {}, {}};
 }
 
@@ -95,27 +95,23 @@ Outcome revoke_key(pqxx::connection& conn, std::int64_t key_id) {
           db::key_records_of_key(conn, key_id), "key " + std::to_string(key_id) + " is revoked"};
 }
 
-Outcome usage(pqxx::connection& conn, const db::UsageQuery& query) {
-  const auto s = db::usage_summary(conn, query);
-  json body = totals_json(s.totals);
-  if (s.key_id) body["key_id"] = *s.key_id;
-  if (s.user_id) body["user_id"] = *s.user_id;
-  body["from"] = optional_json(query.from);
-  body["to"] = optional_json(query.to);
-  body["by_model"] = groups_json(s.by_model, "model");
-  body["by_outcome"] = groups_json(s.by_outcome, "outcome");
-  return {std::move(body), {}, {}};
-}
-
 void invalidate(const config::Config& cfg, const Outcome& outcome) {
-  if (outcome.stale.empty()) return;
+  if (outcome.stale.empty() && !outcome.prices_changed) return;
   try {
     redis::SyncConnection redis(config::parse_redis_url(cfg.redis_url), kRedisTimeout);
     auth::publish_invalidation(redis, cfg.redis_prefix, outcome.stale);
+    if (outcome.prices_changed) {
+      auto reply = redis.command(
+          {"PUBLISH", money::prices_channel(cfg.redis_prefix), std::string(money::kPricesChanged)});
+      if (!reply) throw std::runtime_error(redis.error());
+      if (reply->is_error()) throw std::runtime_error("Redis refused PUBLISH: " + reply->str);
+    }
   } catch (const std::exception& e) {
+    // Prices are reloaded anyway by each instance's next refresh from Venice; cached keys only expire.
+    const char* until = outcome.prices_changed ? "they keep the prices they have until their next refresh from Venice"
+                                               : "they may go on using their cached copy for up to 15 min";
     throw InvalidationFailed(outcome.change + " in Postgres, but the running instances could not be told (" +
-                             e.what() +
-                             "); they may go on using their cached copy for up to 15 min.");
+                             e.what() + "); " + until + ".");
   }
 }
 

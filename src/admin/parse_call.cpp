@@ -2,109 +2,15 @@
 // refusal is table-tested without a server or a database.
 #include "lagoon/admin/api.hpp"
 
-#include <charconv>
-#include <map>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "lagoon/admin/operations.hpp"
+#include "call_parts.hpp"
 #include "lagoon/ratelimit/policy.hpp"
 
 namespace lagoon::admin {
 namespace {
 
-using nlohmann::json;
-
-ApiError bad(std::string message, std::optional<std::string> param = std::nullopt) {
-  return ApiError{http::ErrorKind::invalid_request, std::move(message), std::move(param), {}};
-}
-ApiError not_found(std::string message) { return ApiError{http::ErrorKind::not_found, std::move(message), {}, {}}; }
-ApiError not_allowed(std::string_view method, std::string_view allow) {
-  return ApiError{http::ErrorKind::method_not_allowed, "Method " + std::string(method) + " is not allowed here", {},
-                  std::string(allow)};
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decoding of a path segment or query value; nullopt for a broken escape. '+' stays '+', so a
-// timestamp's "+01:00" offset arrives intact when a client does not escape it.
-std::optional<std::string> decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;
-    const int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
-
-std::optional<std::int64_t> positive_id(std::string_view s) {
-  std::int64_t v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || v <= 0) return std::nullopt;
-  return v;
-}
-
-using Query = std::map<std::string, std::string>;
-
-std::variant<Query, ApiError> parse_query(std::string_view target, std::initializer_list<std::string_view> allowed) {
-  Query q;
-  const auto mark = target.find('?');
-  if (mark == std::string_view::npos) return q;
-  std::string_view rest = target.substr(mark + 1);
-  while (!rest.empty()) {
-    const auto amp = rest.find('&');
-    const std::string_view pair = rest.substr(0, amp);
-    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-    if (pair.empty()) continue;
-    const auto eq = pair.find('=');
-    auto name = decode(pair.substr(0, eq));
-    auto value = decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
-    if (!name || !value) return bad("Malformed percent-escape in the query string");
-    bool known = false;
-    for (auto a : allowed) known = known || a == *name;
-    if (!known) return bad("Unknown query parameter \"" + *name + "\"", *name);
-    if (!q.emplace(*name, *value).second) return bad("Query parameter \"" + *name + "\" given twice", *name);
-  }
-  return q;
-}
-
-// The JSON object body of a POST or PATCH, with only `allowed` members.
-std::variant<json, ApiError> parse_body(std::string_view body, std::initializer_list<std::string_view> allowed) {
-  json j = json::parse(body.begin(), body.end(), nullptr, false);
-  if (j.is_discarded()) return bad(body.empty() ? "A JSON object body is required" : "The body is not valid JSON");
-  if (!j.is_object()) return bad("The body must be a JSON object");
-  for (const auto& [k, v] : j.items()) {
-    bool known = false;
-    for (auto a : allowed) known = known || a == k;
-    if (!known) return bad("Unknown field \"" + k + "\"", k);
-  }
-  return j;
-}
-
-// A member given under either of two names (the CLI's short one or the name it is shown with).
-std::variant<const json*, ApiError> member(const json& j, const char* name, const char* alias) {
-  const auto a = j.find(name);
-  const auto b = alias ? j.find(alias) : j.end();
-  if (a != j.end() && b != j.end())
-    return bad(std::string("Give \"") + name + "\" or \"" + alias + "\", not both", std::string(alias));
-  if (a != j.end()) return &*a;
-  if (b != j.end()) return &*b;
-  return static_cast<const json*>(nullptr);
-}
+using namespace parts;
 
 // A limit: absent (outer nullopt), null (inner nullopt = configured default) or an integer in range.
 std::variant<std::optional<std::optional<std::int64_t>>, ApiError> limit_member(const json& j, const char* name,
@@ -134,15 +40,15 @@ std::variant<std::optional<std::optional<std::string>>, ApiError> name_member(co
 using ratelimit::kMaxRpm;
 using ratelimit::kMaxTpm;
 
-std::variant<Call, ApiError> usage_call(std::string_view target, Call call) {
-  auto q = parse_query(target, {"from", "to"});
-  if (auto* e = std::get_if<ApiError>(&q)) return std::move(*e);
-  for (const auto& [k, v] : std::get<Query>(q)) {
-    if (!valid_timestamp(v))
-      return bad("\"" + k + "\" must be an RFC 3339 date or date-time, e.g. 2026-11-27T00:00:00Z", k);
-    (k == "from" ? call.usage.from : call.usage.to) = v;
-  }
-  call.op = Call::Op::usage;
+// PATCH /users/{id|name}: its budget.
+std::variant<Call, ApiError> update_user_call(std::string_view body, Call call) {
+  auto b = parse_body(body, {"budget_usd", "budget", "budget_period", "period"});
+  if (auto* e = std::get_if<ApiError>(&b)) return std::move(*e);
+  auto budget = budget_members(std::get<json>(b));
+  if (auto* e = std::get_if<ApiError>(&budget)) return std::move(*e);
+  call.user_changes.budget = std::get<std::optional<db::BudgetChange>>(budget);
+  if (call.user_changes.empty()) return bad("Nothing to change: give \"budget_usd\" or \"budget_period\"");
+  call.op = Call::Op::update_user;
   return call;
 }
 
@@ -165,7 +71,8 @@ std::variant<Call, ApiError> users_call(std::string_view method, std::string_vie
   if (seg.size() == 2) {
     if (method == "GET") call.op = Call::Op::get_user;
     else if (method == "DELETE") call.op = Call::Op::deactivate_user;
-    else return not_allowed(method, "GET, DELETE");
+    else if (method == "PATCH") return update_user_call(body, std::move(call));
+    else return not_allowed(method, "GET, PATCH, DELETE");
     return call;
   }
   if (seg.size() == 3 && (seg[2] == "keys" || seg[2] == "usage")) {
@@ -180,9 +87,10 @@ std::variant<Call, ApiError> users_call(std::string_view method, std::string_vie
   return not_found("Unknown admin URL");
 }
 
-// PATCH /keys/{id}: at least one of name, rpm, tpm.
+// PATCH /keys/{id}: at least one of name, rpm, tpm, budget.
 std::variant<Call, ApiError> update_key_call(std::string_view body, Call call) {
-  auto b = parse_body(body, {"name", "rpm", "rpm_limit", "tpm", "tpm_limit"});
+  auto b = parse_body(body, {"name", "rpm", "rpm_limit", "tpm", "tpm_limit", "budget_usd", "budget", "budget_period",
+                             "period"});
   if (auto* e = std::get_if<ApiError>(&b)) return std::move(*e);
   const json& j = std::get<json>(b);
   auto name = name_member(j);
@@ -194,7 +102,11 @@ std::variant<Call, ApiError> update_key_call(std::string_view body, Call call) {
   auto tpm = limit_member(j, "tpm", "tpm_limit", kMaxTpm);
   if (auto* e = std::get_if<ApiError>(&tpm)) return std::move(*e);
   call.key_changes.tpm_limit = std::get<std::optional<std::optional<std::int64_t>>>(tpm);
-  if (call.key_changes.empty()) return bad("Nothing to change: give \"name\", \"rpm\" or \"tpm\"");
+  auto budget = budget_members(j);
+  if (auto* e = std::get_if<ApiError>(&budget)) return std::move(*e);
+  call.key_changes.budget = std::get<std::optional<db::BudgetChange>>(budget);
+  if (call.key_changes.empty())
+    return bad("Nothing to change: give \"name\", \"rpm\", \"tpm\", \"budget_usd\" or \"budget_period\"");
   call.op = Call::Op::update_key;
   return call;
 }
@@ -202,7 +114,8 @@ std::variant<Call, ApiError> update_key_call(std::string_view body, Call call) {
 // POST /keys: whose key (a user's id or name), and its optional name and limits.
 std::variant<Call, ApiError> create_key_call(std::string_view body) {
   Call call;
-  auto b = parse_body(body, {"user", "user_id", "name", "rpm", "rpm_limit", "tpm", "tpm_limit"});
+  auto b = parse_body(body, {"user", "user_id", "name", "rpm", "rpm_limit", "tpm", "tpm_limit", "budget_usd", "budget",
+                             "budget_period", "period"});
   if (auto* e = std::get_if<ApiError>(&b)) return std::move(*e);
   const json& j = std::get<json>(b);
   auto u = member(j, "user", "user_id");
@@ -222,6 +135,13 @@ std::variant<Call, ApiError> create_key_call(std::string_view body) {
   auto tpm = limit_member(j, "tpm", "tpm_limit", kMaxTpm);
   if (auto* e = std::get_if<ApiError>(&tpm)) return std::move(*e);
   if (auto t = std::get<std::optional<std::optional<std::int64_t>>>(tpm)) call.key_options.tpm_limit = *t;
+  auto budget = budget_members(j);
+  if (auto* e = std::get_if<ApiError>(&budget)) return std::move(*e);
+  if (const auto& change = std::get<std::optional<db::BudgetChange>>(budget)) {
+    // A new key has no budget whose period could be kept or changed.
+    if (change->period && !change->amount) return bad("\"budget_period\" needs \"budget_usd\"", "budget_period");
+    if (change->amount) call.key_options.budget = money::Budget{*change->amount, change->period.value_or(money::Period::total)};
+  }
   call.op = Call::Op::create_key;
   call.success_status = 201;
   return call;
@@ -274,6 +194,14 @@ std::variant<Call, ApiError> parse_call(std::string_view method, std::string_vie
   constexpr std::string_view kBase = "/admin/v1";
   if (path.substr(0, kBase.size()) != kBase) return not_found("Unknown admin URL");
   path.remove_prefix(kBase.size());
+  // A model id may hold '/' ("openai/whisper-large-v3"): the rest of the path is the id, escaped or not.
+  constexpr std::string_view kPrices = "/prices";
+  if (path == kPrices) return prices_call(method, "", body);
+  if (path.substr(0, kPrices.size() + 1) == "/prices/") {
+    auto model = decode(path.substr(kPrices.size() + 1));
+    if (!model || model->empty()) return not_found("Unknown admin URL");
+    return prices_call(method, *model, body);
+  }
   std::vector<std::string> seg;
   while (!path.empty()) {
     if (path[0] != '/') return not_found("Unknown admin URL");
@@ -287,6 +215,10 @@ std::variant<Call, ApiError> parse_call(std::string_view method, std::string_vie
   if (seg.empty()) return not_found("Unknown admin URL");
   if (seg[0] == "users" && seg.size() <= 3) return users_call(method, target, seg, body);
   if (seg[0] == "keys" && seg.size() <= 3) return keys_call(method, target, seg, body);
+  if (seg[0] == "usage" && seg.size() == 1) {
+    if (method != "GET") return not_allowed(method, "GET");
+    return report_call(target);
+  }
   return not_found("Unknown admin URL");
 }
 

@@ -11,13 +11,12 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
-#include "lagoon/admin/operations.hpp"
-#include "lagoon/ratelimit/policy.hpp"
+#include "commands.hpp"
+#include "lagoon/app/run.hpp"
 #include "lagoon/config/config.hpp"
 #include "lagoon/db/accounts.hpp"
 #include "lagoon/db/connection.hpp"
 #include "lagoon/db/migrations.hpp"
-#include "lagoon/app/run.hpp"
 
 namespace lagoon::cli {
 namespace {
@@ -37,22 +36,20 @@ const std::map<std::string, Spec>& specs() {
       {"users create", {{"name"}, {}, 0}},
       {"users deactivate", {{}, {}, 1}},
       {"users get", {{}, {}, 1}},
-      {"keys create", {{"user"}, {"name", "rpm", "tpm"}, 0}},
+      {"users update", {{}, {"budget", "period"}, 1}},
+      {"keys create", {{"user"}, {"name", "rpm", "tpm", "budget", "period"}, 0}},
       {"keys revoke", {{}, {}, 1}},
       {"keys list", {{"user"}, {}, 0}},
       {"keys get", {{}, {}, 1}},
-      {"keys update", {{}, {"name", "rpm", "tpm"}, 1}},
-      {"usage", {{}, {"key", "user", "from", "to"}, 0}},
+      {"keys update", {{}, {"name", "rpm", "tpm", "budget", "period"}, 1}},
+      {"prices list", {}},
+      {"prices set",
+       {{}, {"input", "output", "cache-input", "cache-write", "per-image", "per-million-characters", "per-second"}, 1}},
+      {"prices unset", {{}, {}, 1}},
+      {"prices refresh", {}},
+      {"usage", {{}, {"key", "user", "from", "to", "by"}, 0}},
   };
   return all;
-}
-
-std::int64_t parse_int(const std::string& what, const std::string& s, std::int64_t lo, std::int64_t hi) {
-  std::int64_t v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || v < lo || v > hi)
-    throw UsageError(what + ": expected an integer " + std::to_string(lo) + ".." + std::to_string(hi) + ", got \"" + s + "\"");
-  return v;
 }
 
 config::Config load_config(const Command& cmd) {
@@ -68,67 +65,6 @@ config::Config load_config(const Command& cmd) {
   return config::load(text, config::process_environment(), std::thread::hardware_concurrency());
 }
 
-using ratelimit::kMaxRpm;
-using ratelimit::kMaxTpm;
-
-// --rpm/--tpm of `keys update`: a number, or "default" for the configured default (NULL).
-std::optional<std::int64_t> limit_or_default(const std::string& what, const std::string& s, std::int64_t max) {
-  if (s == "default") return std::nullopt;
-  return parse_int(what, s, 0, max);
-}
-
-std::int64_t key_id_argument(const Command& cmd) {
-  return parse_int("ID", cmd.positional.at(0), 1, 9223372036854775807LL);
-}
-
-std::optional<std::string> option(const Command& cmd, const std::string& name) {
-  auto it = cmd.options.find(name);
-  if (it == cmd.options.end()) return std::nullopt;
-  return it->second;
-}
-
-// The operation a command names, on one connection; the same functions serve /admin/v1.
-admin::Outcome run_operation(const Command& cmd, const config::Config& cfg, pqxx::connection& conn) {
-  if (cmd.name == "users create") return admin::create_user(conn, cmd.options.at("name"));
-  if (cmd.name == "users get") return admin::get_user(conn, cmd.positional.at(0));
-  if (cmd.name == "users deactivate") return admin::deactivate_user(conn, cmd.positional.at(0));
-  if (cmd.name == "keys create") {
-    config::require_pepper(cfg);
-    db::KeyOptions o;
-    o.name = option(cmd, "name");
-    if (auto v = option(cmd, "rpm")) o.rpm_limit = parse_int("--rpm", *v, 0, kMaxRpm);
-    if (auto v = option(cmd, "tpm")) o.tpm_limit = parse_int("--tpm", *v, 0, kMaxTpm);
-    return admin::create_key(conn, cfg.key_pepper, cmd.options.at("user"), o);
-  }
-  if (cmd.name == "keys revoke") return admin::revoke_key(conn, key_id_argument(cmd));
-  if (cmd.name == "keys list") return admin::list_keys(conn, cmd.options.at("user"));
-  if (cmd.name == "keys get") return admin::get_key(conn, key_id_argument(cmd));
-  if (cmd.name == "keys update") {
-    db::KeyChanges c;
-    if (auto v = option(cmd, "name")) c.name = std::optional<std::string>(*v);
-    if (auto v = option(cmd, "rpm")) c.rpm_limit = limit_or_default("--rpm", *v, kMaxRpm);
-    if (auto v = option(cmd, "tpm")) c.tpm_limit = limit_or_default("--tpm", *v, kMaxTpm);
-    if (c.empty()) throw UsageError("keys update needs --name, --rpm or --tpm");
-    return admin::update_key(conn, key_id_argument(cmd), c);
-  }
-  if (cmd.name == "usage") {
-    db::UsageQuery q;
-    const auto key = option(cmd, "key");
-    q.user_ref = option(cmd, "user");
-    if (key.has_value() == q.user_ref.has_value()) throw UsageError("usage needs exactly one of --key ID and --user NAME|ID");
-    if (key) q.key_id = parse_int("--key", *key, 1, 9223372036854775807LL);
-    for (const auto& [flag, into] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
-      if (auto v = option(cmd, flag)) {
-        if (!admin::valid_timestamp(*v))
-          throw UsageError(std::string("--") + flag + ": expected an RFC 3339 date or date-time, got \"" + *v + "\"");
-        *into = *v;
-      }
-    }
-    return admin::usage(conn, q);
-  }
-  throw UsageError("unknown command \"" + cmd.name + "\"");
-}
-
 int execute(const Command& cmd) {
   config::Config cfg = load_config(cmd);
   if (cmd.name == "serve") {
@@ -138,30 +74,33 @@ int execute(const Command& cmd) {
   }
   config::require_database(cfg);
   auto conn = db::connect(cfg);
-  json out;
   if (cmd.name == "migrate") {
     auto report = db::migrate(*conn, db::embedded_migrations());
-    out = {{"applied", report.applied}, {"version", report.current_version}};
-  } else {
-    const admin::Outcome outcome = run_operation(cmd, cfg, *conn);
-    out = outcome.body;
-    try {
-      admin::invalidate(cfg, outcome);
-    } catch (const admin::InvalidationFailed& e) {
-      // The change is made: print it, explain, and exit 1 so scripts notice.
-      std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << std::endl;
-      std::string rerun = cmd.name;
-      for (const auto& p : cmd.positional) rerun += " " + p;
-      for (const auto& [k, v] : cmd.options) rerun += " --" + k + " " + v;
-      std::cerr << "lagoon: " << e.what() << " Run `lagoon " << rerun << "` again once Redis is reachable.\n";
-      return 1;
-    }
+    print(json{{"applied", report.applied}, {"version", report.current_version}});
+    return 0;
   }
-  std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << std::endl;
-  return 0;
+  if (cmd.name == "prices refresh") return refresh_prices(cmd, cfg, *conn);
+  return report(cmd, cfg, run_operation(cmd, cfg, *conn));
 }
 
 }  // namespace
+
+void print(const nlohmann::json& out) { std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << std::endl; }
+
+int report(const Command& cmd, const config::Config& cfg, const admin::Outcome& outcome) {
+  print(outcome.body);
+  try {
+    admin::invalidate(cfg, outcome);
+  } catch (const admin::InvalidationFailed& e) {
+    // The change is made and printed: explain, and exit 1 so scripts notice.
+    std::string rerun = cmd.name;
+    for (const auto& p : cmd.positional) rerun += " " + p;
+    for (const auto& [k, v] : cmd.options) rerun += " --" + k + " " + v;
+    std::cerr << "lagoon: " << e.what() << " Run `lagoon " << rerun << "` again once Redis is reachable.\n";
+    return 1;
+  }
+  return 0;
+}
 
 std::string usage_text() {
   return "usage:\n"
@@ -170,12 +109,21 @@ std::string usage_text() {
          "  lagoon users create --name NAME\n"
          "  lagoon users get NAME|ID\n"
          "  lagoon users deactivate NAME|ID\n"
-         "  lagoon keys create --user NAME|ID [--name N] [--rpm N] [--tpm N]\n"
+         "  lagoon users update NAME|ID [--budget USD|none] [--period total|daily|monthly]\n"
+         "  lagoon keys create --user NAME|ID [--name N] [--rpm N] [--tpm N] [--budget USD] [--period P]\n"
          "  lagoon keys list --user NAME|ID\n"
          "  lagoon keys get ID\n"
-         "  lagoon keys update ID [--name N] [--rpm N|default] [--tpm N|default]\n"
+         "  lagoon keys update ID [--name N] [--rpm N|default] [--tpm N|default] [--budget USD|none]\n"
+         "                       [--period total|daily|monthly]\n"
          "  lagoon keys revoke ID\n"
+         "  lagoon prices list\n"
+         "  lagoon prices set MODEL [--input USD_PER_1M --output USD_PER_1M] [--cache-input USD_PER_1M]\n"
+         "                    [--cache-write USD_PER_1M] [--per-image USD] [--per-million-characters USD]\n"
+         "                    [--per-second USD]\n"
+         "  lagoon prices unset MODEL\n"
+         "  lagoon prices refresh\n"
          "  lagoon usage --key ID|--user NAME|ID [--from TIME] [--to TIME]\n"
+         "  lagoon usage [--key ID|--user NAME|ID] --by key|user|model|day [--from TIME] [--to TIME]\n"
          "  lagoon --version | --help\n"
          "\n"
          "Configuration comes from --config FILE and LAGOON_* environment variables;\n"
@@ -208,7 +156,7 @@ Command parse(const std::vector<std::string>& args) {
   if (words.empty()) throw UsageError("no command given");
   cmd.name = words[0];
   std::size_t consumed = 1;
-  if ((words[0] == "users" || words[0] == "keys") && words.size() > 1) {
+  if ((words[0] == "users" || words[0] == "keys" || words[0] == "prices") && words.size() > 1) {
     cmd.name += " " + words[1];
     consumed = 2;
   }

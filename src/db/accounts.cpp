@@ -10,24 +10,30 @@
 namespace lagoon::db {
 namespace {
 
+constexpr money::Pico kPicoPerMicro = 1'000'000;
+
 // Timestamps leave the database already in RFC 3339 UTC, so JSON output needs no date library.
 #define LAGOON_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
+#define LAGOON_USER_COLUMNS "id, name, is_active, " LAGOON_TS("created_at") ", budget_usd::text, budget_period"
 constexpr const char* kInsertUser =
-    "INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO NOTHING "
-    "RETURNING id, name, is_active, " LAGOON_TS("created_at");
-constexpr const char* kUserById =
-    "SELECT id, name, is_active, " LAGOON_TS("created_at") " FROM users WHERE id = $1";
-constexpr const char* kUserByName =
-    "SELECT id, name, is_active, " LAGOON_TS("created_at") " FROM users WHERE name = $1";
+    "INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING " LAGOON_USER_COLUMNS;
+constexpr const char* kUserById = "SELECT " LAGOON_USER_COLUMNS " FROM users WHERE id = $1";
+constexpr const char* kUserByName = "SELECT " LAGOON_USER_COLUMNS " FROM users WHERE name = $1";
 constexpr const char* kDeactivateUser =
-    "UPDATE users SET is_active = false WHERE id = $1 RETURNING id, name, is_active, " LAGOON_TS("created_at");
+    "UPDATE users SET is_active = false WHERE id = $1 RETURNING " LAGOON_USER_COLUMNS;
+// The budget as it is, locked until the change commits: two concurrent changes apply one after the other.
+constexpr const char* kUserBudgetForUpdate = "SELECT budget_usd::text, budget_period FROM users WHERE id = $1 FOR UPDATE";
+constexpr const char* kKeyBudgetForUpdate =
+    "SELECT budget_usd::text, budget_period FROM api_keys WHERE id = $1 FOR UPDATE";
+constexpr const char* kSetUserBudget =
+    "UPDATE users SET budget_usd = $2::numeric, budget_period = $3::text WHERE id = $1 RETURNING " LAGOON_USER_COLUMNS;
 constexpr const char* kInsertKey =
-    "INSERT INTO api_keys (user_id, name, prefix, digest, rpm_limit, tpm_limit) "
-    "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+    "INSERT INTO api_keys (user_id, name, prefix, digest, rpm_limit, tpm_limit, budget_usd, budget_period) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8::text) RETURNING id";
 #define LAGOON_KEY_COLUMNS                                                                       \
   "id, user_id, prefix, name, is_active, rpm_limit, tpm_limit, " LAGOON_TS("created_at") ", " \
-  LAGOON_TS("last_used_at") ", " LAGOON_TS("revoked_at")
+  LAGOON_TS("last_used_at") ", " LAGOON_TS("revoked_at") ", budget_usd::text, budget_period"
 constexpr const char* kRevokeKey =
     "UPDATE api_keys SET is_active = false, revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 "
     "RETURNING " LAGOON_KEY_COLUMNS;
@@ -42,18 +48,10 @@ constexpr const char* kKeyById = "SELECT " LAGOON_KEY_COLUMNS " FROM api_keys WH
 constexpr const char* kUpdateKey =
     "UPDATE api_keys SET name = CASE WHEN $2 THEN $3::text ELSE name END, "
     "rpm_limit = CASE WHEN $4 THEN $5::integer ELSE rpm_limit END, "
-    "tpm_limit = CASE WHEN $6 THEN $7::bigint ELSE tpm_limit END "
+    "tpm_limit = CASE WHEN $6 THEN $7::bigint ELSE tpm_limit END, "
+    "budget_usd = CASE WHEN $8 THEN $9::numeric ELSE budget_usd END, "
+    "budget_period = CASE WHEN $8 THEN $10::text ELSE budget_period END "
     "WHERE id = $1 RETURNING " LAGOON_KEY_COLUMNS;
-// One pass over the (key or user, started_at) index; the grouping by model and by outcome is summed
-// from the (model, outcome) groups in C++.
-#define LAGOON_USAGE_SUMS                                                                           \
-  "SELECT model, outcome, count(*), COALESCE(sum(prompt_tokens), 0), COALESCE(sum(completion_tokens), 0), " \
-  "COALESCE(sum(total_tokens), 0), count(*) FILTER (WHERE tokens_estimated) FROM usage_records "
-#define LAGOON_USAGE_RANGE                                                     \
-  " AND started_at >= COALESCE($2::timestamptz, '-infinity'::timestamptz) " \
-  "AND started_at < COALESCE($3::timestamptz, 'infinity'::timestamptz) GROUP BY model, outcome"
-constexpr const char* kUsageOfKey = LAGOON_USAGE_SUMS "WHERE api_key_id = $1" LAGOON_USAGE_RANGE;
-constexpr const char* kUsageOfUser = LAGOON_USAGE_SUMS "WHERE user_id = $1" LAGOON_USAGE_RANGE;
 constexpr const char* kKeysOfUser = "SELECT " LAGOON_KEY_COLUMNS " FROM api_keys WHERE user_id = $1 ORDER BY id";
 
 template <class T>
@@ -62,8 +60,25 @@ std::optional<T> optional_field(const pqxx::field& f) {
   return f.as<T>();
 }
 
+// A budget whose amount or period cannot be read (written by hand past the CHECK) is no budget to
+// enforce, and the gateway says so rather than guessing.
+std::optional<money::Budget> budget_from(const pqxx::field& amount, const pqxx::field& period) {
+  if (amount.is_null() || period.is_null()) return std::nullopt;
+  const auto pico = money::parse_usd(amount.as<std::string>());
+  const auto p = money::period_from(period.as<std::string>());
+  if (!pico || !p) throw std::runtime_error("a budget in Postgres cannot be read: " + amount.as<std::string>());
+  return money::Budget{*pico, *p};
+}
+
 User user_from(const pqxx::row& r) {
-  return User{r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<bool>(), r[3].as<std::string>()};
+  return User{r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<bool>(), r[3].as<std::string>(),
+              budget_from(r[4], r[5])};
+}
+
+// A budget as the two columns take it: the amount's exact decimal text and the period's name, or NULLs.
+std::pair<std::optional<std::string>, std::optional<std::string>> budget_columns(const std::optional<money::Budget>& b) {
+  if (!b) return {};
+  return {money::format_usd(b->amount), std::string(money::period_name(b->period))};
 }
 
 KeyInfo key_from(const pqxx::row& r) {
@@ -78,17 +93,8 @@ KeyInfo key_from(const pqxx::row& r) {
   k.created_at = r[7].as<std::string>();
   k.last_used_at = optional_field<std::string>(r[8]);
   k.revoked_at = optional_field<std::string>(r[9]);
+  k.budget = budget_from(r[10], r[11]);
   return k;
-}
-
-// A budget whose amount or period cannot be read (written by hand past the CHECK) is no budget to
-// enforce, and the gateway says so rather than guessing.
-std::optional<money::Budget> budget_from(const pqxx::field& amount, const pqxx::field& period) {
-  if (amount.is_null() || period.is_null()) return std::nullopt;
-  const auto pico = money::parse_usd(amount.as<std::string>());
-  const auto p = money::period_from(period.as<std::string>());
-  if (!pico || !p) throw std::runtime_error("a budget in Postgres cannot be read: " + amount.as<std::string>());
-  return money::Budget{*pico, *p};
 }
 
 auth::KeyRecord auth_record_from(const pqxx::row& r) {
@@ -132,17 +138,36 @@ void check_limits(std::optional<std::int64_t> rpm, std::optional<std::int64_t> t
   if (tpm && *tpm > auth::kMaxTpmLimit) throw AccountsError(AccountsError::Kind::invalid, "tpm limit is too large", "tpm");
 }
 
-User find_user_in(pqxx::transaction_base& t, const std::string& ref) {
-  if (auto id = as_id(ref)) {
-    auto r = t.exec_params(kUserById, *id);
-    if (!r.empty()) return user_from(r[0]);
-  }
-  auto r = t.exec_params(kUserByName, ref);
-  if (r.empty()) throw AccountsError(AccountsError::Kind::not_found, "no user \"" + ref + "\"");
-  return user_from(r[0]);
+// The same rule as the CLI's and the admin API's (admin/money_args.hpp), for any other caller.
+void check_budget(const std::optional<money::Budget>& b) {
+  if (b && (b->amount < 0 || b->amount > money::kMaxBudget || b->amount % kPicoPerMicro != 0))
+    throw AccountsError(AccountsError::Kind::invalid,
+                        "a budget must be 0 to 1000000 USD in whole micro-dollars (at most 6 decimals)", "budget_usd");
+}
+
+std::optional<money::Budget> locked_budget(pqxx::transaction_base& t, const char* sql, std::int64_t id) {
+  auto r = t.exec_params(sql, id);
+  return r.empty() ? std::nullopt : budget_from(r[0][0], r[0][1]);
 }
 
 }  // namespace
+
+std::optional<money::Budget> changed_budget(const std::optional<money::Budget>& current, const BudgetChange& c) {
+  if (c.remove && (c.amount || c.period))
+    throw AccountsError(AccountsError::Kind::invalid, "a budget being removed takes no amount or period",
+                        "budget_period");
+  if (c.remove) return std::nullopt;
+  if (!c.amount && !current) {
+    if (!c.period) return std::nullopt;
+    throw AccountsError(AccountsError::Kind::invalid, "there is no budget to set the period of: give an amount too",
+                        "budget_period");
+  }
+  money::Budget b = current.value_or(money::Budget{0, money::Period::total});
+  if (c.amount) b.amount = *c.amount;
+  if (c.period) b.period = *c.period;
+  check_budget(b);
+  return b;
+}
 
 User create_user(pqxx::connection& conn, const std::string& name) {
   check_name("user name", name);
@@ -158,15 +183,35 @@ User create_user(pqxx::connection& conn, const std::string& name) {
   return user_from(r[0]);
 }
 
+User find_user(pqxx::transaction_base& t, const std::string& ref) {
+  if (auto id = as_id(ref)) {
+    auto r = t.exec_params(kUserById, *id);
+    if (!r.empty()) return user_from(r[0]);
+  }
+  auto r = t.exec_params(kUserByName, ref);
+  if (r.empty()) throw AccountsError(AccountsError::Kind::not_found, "no user \"" + ref + "\"");
+  return user_from(r[0]);
+}
+
 User find_user(pqxx::connection& conn, const std::string& ref) {
   pqxx::read_transaction t(conn);
-  return find_user_in(t, ref);
+  return find_user(t, ref);
 }
 
 User deactivate_user(pqxx::connection& conn, const std::string& ref) {
   pqxx::work w(conn);
-  User user = find_user_in(w, ref);
+  User user = find_user(w, ref);
   auto r = w.exec_params(kDeactivateUser, user.id);
+  w.commit();
+  return user_from(r[0]);
+}
+
+User update_user(pqxx::connection& conn, const std::string& ref, const UserChanges& c) {
+  pqxx::work w(conn);
+  User user = find_user(w, ref);
+  if (!c.budget) return user;
+  const auto [amount, period] = budget_columns(changed_budget(locked_budget(w, kUserBudgetForUpdate, user.id), *c.budget));
+  auto r = w.exec_params(kSetUserBudget, user.id, amount, period);
   w.commit();
   return user_from(r[0]);
 }
@@ -175,8 +220,9 @@ CreatedKey create_key(pqxx::connection& conn, const std::string& pepper, const s
                       const KeyOptions& options) {
   if (options.name) check_name("key name", *options.name);
   check_limits(options.rpm_limit, options.tpm_limit);
+  check_budget(options.budget);
   pqxx::work w(conn);
-  User user = find_user_in(w, user_ref);
+  User user = find_user(w, user_ref);
   if (!user.is_active) throw AccountsError(AccountsError::Kind::invalid, "user \"" + user.name + "\" is deactivated");
   CreatedKey k;
   k.key = keys::generate(pepper);
@@ -184,7 +230,9 @@ CreatedKey create_key(pqxx::connection& conn, const std::string& pepper, const s
   k.user_id = user.id;
   const keys::Digest d = keys::digest(pepper, k.key);
   pqxx::binarystring digest(d.data(), d.size());
-  auto r = w.exec_params(kInsertKey, user.id, options.name, k.prefix, digest, options.rpm_limit, options.tpm_limit);
+  const auto [amount, period] = budget_columns(options.budget);
+  auto r = w.exec_params(kInsertKey, user.id, options.name, k.prefix, digest, options.rpm_limit, options.tpm_limit,
+                         amount, period);
   k.id = r[0][0].as<std::int64_t>();
   w.commit();
   return k;
@@ -233,71 +281,24 @@ KeyInfo update_key(pqxx::connection& conn, std::int64_t key_id, const KeyChanges
   if (c.name && *c.name) check_name("key name", **c.name);
   check_limits(c.rpm_limit.value_or(std::nullopt), c.tpm_limit.value_or(std::nullopt));
   pqxx::work w(conn);
+  std::pair<std::optional<std::string>, std::optional<std::string>> budget;
+  if (c.budget) {
+    if (w.exec_params(kKeyById, key_id).empty())
+      throw AccountsError(AccountsError::Kind::not_found, "no key with id " + std::to_string(key_id));
+    budget = budget_columns(changed_budget(locked_budget(w, kKeyBudgetForUpdate, key_id), *c.budget));
+  }
   auto r = w.exec_params(kUpdateKey, key_id, c.name.has_value(), c.name ? *c.name : std::nullopt,
                          c.rpm_limit.has_value(), c.rpm_limit ? *c.rpm_limit : std::nullopt,
-                         c.tpm_limit.has_value(), c.tpm_limit ? *c.tpm_limit : std::nullopt);
+                         c.tpm_limit.has_value(), c.tpm_limit ? *c.tpm_limit : std::nullopt, c.budget.has_value(),
+                         budget.first, budget.second);
   if (r.empty()) throw AccountsError(AccountsError::Kind::not_found, "no key with id " + std::to_string(key_id));
   w.commit();
   return key_from(r[0]);
 }
 
-UsageSummary usage_summary(pqxx::connection& conn, const UsageQuery& q) {
-  pqxx::read_transaction t(conn);
-  // Timestamps without an offset are read as UTC, whatever the server's TimeZone.
-  t.exec("SET LOCAL TimeZone = 'UTC'");
-  for (const auto& [what, value] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
-    if (!*value) continue;
-    try {
-      pqxx::subtransaction s(t, "check_time");
-      s.exec_params("SELECT $1::timestamptz", **value);
-    } catch (const pqxx::data_exception&) {
-      throw AccountsError(AccountsError::Kind::invalid, std::string(what) + ": not a timestamp", what);
-    }
-  }
-  UsageSummary out;
-  pqxx::result rows;
-  if (q.key_id) {
-    if (t.exec_params(kKeyById, *q.key_id).empty())
-      throw AccountsError(AccountsError::Kind::not_found, "no key with id " + std::to_string(*q.key_id));
-    out.key_id = q.key_id;
-    rows = t.exec_params(kUsageOfKey, *q.key_id, q.from, q.to);
-  } else {
-    const User user = find_user_in(t, q.user_ref.value_or(""));
-    out.user_id = user.id;
-    rows = t.exec_params(kUsageOfUser, user.id, q.from, q.to);
-  }
-  auto add = [](UsageTotals& into, const UsageTotals& v) {
-    into.requests += v.requests;
-    into.prompt_tokens += v.prompt_tokens;
-    into.completion_tokens += v.completion_tokens;
-    into.total_tokens += v.total_tokens;
-    into.estimated_requests += v.estimated_requests;
-  };
-  auto group = [&](std::vector<UsageGroup>& groups, const std::optional<std::string>& name, const UsageTotals& v) {
-    for (auto& g : groups)
-      if (g.name == name) return add(g.totals, v);
-    groups.push_back(UsageGroup{name, v});
-  };
-  for (const auto& row : rows) {
-    const UsageTotals v{row[2].as<std::int64_t>(), row[3].as<std::int64_t>(), row[4].as<std::int64_t>(),
-                        row[5].as<std::int64_t>(), row[6].as<std::int64_t>()};
-    add(out.totals, v);
-    group(out.by_model, optional_field<std::string>(row[0]), v);
-    group(out.by_outcome, optional_field<std::string>(row[1]), v);
-  }
-  auto order = [](std::vector<UsageGroup>& g) {
-    std::stable_sort(g.begin(), g.end(), [](const UsageGroup& a, const UsageGroup& b) {
-      return a.totals.requests != b.totals.requests ? a.totals.requests > b.totals.requests : a.name < b.name;
-    });
-  };
-  order(out.by_model);
-  order(out.by_outcome);
-  return out;
-}
-
 std::vector<KeyInfo> list_keys(pqxx::connection& conn, const std::string& user_ref) {
   pqxx::read_transaction t(conn);
-  User user = find_user_in(t, user_ref);
+  User user = find_user(t, user_ref);
   std::vector<KeyInfo> out;
   for (const auto& row : t.exec_params(kKeysOfUser, user.id)) out.push_back(key_from(row));
   return out;

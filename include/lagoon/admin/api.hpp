@@ -3,17 +3,28 @@
 //
 //   POST   /admin/v1/users                {"name"}                       201 user
 //   GET    /admin/v1/users/{id|name}                                     user
+//   PATCH  /admin/v1/users/{id|name}      {"budget_usd"?, "budget_period"?}   user
 //   DELETE /admin/v1/users/{id|name}                                     user, deactivated (keys stop working)
 //   GET    /admin/v1/users/{id|name}/keys                                [key]
-//   GET    /admin/v1/users/{id|name}/usage?from=&to=                     usage totals
-//   POST   /admin/v1/keys                 {"user"|"user_id", "name"?, "rpm"?, "tpm"?}   201 key, shown once
+//   GET    /admin/v1/users/{id|name}/usage?from=&to=&by=                 usage totals (or rows, with by)
+//   POST   /admin/v1/keys                 {"user"|"user_id", "name"?, "rpm"?, "tpm"?, "budget_usd"?,
+//                                          "budget_period"?}             201 key, shown once
 //   GET    /admin/v1/keys?user={id|name}                                 [key]
 //   GET    /admin/v1/keys/{id}                                           key
-//   PATCH  /admin/v1/keys/{id}            {"name"?, "rpm"?, "tpm"?}      key (null limit = configured default)
+//   PATCH  /admin/v1/keys/{id}            {"name"?, "rpm"?, "tpm"?, "budget_usd"?, "budget_period"?}
+//                                                                        key (null limit = configured default,
+//                                                                        null budget_usd = no budget)
 //   DELETE /admin/v1/keys/{id}                                           {"id","revoked":true,"revoked_at"}
-//   GET    /admin/v1/keys/{id}/usage?from=&to=                           usage totals
+//   GET    /admin/v1/keys/{id}/usage?from=&to=&by=                       usage totals (or rows, with by)
+//   GET    /admin/v1/usage?key=|user=&from=&to=&by=                      the same, for one key, one user or all
+//   GET    /admin/v1/prices                                              the price table (upstream and overrides)
+//   PUT    /admin/v1/prices/{model}       {"input"?, "output"?, "cache_input"?, "cache_write"?, "per_image"?,
+//                                          "per_million_characters"?, "per_second"?}   the override
+//   DELETE /admin/v1/prices/{model}                                      {"model","deleted":true}; 404 if none
 //
-// "rpm_limit"/"tpm_limit" are accepted as the names of "rpm"/"tpm" (the names keys are shown with).
+// "rpm_limit"/"tpm_limit" are accepted as the names of "rpm"/"tpm" (the names keys are shown with), and
+// "budget"/"period" as "budget_usd"/"budget_period". {model} is the rest of the path, percent-decoded, so
+// a model id with '/' needs no escaping.
 // Bad JSON, unknown fields or wrong types: 400 naming the field; wrong token: 401; unknown id: 404.
 //
 // parse_call() is pure (table-tested). Api runs calls on admin_db_connections blocking threads of their
@@ -34,20 +45,30 @@
 
 #include "lagoon/config/config.hpp"
 #include "lagoon/db/accounts.hpp"
+#include "lagoon/db/usage_report.hpp"
 #include "lagoon/db/pool.hpp"
 #include "lagoon/http/errors.hpp"
 #include "lagoon/metrics/registry.hpp"
+#include "lagoon/money/price.hpp"
 
 namespace lagoon::admin {
 
 struct Call {
-  enum class Op { create_user, get_user, deactivate_user, create_key, list_keys, get_key, update_key, revoke_key, usage };
+  enum class Op {
+    create_user, get_user, deactivate_user, update_user,
+    create_key, list_keys, get_key, update_key, revoke_key,
+    usage,
+    list_prices, set_price, delete_price,
+  };
   Op op = Op::get_user;
   std::string user_ref;  // id or name
   std::int64_t key_id = 0;
+  db::UserChanges user_changes;
   db::KeyOptions key_options;
   db::KeyChanges key_changes;
   db::UsageQuery usage;
+  std::string model;   // set_price, delete_price
+  money::Price price;  // set_price
   unsigned success_status = 200;
 };
 

@@ -1,8 +1,9 @@
-// The account operations behind both `lagoon users|keys|usage …` and the admin HTTP API, with the JSON
-// each answers: one implementation, so the CLI and /admin/v1 cannot drift apart. Each operation is one
-// short Postgres transaction (db/accounts); the ones that change what authentication or rate limiting
-// sees also return the key records whose cached copies every instance must drop, which the caller
-// hands to invalidate() after giving the connection back.
+// The account and price operations behind both `lagoon users|keys|prices|usage …` and the admin HTTP
+// API, with the JSON each answers: one implementation, so the CLI and /admin/v1 cannot drift apart. Each
+// operation is one short Postgres transaction (db/accounts, db/prices); the ones that change what
+// authentication, rate limiting or costing sees also say what every instance must reload — the key
+// records whose cached copies are stale, or the prices — which the caller hands to invalidate() after
+// giving the connection back.
 //
 // Blocking: call from the CLI or a blocking thread. Thread-safety: as the connection passed in.
 #pragma once
@@ -20,6 +21,8 @@
 #include "lagoon/auth/key_record.hpp"
 #include "lagoon/config/config.hpp"
 #include "lagoon/db/accounts.hpp"
+#include "lagoon/db/usage_report.hpp"
+#include "lagoon/money/price.hpp"
 
 namespace lagoon::admin {
 
@@ -29,19 +32,34 @@ using nlohmann::json;
 struct Outcome {
   json body;
   std::vector<auth::KeyRecord> stale;
-  std::string change;  // what changed, for the message when the instances cannot be told
+  std::string change;           // what changed, for the message when the instances cannot be told
+  bool prices_changed = false;  // the price table or an override changed: instances reload prices
 };
 
 Outcome create_user(pqxx::connection& conn, const std::string& name);
 Outcome get_user(pqxx::connection& conn, const std::string& ref);
 Outcome deactivate_user(pqxx::connection& conn, const std::string& ref);
+// Every key of the user is invalidated: its budget travels in each key's cached record.
+Outcome update_user(pqxx::connection& conn, const std::string& ref, const db::UserChanges& changes);
 Outcome create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,
                    const db::KeyOptions& options);
 Outcome list_keys(pqxx::connection& conn, const std::string& user_ref);
 Outcome get_key(pqxx::connection& conn, std::int64_t key_id);
 Outcome update_key(pqxx::connection& conn, std::int64_t key_id, const db::KeyChanges& changes);
 Outcome revoke_key(pqxx::connection& conn, std::int64_t key_id);
+// Without query.by: {"requests", tokens…, "cost_usd", "unpriced_requests", "units", "key_id"|"user_id",
+// "from", "to", "by_model": […], "by_outcome": […]}. With it: {"by", "key_id"?, "user_id"?, "from", "to",
+// "totals", "rows": […]}, each row the same sums under its "key_id", "user_id", "model" or "day".
 Outcome usage(pqxx::connection& conn, const db::UsageQuery& query);
+
+// The newest stored Venice table and the overrides: {"version", "fetched_at", "models": [{"model",
+// "source": "override"|"upstream", "in_force", "price"}]}, by model, an override before Venice's price
+// for the same model (which is then not in force). version and fetched_at are null before any refresh.
+Outcome list_prices(pqxx::connection& conn);
+// An override for `model` (invalid: an empty or unprintable model id); {"model","source","in_force","price"}.
+Outcome set_price(pqxx::connection& conn, const std::string& model, const money::Price& price);
+// Throws not_found when the model has no override; {"model","deleted":true}.
+Outcome delete_price(pqxx::connection& conn, const std::string& model);
 
 // The instances could not be told about a change that Postgres already holds. Repeating the
 // operation repeats the invalidation (every changing operation is idempotent); the message says what
@@ -52,14 +70,16 @@ class InvalidationFailed : public std::runtime_error {
 };
 
 // Rewrites each stale record's Redis entry and publishes its digest, so every instance drops its L1
-// copy within a second. Waits at most ~2 s for Redis. Throws InvalidationFailed.
+// copy within a second; announces a price change (money::kPricesChanged on money::prices_channel), so
+// every instance reloads its prices from Postgres. Waits at most ~2 s for Redis. Throws InvalidationFailed.
 void invalidate(const config::Config& cfg, const Outcome& outcome);
 
 // Whether `text` is a timestamp the usage report accepts: an RFC 3339 date or date-time
 // ("2026-11-27", "2026-11-27T10:00:00Z", "2026-11-27T10:00:00.5+01:00"); without an offset, UTC.
 bool valid_timestamp(std::string_view text);
 
-// The JSON shapes, shared by every answer that shows a user or a key.
+// The JSON shapes, shared by every answer that shows a user or a key. A budget is "budget_usd" (exact
+// decimal text, or null) and "budget_period" ("total", "daily", "monthly", or null).
 json user_json(const db::User& u);
 json key_json(const db::KeyInfo& k);
 

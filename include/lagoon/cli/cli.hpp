@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "lagoon/db/accounts.hpp"
+
 namespace lagoon::cli {
 
 class UsageError : public std::runtime_error {
@@ -25,6 +27,11 @@ struct Command {
 
 // Parses argv[1..]. "--help"/"--version" come back as commands of those names. Throws UsageError.
 Command parse(const std::vector<std::string>& args);
+
+// --budget USD|none and --period total|daily|monthly (keys create|update, users update): nullopt when
+// neither is given. Throws UsageError for an amount that is not a budget (admin::kBudgetRule), an unknown
+// period, or a period beside `none`.
+std::optional<db::BudgetChange> budget_change(const Command& cmd);
 
 std::string usage_text();
 

@@ -10,8 +10,10 @@
 #include <vector>
 
 #include <pqxx/connection>
+#include <pqxx/transaction_base>
 
 #include "lagoon/auth/key_record.hpp"
+#include "lagoon/money/budget.hpp"
 
 namespace lagoon::db {
 
@@ -22,7 +24,7 @@ class AccountsError : public std::runtime_error {
   AccountsError(Kind kind, const std::string& what, std::optional<std::string> param = std::nullopt)
       : std::runtime_error(what), kind_(kind), param_(std::move(param)) {}
   Kind kind() const noexcept { return kind_; }
-  // The argument at fault (as the admin API names it: "name", "rpm", "tpm", "from", "to"), if one is.
+  // The argument at fault (as the admin API names it: "name", "rpm", "budget_usd", "from" …), if one is.
   const std::optional<std::string>& param() const noexcept { return param_; }
 
  private:
@@ -35,6 +37,7 @@ struct User {
   std::string name;
   bool is_active = true;
   std::string created_at;  // RFC 3339, UTC
+  std::optional<money::Budget> budget;  // shared by all the user's keys
 };
 
 struct CreatedKey {
@@ -55,13 +58,27 @@ struct KeyInfo {
   std::string created_at;
   std::optional<std::string> last_used_at;
   std::optional<std::string> revoked_at;
+  std::optional<money::Budget> budget;  // the key's own (its user's may apply too)
 };
 
 struct KeyOptions {
   std::optional<std::string> name;
   std::optional<std::int64_t> rpm_limit;  // 0 = unlimited, nullopt = configured default
   std::optional<std::int64_t> tpm_limit;
+  std::optional<money::Budget> budget;
 };
+
+// What to do to a key's or a user's budget.
+struct BudgetChange {
+  bool remove = false;                  // no budget any more (amount and period both NULL)
+  std::optional<money::Pico> amount;    // a new amount; the period stays, or is `total` where there was none
+  std::optional<money::Period> period;  // a new period, for a key or user that has (or gets) a budget
+  bool operator==(const BudgetChange&) const = default;
+};
+
+// The budget after `change`: throws AccountsError (invalid, param "budget_period") for a period on
+// something that has no budget and gets none, or a removal that also names a period.
+std::optional<money::Budget> changed_budget(const std::optional<money::Budget>& current, const BudgetChange& change);
 
 // What to change on a key: an outer nullopt leaves the field alone; an inner nullopt sets it to NULL
 // (no name; the configured default limit).
@@ -69,45 +86,26 @@ struct KeyChanges {
   std::optional<std::optional<std::string>> name;
   std::optional<std::optional<std::int64_t>> rpm_limit;
   std::optional<std::optional<std::int64_t>> tpm_limit;
-  bool empty() const noexcept { return !name && !rpm_limit && !tpm_limit; }
+  std::optional<BudgetChange> budget;
+  bool empty() const noexcept { return !name && !rpm_limit && !tpm_limit && !budget; }
 };
 
-// Usage totals over [from, to) for one key or one user, from usage_records.
-struct UsageQuery {
-  std::optional<std::int64_t> key_id;
-  std::optional<std::string> user_ref;
-  std::optional<std::string> from;  // timestamps Postgres understands (validated by the caller); none = unbounded
-  std::optional<std::string> to;
-};
-
-struct UsageTotals {
-  std::int64_t requests = 0;
-  std::int64_t prompt_tokens = 0;
-  std::int64_t completion_tokens = 0;
-  std::int64_t total_tokens = 0;
-  std::int64_t estimated_requests = 0;  // requests whose tokens were estimated (no usage from upstream)
-};
-
-struct UsageGroup {
-  std::optional<std::string> name;  // model or outcome; a model is null for requests that named none
-  UsageTotals totals;
-};
-
-struct UsageSummary {
-  std::optional<std::int64_t> key_id;
-  std::optional<std::int64_t> user_id;
-  UsageTotals totals;
-  std::vector<UsageGroup> by_model;    // most requests first
-  std::vector<UsageGroup> by_outcome;  // most requests first
+struct UserChanges {
+  std::optional<BudgetChange> budget;
+  bool empty() const noexcept { return !budget; }
 };
 
 User create_user(pqxx::connection& conn, const std::string& name);
 
-// `ref` is a numeric id or a name; an id wins when both could match.
+// `ref` is a numeric id or a name; an id wins when both could match. Throws not_found.
 User find_user(pqxx::connection& conn, const std::string& ref);
+User find_user(pqxx::transaction_base& t, const std::string& ref);  // inside a caller's transaction
 
 // Marks the user inactive: every one of its keys stops authenticating. Deactivating twice is harmless.
 User deactivate_user(pqxx::connection& conn, const std::string& ref);
+
+// Changes a user's budget; throws not_found for an unknown user, invalid for bad values.
+User update_user(pqxx::connection& conn, const std::string& ref, const UserChanges& changes);
 
 CreatedKey create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,
                       const KeyOptions& options);
@@ -119,11 +117,8 @@ std::vector<KeyInfo> list_keys(pqxx::connection& conn, const std::string& user_r
 
 KeyInfo get_key(pqxx::connection& conn, std::int64_t key_id);
 
-// Changes a key's name and limits; throws not_found for an unknown id, invalid for bad values.
+// Changes a key's name, limits and budget; throws not_found for an unknown id, invalid for bad values.
 KeyInfo update_key(pqxx::connection& conn, std::int64_t key_id, const KeyChanges& changes);
-
-// Throws not_found for an unknown key or user, invalid for an unreadable timestamp.
-UsageSummary usage_summary(pqxx::connection& conn, const UsageQuery& query);
 
 // The hot-path lookup, as a prepared statement: registered on every pooled connection by db::connect.
 inline constexpr const char* kAuthStatement = "lagoon_auth_key";
