@@ -25,10 +25,7 @@ declare -A key
 create() { sed -n 's/.*"key":"\([^"]*\)".*/\1/p' <<<"$1"; }
 key[none]=$(create "$(build/lagoon keys create --user bench)")
 key[limit]=$(create "$(build/lagoon keys create --user bench --rpm 100000000)")
-budgeted=$(build/lagoon keys create --user bench --rpm 100000000)
-key[budget]=$(create "$budgeted")
-"$PG_BIN/psql" -qAt "$LAGOON_DATABASE_URL" -c "UPDATE api_keys SET budget_usd = 1000000, budget_period = 'total'
-  WHERE id = $(sed -n 's/.*"id":\([0-9]*\).*/\1/p' <<<"$budgeted")" >/dev/null
+key[budget]=$(create "$(build/lagoon keys create --user bench --rpm 100000000 --budget 1000000 --period total)")
 
 port=$(free_port)
 LAGOON_LISTEN="127.0.0.1:$port" LAGOON_USAGE_DIR="$tmp/usage" taskset -c 0 build/lagoon serve >"$tmp/lagoon.log" 2>&1 &

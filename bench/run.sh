@@ -56,10 +56,8 @@ user_id=$(build/lagoon users create --name bench | sed -n 's/.*"id":\([0-9]*\).*
 key=$(build/lagoon keys create --user bench | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
 # A key with a budget (more than the run can spend): each request holds its most against it and settles,
 # in the one Redis script call a rate limit would use — the unbudgeted key makes none.
-budget_created=$(build/lagoon keys create --user bench)
-budget_key=$(sed -n 's/.*"key":"\([^"]*\)".*/\1/p' <<<"$budget_created")
-"$PG_BIN/psql" -qAt "$LAGOON_DATABASE_URL" -c "UPDATE api_keys SET budget_usd = 1000000, budget_period = 'total'
-  WHERE id = $(sed -n 's/.*"id":\([0-9]*\).*/\1/p' <<<"$budget_created")" >/dev/null
+budget_key=$(build/lagoon keys create --user bench --budget 1000000 --period total \
+  | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
 start_lagoon() {  # PORT [USAGE_DIR]: a fresh Lagoon on CPU 0; sets LAST_PID
   LAGOON_LISTEN="127.0.0.1:$1" LAGOON_USAGE_DIR="${2:-$tmp/usage-$1}" taskset -c 0 build/lagoon serve \
     >"$tmp/lagoon-$1.log" 2>&1 &
@@ -140,11 +138,6 @@ for rep in $(seq "$REPS"); do
   r=$(taskset -c 1 build/lagoon-loadgen --port "$port" --path /api/v1/key --connections 64 --keys-file "$tmp/keys.txt" || true)
   queries=$(bench_metric "$port" 'lagoon_auth_lookups_total{layer="postgres",result="hit"}')
   burst_key=$(build/lagoon keys create --user bench | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
-# A key with a budget (more than the run can spend): each request holds its most against it and settles,
-# in the same Redis script call a rate limit would use — the unbudgeted key makes none.
-budget_key_id=$(build/lagoon keys create --user bench | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
-budget_key=$(build/lagoon keys get "$budget_key_id" >/dev/null && true)
-budget_key=$(psql -qAt "$LAGOON_DATABASE_URL" -c "UPDATE api_keys SET budget_usd = 1000000, budget_period = 'total' WHERE id = $budget_key_id RETURNING 'ok'" >/dev/null && echo set)
   load "$port" 200 200 --path /api/v1/key --key "$burst_key" >/dev/null
   burst=$(bench_metric "$port" 'lagoon_auth_lookups_total{layer="postgres",result="hit"}')
   emit "{\"w\":\"P4\",\"path\":\"lagoon\",\"r\":$r,\"queries\":${queries:-0},\"burst_queries\":$(( ${burst:-0} - ${queries:-0} ))}"
