@@ -76,7 +76,8 @@ awaitable<bool> Relay::admit(Request& r, std::optional<std::int64_t> estimate, c
   r.settle.prices = deps_.prices.snapshot();
   r.settle.unpriced = unpriced_[static_cast<std::size_t>(r.usage->endpoint)];
   const auto model = accounting::priced_model(*r.usage, r.settle.facts);
-  const auto found = model ? r.settle.prices->find(*model) : std::nullopt;
+  // Only a budget holds money: a key without one skips the price lookup.
+  const auto found = model && r.key().has_budget() ? r.settle.prices->find(*model) : std::nullopt;
   const std::optional<money::Pico> at_most = found ? money::most(*found->price, most) : std::nullopt;
   const ratelimit::Decision limit = co_await deps_.limits.admit(r.key(), estimate, at_most);
   r.ratelimit_headers = ratelimit::headers(limit);

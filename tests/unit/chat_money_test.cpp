@@ -26,6 +26,10 @@ class ChatMoney : public ::testing::Test {
     p.tokens = money::TokenRates{700'000'000'000, 2'800'000'000'000, std::nullopt, std::nullopt};
     t.upstream.emplace("llama-3.3-70b", p);
     prices_.install(std::move(t));
+    // A budgeted key: only a budget makes the relay price what a request may cost.
+    auth::CacheEntry e = *key_.entry;
+    e.record.key_budget = money::Budget{money::kPicoPerUsd, money::Period::total};
+    key_.entry = std::make_shared<const auth::CacheEntry>(e);
   }
   routes::Served serve(const std::string& body) {
     routes::Call call;
