@@ -14,13 +14,7 @@ cmake --build build --target lagoon lagoon-mock-upstream lagoon-loadgen >/dev/nu
 ulimit -n 65536 2>/dev/null || true
 PG_FSYNC=on bench_services pg+redis
 
-mock_port=$(free_port)
-mock_key=$(openssl rand -hex 16)
-taskset -c 1 build/lagoon-mock-upstream --listen "127.0.0.1:$mock_port" --api-key "$mock_key" >"$tmp/mock.log" 2>&1 &
-pids+=("$!")
-export LAGOON_LOG_LEVEL=warn LAGOON_THREADS=1 LAGOON_DB_POOL_SIZE=4 LAGOON_MAX_CONNECTIONS=20000
-export LAGOON_UPSTREAM_URL="http://127.0.0.1:$mock_port/api/v1" LAGOON_UPSTREAM_API_KEY="$mock_key"
-build/lagoon users create --name bench >/dev/null
+bench_mock_and_env
 declare -A key
 create() { sed -n 's/.*"key":"\([^"]*\)".*/\1/p' <<<"$1"; }
 key[none]=$(create "$(build/lagoon keys create --user bench)")

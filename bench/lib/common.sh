@@ -26,6 +26,18 @@ bench_services() {
   build/lagoon migrate >/dev/null
 }
 
+# The mock upstream on CPU 1 with a fresh key (mock_port, mock_key), and the environment of a Lagoon with
+# one reactor thread in front of it; the `bench` user made. For the A/B scripts (ab.sh, budget.sh).
+bench_mock_and_env() {
+  mock_port=$(free_port)
+  mock_key=$(openssl rand -hex 16)
+  taskset -c 1 build/lagoon-mock-upstream --listen "127.0.0.1:$mock_port" --api-key "$mock_key" >"$tmp/mock.log" 2>&1 &
+  pids+=("$!")
+  export LAGOON_LOG_LEVEL=warn LAGOON_THREADS=1 LAGOON_DB_POOL_SIZE=4 LAGOON_MAX_CONNECTIONS=20000
+  export LAGOON_UPSTREAM_URL="http://127.0.0.1:$mock_port/api/v1" LAGOON_UPSTREAM_API_KEY="$mock_key"
+  build/lagoon users create --name bench >/dev/null
+}
+
 # bench_metric PORT SERIES: the value of one series on Lagoon's /metrics (empty when absent).
 bench_metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v s="$2" '$1 == s {print $2}'; }
 

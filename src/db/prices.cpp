@@ -1,11 +1,10 @@
 #include "lagoon/db/prices.hpp"
 
-#include <openssl/evp.h>
-
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include "lagoon/log/log.hpp"
+#include "lagoon/util/hex_digest.hpp"
 
 namespace lagoon::db {
 namespace {
@@ -18,19 +17,6 @@ json to_document(const PriceMap& prices) {
   return doc;
 }
 
-// The document's keys are sorted (nlohmann's object is a std::map), so equal tables dump equally.
-std::string digest_of(const std::string& text) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
 
 PriceMap from_document(const std::string& text, const char* what) {
   PriceMap out;
@@ -66,7 +52,8 @@ std::optional<StoredTable> latest_prices(pqxx::connection& c) {
 
 std::int64_t store_prices(pqxx::connection& c, const PriceMap& prices) {
   const std::string text = to_document(prices).dump();
-  const std::string digest = digest_of(text);
+  // The document's keys are sorted (nlohmann's object is a std::map), so equal tables dump equally.
+  const std::string digest = util::hex_digest(text, EVP_sha256());
   pqxx::work tx(c);
   // Instances refreshing at once may each insert the same table; harmless, and the newest row wins.
   const pqxx::result latest = tx.exec("SELECT version, digest FROM price_tables ORDER BY version DESC LIMIT 1");

@@ -81,13 +81,7 @@ asio::awaitable<redis::Result> Limiter::run_budget_script(const auth::KeyRecord&
     args.push_back(seed_args.empty() ? std::string() : seed_args[i]);
     args.push_back(std::to_string(money::counter_ttl_seconds(counters[i].window, now)));
   }
-  auto result = co_await redis_.command(args);
-  if (result.status == redis::Status::ok && result.reply.is_error() && result.reply.str.rfind("NOSCRIPT", 0) == 0) {
-    args[0] = "EVAL";
-    args[1] = script();
-    result = co_await redis_.command(std::move(args));
-  }
-  co_return result;
+  co_return co_await evalsha(std::move(args));
 }
 
 Decision Limiter::budget_refusal(Decision::Kind kind) const {
@@ -110,12 +104,7 @@ asio::awaitable<void> Limiter::flush_spend() {
     for (std::size_t i = 0; i < n; ++i) args.push_back(due[at + i].first);
     for (const char* v : {"0", "0", "0", "spend", "0"}) args.emplace_back(v);
     for (std::size_t i = 0; i < n; ++i) args.push_back(std::to_string(due[at + i].second));
-    auto result = co_await redis_.command(args);
-    if (result.status == redis::Status::ok && result.reply.is_error() && result.reply.str.rfind("NOSCRIPT", 0) == 0) {
-      args[0] = "EVAL";
-      args[1] = script();
-      result = co_await redis_.command(std::move(args));
-    }
+    const auto result = co_await evalsha(std::move(args));
     // As for token corrections: kept only when Redis was certainly not asked (a timeout may have applied it).
     if (result.status == redis::Status::skipped)
       for (std::size_t i = 0; i < n; ++i) {

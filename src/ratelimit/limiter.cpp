@@ -111,6 +111,10 @@ asio::awaitable<redis::Result> Limiter::run_script(std::int64_t key_id, const Li
                                 std::to_string(tokens),
                                 mode,
                                 std::to_string(correction)};
+  co_return co_await evalsha(std::move(args));
+}
+
+asio::awaitable<redis::Result> Limiter::evalsha(std::vector<std::string> args) {
   auto result = co_await redis_.command(args);
   if (result.status == redis::Status::ok && result.reply.is_error() && result.reply.str.rfind("NOSCRIPT", 0) == 0) {
     // Redis restarted or its script cache was flushed: send the script itself once; it is cached again.

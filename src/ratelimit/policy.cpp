@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 
 #include "lagoon/keys/api_key.hpp"
+#include "lagoon/util/hex_digest.hpp"
 
 namespace lagoon::ratelimit {
 namespace {
@@ -141,18 +142,6 @@ end
 return out
 )lua";
 
-std::string sha1_hex(const std::string& text) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha1(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -186,7 +175,7 @@ const std::string& script() {
 }
 
 const std::string& script_sha1() {
-  static const std::string s = sha1_hex(script());
+  static const std::string s = util::hex_digest(script(), EVP_sha1());
   return s;
 }
 

@@ -303,20 +303,12 @@ money::Consumed at_most(const EndpointSpec& spec, const EndpointRequest& req, st
       c.completion_tokens =
           req.max_tokens && *req.max_tokens >= 0 ? *req.max_tokens : static_cast<std::int64_t>(default_max_tokens);
       break;
-    case Meter::image_list:
-    case Meter::venice_images:
-    case Meter::one_image:
-      c.units = req.units.value_or(1);
-      c.unit = usage::Unit::images;
-      break;
-    case Meter::speech:
-      c.units = req.units.value_or(0);
-      c.unit = usage::Unit::characters;
-      break;
-    case Meter::transcription:
-      c.units = static_cast<double>(req.upload_bytes);
-      c.unit = usage::Unit::bytes;
-      break;
+    default: {
+      // What a binary answer is counted as, except that image/generate may make every variant asked for.
+      const Counted asked = count_binary(spec, req);
+      c.units = spec.meter == Meter::venice_images ? req.units.value_or(1) : asked.units.value_or(0);
+      c.unit = asked.unit;
+    }
   }
   return c;
 }

@@ -28,7 +28,16 @@ class Chat : public ::testing::Test {
     Env e = mock.with(env);
     for (auto& [k, v] : extra) e[k] = v;
     server = std::make_unique<LagoonServer>(e);
+    // The gateway asks the upstream for its prices as it starts: let that be over, so a test counting
+    // the upstream's requests counts its own only.
+    EXPECT_TRUE(wait_until([&] { return price_refreshes() >= 1; }, std::chrono::seconds(10)));
     return *server;
+  }
+  double price_refreshes() {
+    double n = 0;
+    for (const char* r : {"stored", "unchanged", "failed", "malformed", "shrunk", "not_stored"})
+      n += server->metric(std::string("lagoon_price_refreshes_total{result=\"") + r + "\"}");
+    return n;
   }
   std::optional<HttpResponse> chat(const std::string& body, const std::string& extra_headers = "") {
     return request(server->port(), "POST", "/api/v1/chat/completions", body,

@@ -142,6 +142,9 @@ class Limiter final : public Gate {
   boost::asio::awaitable<redis::Result> run_script(std::int64_t key_id, const Limits& limits, std::int64_t tokens,
                                                    const char* mode, std::int64_t correction);
   void warn_throttled(const std::string& what);
+  // EVALSHA `args` (args[1] the script's SHA-1); once more as EVAL when Redis lost its script cache.
+  // By value: the coroutine keeps them across its awaits.
+  boost::asio::awaitable<redis::Result> evalsha(std::vector<std::string> args);
 
   boost::asio::io_context& ioc_;
   const config::Config& cfg_;
