@@ -47,26 +47,4 @@ for rep in $(seq "$REPS"); do
   run other "$REQUESTS" >>"$results"
 done
 
-python3 - "$results" "$REQUESTS" "$(getconf CLK_TCK)" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-n, tck = int(sys.argv[2]), int(sys.argv[3])
-def med(side, f):
-    v = [f(r) for r in rows if r["side"] == side]
-    return statistics.median(v), min(v), max(v)
-rps = lambda r: r["r"]["rps"]
-cpu = lambda r: r["cpu_ticks"] / tck * 1e6 / n
-p50 = lambda r: r["r"]["p50_us"]
-p99 = lambda r: r["r"]["p99_us"]
-print("| binary | req/s | CPU µs/request | p50 µs | p99 µs | failed |")
-print("|---|---|---|---|---|---|")
-for side in ("this", "other"):
-    fails = sum(r["r"]["non2xx"] + r["r"]["errors"] for r in rows if r["side"] == side)
-    cells = [f"{m:,.1f} ({lo:,.1f}–{hi:,.1f})" for m, lo, hi in (med(side, rps), med(side, cpu), med(side, p50), med(side, p99))]
-    print(f"| {side} | " + " | ".join(cells) + f" | {fails} |")
-pairs = [(a, b) for a, b in zip([r for r in rows if r["side"] == "this"], [r for r in rows if r["side"] == "other"])]
-ratios = sorted(rps(a) / rps(b) for a, b in pairs)
-cpu_ratios = sorted(cpu(a) / cpu(b) for a, b in pairs)
-print(f"\nthis / other req/s per interleaved pair: median {statistics.median(ratios):.3f} (min {ratios[0]:.3f}, max {ratios[-1]:.3f}); "
-      f"CPU per request: median {statistics.median(cpu_ratios):.3f}")
-PY
+python3 bench/lib/interleaved.py "$results" "$REQUESTS" "$(getconf CLK_TCK)" binary this,other this/other

@@ -43,26 +43,7 @@ for rep in $(seq "$REPS"); do
 done
 seeds=$(curl -s "http://127.0.0.1:$port/metrics" | sed -n 's/^lagoon_budget_seeds_total \(.*\)/\1/p')
 
-python3 - "$results" "$REQUESTS" "$(getconf CLK_TCK)" "$seeds" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-n, tck = int(sys.argv[2]), int(sys.argv[3])
-def med(side, f):
-    v = [f(r) for r in rows if r["side"] == side]
-    return statistics.median(v), min(v), max(v)
-rps = lambda r: r["r"]["rps"]
-cpu = lambda r: r["cpu_ticks"] / tck * 1e6 / n
-p50 = lambda r: r["r"]["p50_us"]
-p99 = lambda r: r["r"]["p99_us"]
-print("| key | req/s | CPU µs/request | p50 µs | p99 µs | failed |")
-print("|---|---|---|---|---|---|")
-for side in ("none", "limit", "budget"):
-    fails = sum(r["r"]["non2xx"] + r["r"]["errors"] for r in rows if r["side"] == side)
-    cells = [f"{m:,.1f} ({lo:,.1f}–{hi:,.1f})" for m, lo, hi in (med(side, rps), med(side, cpu), med(side, p50), med(side, p99))]
-    print(f"| {side} | " + " | ".join(cells) + f" | {fails} |")
-by = {s: [r for r in rows if r["side"] == s] for s in ("none", "limit", "budget")}
-for a, b in (("budget", "none"), ("budget", "limit"), ("limit", "none")):
-    ratios = sorted(rps(x) / rps(y) for x, y in zip(by[a], by[b]))
-    print(f"\n{a} / {b} req/s per interleaved run: median {statistics.median(ratios):.3f} (min {ratios[0]:.3f}, max {ratios[-1]:.3f})", end="")
-print(f"\n\nbudget counters seeded from Postgres during the run: {sys.argv[4] or '0'}")
-PY
+python3 bench/lib/interleaved.py "$results" "$REQUESTS" "$(getconf CLK_TCK)" key none,limit,budget \
+  budget/none,budget/limit,limit/none
+echo
+echo "budget counters seeded from Postgres during the run: ${seeds:-0}"

@@ -17,18 +17,12 @@ std::optional<money::Pico> as_rate(std::optional<money::Pico> v) {
   return v;
 }
 
-std::optional<money::Pico> from_json(const nlohmann::json& j) {
-  if (j.is_string()) return money::parse_usd(j.get_ref<const std::string&>());
-  if (j.is_number()) return money::from_json_usd(j);
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::optional<money::Pico> budget_amount(std::string_view text) { return as_budget(money::parse_usd(text)); }
-std::optional<money::Pico> budget_amount_of(const nlohmann::json& j) { return as_budget(from_json(j)); }
+std::optional<money::Pico> budget_amount_of(const nlohmann::json& j) { return as_budget(money::from_json_amount(j)); }
 std::optional<money::Pico> rate(std::string_view text) { return as_rate(money::parse_usd(text)); }
-std::optional<money::Pico> rate_of(const nlohmann::json& j) { return as_rate(from_json(j)); }
+std::optional<money::Pico> rate_of(const nlohmann::json& j) { return as_rate(money::from_json_amount(j)); }
 
 std::optional<money::Pico>& rate_field(Rates& r, std::string_view name) {
   if (name == "input") return r.input;

@@ -107,8 +107,7 @@ int refresh_prices(const Command& cmd, const config::Config& cfg, pqxx::connecti
                    "Venice's model list could not be fetched (" + fetched.problem + ")");
   const db::PriceMap none;
   auto judged = money::judge_model_list(*fetched.body, table ? table->prices : none);
-  const auto listed = money::parse_model_list(*fetched.body);
-  const std::size_t fetched_models = listed ? listed->size() : 0;
+  const std::size_t fetched_models = judged.prices.size();
   if (judged.result == money::RefreshResult::malformed)
     return refused(judged.result, table, fetched_models, "Venice's model list has no readable prices");
   if (judged.result == money::RefreshResult::shrunk)

@@ -90,6 +90,10 @@ std::optional<Pico> from_json_usd(const nlohmann::json& j, int shift) {
   return parse_usd(std::string_view(buf, static_cast<std::size_t>(end - buf)), shift);
 }
 
+std::optional<Pico> from_json_amount(const nlohmann::json& j) {
+  return j.is_string() ? parse_usd(j.get_ref<const std::string&>()) : from_json_usd(j);
+}
+
 std::string format_usd(Pico amount) {
   if (amount < 0) {
     std::string negative(1, '-');

@@ -77,7 +77,7 @@ json rates_json(const TokenRates& r) {
 }
 
 Pico decimal(const json& j) {
-  const auto v = j.is_string() ? parse_usd(j.get_ref<const std::string&>()) : from_json_usd(j);
+  const auto v = from_json_amount(j);
   if (!v) throw json::type_error::create(302, "a price must be a non-negative decimal", &j);
   return *v;
 }
@@ -98,10 +98,10 @@ const TokenRates& rates_for(const Price& p, std::int64_t prompt_tokens) {
   return *p.tokens;
 }
 
-Pico per_million(Wide sum) {
-  const Wide q = (sum + kMillion - 1) / kMillion;
-  return q > static_cast<Wide>(kMaxPico) ? kMaxPico : static_cast<Pico>(q);
-}
+Pico capped(Wide v) { return v > static_cast<Wide>(kMaxPico) ? kMaxPico : static_cast<Pico>(v); }
+
+// A sum of count × rate-per-million products, rounded up to the pico-dollar.
+Pico per_million(Wide sum) { return capped((sum + kMillion - 1) / kMillion); }
 
 Wide times(std::int64_t count, Pico rate) {
   return count <= 0 ? 0 : static_cast<Wide>(count) * static_cast<Wide>(rate);
@@ -147,7 +147,7 @@ std::optional<Pico> unit_cost(const Price& p, const Consumed& c, bool at_most) {
     case usage::Unit::images: {
       const auto rate = image_rate(p, c.tier, at_most);
       if (!rate) return std::nullopt;
-      return per_million(times(whole_units(c.units), *rate) * kMillion);
+      return capped(times(whole_units(c.units), *rate));
     }
     case usage::Unit::characters:
       if (!p.per_million_characters) return std::nullopt;

@@ -46,11 +46,9 @@ Refreshed judge_model_list(std::string_view body, const db::PriceMap& current) {
     out.result = RefreshResult::malformed;
     return out;
   }
-  if (shrank_too_much(current, *parsed)) {
-    out.result = RefreshResult::shrunk;
-    return out;
-  }
-  out.result = *parsed == current ? RefreshResult::unchanged : RefreshResult::stored;
+  out.result = shrank_too_much(current, *parsed) ? RefreshResult::shrunk
+               : *parsed == current                 ? RefreshResult::unchanged
+                                                    : RefreshResult::stored;
   out.prices = std::move(*parsed);
   return out;
 }

@@ -91,6 +91,12 @@ Decision Limiter::budget_refusal(Decision::Kind kind) const {
   return d;
 }
 
+void Limiter::add_spend(const std::string& counter, std::int64_t nano) {
+  Shard& s = shards_[std::hash<std::string>{}(counter) % shards_.size()];
+  std::lock_guard lock(s.mutex);
+  s.spend[counter] += nano;
+}
+
 asio::awaitable<void> Limiter::flush_spend() {
   std::vector<std::pair<std::string, std::int64_t>> due;
   for (auto& s : shards_) {
@@ -107,11 +113,7 @@ asio::awaitable<void> Limiter::flush_spend() {
     const auto result = co_await evalsha(std::move(args));
     // As for token corrections: kept only when Redis was certainly not asked (a timeout may have applied it).
     if (result.status == redis::Status::skipped)
-      for (std::size_t i = 0; i < n; ++i) {
-        Shard& s = shards_[std::hash<std::string>{}(due[at + i].first) % shards_.size()];
-        std::lock_guard lock(s.mutex);
-        s.spend[due[at + i].first] += due[at + i].second;
-      }
+      for (std::size_t i = 0; i < n; ++i) add_spend(due[at + i].first, due[at + i].second);
   }
 }
 

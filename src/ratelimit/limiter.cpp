@@ -214,11 +214,7 @@ void Limiter::settle(const auth::KeyRecord& key, const Decision& admitted, std::
   // An unknown cost leaves the hold spent: the only figure there is, and never an underestimate of it.
   const std::int64_t delta = cost ? money::nano_up(*cost) - admitted.held->nano : 0;
   if (delta == 0) return;
-  for (const auto& counter : admitted.held->counters) {
-    Shard& s = shards_[std::hash<std::string>{}(counter) % shards_.size()];
-    std::lock_guard lock(s.mutex);
-    s.spend[counter] += delta;
-  }
+  for (const auto& counter : admitted.held->counters) add_spend(counter, delta);
 }
 
 }  // namespace lagoon::ratelimit

@@ -53,7 +53,7 @@ std::string_view refresh_result_name(RefreshResult r) noexcept;
 // Venice's model list against the table in force: what a refresh would store, or why it must not.
 struct Refreshed {
   RefreshResult result = RefreshResult::failed;
-  db::PriceMap prices;  // set when the result is stored (or unchanged)
+  db::PriceMap prices;  // the list's prices as read (empty when malformed): what is stored when good
 };
 Refreshed judge_model_list(std::string_view body, const db::PriceMap& current);
 

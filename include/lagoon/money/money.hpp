@@ -28,6 +28,10 @@ std::optional<Pico> parse_usd(std::string_view text, int shift = 0);
 // A JSON number (integer or float, ≥ 0) as parse_usd reads its decimal text; nullopt for anything else.
 std::optional<Pico> from_json_usd(const nlohmann::json& j, int shift = 0);
 
+// An amount an operator wrote in JSON, as a decimal string ("0.7") or a number (as from_json_usd reads it);
+// nullopt for anything else.
+std::optional<Pico> from_json_amount(const nlohmann::json& j);
+
 // Exact decimal text, without trailing zeros: 700'000'000'000 → "0.7", 0 → "0", 1 → "0.000000000001".
 std::string format_usd(Pico amount);
 

@@ -128,6 +128,8 @@ class Limiter final : public Gate {
                                                           std::int64_t cost, std::int64_t owed, std::int64_t hold,
                                                           const std::vector<Counter>& counters,
                                                           const std::vector<std::string>& seed_args);
+  // A settlement not yet sent (nano-dollars to add to a budget counter, or to give back).
+  void add_spend(const std::string& counter, std::int64_t nano);
   boost::asio::awaitable<void> flush_spend();
   // Redis did not answer the script usably: fail open, or for a budget (unless configured) closed.
   Decision unchecked(const auth::KeyRecord& key, const redis::Result& result, std::int64_t owed, const Limits& limits,
