@@ -6,7 +6,7 @@ namespace lagoon::auth {
 
 namespace {
 // Bump when the shape changes: entries of another version are ignored and refilled from Postgres.
-constexpr int kCacheVersion = 2;  // 2: budgets
+constexpr int kCacheVersion = 3;  // 2: budgets; 3: policy and lineage
 
 template <class T>
 nlohmann::json optional_json(const std::optional<T>& v) {
@@ -31,6 +31,23 @@ std::optional<money::Budget> budget_from(const nlohmann::json& j) {
   const auto amount = j.at("pico").get<std::int64_t>();
   if (!period || amount < 0) throw nlohmann::json::type_error::create(302, "not a budget", &j);
   return money::Budget{amount, *period};
+}
+nlohmann::json policy_json(const KeyPolicy& p) {
+  return {{"models", p.models},
+          {"groups", p.groups},
+          {"max_concurrent", p.max_concurrent},
+          {"expires_at_us", optional_json(p.expires_at_us)},
+          {"revokes_at_us", optional_json(p.revokes_at_us)}};
+}
+
+KeyPolicy policy_from(const nlohmann::json& j) {
+  KeyPolicy p;
+  p.models = j.at("models").get<std::vector<std::string>>();
+  p.groups = j.at("groups").get<std::uint8_t>();
+  p.max_concurrent = j.at("max_concurrent").get<std::int64_t>();
+  p.expires_at_us = optional_from<std::int64_t>(j, "expires_at_us");
+  p.revokes_at_us = optional_from<std::int64_t>(j, "revokes_at_us");
+  return p;
 }
 }  // namespace
 
@@ -57,6 +74,8 @@ std::string to_cache_json(const CacheEntry& entry, const keys::Digest& digest) {
   j["tpm_limit"] = optional_json(r.tpm_limit);
   j["key_budget"] = budget_json(r.key_budget);
   j["user_budget"] = budget_json(r.user_budget);
+  j["policy"] = policy_json(r.policy);
+  j["lineage_id"] = r.lineage_id;
   return j.dump();
 }
 
@@ -84,6 +103,8 @@ std::optional<CacheEntry> from_cache_json(std::string_view text, const keys::Dig
     r.tpm_limit = optional_from<std::int64_t>(j, "tpm_limit");
     r.key_budget = budget_from(j.at("key_budget"));
     r.user_budget = budget_from(j.at("user_budget"));
+    r.policy = policy_from(j.at("policy"));
+    r.lineage_id = j.at("lineage_id").get<std::int64_t>();
     return e;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;

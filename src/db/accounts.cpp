@@ -39,7 +39,13 @@ constexpr const char* kRevokeKey =
     "RETURNING " LAGOON_KEY_COLUMNS;
 #define LAGOON_AUTH_COLUMNS                                                                        \
   "k.digest, k.id, k.user_id, k.prefix, k.name, k.is_active, u.is_active, k.rpm_limit, k.tpm_limit, " \
-  "k.budget_usd::text, k.budget_period, u.budget_usd::text, u.budget_period " \
+  "k.budget_usd::text, k.budget_period, u.budget_usd::text, u.budget_period, " \
+  "array_to_string(COALESCE(k.allowed_models, u.allowed_models), ','), " \
+  "array_to_string(COALESCE(k.allowed_endpoints, u.allowed_endpoints), ','), " \
+  "COALESCE(k.max_concurrent, u.max_concurrent), " \
+  "(extract(epoch FROM LEAST(k.expires_at, u.expires_at)) * 1000000)::bigint, " \
+  "CASE WHEN k.is_active THEN (extract(epoch FROM k.revoked_at) * 1000000)::bigint END, " \
+  "COALESCE(k.lineage_id, k.id) " \
   "FROM api_keys k JOIN users u ON u.id = k.user_id "
 constexpr const char* kAuthByDigest = "SELECT " LAGOON_AUTH_COLUMNS "WHERE k.digest = $1";
 constexpr const char* kAuthByKeyId = "SELECT " LAGOON_AUTH_COLUMNS "WHERE k.id = $1";
@@ -111,6 +117,15 @@ auth::KeyRecord auth_record_from(const pqxx::row& r) {
   k.tpm_limit = optional_field<std::int64_t>(r[8]);
   k.key_budget = budget_from(r[9], r[10]);
   k.user_budget = budget_from(r[11], r[12]);
+  auto& p = k.policy;
+  if (!r[13].is_null()) p.models = auth::split_list(r[13].as<std::string>());
+  if (!r[14].is_null() && auth::parse_groups(auth::split_list(r[14].as<std::string>()), p.groups))
+    throw std::runtime_error("a key's allowed_endpoints in Postgres cannot be read");
+  if (!r[14].is_null() && p.groups == 0) p.groups = auth::kAllGroups;
+  p.max_concurrent = optional_field<std::int64_t>(r[15]).value_or(0);
+  p.expires_at_us = optional_field<std::int64_t>(r[16]);
+  p.revokes_at_us = optional_field<std::int64_t>(r[17]);
+  k.lineage_id = r[18].as<std::int64_t>();
   return k;
 }
 

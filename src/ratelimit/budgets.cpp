@@ -27,7 +27,7 @@ std::vector<Limiter::Counter> Limiter::counters_for(const auth::KeyRecord& key) 
     c.key = money::counter_key(cfg_.redis_prefix, user, owner, c.window);
     out.push_back(std::move(c));
   };
-  if (key.key_budget) add(false, key.key_id, *key.key_budget);
+  if (key.key_budget) add(false, key.limit_id(), *key.key_budget);
   if (key.user_budget) add(true, key.user_id, *key.user_budget);
   return out;
 }
@@ -67,7 +67,7 @@ asio::awaitable<redis::Result> Limiter::run_budget_script(const auth::KeyRecord&
                                                           std::int64_t cost, std::int64_t owed, std::int64_t hold,
                                                           const std::vector<Counter>& counters,
                                                           const std::vector<std::string>& seed_args) {
-  auto [rk, tk] = redis_keys(cfg_.redis_prefix, key.key_id);
+  auto [rk, tk] = redis_keys(cfg_.redis_prefix, key.limit_id());
   std::vector<std::string> args{"EVALSHA", script_sha1(), std::to_string(2 + counters.size()), std::move(rk),
                                 std::move(tk)};
   for (const auto& c : counters) args.push_back(c.key);

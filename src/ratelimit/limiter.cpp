@@ -147,7 +147,7 @@ asio::awaitable<Decision> Limiter::admit(const auth::KeyRecord& key, std::option
   }
   const std::int64_t hold = counters.empty() ? 0 : money::nano_up(most.value_or(0));
   const std::int64_t cost = admission_cost(estimate.value_or(0), limits);
-  const std::int64_t owed = limits.tpm > 0 ? take_owed(key.key_id) : 0;
+  const std::int64_t owed = limits.tpm > 0 ? take_owed(key.limit_id()) : 0;
   auto result = co_await run_budget_script(key, limits, cost, owed, hold, counters, {});
   if (result.answered() && !counters.empty() && missing_counters(result.reply)) {
     if (const auto summed = co_await seeds(counters)) {
@@ -188,7 +188,7 @@ asio::awaitable<Decision> Limiter::admit(const auth::KeyRecord& key, std::option
 Decision Limiter::unchecked(const auth::KeyRecord& key, const redis::Result& result, std::int64_t owed,
                             const Limits& limits, bool budgeted) {
   // Kept only when Redis was certainly not asked: after a timeout it may have applied it already.
-  if (owed != 0 && result.status == redis::Status::skipped) add_owed(key.key_id, owed, limits);
+  if (owed != 0 && result.status == redis::Status::skipped) add_owed(key.limit_id(), owed, limits);
   if (result.status == redis::Status::ok)
     warn_throttled(result.reply.is_error() ? "Redis refused the script: " + result.reply.str
                                            : std::string("unexpected reply to the script"));
@@ -208,7 +208,7 @@ void Limiter::settle(const auth::KeyRecord& key, const Decision& admitted, std::
   if (admitted.kind != Decision::Kind::allowed) return;
   if (admitted.tokens) {
     const std::int64_t delta = std::max<std::int64_t>(actual_tokens, 0) - admitted.tokens_charged;
-    if (delta != 0) add_owed(key.key_id, delta, limits_for(key, cfg_));
+    if (delta != 0) add_owed(key.limit_id(), delta, limits_for(key, cfg_));
   }
   if (!admitted.held) return;
   // An unknown cost leaves the hold spent: the only figure there is, and never an underestimate of it.

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "lagoon/auth/policy.hpp"
 #include "lagoon/keys/api_key.hpp"
 #include "lagoon/money/budget.hpp"
 
@@ -30,6 +31,12 @@ struct KeyRecord {
   std::optional<std::int64_t> tpm_limit;
   std::optional<money::Budget> key_budget;   // the key's own
   std::optional<money::Budget> user_budget;  // its user's, shared by all the user's keys
+  KeyPolicy policy;              // merged with the user's defaults
+  std::int64_t lineage_id = 0;   // the first key of its rotation chain (itself when never rotated)
+
+  // What the key's rate limits, concurrency slots and own budget are counted under: the keys of one
+  // rotation chain share them, so rotating a key neither resets nor doubles them.
+  std::int64_t limit_id() const noexcept { return lineage_id != 0 ? lineage_id : key_id; }
 
   bool has_budget() const noexcept { return key_budget || user_budget; }
   bool usable() const noexcept { return key_active && user_active; }
