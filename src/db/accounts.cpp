@@ -5,19 +5,23 @@
 
 #include <pqxx/pqxx>
 
+#include "account_rows.hpp"
 #include "lagoon/keys/api_key.hpp"
 
 namespace lagoon::db {
 namespace {
 
+using rows::budget_columns;
+using rows::budget_from;
+using rows::key_from;
+using rows::user_from;
+
 constexpr money::Pico kPicoPerMicro = 1'000'000;
 
-// Timestamps leave the database already in RFC 3339 UTC, so JSON output needs no date library.
-#define LAGOON_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-
-#define LAGOON_USER_COLUMNS "id, name, is_active, " LAGOON_TS("created_at") ", budget_usd::text, budget_period"
 constexpr const char* kInsertUser =
-    "INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING " LAGOON_USER_COLUMNS;
+    "INSERT INTO users (name, allowed_models, allowed_endpoints, expires_at, max_concurrent) "
+    "VALUES ($1, " LAGOON_LIST_PARAM("$2") ", " LAGOON_LIST_PARAM("$3") ", $4::timestamptz, $5::integer) "
+    "ON CONFLICT (name) DO NOTHING RETURNING " LAGOON_USER_COLUMNS;
 constexpr const char* kUserById = "SELECT " LAGOON_USER_COLUMNS " FROM users WHERE id = $1";
 constexpr const char* kUserByName = "SELECT " LAGOON_USER_COLUMNS " FROM users WHERE name = $1";
 constexpr const char* kDeactivateUser =
@@ -26,16 +30,25 @@ constexpr const char* kDeactivateUser =
 constexpr const char* kUserBudgetForUpdate = "SELECT budget_usd::text, budget_period FROM users WHERE id = $1 FOR UPDATE";
 constexpr const char* kKeyBudgetForUpdate =
     "SELECT budget_usd::text, budget_period FROM api_keys WHERE id = $1 FOR UPDATE";
-constexpr const char* kSetUserBudget =
-    "UPDATE users SET budget_usd = $2::numeric, budget_period = $3::text WHERE id = $1 RETURNING " LAGOON_USER_COLUMNS;
+// A policy change, parameters $2..$9 (rows::PolicyChangeParams), in a users or an api_keys UPDATE.
+#define LAGOON_SET_POLICY                                                                                   \
+  "allowed_models = CASE WHEN $2 THEN " LAGOON_LIST_PARAM("$3") " ELSE allowed_models END, "               \
+  "allowed_endpoints = CASE WHEN $4 THEN " LAGOON_LIST_PARAM("$5") " ELSE allowed_endpoints END, "         \
+  "expires_at = CASE WHEN $6 THEN $7::timestamptz ELSE expires_at END, "                                   \
+  "max_concurrent = CASE WHEN $8 THEN $9::integer ELSE max_concurrent END, "
+constexpr const char* kUpdateUser =
+    "UPDATE users SET " LAGOON_SET_POLICY
+    "budget_usd = CASE WHEN $10 THEN $11::numeric ELSE budget_usd END, "
+    "budget_period = CASE WHEN $10 THEN $12::text ELSE budget_period END "
+    "WHERE id = $1 RETURNING " LAGOON_USER_COLUMNS;
 constexpr const char* kInsertKey =
-    "INSERT INTO api_keys (user_id, name, prefix, digest, rpm_limit, tpm_limit, budget_usd, budget_period) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8::text) RETURNING id";
-#define LAGOON_KEY_COLUMNS                                                                       \
-  "id, user_id, prefix, name, is_active, rpm_limit, tpm_limit, " LAGOON_TS("created_at") ", " \
-  LAGOON_TS("last_used_at") ", " LAGOON_TS("revoked_at") ", budget_usd::text, budget_period"
+    "INSERT INTO api_keys (user_id, name, prefix, digest, rpm_limit, tpm_limit, budget_usd, budget_period, "
+    "allowed_models, allowed_endpoints, expires_at, max_concurrent, tags) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8::text, " LAGOON_LIST_PARAM("$9") ", " LAGOON_LIST_PARAM("$10")
+    ", $11::timestamptz, $12::integer, $13::jsonb) RETURNING " LAGOON_KEY_COLUMNS;
+// LEAST skips a NULL: a key never revoked is revoked now, one in its grace (revoked_at ahead) too.
 constexpr const char* kRevokeKey =
-    "UPDATE api_keys SET is_active = false, revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 "
+    "UPDATE api_keys SET is_active = false, revoked_at = LEAST(revoked_at, now()) WHERE id = $1 "
     "RETURNING " LAGOON_KEY_COLUMNS;
 #define LAGOON_AUTH_COLUMNS                                                                        \
   "k.digest, k.id, k.user_id, k.prefix, k.name, k.is_active, u.is_active, k.rpm_limit, k.tpm_limit, " \
@@ -52,11 +65,13 @@ constexpr const char* kAuthByKeyId = "SELECT " LAGOON_AUTH_COLUMNS "WHERE k.id =
 constexpr const char* kAuthByUserId = "SELECT " LAGOON_AUTH_COLUMNS "WHERE k.user_id = $1";
 constexpr const char* kKeyById = "SELECT " LAGOON_KEY_COLUMNS " FROM api_keys WHERE id = $1";
 constexpr const char* kUpdateKey =
-    "UPDATE api_keys SET name = CASE WHEN $2 THEN $3::text ELSE name END, "
-    "rpm_limit = CASE WHEN $4 THEN $5::integer ELSE rpm_limit END, "
-    "tpm_limit = CASE WHEN $6 THEN $7::bigint ELSE tpm_limit END, "
-    "budget_usd = CASE WHEN $8 THEN $9::numeric ELSE budget_usd END, "
-    "budget_period = CASE WHEN $8 THEN $10::text ELSE budget_period END "
+    "UPDATE api_keys SET " LAGOON_SET_POLICY
+    "name = CASE WHEN $10 THEN $11::text ELSE name END, "
+    "rpm_limit = CASE WHEN $12 THEN $13::integer ELSE rpm_limit END, "
+    "tpm_limit = CASE WHEN $14 THEN $15::bigint ELSE tpm_limit END, "
+    "budget_usd = CASE WHEN $16 THEN $17::numeric ELSE budget_usd END, "
+    "budget_period = CASE WHEN $16 THEN $18::text ELSE budget_period END, "
+    "tags = CASE WHEN $19 THEN $20::jsonb ELSE tags END "
     "WHERE id = $1 RETURNING " LAGOON_KEY_COLUMNS;
 constexpr const char* kKeysOfUser = "SELECT " LAGOON_KEY_COLUMNS " FROM api_keys WHERE user_id = $1 ORDER BY id";
 
@@ -64,43 +79,6 @@ template <class T>
 std::optional<T> optional_field(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
   return f.as<T>();
-}
-
-// A budget whose amount or period cannot be read (written by hand past the CHECK) is no budget to
-// enforce, and the gateway says so rather than guessing.
-std::optional<money::Budget> budget_from(const pqxx::field& amount, const pqxx::field& period) {
-  if (amount.is_null() || period.is_null()) return std::nullopt;
-  const auto pico = money::parse_usd(amount.as<std::string>());
-  const auto p = money::period_from(period.as<std::string>());
-  if (!pico || !p) throw std::runtime_error("a budget in Postgres cannot be read: " + amount.as<std::string>());
-  return money::Budget{*pico, *p};
-}
-
-User user_from(const pqxx::row& r) {
-  return User{r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<bool>(), r[3].as<std::string>(),
-              budget_from(r[4], r[5])};
-}
-
-// A budget as the two columns take it: the amount's exact decimal text and the period's name, or NULLs.
-std::pair<std::optional<std::string>, std::optional<std::string>> budget_columns(const std::optional<money::Budget>& b) {
-  if (!b) return {};
-  return {money::format_usd(b->amount), std::string(money::period_name(b->period))};
-}
-
-KeyInfo key_from(const pqxx::row& r) {
-  KeyInfo k;
-  k.id = r[0].as<std::int64_t>();
-  k.user_id = r[1].as<std::int64_t>();
-  k.prefix = r[2].as<std::string>();
-  k.name = optional_field<std::string>(r[3]);
-  k.is_active = r[4].as<bool>();
-  k.rpm_limit = optional_field<std::int64_t>(r[5]);
-  k.tpm_limit = optional_field<std::int64_t>(r[6]);
-  k.created_at = r[7].as<std::string>();
-  k.last_used_at = optional_field<std::string>(r[8]);
-  k.revoked_at = optional_field<std::string>(r[9]);
-  k.budget = budget_from(r[10], r[11]);
-  return k;
 }
 
 auth::KeyRecord auth_record_from(const pqxx::row& r) {
@@ -184,15 +162,16 @@ std::optional<money::Budget> changed_budget(const std::optional<money::Budget>& 
   return b;
 }
 
-User create_user(pqxx::connection& conn, const std::string& name) {
+User create_user(pqxx::connection& conn, const std::string& name, const PolicyOptions& policy) {
   check_name("user name", name);
   // Wherever a user is named by NAME|ID, digits are read as an id first: such a user could never be
   // found by its name (and another user's id could answer for it).
   if (std::all_of(name.begin(), name.end(), [](unsigned char c) { return c >= '0' && c <= '9'; }))
     throw AccountsError(AccountsError::Kind::invalid, "user name must not be all digits (it would read as a user id)",
                         "name");
+  const auto p = rows::policy_params(policy);
   pqxx::work w(conn);
-  auto r = w.exec_params(kInsertUser, name);
+  auto r = w.exec_params(kInsertUser, name, p.models, p.endpoints, p.expires_at, p.max_concurrent);
   if (r.empty()) throw AccountsError(AccountsError::Kind::conflict, "a user named \"" + name + "\" already exists");
   w.commit();
   return user_from(r[0]);
@@ -222,11 +201,16 @@ User deactivate_user(pqxx::connection& conn, const std::string& ref) {
 }
 
 User update_user(pqxx::connection& conn, const std::string& ref, const UserChanges& c) {
+  const auto p = rows::policy_change_params(c);
   pqxx::work w(conn);
   User user = find_user(w, ref);
-  if (!c.budget) return user;
-  const auto [amount, period] = budget_columns(changed_budget(locked_budget(w, kUserBudgetForUpdate, user.id), *c.budget));
-  auto r = w.exec_params(kSetUserBudget, user.id, amount, period);
+  if (c.empty()) return user;
+  std::pair<std::optional<std::string>, std::optional<std::string>> budget;
+  if (c.budget) budget = budget_columns(changed_budget(locked_budget(w, kUserBudgetForUpdate, user.id), *c.budget));
+  const auto& v = p.values;
+  auto r = w.exec_params(kUpdateUser, user.id, p.set_models, v.models, p.set_endpoints, v.endpoints, p.set_expires_at,
+                         v.expires_at, p.set_max_concurrent, v.max_concurrent, c.budget.has_value(), budget.first,
+                         budget.second);
   w.commit();
   return user_from(r[0]);
 }
@@ -236,21 +220,18 @@ CreatedKey create_key(pqxx::connection& conn, const std::string& pepper, const s
   if (options.name) check_name("key name", *options.name);
   check_limits(options.rpm_limit, options.tpm_limit);
   check_budget(options.budget);
+  check_tags(options.tags);
+  const auto p = rows::policy_params(options);
   pqxx::work w(conn);
   User user = find_user(w, user_ref);
   if (!user.is_active) throw AccountsError(AccountsError::Kind::invalid, "user \"" + user.name + "\" is deactivated");
-  CreatedKey k;
-  k.key = keys::generate(pepper);
-  k.prefix = keys::display_prefix(k.key);
-  k.user_id = user.id;
-  const keys::Digest d = keys::digest(pepper, k.key);
-  pqxx::binarystring digest(d.data(), d.size());
+  const auto fresh = rows::new_key(pepper);
+  const pqxx::binarystring digest(fresh.digest.data(), fresh.digest.size());
   const auto [amount, period] = budget_columns(options.budget);
-  auto r = w.exec_params(kInsertKey, user.id, options.name, k.prefix, digest, options.rpm_limit, options.tpm_limit,
-                         amount, period);
-  k.id = r[0][0].as<std::int64_t>();
+  auto r = w.exec_params(kInsertKey, user.id, options.name, fresh.prefix, digest, options.rpm_limit, options.tpm_limit,
+                         amount, period, p.models, p.endpoints, p.expires_at, p.max_concurrent, options.tags.dump());
   w.commit();
-  return k;
+  return rows::created(fresh, key_from(r[0]));
 }
 
 KeyInfo revoke_key(pqxx::connection& conn, std::int64_t key_id) {
@@ -295,6 +276,9 @@ KeyInfo get_key(pqxx::connection& conn, std::int64_t key_id) {
 KeyInfo update_key(pqxx::connection& conn, std::int64_t key_id, const KeyChanges& c) {
   if (c.name && *c.name) check_name("key name", **c.name);
   check_limits(c.rpm_limit.value_or(std::nullopt), c.tpm_limit.value_or(std::nullopt));
+  if (c.tags) check_tags(*c.tags);
+  const auto p = rows::policy_change_params(c);
+  const auto& v = p.values;
   pqxx::work w(conn);
   std::pair<std::optional<std::string>, std::optional<std::string>> budget;
   if (c.budget) {
@@ -302,10 +286,12 @@ KeyInfo update_key(pqxx::connection& conn, std::int64_t key_id, const KeyChanges
       throw AccountsError(AccountsError::Kind::not_found, "no key with id " + std::to_string(key_id));
     budget = budget_columns(changed_budget(locked_budget(w, kKeyBudgetForUpdate, key_id), *c.budget));
   }
-  auto r = w.exec_params(kUpdateKey, key_id, c.name.has_value(), c.name ? *c.name : std::nullopt,
-                         c.rpm_limit.has_value(), c.rpm_limit ? *c.rpm_limit : std::nullopt,
-                         c.tpm_limit.has_value(), c.tpm_limit ? *c.tpm_limit : std::nullopt, c.budget.has_value(),
-                         budget.first, budget.second);
+  auto r = w.exec_params(kUpdateKey, key_id, p.set_models, v.models, p.set_endpoints, v.endpoints, p.set_expires_at,
+                         v.expires_at, p.set_max_concurrent, v.max_concurrent, c.name.has_value(),
+                         c.name ? *c.name : std::nullopt, c.rpm_limit.has_value(),
+                         c.rpm_limit ? *c.rpm_limit : std::nullopt, c.tpm_limit.has_value(),
+                         c.tpm_limit ? *c.tpm_limit : std::nullopt, c.budget.has_value(), budget.first, budget.second,
+                         c.tags.has_value(), c.tags ? std::optional<std::string>(c.tags->dump()) : std::nullopt);
   if (r.empty()) throw AccountsError(AccountsError::Kind::not_found, "no key with id " + std::to_string(key_id));
   w.commit();
   return key_from(r[0]);

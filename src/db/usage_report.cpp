@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include "lagoon/db/accounts.hpp"
@@ -16,12 +17,13 @@ namespace {
   "count(*) FILTER (WHERE cost_source = 'unpriced'), sum(units) FILTER (WHERE unit = 'images'), "               \
   "sum(units) FILTER (WHERE unit = 'characters'), sum(units) FILTER (WHERE unit = 'seconds'), "                 \
   "sum(units) FILTER (WHERE unit = 'bytes') "
-// A key, a user or neither: an unnamed statement is planned with its parameters' values, so the test on a
-// NULL one folds away and the (key or user, started_at) index serves.
+// A key, a user or neither, and the keys with some tags or all: an unnamed statement is planned with its
+// parameters' values, so the test on a NULL one folds away and the (key or user, started_at) index serves.
 #define LAGOON_USAGE_ROWS                                                                              \
   "FROM usage_records WHERE ($1::bigint IS NULL OR api_key_id = $1) AND ($2::bigint IS NULL OR user_id = $2) " \
   "AND started_at >= COALESCE($3::timestamptz, '-infinity'::timestamptz) "                             \
-  "AND started_at < COALESCE($4::timestamptz, 'infinity'::timestamptz) "
+  "AND started_at < COALESCE($4::timestamptz, 'infinity'::timestamptz) "                             \
+  "AND ($5::jsonb IS NULL OR api_key_id IN (SELECT id FROM api_keys WHERE tags @> $5::jsonb)) "
 constexpr int kFirstSum = 3;
 constexpr const char* kUnits[] = {"images", "characters", "seconds", "bytes"};
 
@@ -86,6 +88,12 @@ Scope resolve(pqxx::dbtransaction& t, const UsageQuery& q) {
   return scope;
 }
 
+// The tag filter as the statements take it: a JSON object, or NULL for none.
+std::optional<std::string> tags_param(const UsageQuery& q) {
+  if (q.tags.empty()) return std::nullopt;
+  return nlohmann::json(q.tags).dump();
+}
+
 void most_requests_first(std::vector<UsageGroup>& g) {
   std::stable_sort(g.begin(), g.end(), [](const UsageGroup& a, const UsageGroup& b) {
     return a.totals.requests != b.totals.requests ? a.totals.requests > b.totals.requests : a.name < b.name;
@@ -123,7 +131,7 @@ UsageSummary usage_summary(pqxx::connection& conn, const UsageQuery& q) {
   UsageSummary out;
   out.key_id = scope.key_id;
   out.user_id = scope.user_id;
-  for (const auto& row : t.exec_params(kSummary, scope.key_id, scope.user_id, q.from, q.to)) {
+  for (const auto& row : t.exec_params(kSummary, scope.key_id, scope.user_id, q.from, q.to, tags_param(q))) {
     const auto set = row[0].as<int>();
     if (set == 3) out.totals = totals_from(row);
     else if (set == 1) out.by_model.push_back(UsageGroup{name_at(row, 1), totals_from(row)});
@@ -143,7 +151,7 @@ UsageReport usage_report(pqxx::connection& conn, const UsageQuery& q) {
   out.by = q.by.value_or(Grouping::model);
   const char* sql = out.by == Grouping::key ? kByKey : out.by == Grouping::user ? kByUser
                     : out.by == Grouping::model ? kByModel : kByDay;
-  for (const auto& row : t.exec_params(sql, scope.key_id, scope.user_id, q.from, q.to)) {
+  for (const auto& row : t.exec_params(sql, scope.key_id, scope.user_id, q.from, q.to, tags_param(q))) {
     if (row[0].as<int>() == 1) out.totals = totals_from(row);
     else out.rows.push_back(UsageGroup{name_at(row, 1), totals_from(row)});
   }

@@ -26,6 +26,9 @@ struct UsageQuery {
   std::optional<std::string> from;  // timestamps Postgres understands (validated by the caller); none = unbounded
   std::optional<std::string> to;
   std::optional<Grouping> by;       // none: usage_summary's shape
+  // Only the rows of keys whose tags hold every one of these (tags @> {name: value}), as the keys are
+  // tagged now — a tag added today covers the key's past usage too. Empty: no filter.
+  std::map<std::string, std::string> tags;
 };
 
 struct UsageTotals {
@@ -64,7 +67,8 @@ struct UsageReport {
   std::vector<UsageGroup> rows;  // by key or user id, model name (null last) or day, ascending
 };
 
-// One key's or one user's usage (exactly one of query.key_id and query.user_ref). Throws
+// One key's or one user's usage (at most one of query.key_id and query.user_ref; neither: every key
+// the tags select). Throws
 // AccountsError: not_found for an unknown key or user, invalid for an unreadable timestamp.
 UsageSummary usage_summary(pqxx::connection& conn, const UsageQuery& query);
 
