@@ -26,7 +26,7 @@ constexpr std::chrono::milliseconds kAdminAcquireTimeout{5000};
 
 Outcome execute(pqxx::connection& conn, const config::Config& cfg, const Call& c) {
   switch (c.op) {
-    case Call::Op::create_user: return admin::create_user(conn, c.user_ref);
+    case Call::Op::create_user: return admin::create_user(conn, c.user_ref, c.user_policy);
     case Call::Op::get_user: return admin::get_user(conn, c.user_ref);
     case Call::Op::deactivate_user: return admin::deactivate_user(conn, c.user_ref);
     case Call::Op::update_user: return admin::update_user(conn, c.user_ref, c.user_changes);
@@ -35,6 +35,7 @@ Outcome execute(pqxx::connection& conn, const config::Config& cfg, const Call& c
     case Call::Op::get_key: return admin::get_key(conn, c.key_id);
     case Call::Op::update_key: return admin::update_key(conn, c.key_id, c.key_changes);
     case Call::Op::revoke_key: return admin::revoke_key(conn, c.key_id);
+    case Call::Op::rotate_key: return admin::rotate_key(conn, cfg.key_pepper, c.key_id, c.grace_seconds);
     case Call::Op::usage: return admin::usage(conn, c.usage);
     case Call::Op::list_prices: return admin::list_prices(conn);
     case Call::Op::set_price: return admin::set_price(conn, c.model, c.price);

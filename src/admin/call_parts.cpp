@@ -1,5 +1,6 @@
 #include "call_parts.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace lagoon::admin::parts {
@@ -10,6 +11,21 @@ int hex_value(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+bool one_of(std::initializer_list<std::string_view> names, std::string_view name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// The body as a JSON object whose every member `known` accepts.
+template <class Known>
+std::variant<json, ApiError> object_with(std::string_view body, Known known) {
+  json j = json::parse(body.begin(), body.end(), nullptr, false);
+  if (j.is_discarded()) return bad(body.empty() ? "A JSON object body is required" : "The body is not valid JSON");
+  if (!j.is_object()) return bad("The body must be a JSON object");
+  for (const auto& [k, v] : j.items())
+    if (!known(k)) return bad("Unknown field \"" + k + "\"", k);
+  return j;
 }
 
 }  // namespace
@@ -47,7 +63,8 @@ std::optional<std::int64_t> positive_id(std::string_view s) {
   return v;
 }
 
-std::variant<Query, ApiError> parse_query(std::string_view target, std::initializer_list<std::string_view> allowed) {
+std::variant<Query, ApiError> parse_query(std::string_view target, std::initializer_list<std::string_view> allowed,
+                                          std::initializer_list<std::string_view> repeatable) {
   Query q;
   const auto mark = target.find('?');
   if (mark == std::string_view::npos) return q;
@@ -61,24 +78,41 @@ std::variant<Query, ApiError> parse_query(std::string_view target, std::initiali
     auto name = decode(pair.substr(0, eq));
     auto value = decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
     if (!name || !value) return bad("Malformed percent-escape in the query string");
-    bool known = false;
-    for (auto a : allowed) known = known || a == *name;
+    const bool known = one_of(allowed, *name) || one_of(repeatable, *name);
     if (!known) return bad("Unknown query parameter \"" + *name + "\"", *name);
-    if (!q.emplace(*name, *value).second) return bad("Query parameter \"" + *name + "\" given twice", *name);
+    if (q.count(*name) && !one_of(repeatable, *name))
+      return bad("Query parameter \"" + *name + "\" given twice", *name);
+    q.emplace(*name, *value);
   }
   return q;
 }
 
 std::variant<json, ApiError> parse_body(std::string_view body, std::initializer_list<std::string_view> allowed) {
-  json j = json::parse(body.begin(), body.end(), nullptr, false);
-  if (j.is_discarded()) return bad(body.empty() ? "A JSON object body is required" : "The body is not valid JSON");
-  if (!j.is_object()) return bad("The body must be a JSON object");
-  for (const auto& [k, v] : j.items()) {
-    bool known = false;
-    for (auto a : allowed) known = known || a == k;
-    if (!known) return bad("Unknown field \"" + k + "\"", k);
-  }
-  return j;
+  return object_with(body, [&](const std::string& k) { return one_of(allowed, k); });
+}
+
+std::variant<json, ApiError> parse_body_with_policy(std::string_view body, std::initializer_list<std::string_view> allowed,
+                                                    bool with_tags) {
+  return object_with(body, [&](const std::string& k) {
+    return one_of(allowed, k) || std::find(std::begin(kPolicyMembers), std::end(kPolicyMembers), k) !=
+                                     std::end(kPolicyMembers) || (with_tags && k == "tags");
+  });
+}
+
+std::variant<std::optional<std::optional<std::int64_t>>, ApiError> limit_member(const json& j, const char* name,
+                                                                                const char* alias, std::int64_t max) {
+  auto m = member(j, name, alias);
+  if (auto* e = std::get_if<ApiError>(&m)) return std::move(*e);
+  const json* v = std::get<const json*>(m);
+  if (!v) return std::optional<std::optional<std::int64_t>>();
+  const std::string field = j.contains(name) ? name : alias;
+  if (v->is_null()) return std::optional<std::optional<std::int64_t>>(std::optional<std::int64_t>());
+  const std::string rule = "\"" + field + "\" must be an integer 0.." + std::to_string(max) + " (0 = unlimited) or null";
+  if (!v->is_number_integer() || (v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(max)))
+    return bad(rule, field);
+  const auto n = v->get<std::int64_t>();
+  if (n < 0 || n > max) return bad(rule, field);
+  return std::optional<std::optional<std::int64_t>>(std::optional<std::int64_t>(n));
 }
 
 std::variant<const json*, ApiError> member(const json& j, const char* name, const char* alias) {

@@ -1,6 +1,7 @@
 // The pieces parse_call() is made of, shared by its files (parse_call.cpp: users and keys;
-// parse_money.cpp: budgets, prices and usage reports): refusals, percent-decoding, the query string,
-// the JSON body and its members. Internal to src/admin; pure, thread-safe.
+// parse_money.cpp: budgets, prices and usage reports; parse_policy.cpp: key policy, tags and rotation):
+// refusals, percent-decoding, the query string, the JSON body and its members. Internal to src/admin;
+// pure, thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +31,10 @@ std::optional<std::string> decode(std::string_view s);
 
 std::optional<std::int64_t> positive_id(std::string_view s);
 
-using Query = std::map<std::string, std::string>;
-std::variant<Query, ApiError> parse_query(std::string_view target, std::initializer_list<std::string_view> allowed);
+// A name given twice is refused, unless it is `repeatable` (each value is kept, in order).
+using Query = std::multimap<std::string, std::string>;
+std::variant<Query, ApiError> parse_query(std::string_view target, std::initializer_list<std::string_view> allowed,
+                                          std::initializer_list<std::string_view> repeatable = {});
 
 // The JSON object body of a POST, PUT or PATCH, with only `allowed` members.
 std::variant<json, ApiError> parse_body(std::string_view body, std::initializer_list<std::string_view> allowed);
@@ -40,9 +43,27 @@ std::variant<json, ApiError> parse_body(std::string_view body, std::initializer_
 // when neither is there.
 std::variant<const json*, ApiError> member(const json& j, const char* name, const char* alias);
 
+// A limit: absent (outer nullopt), null (inner nullopt) or an integer 0..max.
+std::variant<std::optional<std::optional<std::int64_t>>, ApiError> limit_member(const json& j, const char* name,
+                                                                                const char* alias, std::int64_t max);
+
 // "budget_usd" (alias "budget"): a decimal string or number, or null to remove the budget; and
 // "budget_period" (alias "period"). Absent both: no change (nullopt).
 std::variant<std::optional<db::BudgetChange>, ApiError> budget_members(const json& j);
+
+// The policy members of a key or user body (api.hpp): "models"/"allowed_models",
+// "endpoints"/"allowed_endpoints", "expires_at", "max_concurrent". Absent: no change.
+inline constexpr std::string_view kPolicyMembers[] = {"models",     "allowed_models", "endpoints", "allowed_endpoints",
+                                                      "expires_at", "max_concurrent"};
+std::variant<db::PolicyChanges, ApiError> policy_members(const json& j);
+// "tags": a JSON object; absent: nullopt.
+std::variant<std::optional<json>, ApiError> tags_member(const json& j);
+// The body's members, each of which must be in `allowed` or kPolicyMembers (and "tags" if `with_tags`).
+std::variant<json, ApiError> parse_body_with_policy(std::string_view body, std::initializer_list<std::string_view> allowed,
+                                                    bool with_tags);
+
+// POST /keys/{id}/rotate: {"grace": DURATION} or {"grace_seconds": N}, or no body (the default grace).
+std::variant<Call, ApiError> rotate_call(std::string_view body, Call call);
 
 // GET /users/{id|name}/usage and /keys/{id}/usage: from, to and by from the query string, into
 // call.usage (whose key or user is set).

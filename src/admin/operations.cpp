@@ -23,11 +23,26 @@ void add_budget(json& j, const std::optional<money::Budget>& b) {
   j["budget_usd"] = b ? json(money::format_usd(b->amount)) : json(nullptr);
   j["budget_period"] = b ? json(money::period_name(b->period)) : json(nullptr);
 }
+
+void add_policy(json& j, const db::Policy& p) {
+  j["allowed_models"] = optional_json(p.allowed_models);
+  j["allowed_endpoints"] = optional_json(p.allowed_endpoints);
+  j["expires_at"] = optional_json(p.expires_at);
+  j["max_concurrent"] = optional_json(p.max_concurrent);
+}
+
+// A key as created or rotated: the stored key with its full text, shown this once.
+json created_json(const db::CreatedKey& k) {
+  json j = key_json(k.info);
+  j["key"] = k.key;
+  return j;
+}
 }  // namespace
 
 json user_json(const db::User& u) {
   json j = {{"id", u.id}, {"name", u.name}, {"is_active", u.is_active}, {"created_at", u.created_at}};
   add_budget(j, u.budget);
+  add_policy(j, u);
   return j;
 }
 
@@ -41,13 +56,17 @@ json key_json(const db::KeyInfo& k) {
           {"tpm_limit", optional_json(k.tpm_limit)},
           {"created_at", k.created_at},
           {"last_used_at", optional_json(k.last_used_at)},
-          {"revoked_at", optional_json(k.revoked_at)}};
+          {"revoked_at", optional_json(k.revoked_at)},
+          {"tags", k.tags},
+          {"lineage_id", optional_json(k.lineage_id)},
+          {"replaced_by", optional_json(k.replaced_by)}};
   add_budget(j, k.budget);
+  add_policy(j, k);
   return j;
 }
 
-Outcome create_user(pqxx::connection& conn, const std::string& name) {
-  return {user_json(db::create_user(conn, name)), {}, {}};
+Outcome create_user(pqxx::connection& conn, const std::string& name, const db::PolicyOptions& policy) {
+  return {user_json(db::create_user(conn, name, policy)), {}, {}};
 }
 
 Outcome get_user(pqxx::connection& conn, const std::string& ref) { return {user_json(db::find_user(conn, ref)), {}, {}}; }
@@ -64,16 +83,17 @@ Outcome update_user(pqxx::connection& conn, const std::string& ref, const db::Us
 
 Outcome create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,
                    const db::KeyOptions& options) {
-  const auto k = db::create_key(conn, pepper, user_ref, options);
-  json body{{"id", k.id},
-            {"key", k.key},
-            {"prefix", k.prefix},
-            {"user_id", k.user_id},
-            {"name", optional_json(options.name)},
-            {"rpm_limit", optional_json(options.rpm_limit)},
-            {"tpm_limit", optional_json(options.tpm_limit)}};
-  add_budget(body, options.budget);
-  return {std::move(body), {}, {}};
+  return {created_json(db::create_key(conn, pepper, user_ref, options)), {}, {}};
+}
+
+Outcome rotate_key(pqxx::connection& conn, const std::string& pepper, std::int64_t key_id, std::int64_t grace_seconds) {
+  const auto r = db::rotate_key(conn, pepper, key_id, grace_seconds);
+  json body = created_json(r.key);
+  body["replaces"] = r.replaces;
+  body["old_key_revoked_at"] = r.old_key_revoked_at;
+  // The old key's cached records carry its end of grace (or its revocation) to every instance.
+  return {std::move(body), db::key_records_of_key(conn, r.replaces),
+          "key " + std::to_string(r.replaces) + " is rotated (replaced by key " + std::to_string(r.key.id) + ")"};
 }
 
 Outcome list_keys(pqxx::connection& conn, const std::string& user_ref) {

@@ -12,23 +12,6 @@ namespace {
 
 using namespace parts;
 
-// A limit: absent (outer nullopt), null (inner nullopt = configured default) or an integer in range.
-std::variant<std::optional<std::optional<std::int64_t>>, ApiError> limit_member(const json& j, const char* name,
-                                                                                const char* alias, std::int64_t max) {
-  auto m = member(j, name, alias);
-  if (auto* e = std::get_if<ApiError>(&m)) return std::move(*e);
-  const json* v = std::get<const json*>(m);
-  if (!v) return std::optional<std::optional<std::int64_t>>();
-  const std::string field = j.contains(name) ? name : alias;
-  if (v->is_null()) return std::optional<std::optional<std::int64_t>>(std::optional<std::int64_t>());
-  if (!v->is_number_integer() || (v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(max)))
-    return bad("\"" + field + "\" must be an integer 0.." + std::to_string(max) + " (0 = unlimited) or null", field);
-  const auto n = v->get<std::int64_t>();
-  if (n < 0 || n > max)
-    return bad("\"" + field + "\" must be an integer 0.." + std::to_string(max) + " (0 = unlimited) or null", field);
-  return std::optional<std::optional<std::int64_t>>(std::optional<std::int64_t>(n));
-}
-
 std::variant<std::optional<std::optional<std::string>>, ApiError> name_member(const json& j) {
   const auto it = j.find("name");
   if (it == j.end()) return std::optional<std::optional<std::string>>();
@@ -40,15 +23,37 @@ std::variant<std::optional<std::optional<std::string>>, ApiError> name_member(co
 using ratelimit::kMaxRpm;
 using ratelimit::kMaxTpm;
 
-// PATCH /users/{id|name}: its budget.
+// PATCH /users/{id|name}: its budget and the policy its keys inherit.
 std::variant<Call, ApiError> update_user_call(std::string_view body, Call call) {
-  auto b = parse_body(body, {"budget_usd", "budget", "budget_period", "period"});
+  auto b = parse_body_with_policy(body, {"budget_usd", "budget", "budget_period", "period"}, false);
   if (auto* e = std::get_if<ApiError>(&b)) return std::move(*e);
+  auto policy = policy_members(std::get<json>(b));
+  if (auto* e = std::get_if<ApiError>(&policy)) return std::move(*e);
+  static_cast<db::PolicyChanges&>(call.user_changes) = std::get<db::PolicyChanges>(policy);
   auto budget = budget_members(std::get<json>(b));
   if (auto* e = std::get_if<ApiError>(&budget)) return std::move(*e);
   call.user_changes.budget = std::get<std::optional<db::BudgetChange>>(budget);
-  if (call.user_changes.empty()) return bad("Nothing to change: give \"budget_usd\" or \"budget_period\"");
+  if (call.user_changes.empty())
+    return bad("Nothing to change: give \"budget_usd\", \"budget_period\", \"models\", \"endpoints\", "
+               "\"expires_at\" or \"max_concurrent\"");
   call.op = Call::Op::update_user;
+  return call;
+}
+
+// POST /users: a name, and the policy its keys inherit.
+std::variant<Call, ApiError> create_user_call(std::string_view body) {
+  auto b = parse_body_with_policy(body, {"name"}, false);
+  if (auto* e = std::get_if<ApiError>(&b)) return std::move(*e);
+  const json& j = std::get<json>(b);
+  if (!j.contains("name")) return bad("\"name\" is required", "name");
+  if (!j["name"].is_string()) return bad("\"name\" must be a string", "name");
+  auto policy = policy_members(j);
+  if (auto* e = std::get_if<ApiError>(&policy)) return std::move(*e);
+  Call call;
+  call.op = Call::Op::create_user;
+  call.user_ref = j["name"].get<std::string>();
+  call.user_policy = db::options_from(std::get<db::PolicyChanges>(policy));
+  call.success_status = 201;
   return call;
 }
 
@@ -57,15 +62,7 @@ std::variant<Call, ApiError> users_call(std::string_view method, std::string_vie
   Call call;
   if (seg.size() == 1) {  // /users
     if (method != "POST") return not_allowed(method, "POST");
-    auto b = parse_body(body, {"name"});
-    if (auto* e = std::get_if<ApiError>(&b)) return std::move(*e);
-    const json& j = std::get<json>(b);
-    if (!j.contains("name")) return bad("\"name\" is required", "name");
-    if (!j["name"].is_string()) return bad("\"name\" must be a string", "name");
-    call.op = Call::Op::create_user;
-    call.user_ref = j["name"].get<std::string>();
-    call.success_status = 201;
-    return call;
+    return create_user_call(body);
   }
   call.user_ref = seg[1];
   if (seg.size() == 2) {
@@ -87,12 +84,24 @@ std::variant<Call, ApiError> users_call(std::string_view method, std::string_vie
   return not_found("Unknown admin URL");
 }
 
-// PATCH /keys/{id}: at least one of name, rpm, tpm, budget.
+// A key body's policy and tags, into `policy` and `tags`.
+std::optional<ApiError> key_policy(const json& j, db::PolicyChanges& policy, std::optional<json>& tags) {
+  auto p = policy_members(j);
+  if (auto* e = std::get_if<ApiError>(&p)) return std::move(*e);
+  policy = std::get<db::PolicyChanges>(p);
+  auto t = tags_member(j);
+  if (auto* e = std::get_if<ApiError>(&t)) return std::move(*e);
+  tags = std::get<std::optional<json>>(t);
+  return std::nullopt;
+}
+
+// PATCH /keys/{id}: at least one of name, rpm, tpm, budget, policy, tags.
 std::variant<Call, ApiError> update_key_call(std::string_view body, Call call) {
-  auto b = parse_body(body, {"name", "rpm", "rpm_limit", "tpm", "tpm_limit", "budget_usd", "budget", "budget_period",
-                             "period"});
+  auto b = parse_body_with_policy(
+      body, {"name", "rpm", "rpm_limit", "tpm", "tpm_limit", "budget_usd", "budget", "budget_period", "period"}, true);
   if (auto* e = std::get_if<ApiError>(&b)) return std::move(*e);
   const json& j = std::get<json>(b);
+  if (auto e = key_policy(j, call.key_changes, call.key_changes.tags)) return std::move(*e);
   auto name = name_member(j);
   if (auto* e = std::get_if<ApiError>(&name)) return std::move(*e);
   call.key_changes.name = std::get<std::optional<std::optional<std::string>>>(name);
@@ -106,18 +115,24 @@ std::variant<Call, ApiError> update_key_call(std::string_view body, Call call) {
   if (auto* e = std::get_if<ApiError>(&budget)) return std::move(*e);
   call.key_changes.budget = std::get<std::optional<db::BudgetChange>>(budget);
   if (call.key_changes.empty())
-    return bad("Nothing to change: give \"name\", \"rpm\", \"tpm\", \"budget_usd\" or \"budget_period\"");
+    return bad("Nothing to change: give \"name\", \"rpm\", \"tpm\", \"budget_usd\", \"budget_period\", \"models\", "
+               "\"endpoints\", \"expires_at\", \"max_concurrent\" or \"tags\"");
   call.op = Call::Op::update_key;
   return call;
 }
 
-// POST /keys: whose key (a user's id or name), and its optional name and limits.
+// POST /keys: whose key (a user's id or name), and its optional name, limits, budget, policy and tags.
 std::variant<Call, ApiError> create_key_call(std::string_view body) {
   Call call;
-  auto b = parse_body(body, {"user", "user_id", "name", "rpm", "rpm_limit", "tpm", "tpm_limit", "budget_usd", "budget",
-                             "budget_period", "period"});
+  auto b = parse_body_with_policy(body, {"user", "user_id", "name", "rpm", "rpm_limit", "tpm", "tpm_limit", "budget_usd",
+                                         "budget", "budget_period", "period"}, true);
   if (auto* e = std::get_if<ApiError>(&b)) return std::move(*e);
   const json& j = std::get<json>(b);
+  db::PolicyChanges policy;
+  std::optional<json> tags;
+  if (auto e = key_policy(j, policy, tags)) return std::move(*e);
+  static_cast<db::PolicyOptions&>(call.key_options) = db::options_from(policy);
+  if (tags) call.key_options.tags = *tags;
   auto u = member(j, "user", "user_id");
   if (auto* e = std::get_if<ApiError>(&u)) return std::move(*e);
   const json* user = std::get<const json*>(u);
@@ -155,10 +170,10 @@ std::variant<Call, ApiError> keys_call(std::string_view method, std::string_view
       auto q = parse_query(target, {"user"});
       if (auto* e = std::get_if<ApiError>(&q)) return std::move(*e);
       const auto& query = std::get<Query>(q);
-      if (!query.count("user") || query.at("user").empty())
-        return bad("Say whose keys: ?user=ID or NAME", "user");
+      const auto user = query.find("user");
+      if (user == query.end() || user->second.empty()) return bad("Say whose keys: ?user=ID or NAME", "user");
       call.op = Call::Op::list_keys;
-      call.user_ref = query.at("user");
+      call.user_ref = user->second;
       return call;
     }
     if (method != "POST") return not_allowed(method, "GET, POST");
@@ -183,6 +198,10 @@ std::variant<Call, ApiError> keys_call(std::string_view method, std::string_view
     if (method != "GET") return not_allowed(method, "GET");
     call.usage.key_id = *id;
     return usage_call(target, std::move(call));
+  }
+  if (seg.size() == 3 && seg[2] == "rotate") {
+    if (method != "POST") return not_allowed(method, "POST");
+    return rotate_call(body, std::move(call));
   }
   return not_found("Unknown admin URL");
 }

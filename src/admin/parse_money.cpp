@@ -35,10 +35,22 @@ std::variant<std::optional<db::BudgetChange>, ApiError> budget_members(const jso
 
 namespace {
 
-// from, to and by of a usage query string.
+// tag=NAME:VALUE — the name up to the first ':' (a tag's name may hold none), the value the rest.
+std::optional<ApiError> tag_filter(const std::string& text, db::UsageQuery& usage) {
+  const auto colon = text.find(':');
+  if (colon == std::string::npos || colon == 0)
+    return bad("\"tag\" must be NAME:VALUE, e.g. tag=team:search", "tag");
+  if (!usage.tags.emplace(text.substr(0, colon), text.substr(colon + 1)).second)
+    return bad("\"tag\" names \"" + text.substr(0, colon) + "\" twice", "tag");
+  return std::nullopt;
+}
+
+// from, to, by and tag of a usage query string.
 std::optional<ApiError> usage_query(const Query& query, db::UsageQuery& usage) {
   for (const auto& [k, v] : query) {
-    if (k == "by") {
+    if (k == "tag") {
+      if (auto e = tag_filter(v, usage)) return e;
+    } else if (k == "by") {
       usage.by = db::grouping_from(v);
       if (!usage.by) return bad("\"by\" must be key, user, model or day", k);
     } else if (k == "from" || k == "to") {
@@ -53,7 +65,7 @@ std::optional<ApiError> usage_query(const Query& query, db::UsageQuery& usage) {
 }  // namespace
 
 std::variant<Call, ApiError> usage_call(std::string_view target, Call call) {
-  auto q = parse_query(target, {"from", "to", "by"});
+  auto q = parse_query(target, {"from", "to", "by"}, {"tag"});
   if (auto* e = std::get_if<ApiError>(&q)) return std::move(*e);
   if (auto e = usage_query(std::get<Query>(q), call.usage)) return std::move(*e);
   call.op = Call::Op::usage;
@@ -61,7 +73,7 @@ std::variant<Call, ApiError> usage_call(std::string_view target, Call call) {
 }
 
 std::variant<Call, ApiError> report_call(std::string_view target) {
-  auto q = parse_query(target, {"key", "user", "from", "to", "by"});
+  auto q = parse_query(target, {"key", "user", "from", "to", "by"}, {"tag"});
   if (auto* e = std::get_if<ApiError>(&q)) return std::move(*e);
   const Query& query = std::get<Query>(q);
   Call call;
@@ -75,9 +87,10 @@ std::variant<Call, ApiError> report_call(std::string_view target) {
     call.usage.user_ref = user->second;
   }
   const bool both = call.usage.key_id && call.usage.user_ref;
-  if (both || (!call.usage.by && !call.usage.key_id && !call.usage.user_ref))
+  const bool whose = call.usage.key_id || call.usage.user_ref || !call.usage.tags.empty();
+  if (both || (!call.usage.by && !whose))
     return bad(both ? "Give \"key\" or \"user\", not both"
-                    : "Say whose usage (key= or user=), or group everyone's with by=",
+                    : "Say whose usage (key=, user= or tag=), or group everyone's with by=",
                both ? "user" : "by");
   call.op = Call::Op::usage;
   return call;

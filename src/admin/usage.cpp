@@ -48,6 +48,7 @@ json report_json(const db::UsageReport& r, const db::UsageQuery& query) {
             {"totals", totals_json(r.totals)}, {"rows", std::move(rows)}};
   if (r.key_id) body["key_id"] = *r.key_id;
   if (r.user_id) body["user_id"] = *r.user_id;
+  if (!query.tags.empty()) body["tags"] = query.tags;
   return body;
 }
 
@@ -61,6 +62,7 @@ Outcome usage(pqxx::connection& conn, const db::UsageQuery& query) {
   if (s.user_id) body["user_id"] = *s.user_id;
   body["from"] = optional_json(query.from);
   body["to"] = optional_json(query.to);
+  if (!query.tags.empty()) body["tags"] = query.tags;
   body["by_model"] = groups_json(s.by_model, "model");
   body["by_outcome"] = groups_json(s.by_outcome, "outcome");
   return {std::move(body), {}, {}};

@@ -1,27 +1,35 @@
 // The admin HTTP API (/admin/v1, bearer LAGOON_ADMIN_TOKEN; absent when the token is unset): the CLI's
 // account operations (admin/operations.hpp) over HTTP.
 //
-//   POST   /admin/v1/users                {"name"}                       201 user
+//   POST   /admin/v1/users                {"name", policy…}              201 user
 //   GET    /admin/v1/users/{id|name}                                     user
-//   PATCH  /admin/v1/users/{id|name}      {"budget_usd"?, "budget_period"?}   user
+//   PATCH  /admin/v1/users/{id|name}      {"budget_usd"?, "budget_period"?, policy…}   user
 //   DELETE /admin/v1/users/{id|name}                                     user, deactivated (keys stop working)
 //   GET    /admin/v1/users/{id|name}/keys                                [key]
-//   GET    /admin/v1/users/{id|name}/usage?from=&to=&by=                 usage totals (or rows, with by)
+//   GET    /admin/v1/users/{id|name}/usage?from=&to=&by=&tag=            usage totals (or rows, with by)
 //   POST   /admin/v1/keys                 {"user"|"user_id", "name"?, "rpm"?, "tpm"?, "budget_usd"?,
-//                                          "budget_period"?}             201 key, shown once
+//                                          "budget_period"?, policy…, "tags"?}   201 key, shown once
 //   GET    /admin/v1/keys?user={id|name}                                 [key]
 //   GET    /admin/v1/keys/{id}                                           key
-//   PATCH  /admin/v1/keys/{id}            {"name"?, "rpm"?, "tpm"?, "budget_usd"?, "budget_period"?}
-//                                                                        key (null limit = configured default,
+//   PATCH  /admin/v1/keys/{id}            {"name"?, "rpm"?, "tpm"?, "budget_usd"?, "budget_period"?,
+//                                          policy…, "tags"?}             key (null limit = configured default,
 //                                                                        null budget_usd = no budget)
 //   DELETE /admin/v1/keys/{id}                                           {"id","revoked":true,"revoked_at"}
-//   GET    /admin/v1/keys/{id}/usage?from=&to=&by=                       usage totals (or rows, with by)
-//   GET    /admin/v1/usage?key=|user=&from=&to=&by=                      the same, for one key, one user or all
+//   POST   /admin/v1/keys/{id}/rotate     {"grace"?: "24h"} or {"grace_seconds"?: N}, or no body (24 h)
+//                                                                        201 the new key, shown once, with
+//                                                                        "replaces", "old_key_revoked_at"
+//   GET    /admin/v1/keys/{id}/usage?from=&to=&by=&tag=                  usage totals (or rows, with by)
+//   GET    /admin/v1/usage?key=|user=&from=&to=&by=&tag=                 the same, for one key, one user or all
 //   GET    /admin/v1/prices                                              the price table (upstream and overrides)
 //   PUT    /admin/v1/prices/{model}       {"input"?, "output"?, "cache_input"?, "cache_write"?, "per_image"?,
 //                                          "per_million_characters"?, "per_second"?}   the override
 //   DELETE /admin/v1/prices/{model}                                      {"model","deleted":true}; 404 if none
 //
+// policy…: "models" (alias "allowed_models") and "endpoints" ("allowed_endpoints"), each an array of
+// strings or one comma-separated string, null or empty = unset; "expires_at", an RFC 3339 date-time, or
+// null or "never" = unset; "max_concurrent", an integer 0..1000000 (0 = unlimited), or null = unset.
+// "tags" is a JSON object ({} for none). tag=NAME:VALUE (repeatable) keeps a usage report to the keys
+// whose tags hold every one given (the keys' tags as they are now).
 // "rpm_limit"/"tpm_limit" are accepted as the names of "rpm"/"tpm" (the names keys are shown with), and
 // "budget"/"period" as "budget_usd"/"budget_period". {model} is the rest of the path, percent-decoded, so
 // a model id with '/' needs no escaping.
@@ -56,16 +64,18 @@ namespace lagoon::admin {
 struct Call {
   enum class Op {
     create_user, get_user, deactivate_user, update_user,
-    create_key, list_keys, get_key, update_key, revoke_key,
+    create_key, list_keys, get_key, update_key, revoke_key, rotate_key,
     usage,
     list_prices, set_price, delete_price,
   };
   Op op = Op::get_user;
   std::string user_ref;  // id or name
   std::int64_t key_id = 0;
+  db::PolicyOptions user_policy;  // create_user
   db::UserChanges user_changes;
   db::KeyOptions key_options;
   db::KeyChanges key_changes;
+  std::int64_t grace_seconds = db::kDefaultGraceSeconds;  // rotate_key
   db::UsageQuery usage;
   std::string model;   // set_price, delete_price
   money::Price price;  // set_price

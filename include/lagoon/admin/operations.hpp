@@ -36,13 +36,17 @@ struct Outcome {
   bool prices_changed = false;  // the price table or an override changed: instances reload prices
 };
 
-Outcome create_user(pqxx::connection& conn, const std::string& name);
+Outcome create_user(pqxx::connection& conn, const std::string& name, const db::PolicyOptions& policy = {});
 Outcome get_user(pqxx::connection& conn, const std::string& ref);
 Outcome deactivate_user(pqxx::connection& conn, const std::string& ref);
 // Every key of the user is invalidated: its budget travels in each key's cached record.
 Outcome update_user(pqxx::connection& conn, const std::string& ref, const db::UserChanges& changes);
+// The key as key_json shows it, with the full "key" — shown this once.
 Outcome create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,
                    const db::KeyOptions& options);
+// The new key as create_key shows it, with "replaces" (the old key's id) and "old_key_revoked_at" (when
+// the old key stops working). The old key's records are stale.
+Outcome rotate_key(pqxx::connection& conn, const std::string& pepper, std::int64_t key_id, std::int64_t grace_seconds);
 Outcome list_keys(pqxx::connection& conn, const std::string& user_ref);
 Outcome get_key(pqxx::connection& conn, std::int64_t key_id);
 Outcome update_key(pqxx::connection& conn, std::int64_t key_id, const db::KeyChanges& changes);
@@ -79,7 +83,10 @@ void invalidate(const config::Config& cfg, const Outcome& outcome);
 bool valid_timestamp(std::string_view text);
 
 // The JSON shapes, shared by every answer that shows a user or a key. A budget is "budget_usd" (exact
-// decimal text, or null) and "budget_period" ("total", "daily", "monthly", or null).
+// decimal text, or null) and "budget_period" ("total", "daily", "monthly", or null). A policy is
+// "allowed_models" and "allowed_endpoints" (arrays, or null when unset), "expires_at" (RFC 3339 UTC, or
+// null) and "max_concurrent" (0 = unlimited, or null when unset); a key adds "tags" (an object),
+// "lineage_id" (the first key of its rotation chain, or null) and "replaced_by" (or null).
 json user_json(const db::User& u);
 json key_json(const db::KeyInfo& k);
 
