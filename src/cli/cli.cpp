@@ -27,27 +27,32 @@ struct Spec {
   std::set<std::string> required;
   std::set<std::string> optional;
   std::size_t positional = 0;
+  std::set<std::string> repeatable;  // optional flags that may be given more than once
 };
+
+// The policy flags of keys and users (operations.cpp reads them).
+#define LAGOON_POLICY_FLAGS "models", "endpoints", "expires", "max-concurrent"
 
 const std::map<std::string, Spec>& specs() {
   static const std::map<std::string, Spec> all = {
       {"serve", {}},
       {"migrate", {}},
-      {"users create", {{"name"}, {}, 0}},
+      {"users create", {{"name"}, {LAGOON_POLICY_FLAGS}, 0}},
       {"users deactivate", {{}, {}, 1}},
       {"users get", {{}, {}, 1}},
-      {"users update", {{}, {"budget", "period"}, 1}},
-      {"keys create", {{"user"}, {"name", "rpm", "tpm", "budget", "period"}, 0}},
+      {"users update", {{}, {"budget", "period", LAGOON_POLICY_FLAGS}, 1}},
+      {"keys create", {{"user"}, {"name", "rpm", "tpm", "budget", "period", LAGOON_POLICY_FLAGS, "tags"}, 0}},
       {"keys revoke", {{}, {}, 1}},
+      {"keys rotate", {{}, {"grace"}, 1}},
       {"keys list", {{"user"}, {}, 0}},
       {"keys get", {{}, {}, 1}},
-      {"keys update", {{}, {"name", "rpm", "tpm", "budget", "period"}, 1}},
+      {"keys update", {{}, {"name", "rpm", "tpm", "budget", "period", LAGOON_POLICY_FLAGS, "tags"}, 1}},
       {"prices list", {}},
       {"prices set",
        {{}, {"input", "output", "cache-input", "cache-write", "per-image", "per-million-characters", "per-second"}, 1}},
       {"prices unset", {{}, {}, 1}},
       {"prices refresh", {}},
-      {"usage", {{}, {"key", "user", "from", "to", "by"}, 0}},
+      {"usage", {{}, {"key", "user", "from", "to", "by"}, 0, {"tag"}}},
   };
   return all;
 }
@@ -96,6 +101,8 @@ int report(const Command& cmd, const config::Config& cfg, const admin::Outcome& 
     std::string rerun = cmd.name;
     for (const auto& p : cmd.positional) rerun += " " + p;
     for (const auto& [k, v] : cmd.options) rerun += " --" + k + " " + v;
+    for (const auto& [k, vs] : cmd.repeated)
+      for (const auto& v : vs) rerun += " --" + k + " " + v;
     std::cerr << "lagoon: " << e.what() << " Run `lagoon " << rerun << "` again once Redis is reachable.\n";
     return 1;
   }
@@ -106,15 +113,17 @@ std::string usage_text() {
   return "usage:\n"
          "  lagoon serve   [--config FILE]        run the gateway (foreground; logs to stdout)\n"
          "  lagoon migrate [--config FILE]        apply schema migrations (idempotent)\n"
-         "  lagoon users create --name NAME\n"
+         "  lagoon users create --name NAME [POLICY]\n"
          "  lagoon users get NAME|ID\n"
          "  lagoon users deactivate NAME|ID\n"
-         "  lagoon users update NAME|ID [--budget USD|none] [--period total|daily|monthly]\n"
+         "  lagoon users update NAME|ID [--budget USD|none] [--period total|daily|monthly] [POLICY]\n"
          "  lagoon keys create --user NAME|ID [--name N] [--rpm N] [--tpm N] [--budget USD] [--period P]\n"
+         "                    [POLICY] [--tags JSON]\n"
          "  lagoon keys list --user NAME|ID\n"
          "  lagoon keys get ID\n"
          "  lagoon keys update ID [--name N] [--rpm N|default] [--tpm N|default] [--budget USD|none]\n"
-         "                       [--period total|daily|monthly]\n"
+         "                       [--period total|daily|monthly] [POLICY] [--tags JSON]\n"
+         "  lagoon keys rotate ID [--grace DURATION]       (default 24h; 0 = revoke the old key now)\n"
          "  lagoon keys revoke ID\n"
          "  lagoon prices list\n"
          "  lagoon prices set MODEL [--input USD_PER_1M --output USD_PER_1M] [--cache-input USD_PER_1M]\n"
@@ -122,9 +131,12 @@ std::string usage_text() {
          "                    [--per-second USD]\n"
          "  lagoon prices unset MODEL\n"
          "  lagoon prices refresh\n"
-         "  lagoon usage --key ID|--user NAME|ID [--from TIME] [--to TIME]\n"
-         "  lagoon usage [--key ID|--user NAME|ID] --by key|user|model|day [--from TIME] [--to TIME]\n"
+         "  lagoon usage --key ID|--user NAME|ID|--tag K=V [--tag K=V …] [--from TIME] [--to TIME]\n"
+         "  lagoon usage [--key ID|--user NAME|ID] --by key|user|model|day [--tag K=V …] [--from TIME] [--to TIME]\n"
          "  lagoon --version | --help\n"
+         "\n"
+         "POLICY: [--models 'GLOB,…'|inherit] [--endpoints chat,embeddings,images,audio,responses|inherit]\n"
+         "        [--expires RFC3339|never] [--max-concurrent N|inherit]   (0 = unlimited; '' = inherit too)\n"
          "\n"
          "Configuration comes from --config FILE and LAGOON_* environment variables;\n"
          "see config/lagoon.example.json.\n";
@@ -133,10 +145,11 @@ std::string usage_text() {
 Command parse(const std::vector<std::string>& args) {
   Command cmd;
   std::vector<std::string> words;
+  std::vector<std::pair<std::string, std::string>> flags;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "--help" || a == "-h") return Command{"--help", {}, {}, {}};
-    if (a == "--version") return Command{"--version", {}, {}, {}};
+    if (a == "--help" || a == "-h") return Command{"--help", {}, {}, {}, {}};
+    if (a == "--version") return Command{"--version", {}, {}, {}, {}};
     if (a.rfind("--", 0) == 0 && a.size() > 2) {
       std::string key = a.substr(2);
       std::string value;
@@ -148,7 +161,7 @@ Command parse(const std::vector<std::string>& args) {
         value = args[++i];
       }
       if (key == "config") cmd.config_file = value;
-      else if (!cmd.options.emplace(key, value).second) throw UsageError("--" + key + " given twice");
+      else flags.emplace_back(std::move(key), std::move(value));
     } else {
       words.push_back(a);
     }
@@ -162,14 +175,17 @@ Command parse(const std::vector<std::string>& args) {
   }
   auto spec = specs().find(cmd.name);
   if (spec == specs().end()) throw UsageError("unknown command \"" + cmd.name + "\"");
+  const Spec& s = spec->second;
   cmd.positional.assign(words.begin() + static_cast<std::ptrdiff_t>(consumed), words.end());
-  if (cmd.positional.size() != spec->second.positional)
-    throw UsageError(cmd.name + " takes " + std::to_string(spec->second.positional) + " argument(s)");
-  for (const auto& r : spec->second.required)
+  if (cmd.positional.size() != s.positional)
+    throw UsageError(cmd.name + " takes " + std::to_string(s.positional) + " argument(s)");
+  for (auto& [k, v] : flags) {
+    if (s.repeatable.count(k)) cmd.repeated[k].push_back(std::move(v));
+    else if (!s.required.count(k) && !s.optional.count(k)) throw UsageError(cmd.name + " does not take --" + k);
+    else if (!cmd.options.emplace(k, std::move(v)).second) throw UsageError("--" + k + " given twice");
+  }
+  for (const auto& r : s.required)
     if (!cmd.options.count(r)) throw UsageError(cmd.name + " needs --" + r);
-  for (const auto& [k, v] : cmd.options)
-    if (!spec->second.required.count(k) && !spec->second.optional.count(k))
-      throw UsageError(cmd.name + " does not take --" + k);
   return cmd;
 }
 

@@ -32,23 +32,32 @@ admin::Outcome create_key(const Command& cmd, const config::Config& cfg, pqxx::c
     if (change->period && !change->amount) throw UsageError("--period needs --budget: a new key has no budget yet");
     if (change->amount) o.budget = money::Budget{*change->amount, change->period.value_or(money::Period::total)};
   }
+  static_cast<db::PolicyOptions&>(o) = db::options_from(policy_changes(cmd));
+  if (auto tags = tags_option(cmd)) o.tags = std::move(*tags);
   return admin::create_key(conn, cfg.key_pepper, cmd.options.at("user"), o);
 }
 
 admin::Outcome update_key(const Command& cmd, pqxx::connection& conn) {
   db::KeyChanges c;
+  static_cast<db::PolicyChanges&>(c) = policy_changes(cmd);
   if (auto v = option(cmd, "name")) c.name = std::optional<std::string>(*v);
   if (auto v = option(cmd, "rpm")) c.rpm_limit = limit_or_default("--rpm", *v, kMaxRpm);
   if (auto v = option(cmd, "tpm")) c.tpm_limit = limit_or_default("--tpm", *v, kMaxTpm);
   c.budget = budget_change(cmd);
-  if (c.empty()) throw UsageError("keys update needs --name, --rpm, --tpm, --budget or --period");
+  c.tags = tags_option(cmd);
+  if (c.empty())
+    throw UsageError("keys update needs --name, --rpm, --tpm, --budget, --period, --models, --endpoints, --expires, "
+                     "--max-concurrent or --tags");
   return admin::update_key(conn, id_argument(cmd), c);
 }
 
 admin::Outcome update_user(const Command& cmd, pqxx::connection& conn) {
   db::UserChanges c;
+  static_cast<db::PolicyChanges&>(c) = policy_changes(cmd);
   c.budget = budget_change(cmd);
-  if (c.empty()) throw UsageError("users update needs --budget or --period");
+  if (c.empty())
+    throw UsageError("users update needs --budget or --period, or a policy flag (--models, --endpoints, --expires, "
+                     "--max-concurrent)");
   return admin::update_user(conn, cmd.positional.at(0), c);
 }
 
@@ -76,12 +85,14 @@ admin::Outcome usage(const Command& cmd, pqxx::connection& conn) {
   db::UsageQuery q;
   const auto key = option(cmd, "key");
   q.user_ref = option(cmd, "user");
+  q.tags = tag_filter(cmd);
   if (auto by = option(cmd, "by")) {
     q.by = db::grouping_from(*by);
     if (!q.by) throw UsageError("--by: expected key, user, model or day, got \"" + *by + "\"");
     if (key && q.user_ref) throw UsageError("usage takes at most one of --key ID and --user NAME|ID");
-  } else if (key.has_value() == q.user_ref.has_value()) {
-    throw UsageError("usage needs exactly one of --key ID and --user NAME|ID, or --by to group everyone's usage");
+  } else if ((key && q.user_ref) || (!key && !q.user_ref && q.tags.empty())) {
+    throw UsageError("usage needs exactly one of --key ID and --user NAME|ID, or --by to group everyone's usage "
+                     "(or --tag NAME=VALUE alone: the usage of the keys so tagged)");
   }
   if (key) q.key_id = parse_int("--key", *key, 1, kMaxId);
   for (const auto& [flag, into] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
@@ -130,12 +141,17 @@ std::optional<db::BudgetChange> budget_change(const Command& cmd) {
 }
 
 admin::Outcome run_operation(const Command& cmd, const config::Config& cfg, pqxx::connection& conn) {
-  if (cmd.name == "users create") return admin::create_user(conn, cmd.options.at("name"));
+  if (cmd.name == "users create")
+    return admin::create_user(conn, cmd.options.at("name"), db::options_from(policy_changes(cmd)));
   if (cmd.name == "users get") return admin::get_user(conn, cmd.positional.at(0));
   if (cmd.name == "users deactivate") return admin::deactivate_user(conn, cmd.positional.at(0));
   if (cmd.name == "users update") return update_user(cmd, conn);
   if (cmd.name == "keys create") return create_key(cmd, cfg, conn);
   if (cmd.name == "keys revoke") return admin::revoke_key(conn, id_argument(cmd));
+  if (cmd.name == "keys rotate") {
+    config::require_pepper(cfg);
+    return admin::rotate_key(conn, cfg.key_pepper, id_argument(cmd), grace_option(cmd));
+  }
   if (cmd.name == "keys list") return admin::list_keys(conn, cmd.options.at("user"));
   if (cmd.name == "keys get") return admin::get_key(conn, id_argument(cmd));
   if (cmd.name == "keys update") return update_key(cmd, conn);
