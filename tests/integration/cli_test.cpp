@@ -32,12 +32,12 @@ TEST(Migrate, AppliesOnceAndTheSecondRunChangesNothing) {
   TestDatabase db;
   auto env = lagoon_env(db);
   auto first = ok_json(lagoon_cli({"migrate"}, env));
-  EXPECT_EQ(first["applied"], json::array({1, 2, 3, 4, 5}));
-  EXPECT_EQ(first["version"], 5);
+  EXPECT_EQ(first["applied"], json::array({1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(first["version"], 6);
   auto second = ok_json(lagoon_cli({"migrate"}, env));
   EXPECT_EQ(second["applied"], json::array());
-  EXPECT_EQ(second["version"], 5);
-  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "5");
+  EXPECT_EQ(second["version"], 6);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "6");
 }
 
 TEST(Migrate, CreatesEveryColumnOfTheInterface) {
@@ -46,7 +46,8 @@ TEST(Migrate, CreatesEveryColumnOfTheInterface) {
   const std::map<std::string, std::vector<std::string>> tables = {
       {"users", {"id", "name", "is_active", "created_at"}},
       {"api_keys", {"id", "user_id", "name", "prefix", "digest", "is_active", "rpm_limit", "tpm_limit", "created_at",
-                    "last_used_at", "revoked_at", "budget_usd", "budget_period"}},
+                    "last_used_at", "revoked_at", "budget_usd", "budget_period", "expires_at", "allowed_models",
+                    "allowed_endpoints", "max_concurrent", "tags"}},
       {"sessions", {"id", "api_key_id", "user_id", "model", "created_at", "expires_at", "is_active", "last_used_at",
                     "request_count"}},
       {"usage_records", {"request_id", "api_key_id", "user_id", "session_id", "model", "stream", "status_code",
@@ -72,7 +73,7 @@ TEST(Migrate, ConcurrentRunsApplyEachMigrationOnce) {
     ps.push_back(std::make_unique<Process>(std::vector<std::string>{LAGOON_BINARY, "migrate"}, env,
                                            "/tmp/lagoon-migrate-" + db.name() + "-" + std::to_string(i)));
   for (auto& p : ps) EXPECT_EQ(p->wait(std::chrono::seconds(30)), 0) << p->output();
-  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "5");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "6");
 }
 
 TEST_F(Cli, UsersCreatePrintsIdAndName) {
