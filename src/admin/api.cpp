@@ -61,7 +61,14 @@ Answer run_call(const config::Config& cfg, db::Pool& pool, const Call& call) {
     Outcome o = pool.with_lease(
         "admin", [&](pqxx::connection& conn) { return execute(conn, cfg, call); },
         db::Pool::Clock::now() + kAdminAcquireTimeout);
-    invalidate(cfg, o);
+    try {
+      invalidate(cfg, o);
+    } catch (const InvalidationFailed& e) {
+      if (o.repeatable) throw;
+      // The answer shows a key once: it is given, with what the instances were not told.
+      log::error("admin change not propagated", {{"error", e.what()}});
+      o.body["warning"] = e.what();
+    }
     return Answer{call.success_status, o.body.dump(-1, ' ', false, json::error_handler_t::replace), {}, {}, false};
   } catch (const db::AccountsError& e) {
     switch (e.kind()) {

@@ -92,8 +92,10 @@ Outcome rotate_key(pqxx::connection& conn, const std::string& pepper, std::int64
   body["replaces"] = r.replaces;
   body["old_key_revoked_at"] = r.old_key_revoked_at;
   // The old key's cached records carry its end of grace (or its revocation) to every instance.
-  return {std::move(body), db::key_records_of_key(conn, r.replaces),
-          "key " + std::to_string(r.replaces) + " is rotated (replaced by key " + std::to_string(r.key.id) + ")"};
+  Outcome o{std::move(body), db::key_records_of_key(conn, r.replaces),
+            "key " + std::to_string(r.replaces) + " is rotated (replaced by key " + std::to_string(r.key.id) + ")"};
+  o.repeatable = false;
+  return o;
 }
 
 Outcome list_keys(pqxx::connection& conn, const std::string& user_ref) {
@@ -128,8 +130,13 @@ void invalidate(const config::Config& cfg, const Outcome& outcome) {
     }
   } catch (const std::exception& e) {
     // Prices are reloaded anyway by each instance's next refresh from Venice; cached keys only expire.
-    const char* until = outcome.prices_changed ? "they keep the prices they have until their next refresh from Venice"
+    std::string until = outcome.prices_changed ? "they keep the prices they have until their next refresh from Venice"
                                                : "they may go on using their cached copy for up to 15 min";
+    // A cached copy of a rotated key knows no end of grace: without one, the key works until the copy
+    // expires. Revoking is idempotent, rotating again is not.
+    if (!outcome.repeatable)
+      until += " (the old key may work that long); do not rotate again, which would make another key: to stop "
+               "the old key sooner, revoke it once Redis is reachable";
     throw InvalidationFailed(outcome.change + " in Postgres, but the running instances could not be told (" +
                              e.what() + "); " + until + ".");
   }

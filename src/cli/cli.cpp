@@ -27,7 +27,6 @@ struct Spec {
   std::set<std::string> required;
   std::set<std::string> optional;
   std::size_t positional = 0;
-  std::set<std::string> repeatable;  // optional flags that may be given more than once
 };
 
 // The policy flags of keys and users (operations.cpp reads them).
@@ -52,9 +51,17 @@ const std::map<std::string, Spec>& specs() {
        {{}, {"input", "output", "cache-input", "cache-write", "per-image", "per-million-characters", "per-second"}, 1}},
       {"prices unset", {{}, {}, 1}},
       {"prices refresh", {}},
-      {"usage", {{}, {"key", "user", "from", "to", "by"}, 0, {"tag"}}},
+      {"usage", {{}, {"key", "user", "from", "to", "by"}, 0}},
   };
   return all;
+}
+
+// Flags a command takes more than once, each value kept (Command::repeated).
+const std::set<std::string>& repeatable(const std::string& command) {
+  static const std::map<std::string, std::set<std::string>> all = {{"usage", {"tag"}}};
+  static const std::set<std::string> none;
+  const auto it = all.find(command);
+  return it == all.end() ? none : it->second;
 }
 
 config::Config load_config(const Command& cmd) {
@@ -98,12 +105,14 @@ int report(const Command& cmd, const config::Config& cfg, const admin::Outcome& 
     admin::invalidate(cfg, outcome);
   } catch (const admin::InvalidationFailed& e) {
     // The change is made and printed: explain, and exit 1 so scripts notice.
-    std::string rerun = cmd.name;
-    for (const auto& p : cmd.positional) rerun += " " + p;
-    for (const auto& [k, v] : cmd.options) rerun += " --" + k + " " + v;
-    for (const auto& [k, vs] : cmd.repeated)
-      for (const auto& v : vs) rerun += " --" + k + " " + v;
-    std::cerr << "lagoon: " << e.what() << " Run `lagoon " << rerun << "` again once Redis is reachable.\n";
+    std::cerr << "lagoon: " << e.what();
+    if (outcome.repeatable) {
+      std::string rerun = cmd.name;
+      for (const auto& p : cmd.positional) rerun += " " + p;
+      for (const auto& [k, v] : cmd.options) rerun += " --" + k + " " + v;
+      std::cerr << " Run `lagoon " << rerun << "` again once Redis is reachable.";
+    }
+    std::cerr << "\n";
     return 1;
   }
   return 0;
@@ -180,7 +189,7 @@ Command parse(const std::vector<std::string>& args) {
   if (cmd.positional.size() != s.positional)
     throw UsageError(cmd.name + " takes " + std::to_string(s.positional) + " argument(s)");
   for (auto& [k, v] : flags) {
-    if (s.repeatable.count(k)) cmd.repeated[k].push_back(std::move(v));
+    if (repeatable(cmd.name).count(k)) cmd.repeated[k].push_back(std::move(v));
     else if (!s.required.count(k) && !s.optional.count(k)) throw UsageError(cmd.name + " does not take --" + k);
     else if (!cmd.options.emplace(k, std::move(v)).second) throw UsageError("--" + k + " given twice");
   }

@@ -143,6 +143,20 @@ TEST_F(AdminPolicy, ARotatedKeyIsReplacedAtOnceAndItsPredecessorEndsWithItsGrace
   EXPECT_EQ(db.scalar("SELECT count(*) FROM api_keys"), "3");
 }
 
+TEST_F(AdminPolicy, ARotationTheInstancesCannotBeToldOfIsStillAnsweredWithTheNewKey) {
+  RedisServer own;
+  start_server({{"LAGOON_REDIS_URL", own.url()}});
+  admin("POST", "/admin/v1/users", R"({"name":"alice"})", 201);
+  const json old = admin("POST", "/admin/v1/keys", R"({"user":"alice"})", 201);
+  own.kill();
+  const json rotated = admin("POST", path_of(old) + "/rotate", R"({"grace":"0"})", 201);
+  EXPECT_TRUE(rotated["key"].is_string());  // shown once: never lost to a 503
+  EXPECT_EQ(rotated["replaces"], old["id"]);
+  EXPECT_NE(rotated["warning"].get<std::string>().find("do not rotate again"), std::string::npos) << rotated;
+  // A change that can be repeated is still refused with 503, so it is.
+  EXPECT_EQ(call("DELETE", path_of(old))->status, 503);
+}
+
 TEST_F(AdminPolicy, AUsersNewDefaultsReachItsKeysCachedRecords) {
   const json u = admin("POST", "/admin/v1/users", R"({"name":"alice","endpoints":"chat"})", 201);
   EXPECT_EQ(u["allowed_endpoints"], json({"chat"}));

@@ -200,3 +200,22 @@ TEST_F(CliPolicy, OnlyAKeyInUseCanBeRotated) {
   EXPECT_EQ(db.scalar("SELECT count(*) FROM api_keys"), "4");  // the three keys and one successor
   EXPECT_EQ(key_column("replaced_by IS NULL", k["id"]), "t");
 }
+
+TEST_F(CliPolicy, ARotationTheInstancesCannotBeToldOfShowsTheNewKeyAndSaysNotToRepeatIt) {
+  auto [id, key] = create_key(env, "alice");
+  Env away = env;
+  away["LAGOON_REDIS_URL"] = "redis://127.0.0.1:" + std::to_string(free_port()) + "/0";  // nothing listens
+  auto r = lagoon_cli({"keys", "rotate", std::to_string(id), "--grace", "0"}, away);
+  EXPECT_EQ(r.code, 1);
+  const json rotated = json::parse(r.out, nullptr, false);
+  EXPECT_TRUE(rotated["key"].is_string()) << r.out;  // shown once: never lost
+  EXPECT_EQ(rotated["replaces"], id);
+  EXPECT_NE(r.err.find("is rotated (replaced by key"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("do not rotate again"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("Run `lagoon keys rotate"), std::string::npos) << r.err;
+  // What it says instead: revoking, which is idempotent, tells the instances.
+  cli({"keys", "revoke", std::to_string(id)});
+  const auto record = cached_record(key);
+  ASSERT_TRUE(record);
+  EXPECT_FALSE(record->key_active);
+}

@@ -34,18 +34,21 @@ struct Outcome {
   std::vector<auth::KeyRecord> stale;
   std::string change;           // what changed, for the message when the instances cannot be told
   bool prices_changed = false;  // the price table or an override changed: instances reload prices
+  // Whether repeating the operation is the way to tell the instances again. Not for a rotation: it would
+  // make another key, and its answer shows a key once, so it is answered even when they cannot be told.
+  bool repeatable = true;
 };
 
 Outcome create_user(pqxx::connection& conn, const std::string& name, const db::PolicyOptions& policy = {});
 Outcome get_user(pqxx::connection& conn, const std::string& ref);
 Outcome deactivate_user(pqxx::connection& conn, const std::string& ref);
-// Every key of the user is invalidated: its budget travels in each key's cached record.
+// Every key of the user is invalidated: its budget and policy defaults travel in each key's cached record.
 Outcome update_user(pqxx::connection& conn, const std::string& ref, const db::UserChanges& changes);
 // The key as key_json shows it, with the full "key" — shown this once.
 Outcome create_key(pqxx::connection& conn, const std::string& pepper, const std::string& user_ref,
                    const db::KeyOptions& options);
 // The new key as create_key shows it, with "replaces" (the old key's id) and "old_key_revoked_at" (when
-// the old key stops working). The old key's records are stale.
+// the old key stops working). The old key's records are stale; the outcome is not `repeatable`.
 Outcome rotate_key(pqxx::connection& conn, const std::string& pepper, std::int64_t key_id, std::int64_t grace_seconds);
 Outcome list_keys(pqxx::connection& conn, const std::string& user_ref);
 Outcome get_key(pqxx::connection& conn, std::int64_t key_id);
@@ -66,8 +69,9 @@ Outcome set_price(pqxx::connection& conn, const std::string& model, const money:
 Outcome delete_price(pqxx::connection& conn, const std::string& model);
 
 // The instances could not be told about a change that Postgres already holds. Repeating the
-// operation repeats the invalidation (every changing operation is idempotent); the message says what
-// changed and why the instances were not told, and each front end adds how to repeat it.
+// operation repeats the invalidation (every changing operation but a rotation is idempotent); the
+// message says what changed and why the instances were not told, and each front end adds how to repeat
+// it — or, for an operation that is not `repeatable`, the message says what to do instead.
 class InvalidationFailed : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
