@@ -17,6 +17,8 @@ std::string_view label(Outcome o) noexcept {
     case Outcome::interrupted: return "interrupted";
     case Outcome::budget_exceeded: return "budget_exceeded";
     case Outcome::budget_unavailable: return "budget_unavailable";
+    case Outcome::forbidden: return "forbidden";
+    case Outcome::concurrency_limited: return "concurrency_limited";
     case Outcome::unauthorized: return "unauthorized";
     case Outcome::unavailable: return "unavailable";
     case Outcome::client_error: return "client_error";

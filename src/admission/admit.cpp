@@ -20,6 +20,9 @@ http::Reply auth_failure_reply(const auth::AuthResult& a) {
   if (a.outcome == auth::AuthResult::Outcome::unavailable)
     return http::error_reply(http::ErrorKind::service_unavailable,
                              "Authentication is temporarily unavailable. Please retry shortly.");
+  if (a.reason == "expired")
+    return http::error_reply(http::ErrorKind::key_expired,
+                             "This API key has expired. Ask your administrator for a new key.");
   return http::error_reply(http::ErrorKind::invalid_api_key,
                            a.reason == "missing"
                                ? "You didn't provide an API key. You need to provide your API key in an "

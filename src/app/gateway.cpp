@@ -29,10 +29,11 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
       readiness_(readiness),
       ioc_(static_cast<int>(cfg.threads)),
       signals_(ioc_, SIGINT, SIGTERM),
+      wall_(util::make_wall_clock(cfg.clock_file)),
       redis_(ioc_, cfg, registry),
       db_(pool, cfg.db_acquire_timeout),
       stored_keys_(cfg, redis_, db_, registry),
-      auth_(cfg, stored_keys_, registry, [this] { return revocations_.live(); }),
+      auth_(cfg, stored_keys_, registry, [this] { return revocations_.live(); }, wall_),
       // One subscription for key invalidations and price changes; after it was down (messages lost),
       // every cached key is dropped and the prices are reloaded.
       revocations_(
@@ -50,9 +51,10 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
       sessions_(cfg, redis_, db_, registry),
       upstream_(ioc_, cfg, registry),
       price_refresher_(ioc_, cfg, upstream_, db_, prices_, registry),
-      limiter_(ioc_, cfg, redis_, db_, registry),
+      limiter_(ioc_, cfg, redis_, db_, registry, wall_),
+      concurrency_(ioc_, cfg, redis_, registry),
       admin_(cfg, pool, registry),
-      relay_({cfg, upstream_, sessions_, limiter_, usage, cuts_, registry, prices_}),
+      relay_({cfg, upstream_, sessions_, limiter_, usage, cuts_, registry, prices_, relay::kRetryDelay, &concurrency_}),
       chat_(relay_),
       catalog_(cfg, upstream_, usage, registry),
       ready_(readiness),
@@ -92,6 +94,7 @@ int Gateway::run() {
   redis_.start();
   revocations_.start();
   limiter_.start();
+  concurrency_.start();
   price_refresher_.start();
   notify_service_manager("READY=1\nSTATUS=accepting requests");
   wait_for_signal();
@@ -107,6 +110,7 @@ int Gateway::run() {
   // No reactor thread runs any more: dependencies can be torn down without racing their strands.
   admin_.shutdown();
   limiter_.shutdown();
+  concurrency_.shutdown();
   price_refresher_.shutdown();
   revocations_.shutdown();
   redis_.shutdown();
@@ -158,6 +162,7 @@ awaitable<void> Gateway::finish_drain() {
     if (listener_.active() > 0) log::warn("closing connections", {{"connections", listener_.active()}});
   }
   co_await limiter_.flush();  // token corrections not yet sent
+  co_await concurrency_.settled(std::chrono::seconds(1));  // the last requests' slots, given back
   ioc_.stop();
 }
 

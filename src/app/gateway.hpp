@@ -18,6 +18,7 @@
 #include "lagoon/db/async_pool.hpp"
 #include "lagoon/db/pool.hpp"
 #include "lagoon/money/book.hpp"
+#include "lagoon/ratelimit/concurrency.hpp"
 #include "lagoon/ratelimit/limiter.hpp"
 #include "lagoon/redis/client.hpp"
 #include "lagoon/relay/chat.hpp"
@@ -28,6 +29,7 @@
 #include "lagoon/session/store.hpp"
 #include "lagoon/transport/listener.hpp"
 #include "lagoon/upstream/client.hpp"
+#include "lagoon/util/wall_clock.hpp"
 #include "lagoon/usage/pipeline.hpp"
 
 namespace lagoon::app {
@@ -49,6 +51,7 @@ class Gateway {
   Readiness& readiness_;
   boost::asio::io_context ioc_;
   boost::asio::signal_set signals_;
+  util::WallClock wall_;  // what expiry and budget periods read
   redis::Client redis_;
   db::AsyncPool db_;
   auth::StoredKeys stored_keys_;
@@ -59,6 +62,7 @@ class Gateway {
   money::PriceBook prices_;
   money::PriceRefresher price_refresher_;
   ratelimit::Limiter limiter_;
+  ratelimit::ConcurrencyLimiter concurrency_;
   admin::Api admin_;
   relay::Cuts cuts_;
   relay::Relay relay_;

@@ -58,10 +58,11 @@ struct Authenticator::Metrics {
 };
 
 Authenticator::Authenticator(const config::Config& cfg, KeySource& source, metrics::Registry& metrics,
-                             std::function<bool()> revocations_live)
+                             std::function<bool()> revocations_live, util::WallClock wall)
     : cfg_(cfg),
       source_(source),
       revocations_live_(std::move(revocations_live)),
+      wall_(std::move(wall)),
       l1_(cfg.auth_cache_ttl.count() > 0 ? cfg.auth_cache_size : 0),
       l1_unknown_(cfg.auth_negative_ttl.count() > 0 ? cfg.auth_negative_cache_size : 0),
       metrics_(std::make_unique<Metrics>(metrics)) {}
@@ -122,6 +123,10 @@ AuthResult Authenticator::decide(EntryPtr entry) {
     reason = "revoked";
   } else if (!entry->record.user_active) {
     reason = "user_inactive";
+  } else if (const auto now = util::unix_us(wall_()); entry->record.policy.revoked(now)) {
+    reason = "revoked";  // a rotated key past its grace
+  } else if (entry->record.policy.expired(now)) {
+    reason = "expired";
   } else {
     m.ok.inc();
     return AuthResult{AuthResult::Outcome::ok, {}, std::move(entry)};

@@ -9,6 +9,10 @@ ErrorSpec spec(ErrorKind kind) noexcept {
   switch (kind) {
     case ErrorKind::bad_request: return {400, "invalid_request_error", "bad_request"};
     case ErrorKind::invalid_api_key: return {401, "invalid_request_error", "invalid_api_key"};
+    case ErrorKind::key_expired: return {401, "invalid_request_error", "key_expired"};
+    case ErrorKind::model_not_allowed: return {403, "permission_error", "model_not_allowed"};
+    case ErrorKind::endpoint_not_allowed: return {403, "permission_error", "endpoint_not_allowed"};
+    case ErrorKind::concurrency_limit: return {429, "requests", "concurrency_limit"};
     case ErrorKind::not_found: return {404, "invalid_request_error", "not_found"};
     case ErrorKind::method_not_allowed: return {405, "invalid_request_error", "method_not_allowed"};
     case ErrorKind::conflict: return {409, "invalid_request_error", "conflict"};

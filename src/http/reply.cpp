@@ -37,8 +37,8 @@ Reply body_reply(unsigned status, std::string body, std::string_view content_typ
 
 Reply error_reply(ErrorKind kind, std::string_view message, const ErrorExtras& extras) {
   Reply r = json_reply(spec(kind).status, error_body(kind, message, extras.param));
-  if (kind == ErrorKind::invalid_api_key) r.set("WWW-Authenticate", "Bearer");
-  if (kind == ErrorKind::service_unavailable || kind == ErrorKind::rate_limited ||
+  if (kind == ErrorKind::invalid_api_key || kind == ErrorKind::key_expired) r.set("WWW-Authenticate", "Bearer");
+  if (kind == ErrorKind::service_unavailable || kind == ErrorKind::rate_limited || kind == ErrorKind::concurrency_limit ||
       kind == ErrorKind::rate_limited_tokens || kind == ErrorKind::upstream_error)
     r.set("Retry-After", extras.retry_after.value_or("1"));
   if (kind == ErrorKind::method_not_allowed) r.set("Allow", std::string(extras.allow));

@@ -57,6 +57,26 @@ CatalogQuery catalog_query(std::string_view target) {
   return q;
 }
 
+std::string visible_catalog(std::string_view path, std::string body, const auth::KeyPolicy& policy) {
+  if (policy.models.empty() || path.rfind("/models", 0) != 0) return body;
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("data")) return body;
+  auto& data = j["data"];
+  if (data.is_array()) {
+    nlohmann::json kept = nlohmann::json::array();
+    for (auto& m : data)
+      if (m.is_object() && m.contains("id") && m["id"].is_string() && policy.allows_model(m["id"].get<std::string>()))
+        kept.push_back(std::move(m));
+    data = std::move(kept);
+  } else if (data.is_object()) {
+    nlohmann::json kept = nlohmann::json::object();
+    for (auto& [name, model] : data.items())
+      if (model.is_string() && policy.allows_model(model.get<std::string>())) kept[name] = std::move(model);
+    data = std::move(kept);
+  }
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 CatalogRoute::CatalogRoute(const config::Config& cfg, upstream::Sender& upstream, usage::Sink& usage,
                            metrics::Registry& metrics, std::function<Clock::time_point()> now)
     : cfg_(cfg),
@@ -161,6 +181,8 @@ awaitable<routes::Served> CatalogRoute::serve(const routes::Call& call, Downstre
     reply = http::error_reply(http::ErrorKind::invalid_request, query.problem, extras);
   } else {
     reply = co_await lookup(query.upstream, call.request_id, outcome);
+    if (call.key && reply.status == 200)
+      reply.body = visible_catalog(http::path_of(query.upstream), std::move(reply.body), call.key->key().policy);
   }
   if (usage) usage->end(outcome, reply.status);
   facts.outcome = outcome;

@@ -18,6 +18,7 @@ using accounting::Outcome;
 awaitable<routes::Served> ChatRoute::serve(const routes::Call& call, Downstream& client) {
   const RelayDeps& deps = relay_.deps();
   Request r(call, client, deps.usage);
+  if (!co_await relay_.permitted(r)) co_return Relay::finished(r);
 
   // Check: the body.
   auto parsed = chat::parse_chat_request(call.body);

@@ -178,4 +178,34 @@ std::string log_excerpt(std::string_view body, std::string_view credential) {
   return out;
 }
 
+Verdict endpoint_refusal(std::string_view group) {
+  return {Outcome::forbidden, http::error_reply(http::ErrorKind::endpoint_not_allowed,
+                                                "This API key is not allowed to use the " + std::string(group) +
+                                                    " endpoints.")};
+}
+
+Verdict model_refusal(const std::optional<std::string>& model) {
+  http::ErrorExtras extras;
+  extras.param = "model";
+  if (!model)
+    return {Outcome::forbidden,
+            http::error_reply(http::ErrorKind::model_not_allowed,
+                              "This API key may use only some models: name one of them in `model`.", extras)};
+  // The model's name as the client sent it, bounded: it is the client's own text.
+  const std::string shown = model->size() > 200 ? model->substr(0, 200) + "…" : *model;
+  return {Outcome::forbidden, http::error_reply(http::ErrorKind::model_not_allowed,
+                                                "This API key is not allowed to use the model '" + shown + "'.",
+                                                extras)};
+}
+
+Verdict concurrency_refusal(std::int64_t max) {
+  http::ErrorExtras extras;
+  extras.retry_after = "1";
+  return {Outcome::concurrency_limited,
+          http::error_reply(http::ErrorKind::concurrency_limit,
+                            "This API key already has " + std::to_string(max) +
+                                " requests in progress, its limit. Retry when one has finished.",
+                            extras)};
+}
+
 }  // namespace lagoon::relay

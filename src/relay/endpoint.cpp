@@ -101,6 +101,7 @@ class BinaryPieces final : public Pieces {
 awaitable<routes::Served> EndpointRoute::serve(const routes::Call& call, Downstream& client) {
   const RelayDeps& deps = relay_.deps();
   Request r(call, client, deps.usage, spec_.endpoint);
+  if (!co_await relay_.permitted(r)) co_return Relay::finished(r);
 
   // Check: the fields the gateway needs.
   auto inspected = inspect(spec_, call.content_type, call.body);

@@ -32,6 +32,18 @@ bool RetryBudget::try_spend() {
   return true;
 }
 
+namespace {
+auth::Group group_of(usage::Endpoint e) noexcept {
+  switch (e) {
+    case usage::Endpoint::embeddings: return auth::Group::embeddings;
+    case usage::Endpoint::images: return auth::Group::images;
+    case usage::Endpoint::audio: return auth::Group::audio;
+    case usage::Endpoint::responses: return auth::Group::responses;
+    default: return auth::Group::chat;
+  }
+}
+}  // namespace
+
 Relay::Relay(const RelayDeps& deps)
     : deps_(deps),
       retries_(deps.metrics.counter("lagoon_upstream_retries_total", "Upstream requests sent a second time")),
@@ -72,16 +84,39 @@ awaitable<void> Relay::reply(Request& r, Verdict& verdict) {
   }
 }
 
+awaitable<bool> Relay::permitted(Request& r) {
+  const auto group = group_of(r.usage->endpoint);
+  if (r.key().policy.allows(group)) co_return true;
+  Verdict refused = endpoint_refusal(auth::group_name(group));
+  co_await reply(r, refused);
+  co_return false;
+}
+
 awaitable<bool> Relay::admit(Request& r, std::optional<std::int64_t> estimate, const money::Consumed& most) {
   r.settle.prices = deps_.prices.snapshot();
   r.settle.unpriced = unpriced_[static_cast<std::size_t>(r.usage->endpoint)];
   const auto model = accounting::priced_model(*r.usage, r.settle.facts);
+  const auth::KeyPolicy& policy = r.key().policy;
+  if (!policy.models.empty() && (!model || !policy.allows_model(*model))) {
+    Verdict refused = model_refusal(model);
+    co_await reply(r, refused);
+    co_return false;
+  }
+  if (policy.max_concurrent > 0 && deps_.slots) {
+    r.slot = co_await deps_.slots->acquire(r.key().limit_id(), policy.max_concurrent);
+    if (!r.slot.held()) {
+      Verdict refused = concurrency_refusal(policy.max_concurrent);
+      co_await reply(r, refused);
+      co_return false;
+    }
+  }
   // Only a budget holds money: a key without one skips the price lookup.
   const auto found = model && r.key().has_budget() ? r.settle.prices->find(*model) : std::nullopt;
   const std::optional<money::Pico> at_most = found ? money::most(*found->price, most) : std::nullopt;
   const ratelimit::Decision limit = co_await deps_.limits.admit(r.key(), estimate, at_most);
   r.ratelimit_headers = ratelimit::headers(limit);
   if (limit.refused()) {
+    r.slot.reset();
     Verdict refused = admission_refusal(limit, model.value_or(""));
     co_await reply(r, refused);
     co_return false;

@@ -61,6 +61,7 @@ struct Request {
   http::Headers ratelimit_headers;  // x-ratelimit-*, on every answer
   Settlement settle;
   routes::Served out;
+  ratelimit::Slot slot;  // the key's concurrency slot, while the request is open (last: released first)
 };
 
 struct ChatRoute::Request : relay::Request {

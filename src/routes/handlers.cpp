@@ -85,6 +85,17 @@ awaitable<nlohmann::json> budgets_of(ratelimit::Gate& gate, const auth::KeyRecor
 }
 }  // namespace
 
+nlohmann::json policy_json(const auth::KeyPolicy& p) {
+  const auto time = [](const std::optional<std::int64_t>& us) {
+    return us ? nlohmann::json(auth::format_rfc3339_us(*us)) : nlohmann::json(nullptr);
+  };
+  return {{"allowed_models", p.models.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.models)},
+          {"allowed_endpoints", auth::group_names(p.groups)},
+          {"max_concurrent", p.max_concurrent > 0 ? nlohmann::json(p.max_concurrent) : nlohmann::json(nullptr)},
+          {"expires_at", time(p.expires_at_us)},
+          {"revokes_at", time(p.revokes_at_us)}};
+}
+
 awaitable<Served> KeyInfo::serve(const Call& call, relay::Downstream& client) {
   const auto& k = call.key->key();
   RequestFacts facts;
@@ -105,7 +116,8 @@ awaitable<Served> KeyInfo::serve(const Call& call, relay::Downstream& client) {
                                 {"rpm_limit", nullable(k.rpm_limit)},
                                 {"tpm_limit", nullable(k.tpm_limit)},
                                 {"budget", budgets["budget"]},
-                                {"budgets", budgets["budgets"]}}}};
+                                {"budgets", budgets["budgets"]},
+                                {"policy", policy_json(k.policy)}}}};
     r = http::json_reply(200, body.dump());
     usage.end(accounting::Outcome::ok, 200);
   }

@@ -194,6 +194,8 @@ class Connection {
     call.request_id = x.request_id;
     call.client_request_id = x.request_id == x.head_request_id;
     SocketDownstream client(stream_, x.request_id, keep_alive, cfg_.write_timeout);
+    if (key && key->key().policy.revokes_at_us)
+      client.set_key_rotating(auth::format_rfc3339_us(*key->key().policy.revokes_at_us));
     const auto served = co_await s_.router.dispatch(x.match, call, client);
     s_.log.finish({x.started, x.match.label, x.method, x.path, served.status, x.request_id, req.body().size(),
                    client.bytes_written(), &served.facts});

@@ -89,6 +89,7 @@ awaitable<std::optional<std::size_t>> write_reply(beast::tcp_stream& stream, htt
 // The same write as write_reply, in this frame: a whole answer is the hot path.
 awaitable<bool> SocketDownstream::send(http::Reply& reply) {
   auto res = to_response(reply, request_id_, keep_alive_);
+  if (!rotating_.empty()) res.set("x-lagoon-key-rotating", rotating_);
   stream_.expires_after(write_timeout_);
   auto [ec, n] = co_await bhttp::async_write(stream_, res, as_result);
   co_return wrote(ec, n);
@@ -105,6 +106,7 @@ awaitable<bool> SocketDownstream::start_stream(const http::Reply& head) {
   res.set(bhttp::field::content_type, head.content_type);
   res.set("X-Request-Id", request_id_);
   for (const auto& [name, value] : head.headers) res.set(name, value);
+  if (!rotating_.empty()) res.set("x-lagoon-key-rotating", rotating_);
   res.chunked(true);
   res.keep_alive(keep_alive_ && !head.close);
   bhttp::response_serializer<bhttp::empty_body> sr(res);

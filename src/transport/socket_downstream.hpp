@@ -33,6 +33,10 @@ class SocketDownstream final : public relay::Downstream {
   void watch_reset(std::function<void()> on_reset) override;
   void stop_watching() noexcept override;
 
+  // Every answer on this request says the key is being rotated and when it stops working
+  // (x-lagoon-key-rotating), so its holder's tooling can notice before it does.
+  void set_key_rotating(std::string revokes_at) { rotating_ = std::move(revokes_at); }
+
   std::size_t bytes_written() const noexcept { return bytes_; }
   bool failed() const noexcept { return failed_; }  // a write failed: the connection is done
 
@@ -45,6 +49,7 @@ class SocketDownstream final : public relay::Downstream {
   const std::string& request_id_;
   const bool keep_alive_;
   const std::chrono::milliseconds write_timeout_;
+  std::string rotating_;
   std::size_t bytes_ = 0;
   bool failed_ = false;
   std::shared_ptr<Watch> watch_;

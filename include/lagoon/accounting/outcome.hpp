@@ -23,6 +23,8 @@ enum class Outcome : std::uint8_t {
   interrupted,           // found open in the in-flight table after a crash
   budget_exceeded,       // 402: a budget has less left than the request may cost, or no price applies
   budget_unavailable,    // 503: a budget applies and could not be checked
+  forbidden,             // 403: the key's policy does not allow the model or the endpoint
+  concurrency_limited,   // 429: the key already has max_concurrent requests open
   // Requests without a usage row of their own (refused before a key was known, or not metered):
   unauthorized,
   unavailable,

@@ -1,8 +1,9 @@
 // Admission: whether a request for a route that needs a key may go on, decided from its head alone,
 // before its body is read — a client without a valid key can make the gateway neither wait for its
 // body nor hold it. A refusal is 401 (OpenAI's wording; never says whether the key exists or was
-// revoked) or 503 with Retry-After when the layers that could answer did not (never a false 401, never
-// let through). Key policies (model and endpoint lists, expiry…) belong here too.
+// revoked, but says key_expired to the holder of an expired one, who may ask for it to be renewed) or 503 with Retry-After when the layers that could answer did not (never a false 401, never
+// let through). Expiry is decided by the authenticator; the other key policies, which need the route
+// and the body, by the relay (relay.hpp).
 // Thread-safety: admit() from any number of connections at once.
 #pragma once
 

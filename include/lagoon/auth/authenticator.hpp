@@ -30,14 +30,15 @@
 #include "lagoon/config/config.hpp"
 #include "lagoon/metrics/registry.hpp"
 #include "lagoon/util/single_flight.hpp"
+#include "lagoon/util/wall_clock.hpp"
 
 namespace lagoon::auth {
 
 struct AuthResult {
   enum class Outcome { ok, denied, unavailable };
   Outcome outcome = Outcome::unavailable;
-  // Why it was denied, for the access log: missing, malformed, forged, unknown, revoked, user_inactive.
-  // (Metrics fold the last three into "denied".)
+  // Why it was denied, for the access log: missing, malformed, forged, unknown, revoked, user_inactive,
+  // expired. (Metrics fold the last four into "denied"; only `expired` tells the client, as key_expired.)
   std::string_view reason;
   std::shared_ptr<const CacheEntry> entry;  // set when ok
 
@@ -47,8 +48,10 @@ struct AuthResult {
 
 class Authenticator {
  public:
+  // `wall` tells expiry and the end of a rotated key's grace: checked on every request, cached or not,
+  // so a key stops at the same second on every instance.
   Authenticator(const config::Config& cfg, KeySource& source, metrics::Registry& metrics,
-                std::function<bool()> revocations_live);
+                std::function<bool()> revocations_live, util::WallClock wall = util::make_wall_clock(""));
   ~Authenticator();
   Authenticator(const Authenticator&) = delete;
   Authenticator& operator=(const Authenticator&) = delete;
@@ -74,6 +77,7 @@ class Authenticator {
   const config::Config& cfg_;
   KeySource& source_;
   std::function<bool()> revocations_live_;
+  util::WallClock wall_;
   L1Cache l1_;          // known keys
   L1Cache l1_unknown_;  // keys Postgres said do not exist
   std::unique_ptr<Metrics> metrics_;

@@ -94,6 +94,13 @@ struct Config {
   // Redis unreachable: budgeted requests are refused with 503 (false) or served unchecked (true).
   bool budgets_fail_open = false;
 
+  // Key policy (docs/key-policy.md). A key's concurrency slot in Redis lapses this long after its
+  // holder last renewed it (every third of it): a crashed instance's slots come back within it.
+  Millis concurrency_lease{30'000};
+  // For tests only: the wall clock that expiry and budget periods read comes from this file (Unix
+  // seconds, fraction allowed), re-read on every reading. Empty: the system clock.
+  std::string clock_file;
+
   // Admin API.
   unsigned admin_db_connections = 1;  // pool connections admin calls may hold at once (the rest serve requests)
 

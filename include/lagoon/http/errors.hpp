@@ -12,6 +12,10 @@ namespace lagoon::http {
 enum class ErrorKind {
   bad_request,            // 400: malformed HTTP or body
   invalid_api_key,        // 401, with WWW-Authenticate: Bearer
+  key_expired,            // 401 key_expired: the key's (or its user's) expires_at has passed
+  model_not_allowed,      // 403 permission_error: the key's policy does not list the model
+  endpoint_not_allowed,   // 403 permission_error: the key's policy does not list the route group
+  concurrency_limit,      // 429 concurrency_limit, with Retry-After: the key has max_concurrent open
   not_found,              // 404: no such route
   method_not_allowed,     // 405, with Allow
   conflict,               // 409: the admin API was asked to create what exists

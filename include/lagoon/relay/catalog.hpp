@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "lagoon/auth/policy.hpp"
 #include "lagoon/config/config.hpp"
 #include "lagoon/metrics/registry.hpp"
 #include "lagoon/routes/route.hpp"
@@ -34,6 +35,11 @@ struct CatalogQuery {
   std::string problem;   // non-empty: 400 with this message (param "type")
 };
 CatalogQuery catalog_query(std::string_view target);
+
+// The catalog as a key limited to some models sees it: /models without the models it may not use,
+// /models/traits and /models/compatibility_mapping without the names that lead to them. `body` as the
+// upstream sent it (checked well-formed); other paths, and a key with every model, get it unchanged.
+std::string visible_catalog(std::string_view path, std::string body, const auth::KeyPolicy& policy);
 
 class CatalogRoute final : public routes::Handler {
  public:

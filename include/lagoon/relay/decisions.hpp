@@ -45,6 +45,13 @@ Verdict invalid_request(const chat::InvalidRequest& bad);
 // without a price (`model`) under a budget, 503 when a budget could not be checked. Retry-After on 429/503.
 Verdict admission_refusal(const ratelimit::Decision& d, std::string_view model);
 
+// The key's policy refused the request: 403 permission_error for a route group (`group`) or a model it
+// does not list (`model`, nullopt when the request named none), 429 concurrency_limit with Retry-After
+// when the key already has `max` requests open.
+Verdict endpoint_refusal(std::string_view group);
+Verdict model_refusal(const std::optional<std::string>& model);
+Verdict concurrency_refusal(std::int64_t max);
+
 // The longest upstream error message passed on to a client.
 inline constexpr std::size_t kMaxPassedMessage = 1000;
 

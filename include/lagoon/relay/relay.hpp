@@ -21,6 +21,7 @@
 #include "lagoon/config/config.hpp"
 #include "lagoon/metrics/registry.hpp"
 #include "lagoon/money/book.hpp"
+#include "lagoon/ratelimit/concurrency.hpp"
 #include "lagoon/ratelimit/limiter.hpp"
 #include "lagoon/relay/cuts.hpp"
 #include "lagoon/relay/decisions.hpp"
@@ -53,6 +54,7 @@ struct RelayDeps {
   metrics::Registry& metrics;
   money::PriceBook& prices;
   std::chrono::milliseconds retry_delay = kRetryDelay;  // without the upstream's Retry-After
+  ratelimit::SlotSource* slots = nullptr;  // keys' concurrency caps; the gateway always sets it
 };
 
 struct Request;  // one request's state (src/relay/request_state.hpp)
@@ -83,7 +85,12 @@ class Relay {
   explicit Relay(const RelayDeps& deps);
   const RelayDeps& deps() const noexcept { return deps_; }
 
-  // The key's rate limits and budgets — one Redis round trip for a key that has any, none otherwise.
+  // Whether the key's policy lets it use this route group at all; false when refused: the 403 is
+  // answered. First thing every relaying route does, before it reads the body's meaning.
+  boost::asio::awaitable<bool> permitted(Request& r);
+  // The key's model list (the request's model, or the route's default), its concurrency cap (a slot
+  // held until the request is over), then its rate limits and budgets — one Redis round trip for
+  // each of cap and limits that the key has, none otherwise.
   // `estimate`: the request's tokens for a token limit; nullopt where tokens do not apply
   // (requests-per-minute only). `most`: the most the request may consume, priced from the table in
   // force (which the request keeps to its end) as what a budget holds. False when refused: the 429,

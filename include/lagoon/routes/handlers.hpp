@@ -56,6 +56,11 @@ class KeyInfo final : public Handler {
 // amounts as exact decimal strings; spent and remaining null when they cannot be known now.
 nlohmann::json budget_json(const ratelimit::BudgetState& b, bool known);
 
+// GET /api/v1/key's policy object: {allowed_models (null: every model), allowed_endpoints,
+// max_concurrent (null: no cap), expires_at, revokes_at (a rotated key's end of grace)}, merged with the
+// user's defaults as the gateway enforces them.
+nlohmann::json policy_json(const auth::KeyPolicy& p);
+
 // Everything under /admin/v1: the admin API checks its own token and routes further.
 class Admin final : public Handler {
  public:
