@@ -185,13 +185,14 @@ std::string format_rfc3339_us(std::int64_t us) {
 }
 
 std::optional<std::int64_t> parse_duration_s(std::string_view s) {
+  if (s == "0") return 0;
   if (s.empty()) return std::nullopt;
   std::int64_t total = 0;
   while (!s.empty()) {
     std::int64_t n = 0;
     std::size_t i = 0;
     while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i < 9) n = n * 10 + (s[i++] - '0');
-    if (i == 0 || i >= s.size()) return s == "0" ? std::optional<std::int64_t>(0) : std::nullopt;
+    if (i == 0 || i >= s.size()) return std::nullopt;  // a number without its unit ("1h0") is a typo
     const char unit = s[i];
     const std::int64_t mult = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
     if (mult == 0) return std::nullopt;

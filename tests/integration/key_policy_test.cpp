@@ -71,7 +71,13 @@ class KeyPolicy : public Endpoints {
     const auto r = lagoon_cli(args, env);
     ASSERT_EQ(r.code, 0) << r.err;
   }
-  double upstream_calls() { return mock.stats()["requests"].get<double>(); }
+  // The upstream's API requests (its own /mock/ control routes, the stats asked for here included, aside).
+  double upstream_calls() {
+    double n = 0;
+    for (const auto& [path, count] : mock.stats()["requests_by_path"].items())
+      if (path.rfind("/mock/", 0) != 0) n += count.get<double>();
+    return n;
+  }
 };
 
 TEST_F(KeyPolicy, AModelListHoldsOnEveryRouteGroupAndNothingRefusedGoesUpstream) {
@@ -260,7 +266,7 @@ TEST_F(KeyPolicyCluster, AConcurrencyCapHoldsAcrossInstancesAndASlotComesBackWhe
     const auto r = post_as(s->port(), key, "/chat/completions", kLlama);
     EXPECT_EQ(r->status, 429);
     EXPECT_EQ(code_of(r), "concurrency_limit");
-    EXPECT_EQ(r->header("Retry-After"), "1");
+    EXPECT_EQ(r->header("retry-after"), "1");
   }
   // A key without a cap is not held up by this one's.
   EXPECT_EQ(post_as(instances[0]->port(), this->key, "/chat/completions", kLlama)->status, 200);
@@ -290,7 +296,10 @@ TEST_F(KeyPolicyCluster, ACrashedInstancesSlotsComeBackWithinTheLease) {
   const auto killed = Clock::now();
   EXPECT_TRUE(wait_until([&] { return post_as(instances[1]->port(), key, "/chat/completions", kLlama)->status == 200; },
                          10s));
-  EXPECT_LT(Clock::now() - killed, kLease + 1s) << "the dead instance's slots lapse within one lease";
+  const auto back = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed);
+  std::printf("slots of the killed instance back after %lld ms (lease %lld ms)\n", static_cast<long long>(back.count()),
+              static_cast<long long>(kLease.count()));
+  EXPECT_LT(back, kLease + 1s) << "the dead instance's slots lapse within one lease";
 }
 
 TEST_F(KeyPolicyCluster, ARotatedKeyWorksThroughItsGraceWithAHeaderThenStops) {

@@ -91,6 +91,8 @@ TEST(KeyPolicyFields, TimesAndDurations) {
   EXPECT_EQ(auth::parse_duration_s("7d"), 7 * 86400);
   EXPECT_FALSE(auth::parse_duration_s("400d"));
   EXPECT_FALSE(auth::parse_duration_s("5"));
+  EXPECT_FALSE(auth::parse_duration_s("1h0"));  // not "1 h" and not 0: refused
+  EXPECT_FALSE(auth::parse_duration_s("00"));
   EXPECT_FALSE(auth::parse_duration_s("h"));
   EXPECT_FALSE(auth::parse_duration_s("-1h"));
 }
