@@ -101,6 +101,7 @@ class BinaryPieces final : public Pieces {
 awaitable<routes::Served> EndpointRoute::serve(const routes::Call& call, Downstream& client) {
   const RelayDeps& deps = relay_.deps();
   Request r(call, client, deps.usage, spec_.endpoint);
+  r.takes_model = spec_.names_model;
   if (!co_await relay_.permitted(r)) co_return Relay::finished(r);
 
   // Check: the fields the gateway needs.

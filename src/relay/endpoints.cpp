@@ -16,14 +16,17 @@ using nlohmann::json;
 using usage::Endpoint;
 using Body = EndpointSpec::Body;
 
+constexpr const char* kTwoModels = "model and modelId name different models: give one.";
+
 const std::vector<EndpointSpec>& endpoint_specs() {
   static const std::vector<EndpointSpec> specs{
       {"/embeddings", Endpoint::embeddings, Meter::embeddings, Body::json},
       {"/images/generations", Endpoint::images, Meter::image_list, Body::json},
       {"/image/generate", Endpoint::images, Meter::venice_images, Body::json},
       {"/image/upscale", Endpoint::images, Meter::one_image, Body::json_or_multipart, "upscaler"},
-      {"/image/edit", Endpoint::images, Meter::one_image, Body::json_or_multipart},
-      {"/image/background-remove", Endpoint::images, Meter::one_image, Body::json_or_multipart},
+      // Venice's edit model when the request names none (its OpenAPI document, 2026-12).
+      {"/image/edit", Endpoint::images, Meter::one_image, Body::json_or_multipart, "firered-image-edit"},
+      {"/image/background-remove", Endpoint::images, Meter::one_image, Body::json_or_multipart, "", false},
       {"/audio/speech", Endpoint::audio, Meter::speech, Body::json},
       {"/audio/transcriptions", Endpoint::audio, Meter::transcription, Body::multipart},
       {"/responses", Endpoint::responses, Meter::responses, Body::json},
@@ -77,8 +80,10 @@ std::variant<EndpointRequest, chat::InvalidRequest> inspect_multipart(const Endp
   req.multipart = true;
   bool file = false;
   for (const auto& p : *parts) {
-    if (p.name == "model") {
-      if (const auto problem = chat::model_problem(p.value)) return invalid(*problem, "model");
+    if (p.name == "model" || (p.name == "modelId" && spec.path == "/image/edit")) {
+      const std::string param(p.name);
+      if (const auto problem = chat::model_problem(p.value)) return invalid(*problem, param);
+      if (req.model && *req.model != p.value) return invalid(kTwoModels, param);
       req.model = std::string(p.value);
     } else if (p.filename || p.name == "file" || p.name == "image") {
       if (p.name == "file" || p.name == "image") file = true;
@@ -170,10 +175,16 @@ std::variant<EndpointRequest, chat::InvalidRequest> inspect(const EndpointSpec& 
     return invalid("The request body nests deeper than " + std::to_string(chat::kMaxJsonDepth) + " levels.");
   const json doc = chat::has_nul(body) ? json(json::value_t::discarded) : json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) return invalid("The request body must be a JSON object.");
-  if (const auto m = doc.find("model"); m != doc.end() && !m->is_null()) {
-    if (!m->is_string()) return invalid("model must be a string.", "model");
+  // image/edit also takes Venice's deprecated `modelId`: read, so a key's model list judges the model
+  // the upstream will use.
+  for (const char* param : {"model", "modelId"}) {
+    if (std::string_view(param) == "modelId" && spec.path != "/image/edit") continue;
+    const auto m = doc.find(param);
+    if (m == doc.end() || m->is_null()) continue;
+    if (!m->is_string()) return invalid(std::string(param) + " must be a string.", param);
     const auto& name = m->get_ref<const std::string&>();
-    if (const auto problem = chat::model_problem(name)) return invalid(*problem, "model");
+    if (const auto problem = chat::model_problem(name)) return invalid(*problem, param);
+    if (req.model && *req.model != name) return invalid(kTwoModels, param);
     req.model = name;
   }
   if (auto bad = read_fields(spec, doc, req)) return std::move(*bad);

@@ -97,7 +97,7 @@ awaitable<bool> Relay::admit(Request& r, std::optional<std::int64_t> estimate, c
   r.settle.unpriced = unpriced_[static_cast<std::size_t>(r.usage->endpoint)];
   const auto model = accounting::priced_model(*r.usage, r.settle.facts);
   const auth::KeyPolicy& policy = r.key().policy;
-  if (!policy.models.empty() && (!model || !policy.allows_model(*model))) {
+  if (!policy.models.empty() && (model || r.takes_model) && (!model || !policy.allows_model(*model))) {
     Verdict refused = model_refusal(model);
     co_await reply(r, refused);
     co_return false;

@@ -61,6 +61,7 @@ struct Request {
   http::Headers ratelimit_headers;  // x-ratelimit-*, on every answer
   Settlement settle;
   routes::Served out;
+  bool takes_model = true;  // false: the endpoint takes none, and a key's model list does not apply
   ratelimit::Slot slot;  // the key's concurrency slot, while the request is open (last: released first)
 };
 

@@ -51,12 +51,18 @@ struct GroupCall {
 std::vector<GroupCall> calls_for_every_group() {
   Form form;
   form.file("file", "hello.wav", "audio/wav", std::string(32000, '\0')).field("model", "openai/whisper-large-v3");
+  Form edit;
+  edit.file("image", "a.png", "image/png", "PNG").field("prompt", "add a boat");
   return {
       {"chat", "/chat/completions", kQwen},
       {"chat", "/chat/completions", kQwenStream},
       {"embeddings", "/embeddings", R"({"model":"text-embedding-bge-m3","input":"x"})"},
       {"images", "/images/generations", R"({"model":"venice-sd35","prompt":"a lagoon"})"},
       {"images", "/image/generate", R"({"model":"venice-sd35","prompt":"a lagoon"})"},
+      {"images", "/image/upscale", R"({"image":"UE5H","scale":2})"},  // Venice's upscaler, named or not
+      {"images", "/image/edit", edit.done(), edit.content_type()},  // Venice's default edit model
+      {"images", "/image/edit", R"({"image":"UE5H","prompt":"p","modelId":"qwen-edit-uncensored"})"},
+      {"images", "/image/background-remove", R"({"image":"UE5H"})"},  // takes no model
       {"audio", "/audio/speech", R"({"model":"tts-kokoro","voice":"af_sky","input":"hi"})"},
       {"audio", "/audio/transcriptions", form.done(), form.content_type()},
       {"responses", "/responses", R"({"model":"venice-uncensored","input":"hi"})"},
@@ -74,25 +80,42 @@ class KeyPolicy : public Endpoints {
   // The upstream's API requests (its own /mock/ control routes, the stats asked for here included, aside).
   double upstream_calls() {
     double n = 0;
-    for (const auto& [path, count] : mock.stats()["requests_by_path"].items())
+    const json stats = mock.stats();  // kept: a range over a temporary's member would outlive it
+    for (const auto& [path, count] : stats["requests_by_path"].items())
       if (path.rfind("/mock/", 0) != 0) n += count.get<double>();
     return n;
   }
 };
 
 TEST_F(KeyPolicy, AModelListHoldsOnEveryRouteGroupAndNothingRefusedGoesUpstream) {
-  auto [id, limited] = create_key(env, "alice", {"--models", "llama-*, venice-sd35"});
+  auto [id, limited] = create_key(env, "alice", {"--models", "llama-*"});
+  auto [images_id, images] = create_key(env, "alice", {"--models", "venice-sd35, firered-*"});
   start();
   const double before = upstream_calls();
   for (const auto& c : calls_for_every_group()) {
-    if (c.path == "/images/generations" || c.path == "/image/generate") continue;  // venice-sd35 is listed
     const auto r = post_as(server->port(), limited, c.path, c.body, c.content_type);
     ASSERT_TRUE(r) << c.path;
+    if (c.path == "/image/background-remove") {  // no model to judge: its route group governs it
+      EXPECT_EQ(r->status, 200) << r->body;
+      continue;
+    }
     EXPECT_EQ(r->status, 403) << c.path << " " << r->body;
     EXPECT_EQ(code_of(r), "model_not_allowed") << c.path;
     EXPECT_EQ(json::parse(r->body)["error"]["type"], "permission_error");
   }
-  EXPECT_EQ(upstream_calls(), before) << "a refused request must not reach the upstream";
+  EXPECT_EQ(upstream_calls(), before + 1) << "a refused request must not reach the upstream";
+  // Images: the model named (as `model` or image/edit's `modelId`), else the endpoint's own default.
+  EXPECT_EQ(post_as(server->port(), images, "/images/generations", R"({"model":"venice-sd35","prompt":"p"})")->status, 200);
+  EXPECT_EQ(post_as(server->port(), images, "/image/edit", R"({"image":"UE5H","prompt":"p"})")->status, 200);
+  EXPECT_EQ(post_as(server->port(), images, "/image/edit", R"({"image":"UE5H","prompt":"p","modelId":"firered-image-edit"})")
+                ->status,
+            200);
+  EXPECT_EQ(code_of(post_as(server->port(), images, "/image/edit",
+                            R"({"image":"UE5H","prompt":"p","modelId":"qwen-edit-uncensored"})")),
+            "model_not_allowed");
+  EXPECT_EQ(code_of(post_as(server->port(), images, "/image/edit",
+                            R"({"image":"UE5H","prompt":"p","model":"firered-image-edit","modelId":"qwen-edit-uncensored"})")),
+            "invalid_request");
   // What the list allows passes, streamed or not, a Venice suffix included.
   EXPECT_EQ(post_as(server->port(), limited, "/chat/completions", kLlama)->status, 200);
   const auto streamed = post_as(server->port(), limited, "/chat/completions", kLlamaStream);
@@ -100,9 +123,8 @@ TEST_F(KeyPolicy, AModelListHoldsOnEveryRouteGroupAndNothingRefusedGoesUpstream)
   EXPECT_NE(streamed->body.find("[DONE]"), std::string::npos);
   EXPECT_EQ(post_as(server->port(), limited, "/chat/completions",
                     R"({"model":"llama-3.3-70b:enable_web_search=on","messages":[]})")->status, 200);
-  EXPECT_EQ(post_as(server->port(), limited, "/image/generate", R"({"model":"venice-sd35","prompt":"p"})")->status, 200);
   // Each refusal is one usage row, outcome forbidden, with the model it asked for.
-  const int refused = static_cast<int>(calls_for_every_group().size()) - 2;
+  const int refused = static_cast<int>(calls_for_every_group().size()) - 1;
   wait_until([&] { return std::stoi(db.scalar("SELECT count(*) FROM usage_records WHERE outcome = 'forbidden'")) >= refused; },
              5s);
   EXPECT_EQ(db.scalar("SELECT count(*) FROM usage_records WHERE outcome = 'forbidden' AND status_code = 403 AND "
@@ -227,6 +249,8 @@ TEST_F(KeyPolicyCluster, AKeyExpiresAtTheExactSecondOnEveryInstance) {
   EXPECT_EQ(r->status, 401);
   EXPECT_EQ(json::parse(r->body)["error"]["type"], "invalid_request_error");
   // Every route, the catalog and the key's own record included.
+  for (const auto& c : calls_for_every_group())
+    EXPECT_EQ(code_of(post_as(instances[1]->port(), key, c.path, c.body, c.content_type)), "key_expired") << c.path;
   EXPECT_EQ(request(instances[1]->port(), "GET", "/api/v1/models", "", "Authorization: Bearer " + key + "\r\n")->status,
             401);
   EXPECT_EQ(request(instances[1]->port(), "GET", "/api/v1/key", "", "Authorization: Bearer " + key + "\r\n")->status, 401);
@@ -268,6 +292,9 @@ TEST_F(KeyPolicyCluster, AConcurrencyCapHoldsAcrossInstancesAndASlotComesBackWhe
     EXPECT_EQ(code_of(r), "concurrency_limit");
     EXPECT_EQ(r->header("retry-after"), "1");
   }
+  for (const auto& c : calls_for_every_group())
+    EXPECT_EQ(code_of(post_as(instances[1]->port(), key, c.path, c.body, c.content_type)), "concurrency_limit")
+        << c.path;
   // A key without a cap is not held up by this one's.
   EXPECT_EQ(post_as(instances[0]->port(), this->key, "/chat/completions", kLlama)->status, 200);
   a->reset();  // the client goes: its stream ends and its slot is given back

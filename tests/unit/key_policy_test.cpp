@@ -273,6 +273,22 @@ TEST_F(PolicyRouteTest, AnEndpointWithoutAModelIsJudgedByItsDefaultOrRefusedUnde
   EXPECT_NE(endpoint("/image/upscale", R"({"image":"aGk=","scale":2})").status, 403u);
 }
 
+TEST_F(PolicyRouteTest, ImageEditIsJudgedByModelIdOrItsDefaultAndBackgroundRemovalByItsGroupAlone) {
+  record().policy.models = {"firered-*"};
+  EXPECT_EQ(endpoint("/image/edit", R"({"image":"aGk=","prompt":"p","modelId":"qwen-edit-uncensored"})").status, 403u);
+  EXPECT_EQ(code(), "model_not_allowed");
+  EXPECT_EQ(endpoint("/image/edit", R"({"image":"aGk=","prompt":"p","model":"firered-image-edit","modelId":"x-edit"})")
+                .status,
+            400u);
+  upstream_.script.push_back(fakes::answer(200, R"({"ok":true})"));
+  EXPECT_NE(endpoint("/image/edit", R"({"image":"aGk=","prompt":"p"})").status, 403u);  // firered-image-edit
+  upstream_.script.push_back(fakes::answer(200, R"({"ok":true})"));
+  EXPECT_NE(endpoint("/image/background-remove", R"({"image":"aGk="})").status, 403u);
+  record().policy.groups = static_cast<std::uint8_t>(auth::Group::chat);
+  EXPECT_EQ(endpoint("/image/background-remove", R"({"image":"aGk="})").status, 403u);
+  EXPECT_EQ(code(), "endpoint_not_allowed");
+}
+
 TEST_F(PolicyRouteTest, TheConcurrencyCapRefusesWith429AndASlotIsHeldOnlyWhileTheRequestIsOpen) {
   record().policy.max_concurrent = 1;
   upstream_.script.push_back(fakes::answer(200, kAnswer));

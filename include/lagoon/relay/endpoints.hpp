@@ -35,8 +35,12 @@ struct EndpointSpec {
   usage::Endpoint endpoint;
   Meter meter;
   enum class Body { json, json_or_multipart, multipart } body;
-  // The model a request without one is priced as (Venice's upscale model); "" for none.
+  // The model a request without one is priced as, and judged by under a key's model list (Venice's
+  // upscale and edit models); "" for none.
   std::string_view default_model = "";
+  // False: the endpoint takes no model at all (background removal) — a key's model list does not apply,
+  // only its route group does.
+  bool names_model = true;
 };
 
 // Every relayed endpoint besides chat, in the order of INTERFACE.md.
