@@ -1,49 +1,16 @@
 #!/usr/bin/env bash
-# bench/budget.sh: what a budget costs on the hot path, in one run — one Lagoon (one reactor thread on
-# CPU 0; the mock and the load client on CPU 1) and three warm keys taking turns: no limits and no budget
-# (no Redis call), a requests-per-minute limit too high to bite (one script call), and a budget too large
-# to run out plus that limit (still one script call: the hold rides in the rate limiter's). Workload P2
-# of `make bench`: non-stream chat, CONNECTIONS (64) connections, REQUESTS (20000) per run, REPS (5)
-# interleaved runs. Prints one Markdown table and the ratios per interleaved triple.
+# bench/budget.sh: what a budget costs on the hot path (bench/lib/key_turns.sh: one Lagoon, warm keys
+# taking turns on P2, interleaved): no limits and no budget (no Redis call), a requests-per-minute limit
+# too high to bite (one script call), and a budget too large to run out plus that limit (still one script
+# call: the hold rides in the rate limiter's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. bench/lib/common.sh
+. bench/lib/key_turns.sh
 
-REPS=${REPS:-5} REQUESTS=${REQUESTS:-20000} CONNECTIONS=${CONNECTIONS:-64}
-cmake --build build --target lagoon lagoon-mock-upstream lagoon-loadgen >/dev/null
-ulimit -n 65536 2>/dev/null || true
-PG_FSYNC=on bench_services pg+redis
-
-bench_mock_and_env
-declare -A key
-create() { sed -n 's/.*"key":"\([^"]*\)".*/\1/p' <<<"$1"; }
-key[none]=$(create "$(build/lagoon keys create --user bench)")
-key[limit]=$(create "$(build/lagoon keys create --user bench --rpm 100000000)")
-key[budget]=$(create "$(build/lagoon keys create --user bench --rpm 100000000 --budget 1000000 --period total)")
-
-port=$(free_port)
-LAGOON_LISTEN="127.0.0.1:$port" LAGOON_USAGE_DIR="$tmp/usage" taskset -c 0 build/lagoon serve >"$tmp/lagoon.log" 2>&1 &
-pid=$!
-pids+=("$pid")
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-
-body='{"model":"llama-3.3-70b","messages":[{"role":"user","content":"Hello"}]}'
-run() {  # KIND REQUESTS
-  local t0 r
-  t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  r=$(taskset -c 1 build/lagoon-loadgen --port "$port" --connections "$CONNECTIONS" --requests "$2" \
-    --path /api/v1/chat/completions --key "${key[$1]}" --body "$body")
-  echo "{\"side\":\"$1\",\"r\":$r,\"cpu_ticks\":$(( $(awk '{print $14 + $15}' "/proc/$pid/stat") - t0 ))}"
-}
-for k in none limit budget; do run "$k" 2000 >/dev/null; done
-results=$tmp/budget.jsonl
-for rep in $(seq "$REPS"); do
-  echo "bench/budget: run $rep of $REPS" >&2
-  for k in none limit budget; do run "$k" "$REQUESTS" >>"$results"; done
-done
-seeds=$(curl -s "http://127.0.0.1:$port/metrics" | sed -n 's/^lagoon_budget_seeds_total \(.*\)/\1/p')
-
-python3 bench/lib/interleaved.py "$results" "$REQUESTS" "$(getconf CLK_TCK)" key none,limit,budget \
-  budget/none,budget/limit,limit/none
+key[none]=$(key_turns_create)
+key[limit]=$(key_turns_create --rpm 100000000)
+key[budget]=$(key_turns_create --rpm 100000000 --budget 1000000 --period total)
+key_turns_serve
+key_turns_run "none limit budget" budget/none,budget/limit,limit/none
 echo
-echo "budget counters seeded from Postgres during the run: ${seeds:-0}"
+echo "budget counters seeded from Postgres during the run: $(key_turns_metric lagoon_budget_seeds_total)"
