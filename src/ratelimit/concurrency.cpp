@@ -56,10 +56,14 @@ std::string random_instance() {
 
 }  // namespace
 
+Slot::Slot(SlotSource* source, std::int64_t owner, std::string member, bool in_redis)
+    : source_(source), alive_(source->alive_), owner_(owner), member_(std::move(member)), in_redis_(in_redis) {}
+
 Slot& Slot::operator=(Slot&& o) noexcept {
   if (this != &o) {
     reset();
     source_ = std::exchange(o.source_, nullptr);
+    alive_ = std::move(o.alive_);
     owner_ = o.owner_;
     member_ = std::move(o.member_);
     in_redis_ = o.in_redis_;
@@ -68,7 +72,7 @@ Slot& Slot::operator=(Slot&& o) noexcept {
 }
 
 void Slot::reset() noexcept {
-  if (auto* s = std::exchange(source_, nullptr)) s->release(owner_, member_, in_redis_);
+  if (auto* s = std::exchange(source_, nullptr); s && *alive_) s->release(owner_, member_, in_redis_);
 }
 
 struct ConcurrencyLimiter::Timer {
@@ -91,7 +95,10 @@ ConcurrencyLimiter::ConcurrencyLimiter(asio::io_context& ioc, const config::Conf
                                 "(the cap then holds per instance)")),
       held_(metrics.gauge("lagoon_concurrency_slots_held", "Concurrency slots this process holds now")) {}
 
-ConcurrencyLimiter::~ConcurrencyLimiter() { shutdown(); }
+ConcurrencyLimiter::~ConcurrencyLimiter() {
+  *alive_ = false;
+  shutdown();
+}
 
 std::string ConcurrencyLimiter::slots_key(std::string_view prefix, std::int64_t owner) {
   return std::string(prefix) + "conc:{" + std::to_string(owner) + "}";
@@ -134,7 +141,10 @@ asio::awaitable<Slot> ConcurrencyLimiter::acquire(std::int64_t owner, std::int64
     leased_[owner].emplace(member, true);
   }
   held_.add(1);
-  co_return Slot{this, owner, std::move(member), answered};
+  // A call that went out unanswered (a timeout) may still have added the member: its release removes it
+  // there too, rather than leave a slot taken for a lease with nothing open.
+  const bool maybe_in_redis = answered || result.status == redis::Status::timeout;
+  co_return Slot{this, owner, std::move(member), maybe_in_redis};
 }
 
 void ConcurrencyLimiter::release(std::int64_t owner, const std::string& member, bool in_redis) noexcept {
@@ -142,7 +152,7 @@ void ConcurrencyLimiter::release(std::int64_t owner, const std::string& member, 
     {
       std::lock_guard lock(mutex_);
       if (auto it = local_.find(owner); it != local_.end() && --it->second <= 0) local_.erase(it);
-      if (in_redis) {
+      {
         if (auto it = leased_.find(owner); it != leased_.end()) {
           it->second.erase(member);
           if (it->second.empty()) leased_.erase(it);
@@ -152,7 +162,7 @@ void ConcurrencyLimiter::release(std::int64_t owner, const std::string& member, 
     }
     // Not awaited by the request: a release that does not reach Redis lapses with its lease. The
     // drain waits for these (settled()), so a restart does not leave slots taken for a lease.
-    if (in_redis) {
+    if (in_redis && !timer_->stopped) {
       pending_.fetch_add(1, std::memory_order_relaxed);
       asio::co_spawn(ioc_, remove(owner, member), asio::detached);
     }
@@ -182,11 +192,13 @@ asio::awaitable<void> ConcurrencyLimiter::renew_loop() {
     timer_->timer.expires_after(cfg_.concurrency_lease / 3);
     co_await timer_->timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (timer_->stopped) co_return;
-    co_await renew();
+    renew();
   }
 }
 
-asio::awaitable<void> ConcurrencyLimiter::renew() {
+// One call per key, all at once: a pass must not take longer than a lease however many keys are capped
+// or however slowly Redis answers (each call has the Redis deadline).
+void ConcurrencyLimiter::renew() {
   std::vector<std::vector<std::string>> calls;
   {
     std::lock_guard lock(mutex_);
@@ -197,10 +209,12 @@ asio::awaitable<void> ConcurrencyLimiter::renew() {
       calls.push_back(std::move(args));
     }
   }
-  for (auto& args : calls) {
-    const auto result = co_await eval(sha(kRenew), kRenew, std::move(args));
-    if (!result.answered()) warn_throttled();
-  }
+  for (auto& args : calls) asio::co_spawn(ioc_, renew_one(std::move(args)), asio::detached);
+}
+
+asio::awaitable<void> ConcurrencyLimiter::renew_one(std::vector<std::string> args) {
+  const auto result = co_await eval(sha(kRenew), kRenew, std::move(args));
+  if (!result.answered()) warn_throttled();
 }
 
 asio::awaitable<redis::Result> ConcurrencyLimiter::eval(const std::string& sha, const char* script,

@@ -69,9 +69,13 @@ std::string visible_catalog(std::string_view path, std::string body, const auth:
         kept.push_back(std::move(m));
     data = std::move(kept);
   } else if (data.is_object()) {
+    // A compatibility name is what a client sends as its model, and what the key's list is matched
+    // against; a trait names the model to send.
+    const bool by_name = path == "/models/compatibility_mapping";
     nlohmann::json kept = nlohmann::json::object();
     for (auto& [name, model] : data.items())
-      if (model.is_string() && policy.allows_model(model.get<std::string>())) kept[name] = std::move(model);
+      if (model.is_string() && policy.allows_model(by_name ? name : model.get<std::string>()))
+        kept[name] = std::move(model);
     data = std::move(kept);
   }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -125,6 +125,12 @@ TEST(KeyPolicyCatalog, ALimitedKeySeesOnlyItsModels) {
   const std::string traits = R"({"object":"list","data":{"default":"llama-3.3-70b","fastest":"qwen3-4b"}})";
   const auto t = nlohmann::json::parse(relay::visible_catalog("/models/traits", traits, p));
   EXPECT_EQ(t["data"], (nlohmann::json{{"default", "llama-3.3-70b"}}));
+  // A compatibility name is what the client sends: listed when the key may send it.
+  auth::KeyPolicy compat;
+  compat.models = {"gpt-4o"};
+  const std::string mapping = R"({"data":{"gpt-4o":"llama-3.3-70b","gpt-4o-mini":"qwen3-4b"}})";
+  EXPECT_EQ(nlohmann::json::parse(relay::visible_catalog("/models/compatibility_mapping", mapping, compat))["data"],
+            (nlohmann::json{{"gpt-4o", "llama-3.3-70b"}}));
   // Image styles name no models; a key with every model gets the bytes as they came.
   EXPECT_EQ(relay::visible_catalog("/image/styles", R"({"data":["a"]})", p), R"({"data":["a"]})");
   EXPECT_EQ(relay::visible_catalog("/models", list, auth::KeyPolicy{}), list);
@@ -181,11 +187,13 @@ TEST_F(KeyExpiryTest, ARotatedKeyStopsAtTheEndOfItsGraceAsRevoked) {
 class FakeSlots final : public ratelimit::SlotSource {
  public:
   std::int64_t open = 0;
+  std::int64_t taken = 0;
   std::int64_t max_seen = 0;
   boost::asio::awaitable<ratelimit::Slot> acquire(std::int64_t owner, std::int64_t max) override {
     max_seen = max;
     if (open >= max) co_return ratelimit::Slot{};
     ++open;
+    ++taken;
     co_return ratelimit::Slot{this, owner, "m" + std::to_string(open), true};
   }
 
@@ -306,11 +314,14 @@ TEST_F(PolicyRouteTest, TheConcurrencyCapRefusesWith429AndASlotIsHeldOnlyWhileTh
   EXPECT_EQ(upstream_.sent.size(), 1u);
 }
 
-TEST_F(PolicyRouteTest, ASlotIsGivenBackWhenTheRateLimitRefuses) {
+TEST_F(PolicyRouteTest, ASlotTakenForARequestTheRateLimitRefusesIsGivenBack) {
   record().policy.max_concurrent = 3;
   gate_.decision.kind = ratelimit::Decision::Kind::limited_requests;
   gate_.decision.retry_after_us = 1'000'000;
   EXPECT_EQ(chat(kChat).status, 429u);
+  EXPECT_EQ(code(), "rate_limit_exceeded");
+  EXPECT_EQ(slots_.taken, 1);
+  EXPECT_EQ(slots_.max_seen, 3);
   EXPECT_EQ(slots_.open, 0);
 }
 

@@ -37,8 +37,9 @@ class SlotSource;
 class Slot {
  public:
   Slot() = default;
-  Slot(SlotSource* source, std::int64_t owner, std::string member, bool in_redis)
-      : source_(source), owner_(owner), member_(std::move(member)), in_redis_(in_redis) {}
+  // `in_redis`: the member may be in Redis (granted there, or the call went unanswered after it was sent),
+  // so its release removes it there.
+  Slot(SlotSource* source, std::int64_t owner, std::string member, bool in_redis);
   Slot(Slot&& o) noexcept { *this = std::move(o); }
   Slot& operator=(Slot&& o) noexcept;
   Slot(const Slot&) = delete;
@@ -50,6 +51,7 @@ class Slot {
 
  private:
   SlotSource* source_ = nullptr;
+  std::shared_ptr<const std::atomic<bool>> alive_;  // the source's: a Slot outliving it releases nothing
   std::int64_t owner_ = 0;
   std::string member_;
   bool in_redis_ = false;
@@ -58,13 +60,16 @@ class Slot {
 // The relay's seam: the real one below, a fake in unit tests.
 class SlotSource {
  public:
-  virtual ~SlotSource() = default;
+  virtual ~SlotSource() { *alive_ = false; }
   // One of `max` (> 0) slots of `owner` (a key's limit_id); an empty Slot when all are taken.
   virtual boost::asio::awaitable<Slot> acquire(std::int64_t owner, std::int64_t max) = 0;
 
  protected:
   friend class Slot;
   virtual void release(std::int64_t owner, const std::string& member, bool in_redis) noexcept = 0;
+  // Shared with every Slot lent: a request frame destroyed with the io_context, after the gateway's
+  // parts (a second SIGTERM stops without draining), must not call into a source that is gone.
+  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
 class ConcurrencyLimiter final : public SlotSource {
@@ -89,7 +94,8 @@ class ConcurrencyLimiter final : public SlotSource {
   void release(std::int64_t owner, const std::string& member, bool in_redis) noexcept override;
   boost::asio::awaitable<void> remove(std::int64_t owner, std::string member);
   boost::asio::awaitable<void> renew_loop();
-  boost::asio::awaitable<void> renew();
+  void renew();
+  boost::asio::awaitable<void> renew_one(std::vector<std::string> args);
   // EVALSHA with the script's text once more when Redis lost its script cache. By value: kept across awaits.
   boost::asio::awaitable<redis::Result> eval(const std::string& sha, const char* script,
                                              std::vector<std::string> args);

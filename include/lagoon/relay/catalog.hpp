@@ -37,7 +37,8 @@ struct CatalogQuery {
 CatalogQuery catalog_query(std::string_view target);
 
 // The catalog as a key limited to some models sees it: /models without the models it may not use,
-// /models/traits and /models/compatibility_mapping without the names that lead to them. `body` as the
+// /models/traits without the traits naming them, /models/compatibility_mapping without the names it may
+// not send (a compatibility name is matched as sent). `body` as the
 // upstream sent it (checked well-formed); other paths, and a key with every model, get it unchanged.
 std::string visible_catalog(std::string_view path, std::string body, const auth::KeyPolicy& policy);
 
