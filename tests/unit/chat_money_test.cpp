@@ -17,7 +17,7 @@ constexpr const char* kAnswer =
     R"({"id":"c1","object":"chat.completion","cost":{"usd":0.0001,"diem":0},"choices":[{"index":0,"message":)"
     R"({"role":"assistant","content":"Hello"}}],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}})";
 
-class ChatMoney : public ::testing::Test {
+class ChatMoney : public ::testing::Test, protected fakes::RelayFakes {
  protected:
   ChatMoney() {
     money::PriceTable t;
@@ -41,16 +41,8 @@ class ChatMoney : public ::testing::Test {
     return fakes::run_awaitable(ioc_, route_.serve(call, client_));
   }
 
-  config::Config cfg_;
-  metrics::Registry registry_;
-  money::PriceBook prices_;
-  fakes::FakeSender upstream_;
-  fakes::FakeSessions sessions_;
-  fakes::FakeGate gate_;
-  fakes::FakeSink sink_;
-  relay::Cuts cuts_;
   boost::asio::io_context ioc_;
-  relay::Relay relay_{relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, prices_, 0ms}};
+  relay::Relay relay_{relay_deps()};
   relay::ChatRoute route_{relay_};
   auth::AuthResult key_ = fakes::authenticated(7, 3, "sk-lgn_abcd");
   fakes::FakeDownstream client_;

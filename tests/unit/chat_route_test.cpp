@@ -33,7 +33,7 @@ std::string content_chunk(const std::string& text) {
 const std::string kUsageChunk =
     event(R"({"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}})");
 
-class ChatRouteTest : public ::testing::Test {
+class ChatRouteTest : public ::testing::Test, protected fakes::RelayFakes {
  protected:
   ChatRouteTest() { cfg_.upstream_api_key = "sk-upstream-secret"; }
 
@@ -53,7 +53,7 @@ class ChatRouteTest : public ::testing::Test {
     sink_ = {};
     client_ = {};
     route_.reset();
-    relay_.emplace(relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, prices_, 0ms});
+    relay_.emplace(relay_deps());
     route_.emplace(*relay_);
   }
   const usage::Record& only_record() {
@@ -66,17 +66,9 @@ class ChatRouteTest : public ::testing::Test {
   }
   std::uint64_t retries() { return registry_.counter("lagoon_upstream_retries_total", "").value(); }
 
-  config::Config cfg_;
-  metrics::Registry registry_;
-  money::PriceBook prices_;
-  fakes::FakeSender upstream_;
-  fakes::FakeSessions sessions_;
-  fakes::FakeGate gate_;
-  fakes::FakeSink sink_;
-  relay::Cuts cuts_;
   boost::asio::io_context ioc_;
   std::optional<relay::Relay> relay_{std::in_place,
-                                     relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, prices_, 0ms}};
+                                     relay_deps()};
   std::optional<relay::ChatRoute> route_{std::in_place, *relay_};
   auth::AuthResult key_ = fakes::authenticated(7, 3, "sk-lgn_abcd");
   http::Headers forward_;

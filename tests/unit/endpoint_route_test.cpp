@@ -15,7 +15,7 @@ using test::form;
 using test::spec;
 using usage::Unit;
 
-class EndpointRouteTest : public ::testing::Test {
+class EndpointRouteTest : public ::testing::Test, protected fakes::RelayFakes {
  protected:
   routes::Served serve(std::string_view path, const std::string& body,
                        std::string_view content_type = "application/json") {
@@ -34,16 +34,8 @@ class EndpointRouteTest : public ::testing::Test {
     return sink_.pushed.back();
   }
 
-  config::Config cfg_;
-  metrics::Registry registry_;
-  money::PriceBook prices_;
-  fakes::FakeSender upstream_;
-  fakes::FakeSessions sessions_;
-  fakes::FakeGate gate_;
-  fakes::FakeSink sink_;
-  relay::Cuts cuts_;
   boost::asio::io_context ioc_;
-  relay::Relay relay_{relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, prices_, 0ms}};
+  relay::Relay relay_{relay_deps()};
   std::optional<relay::EndpointRoute> route_;
   auth::AuthResult key_ = fakes::authenticated(7, 3, "sk-lgn_abcd");
   fakes::FakeDownstream client_;

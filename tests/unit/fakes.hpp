@@ -23,6 +23,7 @@
 #include "lagoon/auth/key_source.hpp"
 #include "lagoon/ratelimit/limiter.hpp"
 #include "lagoon/relay/downstream.hpp"
+#include "lagoon/relay/relay.hpp"
 #include "lagoon/session/store.hpp"
 #include "lagoon/upstream/exchange.hpp"
 #include "lagoon/usage/sink.hpp"
@@ -265,6 +266,22 @@ class FakeKeySource final : public auth::KeySource {
       e = it->second;
     }
     co_return std::make_shared<const auth::CacheEntry>(std::move(e));
+  }
+};
+
+// What a relaying route's tests stand on: the request path's fakes, and the Relay's dependencies over
+// them. A fixture derives from it beside ::testing::Test.
+struct RelayFakes {
+  config::Config cfg_;
+  metrics::Registry registry_;
+  money::PriceBook prices_;
+  FakeSender upstream_;
+  FakeSessions sessions_;
+  FakeGate gate_;
+  FakeSink sink_;
+  relay::Cuts cuts_;
+  relay::RelayDeps relay_deps(std::chrono::milliseconds retry_delay = std::chrono::milliseconds(0)) {
+    return relay::RelayDeps{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, prices_, retry_delay};
   }
 };
 

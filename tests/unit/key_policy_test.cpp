@@ -201,7 +201,7 @@ class FakeSlots final : public ratelimit::SlotSource {
   void release(std::int64_t, const std::string&, bool) noexcept override { --open; }
 };
 
-class PolicyRouteTest : public ::testing::Test {
+class PolicyRouteTest : public ::testing::Test, protected fakes::RelayFakes {
  protected:
   auth::KeyRecord& record() { return const_cast<auth::KeyRecord&>(key_.key()); }
   routes::Served chat(const std::string& body) {
@@ -224,17 +224,9 @@ class PolicyRouteTest : public ::testing::Test {
   }
   std::string code() const { return nlohmann::json::parse(client_.reply->body)["error"]["code"].get<std::string>(); }
 
-  config::Config cfg_;
-  metrics::Registry registry_;
-  money::PriceBook prices_;
-  fakes::FakeSender upstream_;
-  fakes::FakeSessions sessions_;
-  fakes::FakeGate gate_;
-  fakes::FakeSink sink_;
   FakeSlots slots_;
-  relay::Cuts cuts_;
   boost::asio::io_context ioc_;
-  relay::RelayDeps deps_{cfg_, upstream_, sessions_, gate_, sink_, cuts_, registry_, prices_, 0ms};
+  relay::RelayDeps deps_ = relay_deps();
   relay::Relay relay_{with_slots(deps_, slots_)};
   static relay::RelayDeps& with_slots(relay::RelayDeps& d, FakeSlots& s) {
     d.slots = &s;
