@@ -4,6 +4,9 @@
 
 #include <boost/crc.hpp>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "lagoon/keys/api_key.hpp"
 
 namespace keys = lagoon::keys;
@@ -111,4 +114,31 @@ TEST(ApiKey, LegacyKeysWithoutATagAreStillWellFormed) {
   std::string typo = legacy;
   typo[20] = typo[20] == 'a' ? 'b' : 'a';
   EXPECT_EQ(keys::format_of(typo), keys::Format::malformed);
+}
+
+// The digest is HMAC-SHA256(pepper, key) as OpenSSL's one-shot HMAC() computes it, every time: the
+// per-thread context is re-initialised for each digest, tags computed in between included.
+TEST(ApiKeyDigest, IsHmacSha256OfTheKeyOnEveryCall) {
+  const std::string pepper = "unit-test-pepper-unit-test-pepper";
+  for (int i = 0; i < 3; ++i) {
+    const std::string key = lagoon::keys::generate(pepper);
+    unsigned char expected[32];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), pepper.data(), static_cast<int>(pepper.size()), reinterpret_cast<const unsigned char*>(key.data()),
+         key.size(), expected, &len);
+    ASSERT_EQ(len, 32u);
+    const auto d = lagoon::keys::digest(pepper, key);
+    EXPECT_TRUE(std::equal(d.begin(), d.end(), expected));
+    EXPECT_TRUE(lagoon::keys::tag_matches(pepper, key));
+    EXPECT_EQ(lagoon::keys::digest(pepper, key), d);
+  }
+  // Another pepper on the same thread: the context is keyed again.
+  const std::string other = "another-pepper-another-pepper-xx";
+  const std::string key = lagoon::keys::generate(other);
+  unsigned char expected[32];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), other.data(), static_cast<int>(other.size()), reinterpret_cast<const unsigned char*>(key.data()),
+       key.size(), expected, &len);
+  const auto d = lagoon::keys::digest(other, key);
+  EXPECT_TRUE(std::equal(d.begin(), d.end(), expected));
 }
