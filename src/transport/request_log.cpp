@@ -7,19 +7,30 @@
 
 namespace lagoon::transport {
 
+RequestLog::Series RequestLog::series(std::string_view route, unsigned status, std::string_view outcome) {
+  // `outcome` is accounting::label()'s: a static string, so its address names it too.
+  const SeriesKey key{route.data(), route.size(), status, outcome.data()};
+  std::lock_guard lock(mutex_);
+  auto& s = series_[key];
+  if (!s.requests) {
+    s.requests = &registry_.counter(
+        "lagoon_http_requests_total", "HTTP requests answered, by route, status and outcome",
+        {{"route", std::string(route)}, {"status", std::to_string(status)}, {"outcome", std::string(outcome)}});
+    s.duration = &registry_.histogram("lagoon_http_request_duration_seconds",
+                                      "Time from the first header byte to the response written",
+                                      metrics::latency_buckets(), {{"route", std::string(route)}});
+  }
+  return s;
+}
+
 void RequestLog::finish(const Finished& f) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - f.started).count();
   const auto* facts = f.facts;
   const std::string_view outcome =
       accounting::label(facts && facts->outcome ? *facts->outcome : accounting::outcome_of_status(f.status));
-  registry_
-      .counter("lagoon_http_requests_total", "HTTP requests answered, by route, status and outcome",
-               {{"route", std::string(f.route)}, {"status", std::to_string(f.status)}, {"outcome", std::string(outcome)}})
-      .inc();
-  registry_
-      .histogram("lagoon_http_request_duration_seconds", "Time from the first header byte to the response written",
-                 metrics::latency_buckets(), {{"route", std::string(f.route)}})
-      .observe(seconds);
+  const Series s = series(f.route, f.status, outcome);
+  s.requests->inc();
+  s.duration->observe(seconds);
   if (!log::enabled(log::Level::info)) return;
   nlohmann::json line{{"request_id", f.request_id}, {"method", f.method},       {"path", f.path},
                       {"status", f.status},         {"outcome", outcome},       {"duration_ms", seconds * 1000.0},

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <chrono>
+#include <mutex>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 
@@ -31,7 +33,32 @@ class RequestLog {
   void finish(const Finished& f);
 
  private:
+  // The series a request counts in, found once per route, status and outcome: the registry's lookup
+  // renders the labels into strings and takes its lock, a dozen allocations a request. Keyed by the
+  // route label's address — labels are the route table's static strings (or the "unmatched" literal),
+  // and a label at another address only costs another entry.
+  struct Series {
+    metrics::Counter* requests = nullptr;
+    metrics::Histogram* duration = nullptr;
+  };
+  struct SeriesKey {
+    const char* route = nullptr;
+    std::size_t route_size = 0;
+    unsigned status = 0;
+    const char* outcome = nullptr;
+    bool operator==(const SeriesKey&) const = default;
+  };
+  struct SeriesHash {
+    std::size_t operator()(const SeriesKey& k) const noexcept {
+      return std::hash<const void*>()(k.route) ^ (std::hash<unsigned>()(k.status) * 31) ^
+             (std::hash<const void*>()(k.outcome) * 17) ^ k.route_size;
+    }
+  };
+  Series series(std::string_view route, unsigned status, std::string_view outcome);
+
   metrics::Registry& registry_;
+  std::mutex mutex_;
+  std::unordered_map<SeriesKey, Series, SeriesHash> series_;
 };
 
 }  // namespace lagoon::transport
