@@ -81,7 +81,7 @@ asio::awaitable<redis::Result> Limiter::run_budget_script(const auth::KeyRecord&
     args.push_back(seed_args.empty() ? std::string() : seed_args[i]);
     args.push_back(std::to_string(money::counter_ttl_seconds(counters[i].window, now)));
   }
-  co_return co_await evalsha(std::move(args));
+  co_return co_await redis_.evalsha(std::move(args), script());
 }
 
 Decision Limiter::budget_refusal(Decision::Kind kind) const {
@@ -110,7 +110,7 @@ asio::awaitable<void> Limiter::flush_spend() {
     for (std::size_t i = 0; i < n; ++i) args.push_back(due[at + i].first);
     for (const char* v : {"0", "0", "0", "spend", "0"}) args.emplace_back(v);
     for (std::size_t i = 0; i < n; ++i) args.push_back(std::to_string(due[at + i].second));
-    const auto result = co_await evalsha(std::move(args));
+    const auto result = co_await redis_.evalsha(std::move(args), script());
     // As for token corrections: kept only when Redis was certainly not asked (a timeout may have applied it).
     if (result.status == redis::Status::skipped)
       for (std::size_t i = 0; i < n; ++i) add_spend(due[at + i].first, due[at + i].second);

@@ -42,16 +42,23 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 )lua";
 
-const std::string& sha(const char* script) {
-  static const std::string acquire = util::hex_digest(kAcquire, EVP_sha1());
-  static const std::string renew = util::hex_digest(kRenew, EVP_sha1());
-  return script == kAcquire ? acquire : renew;
+struct Script {
+  std::string text;
+  std::string sha = util::hex_digest(text, EVP_sha1());
+};
+const Script& acquire_script() {
+  static const Script s{kAcquire};
+  return s;
+}
+const Script& renew_script() {
+  static const Script s{kRenew};
+  return s;
 }
 
 std::string random_instance() {
   unsigned char b[8];
   if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("RAND_bytes failed");
-  return util::hex_digest(std::string_view(reinterpret_cast<const char*>(b), sizeof b), EVP_sha1()).substr(0, 16);
+  return util::hex(std::string_view(reinterpret_cast<const char*>(b), sizeof b));
 }
 
 }  // namespace
@@ -123,9 +130,10 @@ asio::awaitable<Slot> ConcurrencyLimiter::acquire(std::int64_t owner, std::int64
   }
   std::string member = instance_ + ":" + std::to_string(next_.fetch_add(1, std::memory_order_relaxed));
   // A named vector: GCC 12 cannot keep a braced list's array across a co_await.
-  std::vector<std::string> args{"EVALSHA", "", "1", slots_key(cfg_.redis_prefix, owner), std::to_string(max),
-                                std::to_string(cfg_.concurrency_lease.count()), member};
-  const auto result = co_await eval(sha(kAcquire), kAcquire, std::move(args));
+  const Script& script = acquire_script();
+  std::vector<std::string> args{"EVALSHA", script.sha, "1", slots_key(cfg_.redis_prefix, owner),
+                                std::to_string(max), std::to_string(cfg_.concurrency_lease.count()), member};
+  const auto result = co_await redis_.evalsha(std::move(args), script.text);
   const auto& r = result.reply;
   const bool answered = result.answered() && r.type == redis::Reply::Type::array && !r.elements.empty();
   std::lock_guard lock(mutex_);
@@ -203,7 +211,7 @@ void ConcurrencyLimiter::renew() {
   {
     std::lock_guard lock(mutex_);
     for (const auto& [owner, members] : leased_) {
-      std::vector<std::string> args{"EVALSHA", "", "1", slots_key(cfg_.redis_prefix, owner),
+      std::vector<std::string> args{"EVALSHA", renew_script().sha, "1", slots_key(cfg_.redis_prefix, owner),
                                     std::to_string(cfg_.concurrency_lease.count())};
       for (const auto& [member, unused] : members) args.push_back(member);
       calls.push_back(std::move(args));
@@ -213,20 +221,8 @@ void ConcurrencyLimiter::renew() {
 }
 
 asio::awaitable<void> ConcurrencyLimiter::renew_one(std::vector<std::string> args) {
-  const auto result = co_await eval(sha(kRenew), kRenew, std::move(args));
+  const auto result = co_await redis_.evalsha(std::move(args), renew_script().text);
   if (!result.answered()) warn_throttled();
-}
-
-asio::awaitable<redis::Result> ConcurrencyLimiter::eval(const std::string& sha, const char* script,
-                                                        std::vector<std::string> args) {
-  args[1] = sha;
-  auto result = co_await redis_.command(args);
-  if (result.status == redis::Status::ok && result.reply.is_error() && result.reply.str.rfind("NOSCRIPT", 0) == 0) {
-    args[0] = "EVAL";
-    args[1] = script;
-    result = co_await redis_.command(std::move(args));
-  }
-  co_return result;
 }
 
 void ConcurrencyLimiter::warn_throttled() {

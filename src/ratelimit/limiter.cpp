@@ -111,18 +111,7 @@ asio::awaitable<redis::Result> Limiter::run_script(std::int64_t key_id, const Li
                                 std::to_string(tokens),
                                 mode,
                                 std::to_string(correction)};
-  co_return co_await evalsha(std::move(args));
-}
-
-asio::awaitable<redis::Result> Limiter::evalsha(std::vector<std::string> args) {
-  auto result = co_await redis_.command(args);
-  if (result.status == redis::Status::ok && result.reply.is_error() && result.reply.str.rfind("NOSCRIPT", 0) == 0) {
-    // Redis restarted or its script cache was flushed: send the script itself once; it is cached again.
-    args[0] = "EVAL";
-    args[1] = script();
-    result = co_await redis_.command(std::move(args));
-  }
-  co_return result;
+  co_return co_await redis_.evalsha(std::move(args), script());
 }
 
 void Limiter::warn_throttled(const std::string& what) {

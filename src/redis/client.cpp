@@ -77,6 +77,16 @@ std::shared_ptr<Connection> Client::pick() {
   return connections_[start % n];  // none up: it answers "unavailable" on its strand
 }
 
+asio::awaitable<Result> Client::evalsha(std::vector<std::string> args, const std::string& script) {
+  auto result = co_await command(args);
+  if (result.status == Status::ok && result.reply.is_error() && result.reply.str.rfind("NOSCRIPT", 0) == 0) {
+    args[0] = "EVAL";
+    args[1] = script;
+    result = co_await command(std::move(args));
+  }
+  co_return result;
+}
+
 asio::awaitable<Result> Client::command(std::vector<std::string> args) {
   if (!shared_->breaker.allow(Clock::now())) {
     shared_->account(Result{Status::skipped, {}}, false);

@@ -32,18 +32,6 @@ bool RetryBudget::try_spend() {
   return true;
 }
 
-namespace {
-auth::Group group_of(usage::Endpoint e) noexcept {
-  switch (e) {
-    case usage::Endpoint::embeddings: return auth::Group::embeddings;
-    case usage::Endpoint::images: return auth::Group::images;
-    case usage::Endpoint::audio: return auth::Group::audio;
-    case usage::Endpoint::responses: return auth::Group::responses;
-    default: return auth::Group::chat;
-  }
-}
-}  // namespace
-
 Relay::Relay(const RelayDeps& deps)
     : deps_(deps),
       retries_(deps.metrics.counter("lagoon_upstream_retries_total", "Upstream requests sent a second time")),
@@ -85,9 +73,11 @@ awaitable<void> Relay::reply(Request& r, Verdict& verdict) {
 }
 
 awaitable<bool> Relay::permitted(Request& r) {
-  const auto group = group_of(r.usage->endpoint);
-  if (r.key().policy.allows(group)) co_return true;
-  Verdict refused = endpoint_refusal(auth::group_name(group));
+  // The route groups are named as usage rows name their endpoints.
+  const std::string_view group = usage::endpoint_name(r.usage->endpoint);
+  const auto bit = auth::group_from(group);
+  if (bit && r.key().policy.allows(*bit)) co_return true;
+  Verdict refused = endpoint_refusal(group);
   co_await reply(r, refused);
   co_return false;
 }

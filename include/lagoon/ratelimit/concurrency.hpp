@@ -96,9 +96,6 @@ class ConcurrencyLimiter final : public SlotSource {
   boost::asio::awaitable<void> renew_loop();
   void renew();
   boost::asio::awaitable<void> renew_one(std::vector<std::string> args);
-  // EVALSHA with the script's text once more when Redis lost its script cache. By value: kept across awaits.
-  boost::asio::awaitable<redis::Result> eval(const std::string& sha, const char* script,
-                                             std::vector<std::string> args);
   void warn_throttled();
 
   boost::asio::io_context& ioc_;

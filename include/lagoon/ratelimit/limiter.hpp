@@ -47,6 +47,7 @@
 #include "lagoon/ratelimit/policy.hpp"
 #include "lagoon/redis/client.hpp"
 #include "lagoon/util/single_flight.hpp"
+#include "lagoon/util/wall_clock.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -56,7 +57,7 @@ namespace lagoon::ratelimit {
 
 inline constexpr std::chrono::milliseconds kSettleInterval{100};
 
-using Clock = std::function<money::SysTime()>;
+using Clock = util::WallClock;  // what budget periods are read from
 
 // The seam the request path sees: Limiter is the real gate; unit tests use a fake.
 class Gate {
@@ -144,9 +145,6 @@ class Limiter final : public Gate {
   boost::asio::awaitable<redis::Result> run_script(std::int64_t key_id, const Limits& limits, std::int64_t tokens,
                                                    const char* mode, std::int64_t correction);
   void warn_throttled(const std::string& what);
-  // EVALSHA `args` (args[1] the script's SHA-1); once more as EVAL when Redis lost its script cache.
-  // By value: the coroutine keeps them across its awaits.
-  boost::asio::awaitable<redis::Result> evalsha(std::vector<std::string> args);
 
   boost::asio::io_context& ioc_;
   const config::Config& cfg_;

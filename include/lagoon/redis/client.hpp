@@ -63,6 +63,10 @@ class Client {
   void shutdown() noexcept;
 
   boost::asio::awaitable<Result> command(std::vector<std::string> args);
+  // A Lua script by its hash: `args` is {"EVALSHA", sha1 of `script`, numkeys, …}. When Redis has lost
+  // its script cache (restarted, flushed) the script itself is sent once (EVAL), and is cached again.
+  // `script` must outlive the call (the scripts are static).
+  boost::asio::awaitable<Result> evalsha(std::vector<std::string> args, const std::string& script);
   // Fire and forget (cache fills, invalidations): counted and breaker-checked like command().
   void send(std::vector<std::string> args);
 
