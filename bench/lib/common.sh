@@ -84,3 +84,46 @@ NGINX
   taskset -c 0 nginx -c "$tmp/nginx.conf" -p "$tmp" -g 'daemon off;' &
   pids+=("$!")
 }
+
+# bench_origin: the upstream of the proxy benchmarks (proxy.sh, ab.sh) — an nginx answering every chat
+# completion with the same 380-byte body (`return 200`), several times faster than any proxy in front of
+# it, so that a ratio measures the proxy; the mock behind it serves only the model list (Lagoon's prices).
+# Sets origin_port, origin_pid, origin_worker, mock_port and mock_key; floats (callers pin it).
+bench_origin() {
+  mock_port=$(free_port)
+  mock_key=$(openssl rand -hex 16)
+  build/lagoon-mock-upstream --listen "127.0.0.1:$mock_port" --api-key "$mock_key" >"$tmp/mock.log" 2>&1 &
+  pids+=("$!")
+  origin_port=$(free_port)
+  local answer='{"id":"chatcmpl-bench0000000000000000000000","object":"chat.completion","created":1764633600,"model":"llama-3.3-70b","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! I am a fixed answer of the benchmark upstream, the same for every request you send."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":21,"total_tokens":30}}'
+  mkdir -p "$tmp/origin"
+  cat >"$tmp/origin/nginx.conf" <<NGINX
+worker_processes 1;
+error_log $tmp/origin/error.log warn;
+pid $tmp/origin/nginx.pid;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $tmp/origin/body;
+  upstream mock { server 127.0.0.1:$mock_port; keepalive 4; }
+  server {
+    listen 127.0.0.1:$origin_port;
+    location /api/v1/models { proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location / { default_type application/json; return 200 '$answer'; }
+  }
+}
+NGINX
+  nginx -c "$tmp/origin/nginx.conf" -p "$tmp/origin" -g 'daemon off;' &
+  origin_pid=$!
+  pids+=("$origin_pid")
+  for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$origin_port") 2>/dev/null && break; sleep 0.05; done
+  origin_worker=$(pgrep -P "$origin_pid")
+}
+
+# bench_wrk PORT CONNECTIONS SECONDS KEY: one wrk run (one thread, on CPU 1) posting the P1/P2 chat body
+# with KEY; prints bench/lib/wrk_post.lua's JSON line.
+bench_wrk() {
+  WRK_BODY='{"model":"llama-3.3-70b","messages":[{"role":"user","content":"Hello"}]}' WRK_KEY=$4 \
+    taskset -c 1 wrk -t1 -c"$2" -d"$3"s -s bench/lib/wrk_post.lua "http://127.0.0.1:$1/api/v1/chat/completions" | tail -1
+}

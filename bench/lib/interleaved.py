@@ -4,7 +4,8 @@ per side (req/s, CPU µs per request, p50, p99: medians with min–max; failures
 the per-run ratios of req/s and CPU per request.
 
 usage: interleaved.py RESULTS REQUESTS CLK_TCK FIRST_COLUMN SIDE,SIDE… A/B[,A/B…]
-RESULTS holds one JSON line per run: {"side": …, "r": <lagoon-loadgen's JSON>, "cpu_ticks": …}."""
+RESULTS holds one JSON line per run: {"side": …, "r": <lagoon-loadgen's or bench/lib/wrk_post.lua's JSON>,
+"cpu_ticks": …}; REQUESTS is the count of a loadgen run (a wrk run says its own)."""
 import json
 import statistics
 import sys
@@ -21,7 +22,7 @@ def med(side, f):
 
 
 rps = lambda r: r["r"]["rps"]
-cpu = lambda r: r["cpu_ticks"] / tck * 1e6 / n
+cpu = lambda r: r["cpu_ticks"] / tck * 1e6 / r["r"].get("requests", n)  # wrk runs for a time
 p50 = lambda r: r["r"]["p50_us"]
 p99 = lambda r: r["r"]["p99_us"]
 print(f"| {column} | req/s | CPU µs/request | p50 µs | p99 µs | failed |")

@@ -7,6 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -23,11 +24,28 @@ using Clock = std::chrono::steady_clock;
 // After the drain deadline, how long cut requests get to write their last words.
 constexpr std::chrono::milliseconds kCutGrace{2000};
 
+namespace {
+
+std::vector<std::unique_ptr<asio::io_context>> make_workers(unsigned threads) {
+  std::vector<std::unique_ptr<asio::io_context>> out;
+  for (unsigned i = 1; i < threads; ++i) out.push_back(std::make_unique<asio::io_context>(1));
+  return out;
+}
+
+}  // namespace
+
+std::vector<asio::io_context*> Gateway::reactors() {
+  std::vector<asio::io_context*> all{&ioc_};
+  for (auto& w : workers_) all.push_back(w.get());
+  return all;
+}
+
 Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readiness& readiness, db::Pool& pool,
                  usage::Pipeline& usage)
     : cfg_(cfg),
       readiness_(readiness),
-      ioc_(static_cast<int>(cfg.threads)),
+      ioc_(1),
+      workers_(make_workers(cfg.threads)),
       signals_(ioc_, SIGINT, SIGTERM),
       wall_(util::make_wall_clock(cfg.clock_file)),
       redis_(ioc_, cfg, registry),
@@ -49,7 +67,7 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
             price_refresher_.reload_soon();
           }),
       sessions_(cfg, redis_, db_, registry),
-      upstream_(ioc_, cfg, registry),
+      upstream_(cfg, registry),
       price_refresher_(ioc_, cfg, upstream_, db_, prices_, registry),
       limiter_(ioc_, cfg, redis_, db_, registry, wall_),
       concurrency_(ioc_, cfg, redis_, registry),
@@ -61,7 +79,7 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
       metrics_(registry),
       key_info_(usage, limiter_),
       admin_route_(admin_),
-      listener_(ioc_, cfg, registry, readiness, auth_, router_) {
+      listener_(reactors(), cfg, registry, readiness, auth_, router_) {
   pool.declare_purpose("auth");
   pool.declare_purpose("session");
   pool.declare_purpose("load prices");
@@ -100,12 +118,20 @@ int Gateway::run() {
   wait_for_signal();
   listener_.start();
 
+  // A worker with no connection yet must not return from run(): the guards hold them until the end.
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
-  for (unsigned i = 1; i < cfg_.threads; ++i) threads.emplace_back([this] {
-    util::name_this_thread("lagoon-reactor");
-    ioc_.run();
-  });
+  for (auto& w : workers_) {
+    guards.push_back(asio::make_work_guard(*w));
+    threads.emplace_back([&ioc = *w] {
+      util::name_this_thread("lagoon-reactor");
+      ioc.run();
+    });
+  }
   ioc_.run();
+  // The first reactor stops at the end of the drain (or on a second signal): so do the others.
+  guards.clear();
+  for (auto& w : workers_) w->stop();
   for (auto& t : threads) t.join();
   // No reactor thread runs any more: dependencies can be torn down without racing their strands.
   admin_.shutdown();

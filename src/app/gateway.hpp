@@ -1,4 +1,4 @@
-// Gateway: one `lagoon serve` process's parts, wired — the reactor, Redis, the Postgres blocking pool,
+// Gateway: one `lagoon serve` process's parts, wired — the reactors (one io_context per thread), Redis, the Postgres blocking pool,
 // the authenticator and its revocation subscription, sessions, the upstream client, the rate limiter,
 // the admin API, the routes and the listener — and its life: start, serve until SIGTERM/SIGINT, drain
 // (stop accepting, let requests finish until drain_timeout, then cut what is left), tear down.
@@ -42,6 +42,7 @@ class Gateway {
   int run();
 
  private:
+  std::vector<boost::asio::io_context*> reactors();
   void wait_for_signal();
   void begin_drain(int signo);
   boost::asio::awaitable<void> wait_for_connections(std::chrono::steady_clock::time_point until);
@@ -49,7 +50,13 @@ class Gateway {
 
   const config::Config& cfg_;
   Readiness& readiness_;
+  // The first reactor: the accept loop, Redis, the timers of every service, and its share of the
+  // connections. Destroyed last, with the other reactors just before it, so that what their pending
+  // handlers still hold goes while every part they point to is gone (pending handlers are destroyed,
+  // never invoked).
   boost::asio::io_context ioc_;
+  // LAGOON_THREADS - 1 more, each run by its own thread and serving its share of the connections alone.
+  std::vector<std::unique_ptr<boost::asio::io_context>> workers_;
   boost::asio::signal_set signals_;
   util::WallClock wall_;  // what expiry and budget periods read
   redis::Client redis_;

@@ -65,7 +65,7 @@ Fetched fetch_model_list(const config::Config& cfg) {
   c.upstream_first_byte_timeout = std::min(c.upstream_first_byte_timeout, kFirstByteDeadline);
   asio::io_context ioc;
   metrics::Registry metrics;
-  upstream::Client client(ioc, c, metrics);
+  upstream::Client client(c, metrics);
   Fetched out;
   asio::co_spawn(ioc, fetch(client, Clock::now() + kRefreshDeadline, out), [&out](std::exception_ptr e) {
     if (!e) return;

@@ -193,7 +193,7 @@ class Connection {
     call.key = key;
     call.request_id = x.request_id;
     call.client_request_id = x.request_id == x.head_request_id;
-    SocketDownstream client(stream_, x.request_id, keep_alive, cfg_.write_timeout);
+    SocketDownstream client(stream_, head_buffer_, x.request_id, keep_alive, cfg_.write_timeout);
     if (key && key->key().policy.revokes_at_us)
       client.set_key_rotating(auth::format_rfc3339_us(*key->key().policy.revokes_at_us));
     const auto served = co_await s_.router.dispatch(x.match, call, client);
@@ -244,6 +244,7 @@ class Connection {
   const config::Config& cfg_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::string head_buffer_;  // each answer's head, written here (SocketDownstream)
   ConnectionEntry& entry_;
 };
 

@@ -18,7 +18,7 @@
 
 namespace lagoon::transport {
 
-// What the drain needs to reach a connection. Only touched on the connection's own strand.
+// What the drain needs to reach a connection. Only touched on the connection's reactor thread.
 struct ConnectionEntry {
   explicit ConnectionEntry(boost::asio::any_io_executor ex) : executor(std::move(ex)) {}
   boost::asio::any_io_executor executor;

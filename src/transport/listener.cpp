@@ -9,7 +9,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "connection.hpp"
@@ -39,12 +38,12 @@ std::string what_of(std::exception_ptr e) {
 // Handlers capture the Impl by pointer: they run only while the reactor runs, and the Listener is
 // destroyed after the reactor stopped (pending handlers are then destroyed, never invoked).
 struct Listener::Impl {
-  Impl(asio::io_context& io, const config::Config& c, metrics::Registry& r, app::Readiness& rd,
+  Impl(std::vector<asio::io_context*> rs, const config::Config& c, metrics::Registry& r, app::Readiness& rd,
        auth::Authenticator& auth, routes::Router& router)
-      : ioc(io),
+      : reactors(std::move(rs)),
         cfg(c),
         readiness(rd),
-        acceptor(asio::make_strand(io)),
+        acceptor(*reactors.front()),
         shared{c,
                rd,
                auth,
@@ -61,7 +60,10 @@ struct Listener::Impl {
   awaitable<void> accept_loop() {
     asio::steady_timer backoff(acceptor.get_executor());
     for (;;) {
-      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), asio::as_tuple(asio::use_awaitable));
+      // Round robin: connections of equal weight spread evenly, and the socket is registered with its
+      // reactor's own epoll set from the start.
+      asio::io_context& reactor = *reactors[next_reactor++ % reactors.size()];
+      auto [ec, socket] = co_await acceptor.async_accept(reactor, asio::as_tuple(asio::use_awaitable));
       if (!acceptor.is_open()) co_return;
       if (ec) {
         // EMFILE/ENFILE and friends: back off briefly instead of spinning on a full descriptor table.
@@ -104,7 +106,8 @@ struct Listener::Impl {
                    });
   }
 
-  asio::io_context& ioc;
+  const std::vector<asio::io_context*> reactors;
+  std::size_t next_reactor = 0;  // touched by the accept loop alone
   const config::Config& cfg;
   app::Readiness& readiness;
   tcp::acceptor acceptor;
@@ -118,9 +121,9 @@ struct Listener::Impl {
   std::atomic<std::uint64_t> counter{0};
 };
 
-Listener::Listener(asio::io_context& ioc, const config::Config& cfg, metrics::Registry& registry,
+Listener::Listener(std::vector<asio::io_context*> reactors, const config::Config& cfg, metrics::Registry& registry,
                    app::Readiness& readiness, auth::Authenticator& auth, routes::Router& router)
-    : impl_(std::make_unique<Impl>(ioc, cfg, registry, readiness, auth, router)) {}
+    : impl_(std::make_unique<Impl>(std::move(reactors), cfg, registry, readiness, auth, router)) {}
 
 Listener::~Listener() = default;
 

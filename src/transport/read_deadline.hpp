@@ -11,7 +11,7 @@ namespace lagoon::transport {
 
 // A deadline that cancels the pending read on a stream but leaves the socket open, so the server can
 // still answer 408. (tcp_stream's own expiry closes the socket, which leaves nothing to answer on.)
-// Lives on the connection's strand; the handler checks `armed` so a firing that races the read's
+// Lives on the connection's reactor thread; the handler checks `armed` so a firing that races the read's
 // completion cannot cancel a later operation or touch a destroyed stream.
 class ReadDeadline {
  public:

@@ -2,10 +2,15 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <cerrno>
+#include <charconv>
 
 #include <boost/asio/write.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include "lagoon/http/ascii.hpp"
+#include "lagoon/http/head.hpp"
 
 #include "net.hpp"
 
@@ -16,7 +21,7 @@ namespace lagoon::transport {
 // the next write: a reset connection. An end of stream is not departure: a client may half-close after
 // its request (shutdown(SHUT_WR), legal HTTP/1.1) and still read the answer, so it gets the whole
 // stream; one that closed for good is noticed at the next write, which fails. Runs on the connection's
-// strand, like the request's coroutine, and touches nothing once stopped.
+// reactor thread, like the request's coroutine, and touches nothing once stopped.
 struct SocketDownstream::Watch : std::enable_shared_from_this<Watch> {
   Watch(beast::tcp_stream& s, std::function<void()> f) : stream(s), on_reset(std::move(f)) {}
   beast::tcp_stream& stream;
@@ -30,7 +35,7 @@ struct SocketDownstream::Watch : std::enable_shared_from_this<Watch> {
   void readable(const boost::system::error_code& ec) {
     if (ec || !active) return;
     // Never a blocking receive here: readiness can be stale by the time this runs, and a blocking peek
-    // would then hold this reactor thread, and this connection's strand with the stream on it, until
+    // would then hold this reactor thread, and every connection on it, until
     // the client sends something — which a client waiting for this answer never does. (Found by
     // `make soak`: a reactor thread parked in poll() for good.)
     char byte;
@@ -63,15 +68,34 @@ void SocketDownstream::stop_watching() noexcept {
 
 namespace {
 
-bhttp::response<bhttp::string_body> to_response(http::Reply& reply, const std::string& request_id, bool keep_alive) {
-  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(reply.status), 11};
-  res.set(bhttp::field::content_type, reply.content_type);
-  res.set("X-Request-Id", request_id);
-  res.body() = std::move(reply.body);
-  res.keep_alive(keep_alive && !reply.close);
-  res.prepare_payload();
-  for (const auto& [name, value] : reply.headers) res.set(name, value);
-  return res;
+bool transport_field(std::string_view name) noexcept {
+  return http::iequals(name, "content-length") || http::iequals(name, "transfer-encoding") ||
+         http::iequals(name, "connection");
+}
+
+// The head of an answer into `out`: the reply's own headers replace the defaults of the same name (as
+// Reply::set does), and the fields that frame the message are the transport's alone.
+std::string_view reply_head(std::string& out, const http::Reply& reply, std::string_view request_id, bool keep_alive,
+                            std::string_view rotating, bool chunked) {
+  http::HeadWriter w(out);
+  w.status_line(reply.status, bhttp::obsolete_reason(static_cast<bhttp::status>(reply.status)));
+  const auto& h = reply.headers;
+  if (!reply.content_type.empty() && !http::has_header(h, "content-type")) w.field("Content-Type", reply.content_type);
+  if (!http::has_header(h, "x-request-id")) w.field("X-Request-Id", request_id);
+  w.fields(h, transport_field);
+  if (!rotating.empty()) w.field("x-lagoon-key-rotating", rotating);
+  if (chunked)
+    w.field("Transfer-Encoding", "chunked");
+  else if (!http::bodiless_status(reply.status))
+    w.field("Content-Length", static_cast<std::uint64_t>(reply.body.size()));
+  if (!keep_alive || reply.close) w.field("Connection", "close");
+  return w.finish();
+}
+
+// Head and body in one gathered write.
+auto whole_buffers(std::string_view head, const http::Reply& reply) {
+  const std::size_t body = http::bodiless_status(reply.status) ? 0 : reply.body.size();
+  return std::array<asio::const_buffer, 2>{asio::buffer(head.data(), head.size()), asio::buffer(reply.body.data(), body)};
 }
 
 }  // namespace
@@ -79,19 +103,19 @@ bhttp::response<bhttp::string_body> to_response(http::Reply& reply, const std::s
 awaitable<std::optional<std::size_t>> write_reply(beast::tcp_stream& stream, http::Reply& reply,
                                                   const std::string& request_id, bool keep_alive,
                                                   std::chrono::milliseconds write_timeout) {
-  auto res = to_response(reply, request_id, keep_alive);
+  std::string head_buffer;
+  const auto head = reply_head(head_buffer, reply, request_id, keep_alive, {}, false);
   stream.expires_after(write_timeout);
-  auto [ec, n] = co_await bhttp::async_write(stream, res, as_result);
+  auto [ec, n] = co_await asio::async_write(stream, whole_buffers(head, reply), as_result);
   if (ec) co_return std::nullopt;
   co_return n;
 }
 
-// The same write as write_reply, in this frame: a whole answer is the hot path.
+// The same write as write_reply, into the connection's reused head buffer: a whole answer is the hot path.
 awaitable<bool> SocketDownstream::send(http::Reply& reply) {
-  auto res = to_response(reply, request_id_, keep_alive_);
-  if (!rotating_.empty()) res.set("x-lagoon-key-rotating", rotating_);
+  const auto head = reply_head(head_buffer_, reply, request_id_, keep_alive_, rotating_, false);
   stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await bhttp::async_write(stream_, res, as_result);
+  auto [ec, n] = co_await asio::async_write(stream_, whole_buffers(head, reply), as_result);
   co_return wrote(ec, n);
 }
 
@@ -102,30 +126,29 @@ bool SocketDownstream::wrote(const boost::system::error_code& ec, std::size_t n)
 }
 
 awaitable<bool> SocketDownstream::start_stream(const http::Reply& head) {
-  bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(head.status), 11};
-  res.set(bhttp::field::content_type, head.content_type);
-  res.set("X-Request-Id", request_id_);
-  for (const auto& [name, value] : head.headers) res.set(name, value);
-  if (!rotating_.empty()) res.set("x-lagoon-key-rotating", rotating_);
-  res.chunked(true);
-  res.keep_alive(keep_alive_ && !head.close);
-  bhttp::response_serializer<bhttp::empty_body> sr(res);
+  const auto bytes = reply_head(head_buffer_, head, request_id_, keep_alive_, rotating_, true);
   stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, as_result);
+  auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(bytes.data(), bytes.size()), as_result);
   co_return wrote(ec, n);
 }
 
 awaitable<bool> SocketDownstream::send_chunk(std::string_view bytes) {
   if (bytes.empty()) co_return !failed_;
+  // A chunk is its size in hex, CRLF, the bytes, CRLF: three buffers, one write.
+  char size_line[20];
+  auto end = std::to_chars(size_line, size_line + 16, bytes.size(), 16).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  const std::array<asio::const_buffer, 3> chunk{asio::buffer(size_line, static_cast<std::size_t>(end - size_line)),
+                                                asio::buffer(bytes.data(), bytes.size()), asio::buffer("\r\n", 2)};
   stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(bytes.data(), bytes.size())),
-                                            as_result);
+  auto [ec, n] = co_await asio::async_write(stream_, chunk, as_result);
   co_return wrote(ec, n);
 }
 
 awaitable<bool> SocketDownstream::end_stream() {
   stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), as_result);
+  auto [ec, n] = co_await asio::async_write(stream_, asio::buffer("0\r\n\r\n", 5), as_result);
   co_return wrote(ec, n);
 }
 

@@ -2,7 +2,7 @@
 // answer with the request's X-Request-Id and the connection's keep-alive — and the watcher that notices
 // a client resetting its connection while a stream waits on the upstream. Also the transport's own
 // writes: a Reply outside any route (refusals), and the lingering close after one.
-// Internal to src/transport (Beast); one request's coroutine, on the connection's strand.
+// Internal to src/transport (Beast); one request's coroutine, on the connection's reactor thread.
 #pragma once
 
 #include <chrono>
@@ -21,9 +21,14 @@ namespace lagoon::transport {
 
 class SocketDownstream final : public relay::Downstream {
  public:
-  SocketDownstream(boost::beast::tcp_stream& stream, const std::string& request_id, bool keep_alive,
-                   std::chrono::milliseconds write_timeout)
-      : stream_(stream), request_id_(request_id), keep_alive_(keep_alive), write_timeout_(write_timeout) {}
+  // `head_buffer` is the connection's, reused by each answer's head (its capacity kept).
+  SocketDownstream(boost::beast::tcp_stream& stream, std::string& head_buffer, const std::string& request_id,
+                   bool keep_alive, std::chrono::milliseconds write_timeout)
+      : stream_(stream),
+        head_buffer_(head_buffer),
+        request_id_(request_id),
+        keep_alive_(keep_alive),
+        write_timeout_(write_timeout) {}
   ~SocketDownstream() override { stop_watching(); }
 
   boost::asio::awaitable<bool> send(http::Reply& reply) override;
@@ -46,6 +51,7 @@ class SocketDownstream final : public relay::Downstream {
   bool wrote(const boost::system::error_code& ec, std::size_t n) noexcept;
 
   boost::beast::tcp_stream& stream_;
+  std::string& head_buffer_;
   const std::string& request_id_;
   const bool keep_alive_;
   const std::chrono::milliseconds write_timeout_;

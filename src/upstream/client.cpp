@@ -1,6 +1,7 @@
 // The upstream side of the relay: the second (and last) translation unit of lagoon_core with Beast.
 #include "lagoon/upstream/client.hpp"
 
+#include <array>
 #include <mutex>
 #include <variant>
 #include <vector>
@@ -9,13 +10,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
 #include "lagoon/config/url.hpp"
+#include "lagoon/http/ascii.hpp"
+#include "lagoon/http/head.hpp"
 #include "lagoon/log/log.hpp"
 #include "lagoon/relay/venice_headers.hpp"
 
@@ -41,6 +45,9 @@ constexpr std::size_t kPieceBytes = 16 * 1024;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 struct Connection {
+  // The reactor its socket is registered with: it is only ever reused by requests served there, so
+  // that no read or write of it crosses threads.
+  asio::execution_context* home = nullptr;
   std::variant<std::unique_ptr<beast::tcp_stream>, std::unique_ptr<TlsStream>> stream;
   beast::flat_buffer buffer;
   Clock::time_point idle_since{};
@@ -65,9 +72,8 @@ bool stale_connection_error(const boost::system::error_code& ec) {
 }  // namespace
 
 struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
-  Impl(asio::io_context& io, const config::Config& c, metrics::Registry& m)
-      : ioc(io),
-        cfg(c),
+  Impl(const config::Config& c, metrics::Registry& m)
+      : cfg(c),
         endpoint(config::parse_http_url(c.upstream_url)),
         tls_context(ssl::context::tls_client),
         opened(m.counter("lagoon_upstream_connections_opened_total", "Connections opened to the upstream")),
@@ -83,14 +89,37 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       if (ec) throw std::runtime_error("LAGOON_UPSTREAM_CA_FILE: cannot load " + c.upstream_ca_file + ": " + ec.message());
     }
     tls_context.set_verify_mode(ssl::verify_peer);
+    // The gateway's own fields of every upstream request, each a whole line, written once.
+    auto line = [](std::string_view name, std::string_view value) {
+      std::string out;
+      lagoon::http::HeadWriter w(out);
+      if (!w.field(name, value)) throw std::runtime_error("an upstream request field cannot be written: " + std::string(name));
+      return out;
+    };
+    defaults.emplace_back("host", line("Host", endpoint.host));
+    defaults.emplace_back("user-agent", line("User-Agent", "lagoon/" LAGOON_VERSION));
+    defaults.emplace_back("accept", line("Accept", "application/json, text/event-stream"));
+    if (!c.upstream_api_key.empty())
+      defaults.emplace_back("authorization", line("Authorization", "Bearer " + c.upstream_api_key));
+    defaults.emplace_back("content-type", line("Content-Type", "application/json"));
+    for (const auto& d : defaults) fixed_fields += d.second;
   }
 
-  std::unique_ptr<Connection> take_idle() {
+  // The idle connections of one reactor (pools are few: one per reactor thread, found by a short scan).
+  std::vector<std::unique_ptr<Connection>>& pool_of(asio::execution_context* home) {
+    for (auto& [ctx, pool] : idle)
+      if (ctx == home) return pool;
+    return idle.emplace_back(home, std::vector<std::unique_ptr<Connection>>{}).second;
+  }
+
+  std::unique_ptr<Connection> take_idle(asio::execution_context* home) {
     std::lock_guard lock(mutex);
+    auto& pool = pool_of(home);
     const auto now = Clock::now();
-    while (!idle.empty()) {
-      auto c = std::move(idle.back());
-      idle.pop_back();
+    while (!pool.empty()) {
+      auto c = std::move(pool.back());
+      pool.pop_back();
+      --idle_count;
       if (now - c->idle_since < kIdleExpiry) return c;
     }
     return nullptr;
@@ -99,7 +128,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   void give_back(std::unique_ptr<Connection> c) {
     c->idle_since = Clock::now();
     std::lock_guard lock(mutex);
-    if (idle.size() < cfg.upstream_max_idle) idle.push_back(std::move(c));
+    if (idle_count >= cfg.upstream_max_idle) return;
+    pool_of(c->home).push_back(std::move(c));
+    ++idle_count;
   }
 
   awaitable<Result<std::unique_ptr<Connection>>> connect() {
@@ -111,10 +142,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       co_return Failure{Failure::Kind::connect, "cannot resolve upstream host " + endpoint.host + ": " + rec.message()};
     }
     auto conn = std::make_unique<Connection>();
+    conn->home = &asio::query(ex, asio::execution::context);
     if (endpoint.tls)
-      conn->stream = std::make_unique<TlsStream>(asio::make_strand(ioc), tls_context);
+      conn->stream = std::make_unique<TlsStream>(ex, tls_context);
     else
-      conn->stream = std::make_unique<beast::tcp_stream>(asio::make_strand(ioc));
+      conn->stream = std::make_unique<beast::tcp_stream>(ex);
     auto& tcp_stream = conn->tcp();
     tcp_stream.expires_after(cfg.upstream_connect_timeout);
     auto [cec, ep] = co_await tcp_stream.async_connect(results, as_result);
@@ -143,12 +175,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     co_return std::move(conn);
   }
 
-  asio::io_context& ioc;
   const config::Config& cfg;
   const config::HttpEndpoint endpoint;
   ssl::context tls_context;
+  // (lower-case name, "Name: value\r\n"); Content-Type only for a request with a body.
+  std::vector<std::pair<std::string, std::string>> defaults;
+  std::string fixed_fields;  // all of them, for sizing
   std::mutex mutex;
-  std::vector<std::unique_ptr<Connection>> idle;
+  std::vector<std::pair<asio::execution_context*, std::vector<std::unique_ptr<Connection>>>> idle;
+  std::size_t idle_count = 0;  // in all pools: LAGOON_UPSTREAM_MAX_IDLE bounds the process
   metrics::Counter &opened, &reused, &connect_failures, &stale_retries;
 };
 
@@ -210,27 +245,34 @@ class HttpExchange final : public Exchange {
 
 }  // namespace
 
-Client::Client(asio::io_context& ioc, const config::Config& cfg, metrics::Registry& metrics)
-    : impl_(std::make_shared<Impl>(ioc, cfg, metrics)) {}
+Client::Client(const config::Config& cfg, metrics::Registry& metrics) : impl_(std::make_shared<Impl>(cfg, metrics)) {}
 
 Client::~Client() = default;
 
 awaitable<Result<std::unique_ptr<Exchange>>> Client::send(std::string_view method, std::string_view path,
                                                           std::string_view body, const lagoon::http::Headers& headers) {
   auto& impl = *impl_;
-  http::request<http::span_body<const char>> req{http::string_to_verb(method), impl.endpoint.base_path + std::string(path), 11};
-  req.set(http::field::host, impl.endpoint.host);
-  req.set(http::field::user_agent, "lagoon/" LAGOON_VERSION);
-  req.set(http::field::accept, "application/json, text/event-stream");
-  if (!impl.cfg.upstream_api_key.empty()) req.set(http::field::authorization, "Bearer " + impl.cfg.upstream_api_key);
-  if (!body.empty()) req.set(http::field::content_type, "application/json");
-  for (const auto& [name, value] : headers) req.set(name, value);
-  req.body() = boost::span<const char>(body.data(), body.size());
-  req.keep_alive(true);
-  req.prepare_payload();
+  // The head goes into one buffer of this coroutine's frame (see lagoon/http/head.hpp for why not Beast's
+  // serializer); the gateway's own fields first, unless the caller's replace them.
+  std::string head_buffer;
+  head_buffer.reserve(impl.fixed_fields.size() + 256);
+  lagoon::http::HeadWriter w(head_buffer);
+  w.request_line(method, impl.endpoint.base_path, path);
+  for (const auto& [lower, field] : impl.defaults)
+    if (!lagoon::http::has_header(headers, lower) && (lower != "content-type" || !body.empty())) head_buffer.append(field);
+  w.fields(headers, [](std::string_view name) {
+    return lagoon::http::iequals(name, "content-length") || lagoon::http::iequals(name, "transfer-encoding") ||
+           lagoon::http::iequals(name, "connection") || lagoon::http::iequals(name, "host");
+  });
+  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
+    w.field("Content-Length", static_cast<std::uint64_t>(body.size()));
+  const std::string_view head = w.finish();
+  const std::array<asio::const_buffer, 2> request{asio::buffer(head.data(), head.size()),
+                                                  asio::buffer(body.data(), body.size())};
 
+  asio::execution_context* const home = &asio::query(co_await asio::this_coro::executor, asio::execution::context);
   for (int attempt = 0;; ++attempt) {
-    auto conn = attempt == 0 ? impl.take_idle() : nullptr;
+    auto conn = attempt == 0 ? impl.take_idle(home) : nullptr;
     const bool reused = conn != nullptr;
     if (!conn) {
       auto connected = co_await impl.connect();
@@ -240,7 +282,7 @@ awaitable<Result<std::unique_ptr<Exchange>>> Client::send(std::string_view metho
     if (reused) impl.reused.inc();
     auto& tcp_stream = conn->tcp();
     tcp_stream.expires_after(impl.cfg.upstream_first_byte_timeout);
-    auto [wec, wn] = co_await std::visit([&](auto& s) { return http::async_write(*s, req, as_result); }, conn->stream);
+    auto [wec, wn] = co_await std::visit([&](auto& s) { return asio::async_write(*s, request, as_result); }, conn->stream);
     auto parser = std::make_unique<http::response_parser<http::buffer_body>>();
     parser->header_limit(kHeaderLimit);
     parser->body_limit(boost::none);  // long streams are the point: no 8 MiB cap

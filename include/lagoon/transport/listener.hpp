@@ -1,6 +1,7 @@
 // Listener: the transport's front door — accepts connections (up to max_connections; beyond, closed at
-// once), runs one coroutine per connection on its own strand, and lets the drain close the door and
-// the idle connections. Each connection reads requests with the framing checks and deadlines of
+// once) and gives them in turn to the reactors, each an io_context run by one thread, where each runs
+// one coroutine with no strand (its reactor's one thread serialises it: no strand dispatch, no lock on a
+// connection's warm path); and lets the drain close the door and the idle connections. Each connection reads requests with the framing checks and deadlines of
 // transport/request_reader.hpp, admits those whose route needs a key from the head alone, then hands
 // them to the Router and writes what the route answers (src/transport/connection.cpp).
 // A connection or accept coroutine that ends by any exception is logged; a dead accept loop also turns
@@ -10,6 +11,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "lagoon/app/readiness.hpp"
 #include "lagoon/auth/authenticator.hpp"
@@ -25,7 +27,8 @@ namespace lagoon::transport {
 
 class Listener {
  public:
-  Listener(boost::asio::io_context& ioc, const config::Config& cfg, metrics::Registry& registry,
+  // The first reactor also runs the accept loop. Each must be run by exactly one thread.
+  Listener(std::vector<boost::asio::io_context*> reactors, const config::Config& cfg, metrics::Registry& registry,
            app::Readiness& readiness, auth::Authenticator& auth, routes::Router& router);
   ~Listener();
   Listener(const Listener&) = delete;

@@ -8,6 +8,10 @@
 // name, with SNI. A reused connection that the upstream had already closed is retried once on a fresh
 // one, before any response byte: that is the keep-alive race, not a failed request.
 //
+// Connections are pooled per reactor (the io_context of the coroutine that calls send()): a connection
+// opened by a request on one reactor thread is only reused by requests on that one, so none of its I/O
+// crosses threads; LAGOON_UPSTREAM_MAX_IDLE bounds the idle ones of all pools together.
+//
 // Thread-safety: send() from any thread; an Exchange belongs to one coroutine. The Client must outlive
 // its Exchanges.
 #pragma once
@@ -24,15 +28,11 @@
 #include "lagoon/metrics/registry.hpp"
 #include "lagoon/upstream/exchange.hpp"
 
-namespace boost::asio {
-class io_context;
-}
-
 namespace lagoon::upstream {
 
 class Client final : public Sender {
  public:
-  Client(boost::asio::io_context& ioc, const config::Config& cfg, metrics::Registry& metrics);
+  Client(const config::Config& cfg, metrics::Registry& metrics);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
