@@ -83,13 +83,6 @@ asio::awaitable<AuthResult> Authenticator::authenticate(std::string_view authori
     m.malformed.inc();
     co_return AuthResult{AuthResult::Outcome::denied, "malformed", nullptr};
   }
-  // Before any cache or lookup: a made-up key must cost no Redis call, no Postgres query and no cache
-  // slot, however many of them arrive.
-  if (format == keys::Format::tagged && !keys::tag_matches(cfg_.key_pepper, *token)) {
-    m.denied.inc();
-    m.forged.inc();
-    co_return AuthResult{AuthResult::Outcome::denied, "forged", nullptr};
-  }
   if (format == keys::Format::legacy) m.legacy.inc();
   keys::Digest digest = keys::digest(cfg_.key_pepper, *token);
 
@@ -97,9 +90,17 @@ asio::awaitable<AuthResult> Authenticator::authenticate(std::string_view authori
   const Clock::duration known_age =
       revocations_live_() ? Clock::duration(cfg_.auth_cache_ttl)
                           : std::min<Clock::duration>(cfg_.auth_cache_ttl, kUnsubscribedL1Age);
+  // A key whose digest is a cached key's is that key: the warm path needs no second HMAC for the tag.
   if (auto hit = l1_.get(digest, now, known_age, known_age)) {
     m.l1_hit.inc();
     co_return decide(std::move(hit));
+  }
+  // Before any other cache or lookup: a made-up key must cost no Redis call, no Postgres query and no
+  // cache slot, however many of them arrive.
+  if (format == keys::Format::tagged && !keys::tag_matches(cfg_.key_pepper, *token)) {
+    m.denied.inc();
+    m.forged.inc();
+    co_return AuthResult{AuthResult::Outcome::denied, "forged", nullptr};
   }
   if (auto hit = l1_unknown_.get(digest, now, cfg_.auth_negative_ttl, cfg_.auth_negative_ttl)) {
     m.l1_negative.inc();

@@ -146,6 +146,17 @@ class UsageSax {
   }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
 
+  // Positions the handler as if it had just read the top-level key `key`: the fast path (skim_usage)
+  // hands it only that key's value.
+  void enter(std::string_view key) {
+    depth_ = 1;
+    key_.assign(key);
+  }
+  void set_choices(bool seen, std::size_t elements) {
+    choices_seen_ = seen;
+    choices_elements_ = elements;
+  }
+
   std::optional<ChunkUsage> result() const {
     if (!found_) return std::nullopt;
     ChunkUsage out = usage_;
@@ -185,9 +196,149 @@ class UsageSax {
   ChunkUsage usage_;
 };
 
+// Structural skimming of JSON text: past a string, or a whole value, without decoding or allocating —
+// brackets are matched and strings skipped (escapes included), but numbers and literals are not checked,
+// which is why the values the gateway reads are then parsed strictly (nlohmann).
+class Skim {
+ public:
+  explicit Skim(std::string_view s) : s_(s) {}
+  std::size_t pos() const { return i_; }
+  bool at(char c) {
+    ws();
+    return i_ < s_.size() && s_[i_] == c;
+  }
+  bool eat(char c) {
+    if (!at(c)) return false;
+    ++i_;
+    return true;
+  }
+  bool at_end() {
+    ws();
+    return i_ == s_.size();
+  }
+  // At an opening quote: past the closing one. `escaped`: whether the string held a backslash.
+  bool string(bool& escaped) {
+    for (++i_; i_ < s_.size(); ++i_) {
+      if (s_[i_] == '"') {
+        ++i_;
+        return true;
+      }
+      if (s_[i_] == '\\') {
+        escaped = true;
+        ++i_;
+      }
+    }
+    return false;
+  }
+  bool value() {
+    ws();
+    if (i_ >= s_.size()) return false;
+    bool escaped = false;
+    if (s_[i_] == '"') return string(escaped);
+    if (s_[i_] != '{' && s_[i_] != '[') {
+      const std::size_t start = i_;
+      while (i_ < s_.size() && std::string_view(",}] \t\r\n").find(s_[i_]) == std::string_view::npos) ++i_;
+      return i_ > start;
+    }
+    for (int depth = 0; i_ < s_.size();) {
+      const char c = s_[i_];
+      if (c == '"') {
+        if (!string(escaped)) return false;
+        continue;
+      }
+      if (c == '{' || c == '[') ++depth;
+      if ((c == '}' || c == ']') && --depth == 0) {
+        ++i_;
+        return true;
+      }
+      ++i_;
+    }
+    return false;
+  }
+
+ private:
+  void ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+  }
+  std::string_view s_;
+  std::size_t i_ = 0;
+};
+
+// The count of an array's elements, at its '['; nullopt when it is not a well-formed array.
+std::optional<std::size_t> skim_elements(Skim& k) {
+  if (!k.eat('[')) return std::nullopt;
+  if (k.eat(']')) return 0;
+  for (std::size_t n = 1;; ++n) {
+    if (!k.value()) return std::nullopt;
+    if (k.eat(']')) return n;
+    if (!k.eat(',')) return std::nullopt;
+  }
+}
+
+// The fast path of usage_of_object: the top-level object is skimmed, and only "usage" and "cost" are
+// parsed — a long completion's content is never decoded. nullopt when it cannot decide as the full
+// parse would (a key written with escapes, a key of interest twice, anything malformed): the caller
+// then parses the whole text.
+std::optional<std::optional<ChunkUsage>> skim_usage(std::string_view text) {
+  Skim k(text);
+  std::string_view usage, cost;
+  bool choices_seen = false, choices_any = false;
+  std::size_t choices = 0;
+  if (!k.eat('{')) return std::nullopt;
+  if (!k.eat('}')) {
+    for (;;) {
+      if (!k.at('"')) return std::nullopt;
+      const std::size_t key_start = k.pos() + 1;
+      bool escaped = false;
+      if (!k.string(escaped) || escaped) return std::nullopt;
+      const std::string_view key = text.substr(key_start, k.pos() - 1 - key_start);
+      if (!k.eat(':')) return std::nullopt;
+      const bool interesting = key == "usage" || key == "cost" || key == "choices";
+      if (interesting && ((key == "usage" && !usage.empty()) || (key == "cost" && !cost.empty()) ||
+                          (key == "choices" && choices_any)))
+        return std::nullopt;
+      if (key == "choices" && k.at('[')) {
+        const auto n = skim_elements(k);
+        if (!n) return std::nullopt;
+        choices_seen = choices_any = true;
+        choices = *n;
+      } else {
+        k.at('"');  // past the whitespace before the value, so that its span starts at it
+        const std::size_t start = k.pos();
+        if (!k.value()) return std::nullopt;
+        const std::string_view value = text.substr(start, k.pos() - start);
+        if (key == "usage") usage = value;
+        if (key == "cost") cost = value;
+        if (key == "choices") {
+          choices_any = true;
+          choices = value.front() == '{' ? 1 : 0;  // an object as choices: not an array
+        }
+      }
+      if (k.eat('}')) break;
+      if (!k.eat(',')) return std::nullopt;
+    }
+  }
+  if (!k.at_end()) return std::nullopt;
+  UsageSax sax;
+  sax.set_choices(choices_seen, choices);
+  for (const auto& [key, value] : {std::pair{"usage", usage}, std::pair{"cost", cost}}) {
+    if (value.empty()) continue;
+    sax.enter(key);
+    if (!nlohmann::json::sax_parse(value.begin(), value.end(), &sax)) return std::nullopt;
+  }
+  return sax.result();
+}
+
 }  // namespace
 
 std::optional<ChunkUsage> usage_of_object(std::string_view json_text) {
+  if (auto skimmed = skim_usage(json_text)) return *skimmed;
+  UsageSax sax;
+  if (!nlohmann::json::sax_parse(json_text.begin(), json_text.end(), &sax)) return std::nullopt;
+  return sax.result();
+}
+
+std::optional<ChunkUsage> usage_of_object_full_parse(std::string_view json_text) {
   UsageSax sax;
   if (!nlohmann::json::sax_parse(json_text.begin(), json_text.end(), &sax)) return std::nullopt;
   return sax.result();

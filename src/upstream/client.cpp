@@ -3,6 +3,7 @@
 
 #include <array>
 #include <mutex>
+#include <optional>
 #include <variant>
 #include <vector>
 
@@ -50,6 +51,10 @@ struct Connection {
   asio::execution_context* home = nullptr;
   std::variant<std::unique_ptr<beast::tcp_stream>, std::unique_ptr<TlsStream>> stream;
   beast::flat_buffer buffer;
+  // The exchange in progress: its response parser, and where its body pieces land. Kept with the
+  // connection so that a request on a kept-alive one allocates neither.
+  std::optional<http::response_parser<http::buffer_body>> parser;
+  std::unique_ptr<char[]> piece = std::make_unique<char[]>(kPieceBytes);
   Clock::time_point idle_since{};
 
   beast::tcp_stream& tcp() {
@@ -191,25 +196,25 @@ namespace {
 
 class HttpExchange final : public Exchange {
  public:
-  HttpExchange(std::shared_ptr<Client::Impl> client, std::unique_ptr<Connection> conn,
-               std::unique_ptr<http::response_parser<http::buffer_body>> parser, Head head)
-      : client_(std::move(client)), conn_(std::move(conn)), parser_(std::move(parser)), head_(std::move(head)) {}
+  HttpExchange(std::shared_ptr<Client::Impl> client, std::unique_ptr<Connection> conn, Head head)
+      : client_(std::move(client)), conn_(std::move(conn)), head_(std::move(head)) {}
 
   ~HttpExchange() override {
-    if (conn_ && !aborted_ && parser_->is_done() && parser_->keep_alive()) client_->give_back(std::move(conn_));
+    if (conn_ && !aborted_ && conn_->parser->is_done() && conn_->parser->keep_alive()) client_->give_back(std::move(conn_));
   }
 
   const Head& head() const noexcept override { return head_; }
 
   awaitable<Result<std::string_view>> read_some() override {
     if (!conn_ || aborted_) co_return Failure{Failure::Kind::broken, "the upstream exchange was aborted"};
-    while (!parser_->is_done()) {
-      auto& body = parser_->get().body();
-      body.data = piece_;
-      body.size = sizeof piece_;
+    auto& parser = *conn_->parser;
+    while (!parser.is_done()) {
+      auto& body = parser.get().body();
+      body.data = conn_->piece.get();
+      body.size = kPieceBytes;
       conn_->tcp().expires_after(client_->cfg.upstream_gap_timeout);
       auto [ec, n] = co_await std::visit(
-          [&](auto& s) { return http::async_read_some(*s, conn_->buffer, *parser_, as_result); }, conn_->stream);
+          [&](auto& s) { return http::async_read_some(*s, conn_->buffer, parser, as_result); }, conn_->stream);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         conn_.reset();
@@ -218,8 +223,8 @@ class HttpExchange final : public Exchange {
                                                     std::to_string(client_->cfg.upstream_gap_timeout.count()) + " ms"};
         co_return Failure{Failure::Kind::broken, "reading the upstream response failed: " + ec.message()};
       }
-      const std::size_t got = sizeof piece_ - parser_->get().body().size;
-      if (got > 0) co_return std::string_view(piece_, got);
+      const std::size_t got = kPieceBytes - parser.get().body().size;
+      if (got > 0) co_return std::string_view(conn_->piece.get(), got);
     }
     co_return std::string_view{};
   }
@@ -237,10 +242,8 @@ class HttpExchange final : public Exchange {
  private:
   std::shared_ptr<Client::Impl> client_;
   std::unique_ptr<Connection> conn_;
-  std::unique_ptr<http::response_parser<http::buffer_body>> parser_;
   Head head_;
   bool aborted_ = false;
-  char piece_[kPieceBytes];
 };
 
 }  // namespace
@@ -283,13 +286,13 @@ awaitable<Result<std::unique_ptr<Exchange>>> Client::send(std::string_view metho
     auto& tcp_stream = conn->tcp();
     tcp_stream.expires_after(impl.cfg.upstream_first_byte_timeout);
     auto [wec, wn] = co_await std::visit([&](auto& s) { return asio::async_write(*s, request, as_result); }, conn->stream);
-    auto parser = std::make_unique<http::response_parser<http::buffer_body>>();
-    parser->header_limit(kHeaderLimit);
-    parser->body_limit(boost::none);  // long streams are the point: no 8 MiB cap
+    auto& parser = conn->parser.emplace();
+    parser.header_limit(kHeaderLimit);
+    parser.body_limit(boost::none);  // long streams are the point: no 8 MiB cap
     boost::system::error_code rec = wec;
     if (!wec) {
       auto [ec, n] = co_await std::visit(
-          [&](auto& s) { return http::async_read_header(*s, conn->buffer, *parser, as_result); }, conn->stream);
+          [&](auto& s) { return http::async_read_header(*s, conn->buffer, parser, as_result); }, conn->stream);
       rec = ec;
     }
     if (rec) {
@@ -304,7 +307,7 @@ awaitable<Result<std::unique_ptr<Exchange>>> Client::send(std::string_view metho
       co_return Failure{Failure::Kind::broken, "the upstream request failed: " + rec.message()};
     }
     tcp_stream.expires_never();
-    const auto& res = parser->get();
+    const auto& res = parser.get();
     Head head;
     head.status = res.result_int();
     head.content_type = std::string(res[http::field::content_type]);
@@ -313,7 +316,7 @@ awaitable<Result<std::unique_ptr<Exchange>>> Client::send(std::string_view metho
       if (relay::relayed_response_header(f.name_string()))
         head.relayed.emplace_back(std::string(f.name_string()), std::string(f.value()));
     co_return std::unique_ptr<Exchange>(
-        std::make_unique<HttpExchange>(impl_, std::move(conn), std::move(parser), std::move(head)));
+        std::make_unique<HttpExchange>(impl_, std::move(conn), std::move(head)));
   }
 }
 

@@ -138,3 +138,46 @@ TEST(UsageOfObject, ReadsTopLevelUsageOnlyAndWhetherChoicesIsEmpty) {
   EXPECT_FALSE(usage_of_object("[1,2]"));
   EXPECT_FALSE(usage_of_object(R"({"choices":[{"usage":{"total_tokens":5}}]})"));  // not top-level
 }
+
+// The fast path (skim, then parse "usage" and "cost" alone) answers as the full parse does on valid JSON,
+// whatever the strings, nesting, spacing, key order and repeated or escaped keys.
+TEST(UsageOfObject, TheSkimAgreesWithTheFullParse) {
+  using lagoon::chat::ChunkUsage;
+  const char* docs[] = {
+      R"({"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":21,"total_tokens":30}})",
+      R"( { "usage" : { "prompt_tokens" : 1 , "total_tokens" : 2 } , "choices" : [ ] } )",
+      R"({"choices":[{"c":"a \"quoted\" { brace ] and \\ backslash \\"},{"d":[1,[2,{"e":"}"}]]}],"usage":{"total_tokens":4}})",
+      R"({"choices":{"0":{}},"usage":{"total_tokens":4}})",
+      R"({"choices":null,"usage":{"total_tokens":4}})",
+      R"({"choices":[1,"two",null,true,{"x":[]}],"usage":{"total_tokens":4,"prompt_tokens_details":{"cached_tokens":3,"cache_creation_input_tokens":2}}})",
+      R"({"usage":{"total_tokens":1},"usage":{"prompt_tokens":2}})",
+      R"({"us\u0061ge":{"total_tokens":1}})",
+      R"({"usage":{"total_tokens":1},"cost":{"usd":0.000123,"diem":0}})",
+      R"({"cost":{"usd":12},"usage":{"completion_tokens":5}})",
+      R"({"cost":{"usd":-1},"usage":{"completion_tokens":5},"choices":[]})",
+      R"({"usage":[1,2],"choices":[]})",
+      R"({"usage":"none"})",
+      R"({"usage":{}})",
+      R"({})",
+      R"({"a":{"usage":{"total_tokens":9}},"b":[{"usage":{"total_tokens":8}}]})",
+      R"({"usage":{"total_tokens":1.5e3,"prompt_tokens":-4}})",
+      R"({"usage":{"total_tokens":18446744073709551616}})",
+      R"({"text":"\u00e9\ud83d\ude00","usage":{"total_tokens":7}})",
+      R"({"choices":[],"choices":[{}],"usage":{"total_tokens":7}})",
+  };
+  auto same = [](const std::optional<ChunkUsage>& a, const std::optional<ChunkUsage>& b) {
+    if (a.has_value() != b.has_value()) return false;
+    if (!a) return true;
+    return a->prompt_tokens == b->prompt_tokens && a->completion_tokens == b->completion_tokens &&
+           a->total_tokens == b->total_tokens && a->cached_tokens == b->cached_tokens &&
+           a->cache_write_tokens == b->cache_write_tokens && a->cost_usd == b->cost_usd &&
+           a->cost_diem == b->cost_diem && a->usage_only == b->usage_only;
+  };
+  int found = 0;
+  for (const char* doc : docs) {
+    const auto fast = lagoon::chat::usage_of_object(doc);
+    EXPECT_TRUE(same(fast, lagoon::chat::usage_of_object_full_parse(doc))) << doc;
+    found += fast.has_value();
+  }
+  EXPECT_GE(found, 14);  // most of them have a usage: the comparison is not between two nullopts
+}

@@ -61,8 +61,14 @@ struct ChunkUsage {
 };
 std::optional<ChunkUsage> usage_of_chunk(std::string_view data);
 
-// The same for any completion object (a whole non-stream answer): nullopt when it is not valid JSON or
-// has no top-level "usage" object. Reads the text once without building a document.
+// The same for any completion object (a whole non-stream answer): nullopt when it has no top-level "usage"
+// object or is not JSON. The object is skimmed (strings skipped, brackets matched) and only "usage" and
+// "cost" are parsed, so a long answer's content is never decoded; text the skim cannot judge as the full
+// parse would (escaped keys, repeated keys, malformed structure) is parsed whole. The skim does not check
+// numbers and literals outside the values it reads: such text may still yield its usage.
 std::optional<ChunkUsage> usage_of_object(std::string_view json_text);
+// The same answer from a full SAX parse of the whole text alone: what usage_of_object's fast path (the
+// object skimmed, only "usage" and "cost" parsed) must agree with on valid JSON (tests).
+std::optional<ChunkUsage> usage_of_object_full_parse(std::string_view json_text);
 
 }  // namespace lagoon::chat
