@@ -8,7 +8,8 @@
 # lagoon (warm key, no limits), lagoon_limits (a key with RPM and TPM limits too high to bite: one
 # Redis script per request). Per run: req/s, p50/p99, the proxy's own CPU µs per request from /proc,
 # and for Lagoon also Lagoon + Redis + Postgres (the usage rows' cost), read after the rows are written.
-# CONNECTIONS ("64 10"), DURATION (5 s), REPS (3) interleaved runs, LAYOUTS ("pinned unpinned").
+# CONNECTIONS ("64 10"), DURATION (5 s), REPS (3) interleaved runs, LAYOUTS ("pinned unpinned");
+# PROXY_PORTKEY=1 adds the Portkey gateway (bench/peers, installed by run.sh) as a path.
 # Writes $PROXY_OUT.jsonl/.md (default bench/results/proxy-<date>) and prints the table.
 # To see where the time goes, per measured run into a directory: PROXY_PROFILE (perf record of Lagoon,
 # PROXY_PROFILE_ARGS added, e.g. "-g"), PROXY_PERFSTAT (syscalls, context switches of each proxy),
@@ -81,6 +82,16 @@ haproxy -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
 haproxy_pid=$!
 pids+=("$haproxy_pid")
 
+portkey_pid="" portkey_port=""
+if [[ "${PROXY_PORTKEY:-0}" == 1 ]]; then
+  portkey_port=$(free_port)
+  node -r ./bench/peers/loopback.cjs bench/peers/node_modules/@portkey-ai/gateway/build/start-server.js \
+    --port="$portkey_port" --headless >"$tmp/portkey.log" 2>&1 &
+  portkey_pid=$!
+  pids+=("$portkey_pid")
+  for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$portkey_port") 2>/dev/null && break; sleep 0.05; done
+fi
+
 export LAGOON_LOG_LEVEL=warn LAGOON_THREADS=1 LAGOON_DB_POOL_SIZE=4 LAGOON_MAX_CONNECTIONS=20000
 export LAGOON_UPSTREAM_URL="http://127.0.0.1:$origin_port/api/v1" LAGOON_UPSTREAM_API_KEY="$mock_key"
 build/lagoon users create --name bench >/dev/null
@@ -105,7 +116,7 @@ machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 place() {  # LAYOUT: pin or float the proxies and the upstream (wrk is always on CPU 1)
   local proxies=0 origin=1 p
   [[ $1 == unpinned ]] && proxies=0,1 origin=0,1
-  for p in "$lagoon_pid" "$nginx_worker" "$haproxy_pid"; do taskset -a -p -c $proxies "$p" >/dev/null; done
+  for p in "$lagoon_pid" "$nginx_worker" "$haproxy_pid" $portkey_pid; do taskset -a -p -c $proxies "$p" >/dev/null; done
   taskset -a -p -c $origin "$origin_worker" >/dev/null
 }
 drained() {  # waits until Lagoon's usage rows are in Postgres
@@ -116,13 +127,14 @@ drained() {  # waits until Lagoon's usage rows are in Postgres
   sleep 0.3
 }
 run() {  # LAYOUT C PATH SECONDS: one wrk run; appends one JSON line
-  local layout=$1 c=$2 path=$3 port k="" pid="" own0 all0 m0 u0 r own user all=0 m
+  local layout=$1 c=$2 path=$3 port k="" pid="" url=/api/v1/chat/completions own0 all0 m0 u0 r own user all=0 m
   case $path in
     direct) port=$origin_port pid=$origin_worker ;;
     nginx) port=$nginx_port pid=$nginx_worker ;;
     haproxy) port=$haproxy_port pid=$haproxy_pid ;;
     lagoon) port=$lagoon_port pid=$lagoon_pid k=$key ;;
     lagoon_limits) port=$lagoon_port pid=$lagoon_pid k=$limits_key ;;
+    portkey) port=$portkey_port pid=$portkey_pid k=$mock_key url=/v1/chat/completions ;;
   esac
   own0=$(ticks "$pid") m0=$(machine_ticks) u0=$(awk '{print $14}' "/proc/$pid/stat")
   [[ $path == lagoon* ]] && all0=$(( $(ticks "$redis_pid") + $(pg_ticks) ))
@@ -137,7 +149,7 @@ run() {  # LAYOUT C PATH SECONDS: one wrk run; appends one JSON line
   if [[ -n "${PROXY_STRACE:-}" && $4 != 1 ]]; then  # syscalls of the proxy during the run (slows it)
     timeout "$(( $4 - 1 ))" strace -f -c -o "$PROXY_STRACE/$layout-$c-$path.txt" -p "$pid" >/dev/null 2>&1 &
   fi
-  r=$(bench_wrk "$port" "$c" "$4" "$k")
+  r=$( [[ $path == portkey ]] && export WRK_PORTKEY_HOST="http://127.0.0.1:$origin_port/api/v1"; bench_wrk "$port" "$c" "$4" "$k" "$url")
   own=$(( $(ticks "$pid") - own0 )) user=$(( $(awk '{print $14}' "/proc/$pid/stat") - u0 ))
   if [[ $path == lagoon* ]]; then
     drained
@@ -148,6 +160,7 @@ run() {  # LAYOUT C PATH SECONDS: one wrk run; appends one JSON line
 }
 
 paths="direct nginx haproxy lagoon lagoon_limits"
+[[ -n "$portkey_pid" ]] && paths="$paths portkey"
 for layout in $LAYOUTS; do
   place "$layout"
   sink=$tmp/warm.jsonl

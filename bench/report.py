@@ -56,6 +56,9 @@ fig["P3"] = {
     "postgres_backends": max(r["backends"] for r in st),
     "lease_seconds_per_request": med([r["lease_seconds"] / streams for r in st]),
     "failed": failed("P3", "lagoon"),
+    "peak_open": max(r.get("peak_open", 0) for r in st),
+    "rss_per_open_stream_kib": med([(r["rss_peak_kib"] - r["rss_before_kib"]) / r["peak_open"]
+                                    for r in st if r.get("peak_open")]) if any(r.get("peak_open") for r in st) else None,
 }
 fig["P3"]["percent_of_ideal"] = 100 * fig["P3"]["completions_per_s"]["median"] / fig["P3"]["ideal_completions_per_s"]["median"]
 p4 = runs("P4", "lagoon")
@@ -75,6 +78,8 @@ goals = {
     "P2 ≥ 10× Portkey": p2["rps_ratio_vs_portkey"] >= 10,
     "P3 ≥ 95 % of ideal": fig["P3"]["percent_of_ideal"] >= 95,
     "P3 0 lease seconds per warm request": fig["P3"]["lease_seconds_per_request"] == 0,
+    "P3 Postgres backends ≤ pool (4)": fig["P3"]["postgres_backends"] <= 4,
+    "P3 ≤ 32 KiB per open stream": (fig["P3"]["rss_per_open_stream_kib"] or 1e9) <= 32,
     "P4 ≥ 5,000 auths/s": fig["P4"]["auths_per_s"]["median"] >= 5000,
     "P5 ≥ 50,000 records/s": fig["P5"]["records_per_s"] >= 50000,
     "P6 ≤ 32 KiB per stream": fig["P6"]["rss_per_stream_kib"] <= 32,
@@ -116,7 +121,11 @@ md += ["", "| figure | measured | goal |", "|---|---|---|",
        f"({fig['P3']['seconds']['median']:.2f} s vs {fig['P3']['ideal_seconds']['median']:.2f} s) | ≥ 95 % {mark('P3 ≥ 95 % of ideal')} |",
        f"| P3 TTFB added p50 / p99 | {fig['P3']['ttfb_p50_added_us']:+.0f} / {fig['P3']['ttfb_p99_added_us']:+.0f} µs | – |",
        f"| P3 Postgres backends; lease s per request | {fig['P3']['postgres_backends']}; "
-       f"{fig['P3']['lease_seconds_per_request']:.6f} | 0 lease s {mark('P3 0 lease seconds per warm request')} |",
+       f"{fig['P3']['lease_seconds_per_request']:.6f} | ≤ 4 {mark('P3 Postgres backends ≤ pool (4)')}; 0 lease s "
+       f"{mark('P3 0 lease seconds per warm request')} |",
+       f"| P3 RSS per open stream ({fig['P3']['peak_open']:,} open at the peak) | "
+       + (f"{fig['P3']['rss_per_open_stream_kib']:.1f} KiB" if fig['P3']['rss_per_open_stream_kib'] is not None else "–")
+       + f" | ≤ 32 KiB {mark('P3 ≤ 32 KiB per open stream')} |",
        f"| P4 {cold_keys:,} cold keys, pool 4 | {spread(fig['P4']['auths_per_s'])} auths/s; "
        f"{fig['P4']['queries_per_key']:.3f} queries per key; {fig['P4']['queries_per_burst_of_200']} for a burst of 200 on one key "
        f"| ≥ 5,000/s {mark('P4 ≥ 5,000 auths/s')} |",

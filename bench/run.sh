@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# `make bench`: Lagoon beside its peers on this machine, in one run, as ratios (issue #8).
+# `make bench`: Lagoon beside its peers on this machine, in one run, as ratios (issues #8 and #21).
+#   bench/proxy.sh first: P1/P2 against a fixed-answer nginx upstream that is never the bottleneck — direct,
+#       nginx, HAProxy, Portkey, Lagoon without and with RPM/TPM limits; pinned and unpinned layouts; req/s,
+#       p50/p99 added, own CPU µs per request and Lagoon + Redis + Postgres (bench/results/<date>-proxy.md)
+#   bench/mallocs.sh: heap allocations per warm request, by thread
+#   then, on the mock upstream (the streams need it; its own rate caps P1/P2 here, so they are reported
+#   beside, not instead of, the proxy figures):
 #   P1  non-stream, warm key, 10 connections, zero-delay mock: p50/p99 added vs direct, nginx, Portkey
 #   P2  non-stream, 64 connections: req/s of Lagoon / nginx, / Portkey, / direct
 #       (P1 and P2 also with a budgeted key, beside the unbudgeted one: what a budget costs)
-#   P3  STREAMS concurrent SSE streams of 2 s (20 chunks), pool 4: completions/s vs ideal (direct),
+#   P3  STREAMS (10,000, or what the descriptor limit allows: each needs two in Lagoon) concurrent SSE
+#       streams of 2 s (20 chunks), pool 4: completions/s vs ideal (direct), RSS per open stream,
 #       TTFB p50/p99 added, Postgres backends, lease seconds per request
 #   P4  COLD_KEYS distinct cold keys, pool 4: auths/s; Postgres queries for a burst of 200 on one key
 #   P5  usage flush (COPY, batches of 1,000, fsync on): records/s
@@ -16,12 +23,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/common.sh
 
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# Each open stream holds two descriptors in Lagoon (client and upstream); keep 200 for everything else.
+stream_cap=$(( ($(ulimit -n) - 200) / 2 ))
 if [[ "${BENCH_SMOKE:-0}" == 1 ]]; then
   REPS=1 REQUESTS=1000 PEER_REQUESTS=300 STREAMS=100 CHUNKS=4 COLD_KEYS=300 IDLE_STREAMS=200 USAGE_RECORDS=10000
+  proxy_env=(DURATION=1 REPS=1 LAYOUTS=pinned CONNECTIONS=64) malloc_env=(REQUESTS=1000)
 else
-  REPS=${REPS:-3} REQUESTS=${REQUESTS:-20000} PEER_REQUESTS=${PEER_REQUESTS:-4000} STREAMS=${STREAMS:-2000}
+  REPS=${REPS:-3} REQUESTS=${REQUESTS:-20000} PEER_REQUESTS=${PEER_REQUESTS:-4000} STREAMS=${STREAMS:-10000}
   CHUNKS=20 COLD_KEYS=${COLD_KEYS:-10000} IDLE_STREAMS=${IDLE_STREAMS:-5000} USAGE_RECORDS=${USAGE_RECORDS:-200000}
+  proxy_env=(PROXY_PORTKEY=1) malloc_env=()
 fi
+(( STREAMS > stream_cap )) && STREAMS=$stream_cap
 out=${BENCH_OUT:-bench/results/$(date -u +%Y-%m-%d)}
 
 command -v nginx >/dev/null || { echo "bench: nginx is missing (scripts/install-deps installs nginx-light)" >&2; exit 1; }
@@ -30,7 +43,13 @@ if [[ ! -f bench/peers/node_modules/@portkey-ai/gateway/build/start-server.js ]]
 fi
 cmake --build build --target lagoon lagoon-mock-upstream lagoon-loadgen lagoon-usage-bench >/dev/null
 
-ulimit -n 65536 2>/dev/null || true
+if [[ "${BENCH_PROXY:-1}" == 1 ]]; then  # BENCH_PROXY=0: the mock workloads alone, for a quick look
+  echo "bench: bench/proxy.sh" >&2
+  env "${proxy_env[@]}" PROXY_OUT="$out-proxy" bench/proxy.sh >/dev/null
+  echo "bench: bench/mallocs.sh" >&2
+  env "${malloc_env[@]}" bench/mallocs.sh >"$out-mallocs.md"
+fi
+
 PG_FSYNC=on bench_services pg+redis
 [[ -n "${BENCH_PIN_PG:-}" ]] && for p in $(pgrep -f "postgres -D|postgres: "); do taskset -a -c -p "$BENCH_PIN_PG" "$p" >/dev/null; done
 results=$tmp/results.jsonl
@@ -120,9 +139,19 @@ for rep in $(seq "$REPS"); do
   echo "bench: P3 run $rep of $REPS ($STREAMS streams)" >&2
   emit "{\"w\":\"P3\",\"path\":\"direct\",\"r\":$(direct "$STREAMS" "$STREAMS" "$stream_body")}"
   before=$(bench_lease_seconds "$lagoon_port")
-  r=$(via_lagoon "$STREAMS" "$STREAMS" "$stream_body")
+  rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$lagoon_pid/status")
+  peak=0
+  via_lagoon "$STREAMS" "$STREAMS" "$stream_body" >"$tmp/p3.json" &
+  load_pid=$!
+  while kill -0 "$load_pid" 2>/dev/null; do  # Lagoon's memory with the most streams open
+    open=$(bench_metric "$lagoon_port" lagoon_http_streams_active)
+    if [[ "${open%.*}" -gt "${peak%% *}" ]]; then peak="${open%.*} $(awk '/VmRSS/ {print $2}' "/proc/$lagoon_pid/status")"; fi
+    sleep 0.1
+  done
+  wait "$load_pid" || true
+  r=$(cat "$tmp/p3.json")
   after=$(bench_lease_seconds "$lagoon_port")
-  emit "{\"w\":\"P3\",\"path\":\"lagoon\",\"r\":$r,\"lease_seconds\":$(python3 -c "print($after - $before)"),\"backends\":$(backends)}"
+  emit "{\"w\":\"P3\",\"path\":\"lagoon\",\"r\":$r,\"lease_seconds\":$(python3 -c "print($after - $before)"),\"backends\":$(backends),\"rss_before_kib\":$rss_before,\"peak_open\":${peak%% *},\"rss_peak_kib\":${peak#* }}"
 done
 
 # P4: cold keys, each once, against a fresh Lagoon with an empty Redis; then one cold key 200 times at once.
@@ -176,4 +205,13 @@ kill "$LAST_PID"
 
 mkdir -p "$(dirname "$out")"
 python3 bench/report.py "$results" "$out" "$STREAMS" "$COLD_KEYS" "$IDLE_STREAMS"
+[[ "${BENCH_PROXY:-1}" == 1 ]] && {
+  echo
+  echo "## Proxy throughput and CPU against a fixed-answer upstream (bench/proxy.sh)"
+  echo
+  sed '1,/^## /{/^## /!d}' "$out-proxy.md" | sed 's/^## /### /'
+  echo "## Heap allocations per warm request (bench/mallocs.sh)"
+  echo
+  cat "$out-mallocs.md"
+} >>"$out.md"
 cat "$out.md"

@@ -121,9 +121,9 @@ NGINX
   origin_worker=$(pgrep -P "$origin_pid")
 }
 
-# bench_wrk PORT CONNECTIONS SECONDS KEY: one wrk run (one thread, on CPU 1) posting the P1/P2 chat body
-# with KEY; prints bench/lib/wrk_post.lua's JSON line.
+# bench_wrk PORT CONNECTIONS SECONDS KEY [PATH]: one wrk run (one thread, on CPU 1) posting the P1/P2 chat
+# body with KEY to PATH (/api/v1/chat/completions); prints bench/lib/wrk_post.lua's JSON line.
 bench_wrk() {
   WRK_BODY='{"model":"llama-3.3-70b","messages":[{"role":"user","content":"Hello"}]}' WRK_KEY=$4 \
-    taskset -c 1 wrk -t1 -c"$2" -d"$3"s -s bench/lib/wrk_post.lua "http://127.0.0.1:$1/api/v1/chat/completions" | tail -1
+    taskset -c 1 wrk -t1 -c"$2" -d"$3"s -s bench/lib/wrk_post.lua "http://127.0.0.1:$1${5:-/api/v1/chat/completions}" | tail -1
 }

@@ -4,6 +4,11 @@ wrk.method = "POST"
 wrk.body = os.getenv("WRK_BODY")
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("WRK_KEY") or "none")
+-- Portkey's gateway is told its provider and upstream per request.
+if os.getenv("WRK_PORTKEY_HOST") then
+  wrk.headers["x-portkey-provider"] = "openai"
+  wrk.headers["x-portkey-custom-host"] = os.getenv("WRK_PORTKEY_HOST")
+end
 
 function done(summary, latency, requests)
   local e = summary.errors

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench` in miniature (BENCH_SMOKE=1: every workload with every peer, ~20 s), so the benchmark
+# `make bench` in miniature (BENCH_SMOKE=1: every workload with every peer, ~30 s), so the benchmark
 # keeps working: each workload must complete with no failed request and sane figures. Its speed is not
 # judged here — the goals are for the full run on a quiet machine.
 set -euo pipefail
@@ -27,6 +27,16 @@ if not f["P5"]["records_per_s"] > 0:
     problems.append("P5: nothing flushed")
 if f["P6"]["open_streams"] < 200 or not f["P6"]["idle_rss_kib"] > 0:
     problems.append(f"P6: {f['P6']}")
+proxy = [json.loads(line) for line in open(sys.argv[1].replace(".json", "-proxy.jsonl"))]
+for path in ("direct", "nginx", "haproxy", "lagoon", "lagoon_limits"):
+    runs = [r for r in proxy if r["path"] == path]
+    if not runs or any(r["r"]["errors"] or r["r"]["non2xx"] or not r["r"]["requests"] > 0 for r in runs):
+        problems.append(f"proxy {path}: {runs}")
+    if path.startswith("lagoon") and not all(r["own_ticks"] > 0 and r["stack_ticks"] >= r["own_ticks"] for r in runs):
+        problems.append(f"proxy {path}: no CPU read: {runs}")
+mallocs = open(sys.argv[1].replace(".json", "-mallocs.md")).read()
+if "**all**" not in mallocs:
+    problems.append(f"mallocs: {mallocs}")
 for p in problems:
     print("FAIL:", p)
 print(open(sys.argv[1].replace(".json", ".md")).read())
