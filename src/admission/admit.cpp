@@ -3,13 +3,13 @@
 namespace lagoon::admission {
 
 boost::asio::awaitable<Admission> admit_key(auth::Authenticator& auth, std::size_t authorization_fields,
-                                            std::string_view authorization) {
+                                            std::string_view authorization, auth::KeyMemo* memo) {
   Admission out;
   if (authorization_fields > 1) {
     out.refusal = http::error_reply(http::ErrorKind::bad_request, "More than one Authorization header");
     co_return out;
   }
-  auto a = co_await auth.authenticate(authorization);
+  auto a = co_await auth.authenticate(authorization, memo);
   out.auth_denied = std::string(a.reason);
   if (a.ok()) out.key = std::move(a);
   else out.refusal = auth_failure_reply(a);

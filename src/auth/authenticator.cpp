@@ -1,5 +1,7 @@
 #include "lagoon/auth/authenticator.hpp"
 
+#include <openssl/crypto.h>
+
 #include "lagoon/auth/bearer.hpp"
 
 namespace lagoon::auth {
@@ -69,7 +71,26 @@ Authenticator::Authenticator(const config::Config& cfg, KeySource& source, metri
 
 Authenticator::~Authenticator() = default;
 
-asio::awaitable<AuthResult> Authenticator::authenticate(std::string_view authorization) {
+KeyMemo::~KeyMemo() { forget(); }
+
+void KeyMemo::forget() noexcept {
+  OPENSSL_cleanse(token_.data(), token_.size());
+  OPENSSL_cleanse(digest_.data(), digest_.size());
+  token_.clear();
+  set_ = false;
+}
+
+const keys::Digest& KeyMemo::digest_of(std::string_view pepper, std::string_view token) {
+  if (set_ && token.size() == token_.size() && CRYPTO_memcmp(token.data(), token_.data(), token.size()) == 0)
+    return digest_;
+  forget();
+  digest_ = keys::digest(pepper, token);
+  token_.assign(token);
+  set_ = true;
+  return digest_;
+}
+
+asio::awaitable<AuthResult> Authenticator::authenticate(std::string_view authorization, KeyMemo* memo) {
   auto& m = *metrics_;
   const auto token = bearer_token(authorization);
   if (!token) {
@@ -84,7 +105,7 @@ asio::awaitable<AuthResult> Authenticator::authenticate(std::string_view authori
     co_return AuthResult{AuthResult::Outcome::denied, "malformed", nullptr};
   }
   if (format == keys::Format::legacy) m.legacy.inc();
-  keys::Digest digest = keys::digest(cfg_.key_pepper, *token);
+  const keys::Digest digest = memo ? memo->digest_of(cfg_.key_pepper, *token) : keys::digest(cfg_.key_pepper, *token);
 
   const auto now = Clock::now();
   const Clock::duration known_age =

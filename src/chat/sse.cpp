@@ -1,5 +1,6 @@
 #include "lagoon/chat/sse.hpp"
 
+#include <charconv>
 #include <climits>
 
 #include <nlohmann/json.hpp>
@@ -146,17 +147,6 @@ class UsageSax {
   }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
 
-  // Positions the handler as if it had just read the top-level key `key`: the fast path (skim_usage)
-  // hands it only that key's value.
-  void enter(std::string_view key) {
-    depth_ = 1;
-    key_.assign(key);
-  }
-  void set_choices(bool seen, std::size_t elements) {
-    choices_seen_ = seen;
-    choices_elements_ = elements;
-  }
-
   std::optional<ChunkUsage> result() const {
     if (!found_) return std::nullopt;
     ChunkUsage out = usage_;
@@ -230,6 +220,55 @@ class Skim {
     }
     return false;
   }
+  // At a value: its text when it is a JSON number (RFC 8259 grammar), else empty (nothing consumed).
+  std::string_view number() {
+    ws();
+    const std::size_t start = i_;
+    std::size_t i = i_;
+    const auto digits = [&] {
+      const std::size_t from = i;
+      while (i < s_.size() && s_[i] >= '0' && s_[i] <= '9') ++i;
+      return i > from;
+    };
+    if (i < s_.size() && s_[i] == '-') ++i;
+    if (i < s_.size() && s_[i] == '0') {
+      ++i;
+    } else if (!digits()) {
+      return {};
+    }
+    if (i < s_.size() && s_[i] == '.' && (++i, !digits())) return {};
+    if (i < s_.size() && (s_[i] == 'e' || s_[i] == 'E')) {
+      ++i;
+      if (i < s_.size() && (s_[i] == '+' || s_[i] == '-')) ++i;
+      if (!digits()) return {};
+    }
+    i_ = i;
+    return s_.substr(start, i - start);
+  }
+  // At true, false or null: past it.
+  bool literal() {
+    ws();
+    for (const std::string_view word : {"true", "false", "null"})
+      if (s_.substr(i_, word.size()) == word) {
+        i_ += word.size();
+        return true;
+      }
+    return false;
+  }
+  // At a string, an object or an array: past it (skimmed).
+  bool plain_value() {
+    ws();
+    return i_ < s_.size() && (s_[i_] == '"' || s_[i_] == '{' || s_[i_] == '[') && value();
+  }
+  // At a key: the key (false when it is not a plain string: escapes are for the full parse).
+  bool key(std::string_view& out) {
+    if (!at('"')) return false;
+    const std::size_t start = i_ + 1;
+    bool escaped = false;
+    if (!string(escaped) || escaped) return false;
+    out = s_.substr(start, i_ - 1 - start);
+    return eat(':');
+  }
   bool value() {
     ws();
     if (i_ >= s_.size()) return false;
@@ -272,6 +311,55 @@ std::optional<std::size_t> skim_elements(Skim& k) {
     if (!k.value()) return std::nullopt;
     if (k.eat(']')) return n;
     if (!k.eat(',')) return std::nullopt;
+  }
+}
+
+// A JSON number's text as the SAX handler sees it: an integer (clamped to long long when it is a large
+// unsigned one, as nlohmann's number_unsigned is here), or a float (nullopt: its text stays).
+std::optional<long long> integer_of(std::string_view text) {
+  if (text.find_first_of(".eE") != std::string_view::npos) return std::nullopt;
+  if (text.front() == '-') {
+    long long v = 0;
+    const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    return ec == std::errc() ? std::optional<long long>(v) : std::nullopt;  // overflow: a float to nlohmann
+  }
+  unsigned long long v = 0;
+  const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc()) return std::nullopt;
+  return v > static_cast<unsigned long long>(LLONG_MAX) ? LLONG_MAX : static_cast<long long>(v);
+}
+
+// The members of "usage" (depth 1: tokens; "prompt_tokens_details": cached tokens) or of "cost" (usd,
+// diem), read as UsageSax reads them, into `u`; false when the text is not what the full parse would
+// take the same way (the caller then parses the whole answer).
+bool read_members(Skim& k, bool cost, int depth, ChunkUsage& u) {
+  if (!k.eat('{')) return false;
+  if (k.eat('}')) return true;
+  for (;;) {
+    std::string_view key;
+    if (!k.key(key)) return false;
+    if (k.at('{') && !cost && depth == 1 && key == "prompt_tokens_details") {
+      if (!read_members(k, false, 2, u)) return false;
+    } else if (const auto text = k.number(); !text.empty()) {
+      const auto v = integer_of(text);
+      if (cost && depth == 1 && (key == "usd" || key == "diem")) {
+        std::optional<std::int64_t> pico;
+        if (!v) pico = money::parse_usd(text);
+        else if (*v >= 0) pico = money::parse_usd(std::to_string(*v));
+        if (!v || *v >= 0) (key == "usd" ? u.cost_usd : u.cost_diem) = pico;
+      } else if (v && !cost && depth == 1) {
+        if (key == "prompt_tokens") u.prompt_tokens = *v;
+        else if (key == "completion_tokens") u.completion_tokens = *v;
+        else if (key == "total_tokens") u.total_tokens = *v;
+      } else if (v && !cost && depth == 2) {
+        if (key == "cached_tokens") u.cached_tokens = *v;
+        else if (key == "cache_creation_input_tokens") u.cache_write_tokens = *v;
+      }
+    } else if (!k.literal() && !k.plain_value()) {
+      return false;
+    }
+    if (k.eat('}')) return true;
+    if (!k.eat(',')) return false;
   }
 }
 
@@ -319,14 +407,18 @@ std::optional<std::optional<ChunkUsage>> skim_usage(std::string_view text) {
     }
   }
   if (!k.at_end()) return std::nullopt;
-  UsageSax sax;
-  sax.set_choices(choices_seen, choices);
-  for (const auto& [key, value] : {std::pair{"usage", usage}, std::pair{"cost", cost}}) {
-    if (value.empty()) continue;
-    sax.enter(key);
-    if (!nlohmann::json::sax_parse(value.begin(), value.end(), &sax)) return std::nullopt;
+  ChunkUsage u;
+  bool found = false;
+  for (const bool is_cost : {false, true}) {
+    const std::string_view value = is_cost ? cost : usage;
+    if (value.empty() || value.front() != '{') continue;  // not an object: read as nothing, as the SAX does
+    Skim members(value);
+    if (!read_members(members, is_cost, 1, u) || !members.at_end()) return std::nullopt;
+    found = found || !is_cost;
   }
-  return sax.result();
+  if (!found) return std::optional<ChunkUsage>(std::nullopt);
+  u.usage_only = choices_seen && choices == 0;
+  return std::optional<ChunkUsage>(u);
 }
 
 }  // namespace

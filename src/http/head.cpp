@@ -1,5 +1,6 @@
 #include "lagoon/http/head.hpp"
 
+#include <array>
 #include <charconv>
 
 #include "lagoon/http/ascii.hpp"
@@ -8,21 +9,27 @@ namespace lagoon::http {
 
 namespace {
 
-// tchar of RFC 9110 §5.6.2.
-bool token_char(unsigned char c) noexcept {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
+// tchar of RFC 9110 §5.6.2, as a table: every field of every message goes through it.
+constexpr std::array<bool, 256> kTokenChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (const char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
 
 bool safe_name(std::string_view name) noexcept {
   if (name.empty()) return false;
   for (const char c : name)
-    if (!token_char(static_cast<unsigned char>(c))) return false;
+    if (!kTokenChars[static_cast<unsigned char>(c)]) return false;
   return true;
 }
 
 bool safe_value(std::string_view value) noexcept {
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  for (const char c : value)
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  return true;
 }
 
 bool same_name(std::string_view a, std::string_view b) noexcept {

@@ -100,13 +100,19 @@ std::string format_usd(Pico amount) {
     negative += format_usd(amount == INT64_MIN ? kMaxPico : -amount);
     return negative;
   }
-  std::string out = std::to_string(amount / kPicoPerUsd);
-  char digits[kPicoDigits + 1];
-  std::snprintf(digits, sizeof digits, "%012lld", static_cast<long long>(amount % kPicoPerUsd));
-  std::string frac = digits;
-  while (!frac.empty() && frac.back() == '0') frac.pop_back();
-  if (!frac.empty()) out += "." + frac;
-  return out;
+  // Every request's cost goes through here (its header, its usage row): digits by hand, no printf.
+  char buf[48];
+  char* end = std::to_chars(buf, buf + 24, amount / kPicoPerUsd).ptr;
+  std::int64_t frac = amount % kPicoPerUsd;
+  if (frac != 0) {
+    char digits[kPicoDigits];
+    for (int i = kPicoDigits - 1; i >= 0; --i, frac /= 10) digits[i] = static_cast<char>('0' + frac % 10);
+    int used = kPicoDigits;
+    while (digits[used - 1] == '0') --used;
+    *end++ = '.';
+    for (int i = 0; i < used; ++i) *end++ = digits[i];
+  }
+  return std::string(buf, end);
 }
 
 Pico mul_div_up(std::int64_t a, std::int64_t b, std::int64_t divisor) noexcept {

@@ -27,12 +27,18 @@ constexpr std::array<std::string_view, 8> kRelayed{
 
 }  // namespace
 
+// Every header of every request and answer is asked about: most are rejected by their length or first
+// letter before any comparison.
 bool forwarded_request_header(std::string_view name) noexcept {
+  if (name.size() < 25 || http::ascii_lower(name.front()) != 'x') return false;
   return std::any_of(kForwarded.begin(), kForwarded.end(),
                      [&](std::string_view n) { return http::iequals(name, n); });
 }
 
 bool relayed_response_header(std::string_view name) noexcept {
+  if (name.size() < 16) return false;
+  const char first = http::ascii_lower(name.front());
+  if (first != 'x' && first != 'c') return false;
   return std::any_of(kRelayed.begin(), kRelayed.end(),
                      [&](std::string_view n) { return http::iequals(name, n); });
 }

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http.hpp>
@@ -132,7 +133,7 @@ class Connection {
                            (x.match.access == http::Access::catalog && !cfg_.catalog_public);
     if (x.match.kind == http::RouteMatch::Kind::found && needs_key) {
       admitted = co_await admission::admit_key(s_.auth, head.count(bhttp::field::authorization),
-                                               head[bhttp::field::authorization]);
+                                               head[bhttp::field::authorization], &key_memo_);
       if (admitted->refusal) {
         routes::RequestFacts refused;
         refused.auth_denied = admitted->auth_denied;
@@ -182,14 +183,29 @@ class Connection {
     routes::Call call;
     call.method = req.method_string();
     call.target = req.target();
-    call.authorization = req[bhttp::field::authorization];
-    call.authorization_fields = req.count(bhttp::field::authorization);
     call.body = req.body();
-    call.content_type = req[bhttp::field::content_type];
-    call.accept = req[bhttp::field::accept];
-    for (const auto& f : req)
-      if (relay::forwarded_request_header(f.name_string()))
-        call.forward_headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    // One pass over the fields, not a lookup for each (Beast's are case-insensitive tree searches); the
+    // first of a name counts, as Beast's lookup would give.
+    bool content_type_seen = false, accept_seen = false;
+    for (const auto& f : req) {
+      switch (f.name()) {
+        case bhttp::field::authorization:
+          if (call.authorization_fields++ == 0) call.authorization = f.value();
+          break;
+        case bhttp::field::content_type:
+          if (!std::exchange(content_type_seen, true)) call.content_type = f.value();
+          break;
+        case bhttp::field::accept:
+          if (!std::exchange(accept_seen, true)) call.accept = f.value();
+          break;
+        case bhttp::field::unknown:
+          if (relay::forwarded_request_header(f.name_string()))
+            call.forward_headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+          break;
+        default:
+          break;
+      }
+    }
     call.key = key;
     call.request_id = x.request_id;
     call.client_request_id = x.request_id == x.head_request_id;
@@ -245,6 +261,7 @@ class Connection {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::string head_buffer_;  // each answer's head, written here (SocketDownstream)
+  auth::KeyMemo key_memo_;   // the key this client sent last, and its digest
   ConnectionEntry& entry_;
 };
 

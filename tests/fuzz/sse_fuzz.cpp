@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "lagoon/chat/request.hpp"
 #include "lagoon/chat/sse.hpp"
 #include "lagoon/upstream/retry_after.hpp"
@@ -44,6 +46,20 @@ bool same(const Scan& a, const Scan& b) {
   return true;
 }
 
+// usage_of_object's fast path (a skim, then the "usage" and "cost" values read by hand) must answer as the
+// full parse does on every text that is valid JSON.
+void same_usage_as_the_full_parse(std::string_view text) {
+  if (!nlohmann::json::accept(text)) return;
+  const auto a = lagoon::chat::usage_of_object(text);
+  const auto b = lagoon::chat::usage_of_object_full_parse(text);
+  if (a.has_value() != b.has_value()) std::abort();
+  if (a && (a->prompt_tokens != b->prompt_tokens || a->completion_tokens != b->completion_tokens ||
+            a->total_tokens != b->total_tokens || a->cached_tokens != b->cached_tokens ||
+            a->cache_write_tokens != b->cache_write_tokens || a->cost_usd != b->cost_usd ||
+            a->cost_diem != b->cost_diem || a->usage_only != b->usage_only))
+    std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -62,7 +78,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // What the relay does with each event's data, all of it upstream-controlled: nothing may throw or
   // overflow. An event's data also stands in for an upstream Retry-After value.
   constexpr std::chrono::milliseconds kCap{2000};
+  same_usage_as_the_full_parse(input);
   for (const auto& e : whole.events) {
+    same_usage_as_the_full_parse(e.data);
     (void)lagoon::chat::usage_of_chunk(e.data);
     (void)lagoon::chat::without_null_member(e.data, "usage");
     const auto delay = lagoon::upstream::retry_after_delay(e.data, kCap);

@@ -99,3 +99,28 @@ TEST_F(AuthenticatorTest, AnInvalidationThatOvertakesALookupKeepsItsResultOutOfL
 }
 
 }  // namespace
+
+// A connection's memo: the same key again costs no HMAC and gives the same digest; another key replaces
+// it; keys judged through a memo are judged exactly as without one (a forged key after a good one too).
+TEST_F(AuthenticatorTest, AConnectionsKeyMemoGivesTheSameDigestsAndTheSameAnswers) {
+  auth::KeyMemo memo;
+  const auto& first = memo.digest_of(cfg_.key_pepper, good_);
+  EXPECT_TRUE(keys::digests_equal(first, keys::digest(cfg_.key_pepper, good_)));
+  EXPECT_EQ(&memo.digest_of(cfg_.key_pepper, good_), &first);
+  const std::string other = keys::generate(cfg_.key_pepper);
+  EXPECT_TRUE(keys::digests_equal(memo.digest_of(cfg_.key_pepper, other), keys::digest(cfg_.key_pepper, other)));
+  std::string almost = good_;
+  almost.back() = almost.back() == 'a' ? 'b' : 'a';
+  EXPECT_TRUE(keys::digests_equal(memo.digest_of(cfg_.key_pepper, almost), keys::digest(cfg_.key_pepper, almost)));
+
+  auth::KeyMemo conn;
+  auto with_memo = [&](const std::string& header) {
+    return fakes::run_awaitable(ioc_, auth_->authenticate(header, &conn));
+  };
+  EXPECT_EQ(with_memo("Bearer " + good_).outcome, Outcome::ok);
+  EXPECT_EQ(with_memo("Bearer " + good_).key().key_id, 11);
+  EXPECT_EQ(with_memo("Bearer " + keys::generate("another-pepper-another-pepper-xx")).reason, "forged");
+  EXPECT_EQ(with_memo("Bearer " + almost).outcome, Outcome::denied);
+  EXPECT_EQ(with_memo("Bearer " + good_).outcome, Outcome::ok);
+  EXPECT_EQ(source_.fetched, 1);
+}

@@ -25,7 +25,7 @@ struct Admission {
 };
 
 boost::asio::awaitable<Admission> admit_key(auth::Authenticator& auth, std::size_t authorization_fields,
-                                            std::string_view authorization);
+                                            std::string_view authorization, auth::KeyMemo* memo = nullptr);
 
 // 401 or 503 for a request that did not authenticate.
 http::Reply auth_failure_reply(const auth::AuthResult& a);

@@ -28,6 +28,7 @@
 #include "lagoon/auth/key_source.hpp"
 #include "lagoon/auth/l1_cache.hpp"
 #include "lagoon/config/config.hpp"
+#include "lagoon/keys/api_key.hpp"
 #include "lagoon/metrics/registry.hpp"
 #include "lagoon/util/single_flight.hpp"
 #include "lagoon/util/wall_clock.hpp"
@@ -46,6 +47,26 @@ struct AuthResult {
   const KeyRecord& key() const noexcept { return entry->record; }
 };
 
+// The last key one connection presented, with its digest: a client on a kept-alive connection sends the
+// same key with every request, and its HMAC was the largest single cost of authenticating a warm key.
+// The token is compared in constant time and wiped when replaced and when the memo goes. One per
+// connection; not thread-safe.
+class KeyMemo {
+ public:
+  KeyMemo() = default;
+  KeyMemo(const KeyMemo&) = delete;
+  KeyMemo& operator=(const KeyMemo&) = delete;
+  ~KeyMemo();
+  // HMAC-SHA256(pepper, token), computed only when `token` is not the one remembered.
+  const keys::Digest& digest_of(std::string_view pepper, std::string_view token);
+
+ private:
+  void forget() noexcept;
+  std::string token_;
+  keys::Digest digest_{};
+  bool set_ = false;
+};
+
 class Authenticator {
  public:
   // `wall` tells expiry and the end of a rotated key's grace: checked on every request, cached or not,
@@ -56,8 +77,8 @@ class Authenticator {
   Authenticator(const Authenticator&) = delete;
   Authenticator& operator=(const Authenticator&) = delete;
 
-  // `authorization` is the Authorization header's value, empty when absent.
-  boost::asio::awaitable<AuthResult> authenticate(std::string_view authorization);
+  // `authorization` is the Authorization header's value, empty when absent; `memo`, the connection's.
+  boost::asio::awaitable<AuthResult> authenticate(std::string_view authorization, KeyMemo* memo = nullptr);
 
   // A digest (hex) published on the invalidation channel.
   void invalidate(std::string_view hex_digest);
