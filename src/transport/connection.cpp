@@ -27,7 +27,7 @@ namespace {
 class Connection {
  public:
   Connection(ConnectionShared& shared, tcp::socket socket, ConnectionEntry& entry)
-      : s_(shared), cfg_(shared.cfg), stream_(std::move(socket)), entry_(entry) {
+      : s_(shared), cfg_(shared.cfg), stream_(std::move(socket)), deadline_(stream_), entry_(entry) {
     entry_.stream = &stream_;
   }
   ~Connection() { entry_.stream = nullptr; }  // the drain must not see a dangling stream
@@ -88,10 +88,9 @@ class Connection {
     // The largest body any route takes; the route's own limit is set once the head names it.
     RequestReader reader({cfg_.max_header_bytes, std::max(cfg_.max_body_bytes, cfg_.max_upload_bytes),
                           cfg_.max_request_line_bytes});
-    auto header_deadline = std::make_unique<ReadDeadline>(stream_, header_due - Clock::now());
+    deadline_.arm(header_due - Clock::now());
     const auto step = co_await read_head(reader);
-    const bool header_late = header_deadline->expired();
-    header_deadline.reset();
+    const bool header_late = deadline_.disarm();
     if (header_late) {
       const Refusal late{http::ErrorKind::request_timeout, "Request header not received in time"};
       co_return co_await reject(late, started, {}, {});
@@ -165,10 +164,9 @@ class Connection {
       auto [cec, cn] = co_await bhttp::async_write(stream_, cont, as_result);
       if (cec) co_return false;
     }
-    auto body_deadline = std::make_unique<ReadDeadline>(stream_, cfg_.body_timeout);
+    deadline_.arm(cfg_.body_timeout);
     const auto step = co_await read_body(reader);
-    const bool body_late = body_deadline->expired();
-    body_deadline.reset();
+    const bool body_late = deadline_.disarm();
     if (body_late) {
       const Refusal late{http::ErrorKind::request_timeout, "Request body not received in time"};
       co_return co_await reject(late, x.started, x.method, x.path);
@@ -259,6 +257,7 @@ class Connection {
   ConnectionShared& s_;
   const config::Config& cfg_;
   beast::tcp_stream stream_;
+  ReadDeadline deadline_;  // the header's, then the body's, of each request in turn
   beast::flat_buffer buffer_;
   std::string head_buffer_;  // each answer's head, written here (SocketDownstream)
   auth::KeyMemo key_memo_;   // the key this client sent last, and its digest

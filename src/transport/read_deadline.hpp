@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 
 #include <boost/asio/steady_timer.hpp>
@@ -11,33 +12,53 @@ namespace lagoon::transport {
 
 // A deadline that cancels the pending read on a stream but leaves the socket open, so the server can
 // still answer 408. (tcp_stream's own expiry closes the socket, which leaves nothing to answer on.)
-// Lives on the connection's reactor thread; the handler checks `armed` so a firing that races the read's
-// completion cannot cancel a later operation or touch a destroyed stream.
+// One per connection, armed for each request's header and body in turn (nothing allocated per request).
+// Lives on the connection's reactor thread. A firing that races the read's completion, a later arming or
+// the connection's end finds its generation stale, or the stream gone, and touches nothing.
 class ReadDeadline {
  public:
-  ReadDeadline(boost::beast::tcp_stream& stream, std::chrono::steady_clock::duration after)
-      : timer_(stream.get_executor()), armed_(std::make_shared<bool>(true)), fired_(std::make_shared<bool>(false)) {
-    stream.expires_never();
-    timer_.expires_after(after);
-    timer_.async_wait([armed = armed_, fired = fired_, &stream](const boost::system::error_code& ec) {
-      if (ec || !*armed) return;
-      *fired = true;
-      boost::system::error_code ignored;
-      stream.socket().cancel(ignored);
-    });
+  explicit ReadDeadline(boost::beast::tcp_stream& stream)
+      : timer_(stream.get_executor()), state_(std::make_shared<State>()) {
+    state_->stream = &stream;
   }
   ~ReadDeadline() {
-    *armed_ = false;
+    state_->stream = nullptr;
+    state_->armed = false;
     timer_.cancel();
   }
   ReadDeadline(const ReadDeadline&) = delete;
   ReadDeadline& operator=(const ReadDeadline&) = delete;
-  bool expired() const noexcept { return *fired_; }
+
+  // The pending (and next) reads are cancelled `after` from now; the stream's own expiry is turned off.
+  void arm(std::chrono::steady_clock::duration after) {
+    state_->stream->expires_never();
+    state_->armed = true;
+    state_->fired = false;
+    const std::uint64_t generation = ++state_->generation;
+    timer_.expires_after(after);
+    timer_.async_wait([state = state_, generation](const boost::system::error_code& ec) {
+      if (ec || !state->armed || state->generation != generation || !state->stream) return;
+      state->fired = true;
+      boost::system::error_code ignored;
+      state->stream->socket().cancel(ignored);
+    });
+  }
+  // Ends the deadline; whether it had passed.
+  bool disarm() {
+    state_->armed = false;
+    timer_.cancel();
+    return state_->fired;
+  }
 
  private:
+  struct State {
+    boost::beast::tcp_stream* stream = nullptr;  // null once the connection is gone
+    std::uint64_t generation = 0;
+    bool armed = false;
+    bool fired = false;
+  };
   boost::asio::steady_timer timer_;
-  std::shared_ptr<bool> armed_;
-  std::shared_ptr<bool> fired_;
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace lagoon::transport

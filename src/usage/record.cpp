@@ -136,8 +136,9 @@ void encode(const Record& r, std::span<std::byte, kSlotPayload> out) noexcept {
   Writer w(out.data());
   w.raw(&f, sizeof f);
   w.str(r.request_id, kMaxRequestId);
-  w.str(r.session_id.value_or(""), kMaxSessionId);
-  w.str(r.model.value_or(""), kMaxModel);
+  // Views, not value_or(""): that would copy each string (a heap allocation per request on the reactor).
+  w.str(r.session_id ? std::string_view(*r.session_id) : std::string_view(), kMaxSessionId);
+  w.str(r.model ? std::string_view(*r.model) : std::string_view(), kMaxModel);
   w.str(r.outcome, kMaxOutcome);
   if (r.unit != Unit::none) {
     // The unit decides, as in the journal line. A unit without a count breaks Record's promise (a

@@ -19,6 +19,11 @@ namespace lagoon::usage {
 namespace {
 
 void append_copy_string(std::string& out, std::string_view v) {
+  // Most values (request ids, session ids, model names) need no escape: one append, not one per byte.
+  if (v.find_first_of("\\\n\r\t") == std::string_view::npos) {
+    out.append(v);
+    return;
+  }
   for (const char c : v) {
     switch (c) {
       case '\\': out += "\\\\"; break;

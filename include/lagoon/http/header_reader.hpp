@@ -38,15 +38,26 @@ class HeaderReader {
     namespace bhttp = boost::beast::http;
     if (buffer.size() > 0) {
       const std::string_view raw(static_cast<const char*>(buffer.data().data()), buffer.size());
-      // At most a header block's worth: a pipelined body after it is not header.
-      probe_.assign(tail_);
-      probe_.append(raw.substr(0, max_ + 4));
-      problem_ = raw_header_problem(probe_);
+      // At most a header block's worth: a pipelined body after it is not header. A header that arrived in
+      // one read (the usual case) is checked where it lies, without a copy.
+      const std::string_view block = raw.substr(0, max_ + 4);
+      if (tail_.empty()) {
+        problem_ = raw_header_problem(block);
+      } else {
+        probe_.assign(tail_);
+        probe_.append(block);
+        problem_ = raw_header_problem(probe_);
+      }
       if (!problem_.empty()) return fail(bhttp::error::bad_value);
       boost::system::error_code ec;
       const std::size_t used = parser_.put(buffer.data(), ec);
-      tail_.append(raw.substr(0, used));
-      if (tail_.size() > 3) tail_.erase(0, tail_.size() - 3);
+      const std::string_view consumed = raw.substr(0, used);  // its last 3 bytes are all tail_ keeps
+      if (consumed.size() >= 3) {
+        tail_.assign(consumed.substr(consumed.size() - 3));
+      } else {
+        tail_.append(consumed);
+        if (tail_.size() > 3) tail_.erase(0, tail_.size() - 3);
+      }
       buffer.consume(used);
       consumed_ += used;
       if (parser_.is_header_done()) return consumed_ > max_ ? fail(bhttp::error::header_limit) : Step::done;
