@@ -6,8 +6,9 @@
 # CPU 1. Two layouts: `pinned` (every proxy on CPU 0, the upstream beside wrk on CPU 1) and `unpinned`
 # (everything but wrk floats, as on a small deployment). Paths: direct (wrk -> upstream), nginx, haproxy,
 # lagoon (warm key, no limits), lagoon_limits (a key with RPM and TPM limits too high to bite: one
-# Redis script per request). Per run: req/s, p50/p99, the proxy's own CPU µs per request from /proc,
-# and for Lagoon also Lagoon + Redis + Postgres (the usage rows' cost), read after the rows are written.
+# Redis script per request), and in the unpinned layout lagoon_2threads (LAGOON_THREADS=2). Per run:
+# req/s, p50/p99, the proxy's own CPU µs per request from /proc, and for Lagoon also Lagoon + Redis +
+# Postgres (the usage rows' cost), read after the rows are written.
 # CONNECTIONS ("64 10"), DURATION (5 s), REPS (3) interleaved runs, LAYOUTS ("pinned unpinned");
 # PROXY_PORTKEY=1 adds the Portkey gateway (bench/peers, installed by run.sh) as a path.
 # Writes $PROXY_OUT.jsonl/.md (default bench/results/proxy-<date>) and prints the table.
@@ -103,6 +104,13 @@ LAGOON_LISTEN="127.0.0.1:$lagoon_port" LAGOON_USAGE_DIR="$tmp/usage" build/lagoo
 lagoon_pid=$!
 pids+=("$lagoon_pid")
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$lagoon_port/readyz" >/dev/null && break; sleep 0.1; done
+# The same with two reactor threads: does a second thread buy anything when the cores are shared?
+lagoon2_port=$(free_port)
+LAGOON_THREADS=2 LAGOON_LISTEN="127.0.0.1:$lagoon2_port" LAGOON_USAGE_DIR="$tmp/usage2" build/lagoon serve \
+  >"$tmp/lagoon2.log" 2>&1 &
+lagoon2_pid=$!
+pids+=("$lagoon2_pid")
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$lagoon2_port/readyz" >/dev/null && break; sleep 0.1; done
 for port in "$nginx_port" "$haproxy_port" "$origin_port"; do
   for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 done
@@ -116,7 +124,9 @@ machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 place() {  # LAYOUT: pin or float the proxies and the upstream (wrk is always on CPU 1)
   local proxies=0 origin=1 p
   [[ $1 == unpinned ]] && proxies=0,1 origin=0,1
-  for p in "$lagoon_pid" "$nginx_worker" "$haproxy_pid" $portkey_pid; do taskset -a -p -c $proxies "$p" >/dev/null; done
+  for p in "$lagoon_pid" "$lagoon2_pid" "$nginx_worker" "$haproxy_pid" $portkey_pid; do
+    taskset -a -p -c $proxies "$p" >/dev/null
+  done
   taskset -a -p -c $origin "$origin_worker" >/dev/null
 }
 drained() {  # waits until Lagoon's usage rows are in Postgres
@@ -134,6 +144,7 @@ run() {  # LAYOUT C PATH SECONDS: one wrk run; appends one JSON line
     haproxy) port=$haproxy_port pid=$haproxy_pid ;;
     lagoon) port=$lagoon_port pid=$lagoon_pid k=$key ;;
     lagoon_limits) port=$lagoon_port pid=$lagoon_pid k=$limits_key ;;
+    lagoon_2threads) port=$lagoon2_port pid=$lagoon2_pid k=$key ;;
     portkey) port=$portkey_port pid=$portkey_pid k=$mock_key url=/v1/chat/completions ;;
   esac
   own0=$(ticks "$pid") m0=$(machine_ticks) u0=$(awk '{print $14}' "/proc/$pid/stat")
@@ -161,8 +172,11 @@ run() {  # LAYOUT C PATH SECONDS: one wrk run; appends one JSON line
 
 paths="direct nginx haproxy lagoon lagoon_limits"
 [[ -n "$portkey_pid" ]] && paths="$paths portkey"
+all_paths=$paths
 for layout in $LAYOUTS; do
   place "$layout"
+  paths=$all_paths
+  [[ $layout == unpinned ]] && paths="$paths lagoon_2threads"  # pinned to one core, a second thread is moot
   sink=$tmp/warm.jsonl
   for p in $paths; do run "$layout" 64 "$p" 1; done
   sink=$results

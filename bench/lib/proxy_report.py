@@ -11,7 +11,7 @@ import sys
 
 results, tck, commit = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 rows = [json.loads(line) for line in open(results)]
-paths = ["direct", "nginx", "haproxy", "portkey", "lagoon", "lagoon_limits"]
+paths = ["direct", "nginx", "haproxy", "portkey", "lagoon", "lagoon_limits", "lagoon_2threads"]
 
 
 def fails(r):
@@ -63,7 +63,7 @@ for layout in dict.fromkeys(r["layout"] for r in rows):
                   f"{sum(fails(r) for r in rs)} |")
         print()
         for a, b in [("lagoon", "nginx"), ("lagoon_limits", "nginx"), ("lagoon", "haproxy"), ("lagoon", "portkey"),
-                     ("nginx", "direct")]:
+                     ("lagoon_2threads", "lagoon"), ("nginx", "direct")]:
             pairs = list(zip(by[a], by[b]))
             if not pairs:
                 continue
