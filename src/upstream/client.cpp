@@ -54,7 +54,8 @@ struct Connection {
   // The exchange in progress: its response parser, and where its body pieces land. Kept with the
   // connection so that a request on a kept-alive one allocates neither.
   std::optional<http::response_parser<http::buffer_body>> parser;
-  std::unique_ptr<char[]> piece = std::make_unique<char[]>(kPieceBytes);
+  // Not zero-filled (make_unique would): an idle stream then holds only the pages its reads touched.
+  std::unique_ptr<char[]> piece = std::make_unique_for_overwrite<char[]>(kPieceBytes);
   Clock::time_point idle_since{};
 
   beast::tcp_stream& tcp() {
