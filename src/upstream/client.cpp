@@ -249,6 +249,28 @@ class HttpExchange final : public Exchange {
 
 }  // namespace
 
+namespace {
+
+// The head of an upstream request into `out` (see lagoon/http/head.hpp for why not Beast's serializer):
+// the gateway's own fields first, unless the caller's replace them; the framing fields are its alone.
+std::string_view request_head(std::string& out, const Client::Impl& impl, std::string_view method, std::string_view path,
+                              std::string_view body, const lagoon::http::Headers& headers) {
+  out.reserve(impl.fixed_fields.size() + 256);
+  lagoon::http::HeadWriter w(out);
+  w.request_line(method, impl.endpoint.base_path, path);
+  for (const auto& [lower, field] : impl.defaults)
+    if (!lagoon::http::has_header(headers, lower) && (lower != "content-type" || !body.empty())) out.append(field);
+  w.fields(headers, [](std::string_view name) {
+    return lagoon::http::iequals(name, "content-length") || lagoon::http::iequals(name, "transfer-encoding") ||
+           lagoon::http::iequals(name, "connection") || lagoon::http::iequals(name, "host");
+  });
+  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
+    w.field("Content-Length", static_cast<std::uint64_t>(body.size()));
+  return w.finish();
+}
+
+}  // namespace
+
 Client::Client(const config::Config& cfg, metrics::Registry& metrics) : impl_(std::make_shared<Impl>(cfg, metrics)) {}
 
 Client::~Client() = default;
@@ -256,21 +278,8 @@ Client::~Client() = default;
 awaitable<Result<std::unique_ptr<Exchange>>> Client::send(std::string_view method, std::string_view path,
                                                           std::string_view body, const lagoon::http::Headers& headers) {
   auto& impl = *impl_;
-  // The head goes into one buffer of this coroutine's frame (see lagoon/http/head.hpp for why not Beast's
-  // serializer); the gateway's own fields first, unless the caller's replace them.
   std::string head_buffer;
-  head_buffer.reserve(impl.fixed_fields.size() + 256);
-  lagoon::http::HeadWriter w(head_buffer);
-  w.request_line(method, impl.endpoint.base_path, path);
-  for (const auto& [lower, field] : impl.defaults)
-    if (!lagoon::http::has_header(headers, lower) && (lower != "content-type" || !body.empty())) head_buffer.append(field);
-  w.fields(headers, [](std::string_view name) {
-    return lagoon::http::iequals(name, "content-length") || lagoon::http::iequals(name, "transfer-encoding") ||
-           lagoon::http::iequals(name, "connection") || lagoon::http::iequals(name, "host");
-  });
-  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
-    w.field("Content-Length", static_cast<std::uint64_t>(body.size()));
-  const std::string_view head = w.finish();
+  const std::string_view head = request_head(head_buffer, impl, method, path, body, headers);
   const std::array<asio::const_buffer, 2> request{asio::buffer(head.data(), head.size()),
                                                   asio::buffer(body.data(), body.size())};
 

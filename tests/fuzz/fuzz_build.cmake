@@ -4,6 +4,7 @@ set(LAGOON_FUZZ_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all -fn
 add_library(lagoon_fuzz_units STATIC EXCLUDE_FROM_ALL
   ${CMAKE_SOURCE_DIR}/src/chat/request.cpp
   ${CMAKE_SOURCE_DIR}/src/chat/sse.cpp
+  ${CMAKE_SOURCE_DIR}/src/chat/usage_scan.cpp
   ${CMAKE_SOURCE_DIR}/src/upstream/retry_after.cpp
   ${CMAKE_SOURCE_DIR}/src/config/config.cpp
   ${CMAKE_SOURCE_DIR}/src/config/url.cpp
