@@ -34,16 +34,7 @@ bench_origin
 
 nginx_port=$(free_port)
 mkdir -p "$tmp/proxy"
-cat >"$tmp/proxy/nginx.conf" <<NGINX
-worker_processes 1;
-error_log $tmp/proxy/error.log warn;
-pid $tmp/proxy/nginx.pid;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $tmp/proxy/body;
-  proxy_temp_path $tmp/proxy/tmp;
+{ bench_nginx_preamble "$tmp/proxy"; cat <<NGINX
   upstream origin { server 127.0.0.1:$origin_port; keepalive 128; keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:$nginx_port;
@@ -57,6 +48,7 @@ http {
   }
 }
 NGINX
+} >"$tmp/proxy/nginx.conf"
 nginx -c "$tmp/proxy/nginx.conf" -p "$tmp/proxy" -g 'daemon off;' &
 nginx_pid=$!
 pids+=("$nginx_pid")

@@ -56,18 +56,27 @@ bench_cleanup() {
   rm -rf "$tmp"
 }
 
-# bench_nginx PORT MOCK_PORT MOCK_KEY: nginx as the plain-proxy baseline — one worker on CPU 0,
-# proxy_pass to the mock with upstream keep-alive and the mock's credential, no buffering (SSE).
-bench_nginx() {
-  cat >"$tmp/nginx.conf" <<NGINX
+# bench_nginx_preamble DIR: the start of an nginx.conf (one worker, files in DIR, no access log,
+# connections kept alive for the whole run) up to inside its http block; the caller closes that block.
+bench_nginx_preamble() {
+  cat <<NGINX
 worker_processes 1;
-error_log $tmp/nginx-error.log warn;
-pid $tmp/nginx.pid;
+error_log $1/error.log warn;
+pid $1/nginx.pid;
 events { worker_connections 16384; }
 http {
   access_log off;
-  client_body_temp_path $tmp/nginx-body;
-  proxy_temp_path $tmp/nginx-proxy;
+  keepalive_requests 1000000;
+  client_body_temp_path $1/body;
+  proxy_temp_path $1/tmp;
+NGINX
+}
+
+# bench_nginx PORT MOCK_PORT MOCK_KEY: nginx as the plain-proxy baseline — one worker on CPU 0,
+# proxy_pass to the mock with upstream keep-alive and the mock's credential, no buffering (SSE).
+bench_nginx() {
+  mkdir -p "$tmp/nginx"
+  { bench_nginx_preamble "$tmp/nginx"; cat <<NGINX
   upstream mock { server 127.0.0.1:$2; keepalive 128; }
   server {
     listen 127.0.0.1:$1;
@@ -81,7 +90,8 @@ http {
   }
 }
 NGINX
-  taskset -c 0 nginx -c "$tmp/nginx.conf" -p "$tmp" -g 'daemon off;' &
+  } >"$tmp/nginx/nginx.conf"
+  taskset -c 0 nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" -g 'daemon off;' &
   pids+=("$!")
 }
 
@@ -97,15 +107,7 @@ bench_origin() {
   origin_port=$(free_port)
   local answer='{"id":"chatcmpl-bench0000000000000000000000","object":"chat.completion","created":1764633600,"model":"llama-3.3-70b","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! I am a fixed answer of the benchmark upstream, the same for every request you send."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":21,"total_tokens":30}}'
   mkdir -p "$tmp/origin"
-  cat >"$tmp/origin/nginx.conf" <<NGINX
-worker_processes 1;
-error_log $tmp/origin/error.log warn;
-pid $tmp/origin/nginx.pid;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $tmp/origin/body;
+  { bench_nginx_preamble "$tmp/origin"; cat <<NGINX
   upstream mock { server 127.0.0.1:$mock_port; keepalive 4; }
   server {
     listen 127.0.0.1:$origin_port;
@@ -114,6 +116,7 @@ http {
   }
 }
 NGINX
+  } >"$tmp/origin/nginx.conf"
   nginx -c "$tmp/origin/nginx.conf" -p "$tmp/origin" -g 'daemon off;' &
   origin_pid=$!
   pids+=("$origin_pid")

@@ -55,6 +55,7 @@ class Writer {
  public:
   explicit Writer(std::byte* p) : p_(p) {}
   void raw(const void* src, std::size_t n) {
+    if (n == 0) return;  // an empty view's data() may be null, which memcpy must never see (UBSan)
     std::memcpy(p_, src, n);
     p_ += n;
   }
