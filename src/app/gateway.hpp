@@ -1,7 +1,8 @@
-// Gateway: one `lagoon serve` process's parts, wired — the reactors (one io_context per thread), Redis, the Postgres blocking pool,
-// the authenticator and its revocation subscription, sessions, the upstream client, the rate limiter,
-// the admin API, the routes and the listener — and its life: start, serve until SIGTERM/SIGINT, drain
-// (stop accepting, let requests finish until drain_timeout, then cut what is left), tear down.
+// Gateway: one `lagoon serve` process's parts, wired — the reactors (one io_context per thread), Redis, the
+// Postgres blocking pool, the authenticator and its revocation subscription, sessions, the upstream client,
+// the rate limiter, the admin API, the routes and the listener — and its life: start, serve until
+// SIGTERM/SIGINT, drain (stop accepting, let requests finish until drain_timeout, then cut what is left),
+// tear down.
 // Internal to src/app. Thread-safety: run() once, from the thread that constructed it.
 #pragma once
 

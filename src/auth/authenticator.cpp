@@ -77,16 +77,14 @@ void KeyMemo::forget() noexcept {
   OPENSSL_cleanse(token_.data(), token_.size());
   OPENSSL_cleanse(digest_.data(), digest_.size());
   token_.clear();
-  set_ = false;
 }
 
 const keys::Digest& KeyMemo::digest_of(std::string_view pepper, std::string_view token) {
-  if (set_ && token.size() == token_.size() && CRYPTO_memcmp(token.data(), token_.data(), token.size()) == 0)
+  if (!token_.empty() && token.size() == token_.size() && CRYPTO_memcmp(token.data(), token_.data(), token.size()) == 0)
     return digest_;
   forget();
   digest_ = keys::digest(pepper, token);
   token_.assign(token);
-  set_ = true;
   return digest_;
 }
 

@@ -117,7 +117,7 @@ class Skim {
   explicit Skim(std::string_view s) : s_(s) {}
   std::size_t pos() const { return i_; }
   bool at(char c) {
-    ws();
+    skip_space();
     return i_ < s_.size() && s_[i_] == c;
   }
   bool eat(char c) {
@@ -126,8 +126,11 @@ class Skim {
     return true;
   }
   bool at_end() {
-    ws();
+    skip_space();
     return i_ == s_.size();
+  }
+  void skip_space() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
   }
   // At an opening quote: past the closing one. `escaped`: whether the string held a backslash.
   bool string(bool& escaped) {
@@ -145,7 +148,7 @@ class Skim {
   }
   // At a value: its text when it is a JSON number (RFC 8259 grammar), else empty (nothing consumed).
   std::string_view number() {
-    ws();
+    skip_space();
     const std::size_t start = i_;
     std::size_t i = i_;
     const auto digits = [&] {
@@ -170,7 +173,7 @@ class Skim {
   }
   // At true, false or null: past it.
   bool literal() {
-    ws();
+    skip_space();
     for (const std::string_view word : {"true", "false", "null"})
       if (s_.substr(i_, word.size()) == word) {
         i_ += word.size();
@@ -180,7 +183,7 @@ class Skim {
   }
   // At a string, an object or an array: past it (skimmed).
   bool plain_value() {
-    ws();
+    skip_space();
     return i_ < s_.size() && (s_[i_] == '"' || s_[i_] == '{' || s_[i_] == '[') && value();
   }
   // At a key: the key (false when it is not a plain string: escapes are for the full parse).
@@ -193,7 +196,7 @@ class Skim {
     return eat(':');
   }
   bool value() {
-    ws();
+    skip_space();
     if (i_ >= s_.size()) return false;
     bool escaped = false;
     if (s_[i_] == '"') return string(escaped);
@@ -219,9 +222,6 @@ class Skim {
   }
 
  private:
-  void ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
-  }
   std::string_view s_;
   std::size_t i_ = 0;
 };
@@ -298,15 +298,9 @@ std::optional<std::optional<ChunkUsage>> skim_usage(std::string_view text) {
   if (!k.eat('{')) return std::nullopt;
   if (!k.eat('}')) {
     for (;;) {
-      if (!k.at('"')) return std::nullopt;
-      const std::size_t key_start = k.pos() + 1;
-      bool escaped = false;
-      if (!k.string(escaped) || escaped) return std::nullopt;
-      const std::string_view key = text.substr(key_start, k.pos() - 1 - key_start);
-      if (!k.eat(':')) return std::nullopt;
-      const bool interesting = key == "usage" || key == "cost" || key == "choices";
-      if (interesting && ((key == "usage" && !usage.empty()) || (key == "cost" && !cost.empty()) ||
-                          (key == "choices" && choices_any)))
+      std::string_view key;
+      if (!k.key(key)) return std::nullopt;
+      if ((key == "usage" && !usage.empty()) || (key == "cost" && !cost.empty()) || (key == "choices" && choices_any))
         return std::nullopt;
       if (key == "choices" && k.at('[')) {
         const auto n = skim_elements(k);
@@ -314,7 +308,7 @@ std::optional<std::optional<ChunkUsage>> skim_usage(std::string_view text) {
         choices_seen = choices_any = true;
         choices = *n;
       } else {
-        k.at('"');  // past the whitespace before the value, so that its span starts at it
+        k.skip_space();  // so that the value's span starts at its first character
         const std::size_t start = k.pos();
         if (!k.value()) return std::nullopt;
         const std::string_view value = text.substr(start, k.pos() - start);
@@ -348,9 +342,7 @@ std::optional<std::optional<ChunkUsage>> skim_usage(std::string_view text) {
 
 std::optional<ChunkUsage> usage_of_object(std::string_view json_text) {
   if (auto skimmed = skim_usage(json_text)) return *skimmed;
-  UsageSax sax;
-  if (!nlohmann::json::sax_parse(json_text.begin(), json_text.end(), &sax)) return std::nullopt;
-  return sax.result();
+  return usage_of_object_full_parse(json_text);
 }
 
 std::optional<ChunkUsage> usage_of_object_full_parse(std::string_view json_text) {

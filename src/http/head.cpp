@@ -32,13 +32,6 @@ bool safe_value(std::string_view value) noexcept {
   return true;
 }
 
-bool same_name(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  return true;
-}
-
 }  // namespace
 
 void HeadWriter::request_line(std::string_view method, std::string_view target, std::string_view target_tail) {
@@ -72,6 +65,10 @@ bool HeadWriter::named_after(const Headers& headers, std::size_t i) noexcept {
   for (std::size_t j = i + 1; j < headers.size(); ++j)
     if (same_name(headers[i].first, headers[j].first)) return true;
   return false;
+}
+
+bool framing_field(std::string_view name) noexcept {
+  return iequals(name, "content-length") || iequals(name, "transfer-encoding") || iequals(name, "connection");
 }
 
 bool has_header(const Headers& headers, std::string_view lower_name) noexcept {

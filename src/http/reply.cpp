@@ -1,16 +1,8 @@
 #include "lagoon/http/reply.hpp"
 
-#include <algorithm>
+#include "lagoon/http/ascii.hpp"
 
 namespace lagoon::http {
-namespace {
-
-bool same_name(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return (x | 0x20) == (y | 0x20); });
-}
-
-}  // namespace
 
 void Reply::set(std::string_view name, std::string value) {
   for (auto& [n, v] : headers)

@@ -9,7 +9,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/status.hpp>
 
-#include "lagoon/http/ascii.hpp"
 #include "lagoon/http/head.hpp"
 
 #include "net.hpp"
@@ -68,11 +67,6 @@ void SocketDownstream::stop_watching() noexcept {
 
 namespace {
 
-bool transport_field(std::string_view name) noexcept {
-  return http::iequals(name, "content-length") || http::iequals(name, "transfer-encoding") ||
-         http::iequals(name, "connection");
-}
-
 // The head of an answer into `out`: the reply's own headers replace the defaults of the same name (as
 // Reply::set does), and the fields that frame the message are the transport's alone.
 std::string_view reply_head(std::string& out, const http::Reply& reply, std::string_view request_id, bool keep_alive,
@@ -82,7 +76,7 @@ std::string_view reply_head(std::string& out, const http::Reply& reply, std::str
   const auto& h = reply.headers;
   if (!reply.content_type.empty() && !http::has_header(h, "content-type")) w.field("Content-Type", reply.content_type);
   if (!http::has_header(h, "x-request-id")) w.field("X-Request-Id", request_id);
-  w.fields(h, transport_field);
+  w.fields(h, http::framing_field);
   if (!rotating.empty()) w.field("x-lagoon-key-rotating", rotating);
   if (chunked)
     w.field("Transfer-Encoding", "chunked");

@@ -108,7 +108,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (!c.upstream_api_key.empty())
       defaults.emplace_back("authorization", line("Authorization", "Bearer " + c.upstream_api_key));
     defaults.emplace_back("content-type", line("Content-Type", "application/json"));
-    for (const auto& d : defaults) fixed_fields += d.second;
+    for (const auto& d : defaults) defaults_bytes += d.second.size();
   }
 
   // The idle connections of one reactor (pools are few: one per reactor thread, found by a short scan).
@@ -186,7 +186,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   ssl::context tls_context;
   // (lower-case name, "Name: value\r\n"); Content-Type only for a request with a body.
   std::vector<std::pair<std::string, std::string>> defaults;
-  std::string fixed_fields;  // all of them, for sizing
+  std::size_t defaults_bytes = 0;  // all of them together, to size a head's buffer
   std::mutex mutex;
   std::vector<std::pair<asio::execution_context*, std::vector<std::unique_ptr<Connection>>>> idle;
   std::size_t idle_count = 0;  // in all pools: LAGOON_UPSTREAM_MAX_IDLE bounds the process
@@ -255,14 +255,13 @@ namespace {
 // the gateway's own fields first, unless the caller's replace them; the framing fields are its alone.
 std::string_view request_head(std::string& out, const Client::Impl& impl, std::string_view method, std::string_view path,
                               std::string_view body, const lagoon::http::Headers& headers) {
-  out.reserve(impl.fixed_fields.size() + 256);
+  out.reserve(impl.defaults_bytes + 256);
   lagoon::http::HeadWriter w(out);
   w.request_line(method, impl.endpoint.base_path, path);
   for (const auto& [lower, field] : impl.defaults)
     if (!lagoon::http::has_header(headers, lower) && (lower != "content-type" || !body.empty())) out.append(field);
   w.fields(headers, [](std::string_view name) {
-    return lagoon::http::iequals(name, "content-length") || lagoon::http::iequals(name, "transfer-encoding") ||
-           lagoon::http::iequals(name, "connection") || lagoon::http::iequals(name, "host");
+    return lagoon::http::framing_field(name) || lagoon::http::iequals(name, "host");
   });
   if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
     w.field("Content-Length", static_cast<std::uint64_t>(body.size()));

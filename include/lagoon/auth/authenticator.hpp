@@ -62,9 +62,8 @@ class KeyMemo {
 
  private:
   void forget() noexcept;
-  std::string token_;
+  std::string token_;  // empty until the first key (a well-formed key never is)
   keys::Digest digest_{};
-  bool set_ = false;
 };
 
 class Authenticator {

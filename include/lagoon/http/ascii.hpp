@@ -21,6 +21,15 @@ constexpr bool iequals(std::string_view s, std::string_view lower) noexcept {
   return s.size() == lower.size() && istarts_with(s, lower);
 }
 
+// Whether two names are the same ignoring ASCII case, neither of them known to be lower case (two
+// header names as clients or routes wrote them).
+constexpr bool same_name(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  return true;
+}
+
 // `s` without the optional whitespace (spaces, tabs) around it, as around header field values and their
 // parameters (RFC 9110 §5.6.3).
 constexpr std::string_view trim_ows(std::string_view s) noexcept {

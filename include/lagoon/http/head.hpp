@@ -46,6 +46,10 @@ class HeadWriter {
 // Whether one of `headers` has the name `lower_name` (given in lower case; names compare case-insensitively).
 bool has_header(const Headers& headers, std::string_view lower_name) noexcept;
 
+// Whether `name` is one of the fields that frame a message (Content-Length, Transfer-Encoding,
+// Connection): the writer of the message sets those, never the headers it was handed.
+bool framing_field(std::string_view name) noexcept;
+
 // Whether a response with this status carries no body and no Content-Length (1xx, 204, 304).
 constexpr bool bodiless_status(unsigned status) noexcept { return status / 100 == 1 || status == 204 || status == 304; }
 

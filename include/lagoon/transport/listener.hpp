@@ -1,9 +1,9 @@
-// Listener: the transport's front door — accepts connections (up to max_connections; beyond, closed at
-// once) and gives them in turn to the reactors, each an io_context run by one thread, where each runs
-// one coroutine with no strand (its reactor's one thread serialises it: no strand dispatch, no lock on a
-// connection's warm path); and lets the drain close the door and the idle connections. Each connection reads requests with the framing checks and deadlines of
-// transport/request_reader.hpp, admits those whose route needs a key from the head alone, then hands
-// them to the Router and writes what the route answers (src/transport/connection.cpp).
+// Listener: the transport's front door — accepts connections (up to max_connections; beyond, closed at once)
+// and gives them in turn to the reactors, each an io_context run by one thread, where each runs one coroutine
+// with no strand (its reactor's one thread serialises it: no strand dispatch, no lock on a connection's warm
+// path); and lets the drain close the door and the idle connections. Each connection reads requests with the
+// framing checks and deadlines of transport/request_reader.hpp, admits those whose route needs a key from the
+// head alone, then hands them to the Router and writes what the route answers (src/transport/connection.cpp).
 // A connection or accept coroutine that ends by any exception is logged; a dead accept loop also turns
 // /readyz to 503, since nothing new could be served.
 // Thread-safety: open() and start() once, before the reactor runs; begin_drain() and active() from any
