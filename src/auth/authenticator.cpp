@@ -75,17 +75,21 @@ KeyMemo::~KeyMemo() { forget(); }
 
 void KeyMemo::forget() noexcept {
   OPENSSL_cleanse(token_.data(), token_.size());
-  OPENSSL_cleanse(digest_.data(), digest_.size());
+  OPENSSL_cleanse(known_.digest.data(), known_.digest.size());
   token_.clear();
 }
 
-const keys::Digest& KeyMemo::digest_of(std::string_view pepper, std::string_view token) {
-  if (!token_.empty() && token.size() == token_.size() && CRYPTO_memcmp(token.data(), token_.data(), token.size()) == 0)
-    return digest_;
+const KeyMemo::Known* KeyMemo::recall(std::string_view token) const noexcept {
+  const bool same = !token_.empty() && token.size() == token_.size() &&
+                    CRYPTO_memcmp(token.data(), token_.data(), token.size()) == 0;
+  return same ? &known_ : nullptr;
+}
+
+const KeyMemo::Known& KeyMemo::remember(std::string_view pepper, std::string_view token, keys::Format format) {
   forget();
-  digest_ = keys::digest(pepper, token);
+  known_ = {format, keys::digest(pepper, token)};
   token_.assign(token);
-  return digest_;
+  return known_;
 }
 
 asio::awaitable<AuthResult> Authenticator::authenticate(std::string_view authorization, KeyMemo* memo) {
@@ -96,14 +100,26 @@ asio::awaitable<AuthResult> Authenticator::authenticate(std::string_view authori
     m.missing.inc();
     co_return AuthResult{AuthResult::Outcome::denied, "missing", nullptr};
   }
-  const keys::Format format = keys::format_of(*token);
-  if (format == keys::Format::malformed) {
-    m.denied.inc();
-    m.malformed.inc();
-    co_return AuthResult{AuthResult::Outcome::denied, "malformed", nullptr};
+  // The key this connection sent last was well-formed then and is now: no checksum, no HMAC.
+  KeyMemo::Known fresh;
+  const KeyMemo::Known* known = memo ? memo->recall(*token) : nullptr;
+  if (!known) {
+    fresh.format = keys::format_of(*token);
+    if (fresh.format == keys::Format::malformed) {
+      m.denied.inc();
+      m.malformed.inc();
+      co_return AuthResult{AuthResult::Outcome::denied, "malformed", nullptr};
+    }
+    if (memo) {
+      known = &memo->remember(cfg_.key_pepper, *token, fresh.format);
+    } else {
+      fresh.digest = keys::digest(cfg_.key_pepper, *token);
+      known = &fresh;
+    }
   }
+  const keys::Format format = known->format;
+  const keys::Digest digest = known->digest;
   if (format == keys::Format::legacy) m.legacy.inc();
-  const keys::Digest digest = memo ? memo->digest_of(cfg_.key_pepper, *token) : keys::digest(cfg_.key_pepper, *token);
 
   const auto now = Clock::now();
   const Clock::duration known_age =

@@ -44,12 +44,12 @@ std::string new_request_id() {
   b[6] = (b[6] & 0x0F) | 0x40;  // version 4 (RFC 9562)
   b[8] = (b[8] & 0x3F) | 0x80;  // variant 10
   static constexpr char hex[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(36);
+  std::string s(36, '-');
+  char* out = s.data();
   for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
-    s += hex[b[i] >> 4];
-    s += hex[b[i] & 0xF];
+    if (i == 4 || i == 6 || i == 8 || i == 10) ++out;  // over a '-'
+    *out++ = hex[b[i] >> 4];
+    *out++ = hex[b[i] & 0xF];
   }
   return s;
 }

@@ -122,6 +122,12 @@ void Limiter::warn_throttled(const std::string& what) {
   log::warn("rate limits not checked: allowing requests", {{"reason", what}});
 }
 
+bool Limiter::applies(const auth::KeyRecord& key, bool tokens) const {
+  Limits limits = limits_for(key, cfg_);
+  if (!tokens) limits.tpm = 0;
+  return limits.any() || key.has_budget();
+}
+
 asio::awaitable<Decision> Limiter::admit(const auth::KeyRecord& key, std::optional<std::int64_t> estimate,
                                          std::optional<money::Pico> most) {
   Limits limits = limits_for(key, cfg_);

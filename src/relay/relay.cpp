@@ -20,6 +20,31 @@ using asio::awaitable;
 using accounting::Outcome;
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+// Refusals answered from frames of their own: a Verdict held in Relay::admit's coroutine frame made the
+// frame of every admitted request larger than Asio recycles, a malloc and free each time.
+awaitable<bool> refuse_model(Relay& relay, Request& r, const std::optional<std::string>& model) {
+  Verdict refused = model_refusal(model);
+  co_await relay.reply(r, refused);
+  co_return false;
+}
+
+awaitable<bool> refuse_concurrency(Relay& relay, Request& r, std::int64_t max) {
+  Verdict refused = concurrency_refusal(max);
+  co_await relay.reply(r, refused);
+  co_return false;
+}
+
+awaitable<bool> refuse_admission(Relay& relay, Request& r, const ratelimit::Decision& limit, std::string_view model) {
+  r.slot.reset();
+  Verdict refused = admission_refusal(limit, model);
+  co_await relay.reply(r, refused);
+  co_return false;
+}
+
+}  // namespace
+
 void RetryBudget::on_request() {
   std::lock_guard lock(mutex_);
   tokens_ = std::min(10.0, tokens_ + 0.2);
@@ -87,30 +112,20 @@ awaitable<bool> Relay::admit(Request& r, std::optional<std::int64_t> estimate, c
   r.settle.unpriced = unpriced_[static_cast<std::size_t>(r.usage->endpoint)];
   const auto model = accounting::priced_model(*r.usage, r.settle.facts);
   const auth::KeyPolicy& policy = r.key().policy;
-  if (!policy.models.empty() && (model || r.takes_model) && (!model || !policy.allows_model(*model))) {
-    Verdict refused = model_refusal(model);
-    co_await reply(r, refused);
-    co_return false;
-  }
+  if (!policy.models.empty() && (model || r.takes_model) && (!model || !policy.allows_model(*model)))
+    co_return co_await refuse_model(*this, r, model);
   if (policy.max_concurrent > 0 && deps_.slots) {
     r.slot = co_await deps_.slots->acquire(r.key().limit_id(), policy.max_concurrent);
-    if (!r.slot.held()) {
-      Verdict refused = concurrency_refusal(policy.max_concurrent);
-      co_await reply(r, refused);
-      co_return false;
-    }
+    if (!r.slot.held()) co_return co_await refuse_concurrency(*this, r, policy.max_concurrent);
   }
+  // A key without limits or budgets: nothing to check or charge, no Redis call (Decision{} allows).
+  if (!deps_.limits.applies(r.key(), estimate.has_value())) co_return true;
   // Only a budget holds money: a key without one skips the price lookup.
   const auto found = model && r.key().has_budget() ? r.settle.prices->find(*model) : std::nullopt;
   const std::optional<money::Pico> at_most = found ? money::most(*found->price, most) : std::nullopt;
   const ratelimit::Decision limit = co_await deps_.limits.admit(r.key(), estimate, at_most);
   r.ratelimit_headers = ratelimit::headers(limit);
-  if (limit.refused()) {
-    r.slot.reset();
-    Verdict refused = admission_refusal(limit, model.value_or(""));
-    co_await reply(r, refused);
-    co_return false;
-  }
+  if (limit.refused()) co_return co_await refuse_admission(*this, r, limit, model.value_or(""));
   // What admission charged is replaced by what the request really used and cost.
   if (!limit.tokens && !limit.held) co_return true;
   r.settle.gate = &deps_.limits;

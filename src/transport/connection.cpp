@@ -86,8 +86,8 @@ class Connection {
   // One request from its first byte to its answer; false when the connection is over.
   awaitable<bool> serve_one(Clock::time_point started, Clock::time_point header_due) {
     // The largest body any route takes; the route's own limit is set once the head names it.
-    RequestReader reader({cfg_.max_header_bytes, std::max(cfg_.max_body_bytes, cfg_.max_upload_bytes),
-                          cfg_.max_request_line_bytes});
+    auto& reader = reader_.emplace(ReadLimits{cfg_.max_header_bytes, std::max(cfg_.max_body_bytes, cfg_.max_upload_bytes),
+                                              cfg_.max_request_line_bytes});
     deadline_.arm(header_due - Clock::now());
     const auto step = co_await read_head(reader);
     const bool header_late = deadline_.disarm();
@@ -133,28 +133,33 @@ class Connection {
     if (x.match.kind == http::RouteMatch::Kind::found && needs_key) {
       admitted = co_await admission::admit_key(s_.auth, head.count(bhttp::field::authorization),
                                                head[bhttp::field::authorization], &key_memo_);
-      if (admitted->refusal) {
-        routes::RequestFacts refused;
-        refused.auth_denied = admitted->auth_denied;
-        co_return co_await refuse_before_body(*admitted->refusal, head.keep_alive(), body_pending, x, &refused);
-      }
+      if (admitted->refusal) co_return co_await refuse_key(*admitted, head.keep_alive(), body_pending, x);
     }
     // The body's memory, all of it, is reserved before its first byte is read.
     std::optional<std::optional<BodyBudget::Reservation>> reservation;
     if (body_pending) {
       reservation.emplace(s_.body_budget->try_reserve(reader.content_length().value_or(reader.body_limit())));
-      if (!*reservation) {
-        s_.bodies_refused.inc();
-        http::Reply busy = http::error_reply(
-            http::ErrorKind::service_unavailable,
-            "The gateway is receiving too many request bodies at once. Please retry shortly.");
-        co_await refuse_before_body(busy, false, true, x);
-        co_return false;
-      }
+      if (!*reservation) co_return co_await refuse_busy(x);
       if (!co_await receive_body(reader, x)) co_return false;
     }
     const auto req = reader.release();
     co_return co_await dispatch(req, x, admitted ? &*admitted->key : nullptr);
+  }
+
+  // The refusals of admit_and_serve, each in a frame of its own: admit_and_serve's, which every request
+  // allocates, stays within what Asio recycles.
+  awaitable<bool> refuse_key(admission::Admission& admitted, bool keep_alive, bool body_pending, const RequestInfo& x) {
+    routes::RequestFacts refused;
+    refused.auth_denied = admitted.auth_denied;
+    co_return co_await refuse_before_body(*admitted.refusal, keep_alive, body_pending, x, &refused);
+  }
+
+  awaitable<bool> refuse_busy(const RequestInfo& x) {
+    s_.bodies_refused.inc();
+    http::Reply busy = http::error_reply(http::ErrorKind::service_unavailable,
+                                         "The gateway is receiving too many request bodies at once. Please retry shortly.");
+    co_await refuse_before_body(busy, false, true, x);
+    co_return false;
   }
 
   awaitable<bool> receive_body(RequestReader& reader, const RequestInfo& x) {
@@ -261,6 +266,10 @@ class Connection {
   beast::flat_buffer buffer_;
   std::string head_buffer_;  // each answer's head, written here (SocketDownstream)
   auth::KeyMemo key_memo_;   // the key this client sent last, and its digest
+  // The request being read, here rather than in serve_one's coroutine frame: its two Beast parsers
+  // made that frame larger than Asio recycles (1,020 bytes), so every request paid a malloc and free
+  // of it outside the thread cache.
+  std::optional<RequestReader> reader_;
   ConnectionEntry& entry_;
 };
 

@@ -100,18 +100,25 @@ TEST_F(AuthenticatorTest, AnInvalidationThatOvertakesALookupKeepsItsResultOutOfL
 
 }  // namespace
 
-// A connection's memo: the same key again costs no HMAC and gives the same digest; another key replaces
-// it; keys judged through a memo are judged exactly as without one (a forged key after a good one too).
+// A connection's memo: the same key again is recalled (no checksum, no HMAC) with the same format and
+// digest; another key replaces it and a near miss is not recalled; keys judged through a memo are judged
+// exactly as without one (a forged or malformed key after a good one too).
 TEST_F(AuthenticatorTest, AConnectionsKeyMemoGivesTheSameDigestsAndTheSameAnswers) {
   auth::KeyMemo memo;
-  const auto& first = memo.digest_of(cfg_.key_pepper, good_);
-  EXPECT_TRUE(keys::digests_equal(first, keys::digest(cfg_.key_pepper, good_)));
-  EXPECT_EQ(&memo.digest_of(cfg_.key_pepper, good_), &first);
-  const std::string other = keys::generate(cfg_.key_pepper);
-  EXPECT_TRUE(keys::digests_equal(memo.digest_of(cfg_.key_pepper, other), keys::digest(cfg_.key_pepper, other)));
+  EXPECT_EQ(memo.recall(good_), nullptr);
+  const auto& first = memo.remember(cfg_.key_pepper, good_, keys::format_of(good_));
+  EXPECT_TRUE(keys::digests_equal(first.digest, keys::digest(cfg_.key_pepper, good_)));
+  EXPECT_EQ(first.format, keys::Format::tagged);
+  EXPECT_EQ(memo.recall(good_), &first);
   std::string almost = good_;
   almost.back() = almost.back() == 'a' ? 'b' : 'a';
-  EXPECT_TRUE(keys::digests_equal(memo.digest_of(cfg_.key_pepper, almost), keys::digest(cfg_.key_pepper, almost)));
+  EXPECT_EQ(memo.recall(almost), nullptr);
+  EXPECT_EQ(memo.recall(good_.substr(1)), nullptr);
+  const std::string other = keys::generate(cfg_.key_pepper);
+  const auto& second = memo.remember(cfg_.key_pepper, other, keys::format_of(other));
+  EXPECT_TRUE(keys::digests_equal(second.digest, keys::digest(cfg_.key_pepper, other)));
+  EXPECT_EQ(memo.recall(good_), nullptr);
+  EXPECT_NE(memo.recall(other), nullptr);
 
   auth::KeyMemo conn;
   auto with_memo = [&](const std::string& header) {
@@ -121,6 +128,8 @@ TEST_F(AuthenticatorTest, AConnectionsKeyMemoGivesTheSameDigestsAndTheSameAnswer
   EXPECT_EQ(with_memo("Bearer " + good_).key().key_id, 11);
   EXPECT_EQ(with_memo("Bearer " + keys::generate("another-pepper-another-pepper-xx")).reason, "forged");
   EXPECT_EQ(with_memo("Bearer " + almost).outcome, Outcome::denied);
+  EXPECT_EQ(with_memo("Bearer " + good_).outcome, Outcome::ok);
+  EXPECT_EQ(with_memo("Bearer " + almost).reason, "malformed");  // its checksum, checked again
   EXPECT_EQ(with_memo("Bearer " + good_).outcome, Outcome::ok);
   EXPECT_EQ(source_.fetched, 1);
 }

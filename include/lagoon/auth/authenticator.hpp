@@ -47,23 +47,29 @@ struct AuthResult {
   const KeyRecord& key() const noexcept { return entry->record; }
 };
 
-// The last key one connection presented, with its digest: a client on a kept-alive connection sends the
-// same key with every request, and its HMAC was the largest single cost of authenticating a warm key.
-// The token is compared in constant time and wiped when replaced and when the memo goes. One per
-// connection; not thread-safe.
+// The last well-formed key one connection presented, with its format and digest: a client on a
+// kept-alive connection sends the same key with every request, and its HMAC (then its checksum) were the
+// largest costs of authenticating a warm key. The token is compared in constant time and wiped when
+// replaced and when the memo goes. One per connection; not thread-safe.
 class KeyMemo {
  public:
   KeyMemo() = default;
   KeyMemo(const KeyMemo&) = delete;
   KeyMemo& operator=(const KeyMemo&) = delete;
   ~KeyMemo();
-  // HMAC-SHA256(pepper, token), computed only when `token` is not the one remembered.
-  const keys::Digest& digest_of(std::string_view pepper, std::string_view token);
+  struct Known {
+    keys::Format format = keys::Format::malformed;
+    keys::Digest digest{};
+  };
+  // What was remembered of `token`, or null when it is not the key remembered.
+  const Known* recall(std::string_view token) const noexcept;
+  // Remembers a well-formed `token` (replacing the last one) with its HMAC-SHA256(pepper, token).
+  const Known& remember(std::string_view pepper, std::string_view token, keys::Format format);
 
  private:
   void forget() noexcept;
   std::string token_;  // empty until the first key (a well-formed key never is)
-  keys::Digest digest_{};
+  Known known_;
 };
 
 class Authenticator {

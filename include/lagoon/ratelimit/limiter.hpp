@@ -69,6 +69,12 @@ class Gate {
   // nullopt: no price applies — refused for a budgeted key unless unpriced requests are served.
   virtual boost::asio::awaitable<Decision> admit(const auth::KeyRecord& key, std::optional<std::int64_t> estimate,
                                                  std::optional<money::Pico> most) = 0;
+  // Whether admit() has anything to check for the key (`tokens`: whether the request counts tokens);
+  // when not, admit() would allow it and consume nothing, so the caller may skip it. Never blocks.
+  virtual bool applies(const auth::KeyRecord& key, bool tokens) const {
+    (void)key, (void)tokens;
+    return true;
+  }
   // After an admitted request ended: its real usage (`actual_tokens`; 0 when the upstream never
   // answered) and cost (nullopt: unknown, the hold stays spent) replace what admission charged.
   virtual void settle(const auth::KeyRecord& key, const Decision& admitted, std::int64_t actual_tokens,
@@ -92,6 +98,7 @@ class Limiter final : public Gate {
 
   boost::asio::awaitable<Decision> admit(const auth::KeyRecord& key, std::optional<std::int64_t> estimate,
                                          std::optional<money::Pico> most) override;
+  bool applies(const auth::KeyRecord& key, bool tokens) const override;
 
   // No I/O here (see above).
   void settle(const auth::KeyRecord& key, const Decision& admitted, std::int64_t actual_tokens,
