@@ -3,7 +3,8 @@
 // with_lease(purpose, fn) waits up to db_acquire_timeout for a free connection, runs fn(connection) and
 // takes the connection back when fn returns or throws: a lease exists only inside that call, so it cannot
 // be kept, copied or held across anything the caller does afterwards. Connections open lazily and a broken
-// one is closed and reopened on its next lease. Every lease is counted per purpose (leases, seconds held,
+// one — or one to a host that turned standby and refuses writes — is closed and reopened on its next lease
+// (with a libpq multi-host URL, to whichever host is the primary then). Every lease is counted per purpose (leases, seconds held,
 // time waited) so tests and operators can see who holds Postgres and for how long.
 //
 // A leased connection that has received nothing from Postgres for db_statement_timeout + 1 s (the
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include <pqxx/connection>
+#include <pqxx/except>
 
 #include "lagoon/config/config.hpp"
 #include "lagoon/metrics/registry.hpp"
@@ -42,6 +44,9 @@ class Unavailable : public std::runtime_error {
   using std::runtime_error::runtime_error;
   Unavailable() : std::runtime_error("Postgres unavailable") {}  // for Result<T>::error()
 };
+
+// SQLSTATE read_only_sql_transaction: what a standby answers a write.
+inline constexpr const char* kReadOnlyTransaction = "25006";
 
 class Pool {
  public:
@@ -68,6 +73,12 @@ class Pool {
     } catch (const pqxx::broken_connection& e) {
       lease.discard();
       throw Unavailable(std::string("Postgres connection lost: ") + e.what());
+    } catch (const pqxx::sql_error& e) {
+      // A host that refuses writes was demoted to a standby: this connection would refuse them forever,
+      // and a new one (libpq's target_session_attrs=read-write) finds the host that is primary now.
+      if (e.sqlstate() != kReadOnlyTransaction) throw;
+      lease.discard();
+      throw Unavailable(std::string("the Postgres host no longer takes writes (a standby now?): ") + e.what());
     }
   }
 
