@@ -122,18 +122,25 @@ void Limiter::warn_throttled(const std::string& what) {
   log::warn("rate limits not checked: allowing requests", {{"reason", what}});
 }
 
-bool Limiter::applies(const auth::KeyRecord& key, bool tokens) const {
-  Limits limits = limits_for(key, cfg_);
+namespace {
+
+// The key's limits for one request. Without tokens the script neither checks nor charges the token
+// window (and any settlement owed stays for the key's next token-counted request).
+Limits request_limits(const auth::KeyRecord& key, const config::Config& cfg, bool tokens) {
+  Limits limits = limits_for(key, cfg);
   if (!tokens) limits.tpm = 0;
-  return limits.any() || key.has_budget();
+  return limits;
+}
+
+}  // namespace
+
+bool Limiter::applies(const auth::KeyRecord& key, bool tokens) const {
+  return request_limits(key, cfg_, tokens).any() || key.has_budget();
 }
 
 asio::awaitable<Decision> Limiter::admit(const auth::KeyRecord& key, std::optional<std::int64_t> estimate,
                                          std::optional<money::Pico> most) {
-  Limits limits = limits_for(key, cfg_);
-  // Without tokens the script neither checks nor charges the token window (and any settlement owed
-  // stays for the key's next token-counted request).
-  if (!estimate) limits.tpm = 0;
+  const Limits limits = request_limits(key, cfg_, estimate.has_value());
   const std::vector<Counter> counters = counters_for(key);
   if (!limits.any() && counters.empty()) co_return Decision{};
   if (!counters.empty() && !most && !cfg_.unpriced_serve) {

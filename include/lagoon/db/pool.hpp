@@ -4,8 +4,8 @@
 // takes the connection back when fn returns or throws: a lease exists only inside that call, so it cannot
 // be kept, copied or held across anything the caller does afterwards. Connections open lazily and a broken
 // one — or one to a host that turned standby and refuses writes — is closed and reopened on its next lease
-// (with a libpq multi-host URL, to whichever host is the primary then). Every lease is counted per purpose (leases, seconds held,
-// time waited) so tests and operators can see who holds Postgres and for how long.
+// (with a libpq multi-host URL, to whichever host is the primary then). Every lease is counted per purpose
+// (leases, seconds held, time waited) so tests and operators can see who holds Postgres and for how long.
 //
 // A leased connection that has received nothing from Postgres for db_statement_timeout + 1 s (the
 // kernel's tcpi_last_data_recv, and never longer than the lease) has its socket shut down by a watchdog
