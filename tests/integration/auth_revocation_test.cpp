@@ -150,6 +150,7 @@ TEST_F(Auth, HungRedisCostsAtMostOneDeadlineAndTheBreakerOpensAndCloses) {
   auto e = env;
   e["LAGOON_REDIS_URL"] = redis.url();
   e["LAGOON_AUTH_CACHE_TTL_MS"] = "0";  // no L1: every request asks Redis first
+  e["LAGOON_REDIS_TIMEOUT_MS"] = "25";  // the default, which this test measures
   LagoonServer s(e);
   ASSERT_EQ(s.wait_ready_status(200, 5s), 200);
   ASSERT_EQ(status_with(s.port(), keys[0]), 200);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -72,18 +73,26 @@ TEST_F(MoneyFlow, FiftyParallelRequestsOnANearlySpentKeyOverspendByAtMostOneRese
   start_priced();
   // Each may cost up to ~$0.00028 (100 completion tokens) and costs about that: ~35 fit in $0.01.
   std::atomic<int> served{0}, refused{0}, other{0};
+  std::mutex others_mutex;
+  std::string others;  // what the other answers were, so that a failure says which
   std::vector<std::thread> clients;
   for (int i = 0; i < 50; ++i)
     clients.emplace_back([&] {
+      std::string what;
       try {
         const auto r = chat(ask(100, 100));
-        (r && r->status == 200 ? served : r && r->status == 402 ? refused : other)++;
-      } catch (const std::exception&) {
-        other++;
+        if (r && r->status == 200) return void(served++);
+        if (r && r->status == 402) return void(refused++);
+        what = r ? std::to_string(r->status) + " " + r->body : "no answer";
+      } catch (const std::exception& e) {
+        what = e.what();
       }
+      other++;
+      const std::lock_guard lock(others_mutex);
+      others += what + "\n";
     });
   for (auto& c : clients) c.join();
-  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(other.load(), 0) << others;
   EXPECT_GT(served.load(), 0);
   EXPECT_GT(refused.load(), 0);
   ASSERT_EQ(usage_rows(50), 50);
