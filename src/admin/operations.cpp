@@ -120,7 +120,7 @@ Outcome revoke_key(pqxx::connection& conn, std::int64_t key_id) {
 void invalidate(const config::Config& cfg, const Outcome& outcome) {
   if (outcome.stale.empty() && !outcome.prices_changed) return;
   try {
-    redis::SyncConnection redis(config::parse_redis_url(cfg.redis_url), kRedisTimeout);
+    redis::SyncConnection redis(cfg, kRedisTimeout);
     auth::publish_invalidation(redis, cfg.redis_prefix, outcome.stale);
     if (outcome.prices_changed) {
       auto reply = redis.command(

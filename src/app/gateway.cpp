@@ -48,7 +48,8 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
       workers_(make_workers(cfg.threads)),
       signals_(ioc_, SIGINT, SIGTERM),
       wall_(util::make_wall_clock(cfg.clock_file)),
-      redis_(ioc_, cfg, registry),
+      redis_primary_(std::make_shared<redis::Locator>(cfg, &registry)),
+      redis_(ioc_, cfg, registry, redis_primary_),
       db_(pool, cfg.db_acquire_timeout),
       stored_keys_(cfg, redis_, db_, registry),
       auth_(cfg, stored_keys_, registry, [this] { return revocations_.live(); }, wall_),
@@ -65,7 +66,8 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
           [this] {
             auth_.invalidate_all();
             price_refresher_.reload_soon();
-          }),
+          },
+          redis_primary_),
       sessions_(cfg, redis_, db_, registry),
       upstream_(cfg, registry),
       price_refresher_(ioc_, cfg, upstream_, db_, prices_, registry),

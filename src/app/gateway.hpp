@@ -22,6 +22,7 @@
 #include "lagoon/ratelimit/concurrency.hpp"
 #include "lagoon/ratelimit/limiter.hpp"
 #include "lagoon/redis/client.hpp"
+#include "lagoon/redis/locator.hpp"
 #include "lagoon/relay/chat.hpp"
 #include "lagoon/relay/endpoint.hpp"
 #include "lagoon/relay/catalog.hpp"
@@ -60,6 +61,9 @@ class Gateway {
   std::vector<std::unique_ptr<boost::asio::io_context>> workers_;
   boost::asio::signal_set signals_;
   util::WallClock wall_;  // what expiry and budget periods read
+  // Where the Redis primary is, for the command connections and the subscription alike: with Sentinel,
+  // both move together when it names another.
+  std::shared_ptr<redis::Locator> redis_primary_;
   redis::Client redis_;
   db::AsyncPool db_;
   auth::StoredKeys stored_keys_;

@@ -20,7 +20,7 @@ Readiness::Readiness(const config::Config& cfg, db::Pool& pool, metrics::Registr
       postgres_up_(metrics.gauge("lagoon_dependency_up", "1 when the last readiness probe of the dependency succeeded",
                                  {{"dependency", "postgres"}})),
       stale_after_(2 * cfg.readiness_interval + kRedisProbeTimeout + cfg.db_acquire_timeout + cfg.db_connect_timeout),
-      redis_(std::make_unique<redis::SyncConnection>(config::parse_redis_url(cfg.redis_url), kRedisProbeTimeout)) {}
+      redis_(std::make_unique<redis::SyncConnection>(cfg, kRedisProbeTimeout)) {}
 
 Readiness::~Readiness() { stop(); }
 
@@ -70,10 +70,17 @@ void Readiness::loop() {
 }
 
 bool Readiness::probe_redis() {
-  auto reply = redis_->command({"PING"});
-  if (reply && reply->is_error()) log::warn("redis refused PING", {{"error", reply->str}});
+  // With Sentinel the server asked must still be the primary: a demoted one answers PING as well. A
+  // replica's answer closes the connection, so the next probe asks the sentinels again.
+  const bool sentinel = !cfg_.redis_sentinels.empty();
+  auto reply = redis_->command({sentinel ? "ROLE" : "PING"});
+  if (reply && reply->is_error()) log::warn("redis refused the probe", {{"error", reply->str}});
   if (!reply) log::debug("redis probe failed", {{"error", redis_->error()}});
-  return reply && reply->type == redis::Reply::Type::status && reply->str == "PONG";
+  if (!sentinel) return reply && reply->type == redis::Reply::Type::status && reply->str == "PONG";
+  const bool primary = reply && reply->type == redis::Reply::Type::array && !reply->elements.empty() &&
+                       reply->elements[0].str == "master";
+  if (reply && !primary) redis_->close();
+  return primary;
 }
 
 bool Readiness::probe_postgres() {

@@ -112,6 +112,28 @@ const std::vector<Field>& fields() {
          c.redis_prefix = text(f, r);
          if (c.redis_prefix.empty() || c.redis_prefix.size() > 64) throw ConfigError(f, "must be 1..64 characters");
        }},
+      {"redis_sentinels", "LAGOON_REDIS_SENTINELS", false,
+       [](Config& c, const std::string& f, const Raw& r) {
+         c.redis_sentinels.clear();
+         const std::string v = text(f, r);
+         std::size_t at = 0;
+         while (at < v.size()) {
+           const std::size_t comma = std::min(v.find(',', at), v.size());
+           std::string one = v.substr(at, comma - at);
+           while (!one.empty() && one.front() == ' ') one.erase(0, 1);
+           while (!one.empty() && one.back() == ' ') one.pop_back();
+           if (!one.empty()) c.redis_sentinels.push_back(parse_host_port(f, one));
+           at = comma + 1;
+         }
+         if (c.redis_sentinels.size() > 16) throw ConfigError(f, "at most 16 sentinels");
+       }},
+      {"redis_master_name", "LAGOON_REDIS_MASTER_NAME", false,
+       [](Config& c, const std::string& f, const Raw& r) {
+         c.redis_master_name = text(f, r);
+         if (c.redis_master_name.size() > 256) throw ConfigError(f, "must be at most 256 characters");
+       }},
+      {"redis_sentinel_password", "LAGOON_REDIS_SENTINEL_PASSWORD", true,
+       [](Config& c, const std::string& f, const Raw& r) { c.redis_sentinel_password = text(f, r); }},
       {"upstream_url", "LAGOON_UPSTREAM_URL", false,
        [](Config& c, const std::string& f, const Raw& r) {
          c.upstream_url = url_with_scheme(f, r, {"http://", "https://"});
@@ -302,6 +324,10 @@ Config load(const std::string& file_text, const Environment& env, unsigned hardw
   if (c.threads == 0) c.threads = hardware_threads == 0 ? 1 : hardware_threads;
   if (c.max_request_line_bytes > c.max_header_bytes)
     throw ConfigError("max_request_line_bytes", "must not exceed max_header_bytes");
+  if (!c.redis_sentinels.empty() && c.redis_master_name.empty())
+    throw ConfigError("LAGOON_REDIS_MASTER_NAME", "is required with LAGOON_REDIS_SENTINELS");
+  if (c.redis_sentinels.empty() && !c.redis_master_name.empty())
+    throw ConfigError("LAGOON_REDIS_SENTINELS", "is required with LAGOON_REDIS_MASTER_NAME");
   if (c.max_buffered_body_bytes < c.max_body_bytes)  // else a body of the largest allowed size never fits
     throw ConfigError("max_buffered_body_bytes", "must not be less than max_body_bytes");
   return c;

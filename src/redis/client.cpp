@@ -47,21 +47,25 @@ void Client::Shared::account(const Result& r, bool collateral) {
   }
 }
 
-Client::Client(asio::io_context& ioc, const config::Config& cfg, metrics::Registry& metrics)
-    : shared_(std::make_shared<Shared>(cfg, metrics)) {
-  const auto endpoint = config::parse_redis_url(cfg.redis_url);
+Client::Client(asio::io_context& ioc, const config::Config& cfg, metrics::Registry& metrics,
+               std::shared_ptr<Locator> locator)
+    : locator_(locator ? std::move(locator) : std::make_shared<Locator>(cfg, &metrics)),
+      shared_(std::make_shared<Shared>(cfg, metrics)) {
   for (unsigned i = 0; i < cfg.redis_connections; ++i)
-    connections_.push_back(std::make_shared<Connection>(ioc, endpoint, Connection::Mode::command, shared_,
+    connections_.push_back(std::make_shared<Connection>(ioc, locator_, Connection::Mode::command, shared_,
                                                         ConnectionMetrics(metrics, "command")));
+  follow_primary(*locator_, connections_);
 }
 
 Client::~Client() { shutdown(); }
 
 void Client::start() {
+  locator_->start();
   for (auto& c : connections_) c->start();
 }
 
 void Client::shutdown() noexcept {
+  locator_->stop();  // no more moves posted to the strands
   for (auto& c : connections_) c->shutdown();
 }
 

@@ -20,10 +20,10 @@ constexpr std::chrono::milliseconds kConnectTimeout{1000};
 constexpr std::chrono::milliseconds kMinBackoff{50};
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
 
-Connection::Connection(asio::io_context& ioc, config::RedisEndpoint endpoint, Mode mode,
+Connection::Connection(asio::io_context& ioc, std::shared_ptr<Locator> locator, Mode mode,
                        std::shared_ptr<Client::Shared> shared, ConnectionMetrics metrics)
     : strand_(asio::make_strand(ioc)),
-      endpoint_(std::move(endpoint)),
+      locator_(std::move(locator)),
       mode_(mode),
       shared_(std::move(shared)),
       metrics_(metrics),
@@ -95,23 +95,59 @@ void Connection::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
   std::unique_ptr<std::shared_ptr<Op>> holder(static_cast<std::shared_ptr<Op>*>(privdata));
   auto* self = static_cast<Connection*>(ac->data);
   if (!reply)  // the context is being freed
-    self->complete(*holder, Result{Status::unavailable, {}}, self->tearing_down_);
-  else
-    self->complete(*holder, Result{Status::ok, Reply::from(static_cast<redisReply*>(reply))});
+    return self->complete(*holder, Result{Status::unavailable, {}}, self->tearing_down_);
+  auto* r = static_cast<redisReply*>(reply);
+  const bool replica = r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).rfind("READONLY", 0) == 0;
+  self->complete(*holder, Result{Status::ok, Reply::from(r)});
+  // A demoted primary: every write here would fail until someone points us elsewhere.
+  if (replica) self->not_primary("the server answers READONLY: it is a replica now");
+}
+
+// The commands still pending on this context fail with it; they are this one finding's consequence, so
+// the breaker does not count them (tearing_down_ stays set until on_cleanup has answered them).
+void Connection::not_primary(const char* why) {
+  if (!ctx_) return;
+  locator_->suspect();
+  tearing_down_ = true;
+  drop(why);
+}
+
+void Connection::primary_moved(const Locator::Primary& primary) {
+  if (stopping_) return;
+  if (ctx_ && target_.host == primary.host && target_.port == primary.port) return;
+  backoff_ = kMinBackoff;
+  if (ctx_) {
+    tearing_down_ = true;
+    drop("the Redis primary moved");  // on_cleanup reconnects after the shortest backoff
+    tearing_down_ = false;
+  } else if (waiting_retry_) {
+    ++retry_generation_;  // the pending retry, even one already due, no longer connects
+    waiting_retry_ = false;
+    retry_.cancel();
+    connect();
+  }
+  // Otherwise a resolve is under way: on_resolved sees the new epoch and starts over.
 }
 
 // --- connection life ----------------------------------------------------------------------------
 void Connection::connect() {
   if (stopping_) return;
-  resolver_.async_resolve(endpoint_.host, std::to_string(endpoint_.port),
-                          [self = shared_from_this()](const boost::system::error_code& ec,
-                                                      asio::ip::tcp::resolver::results_type results) {
-                            self->on_resolved(ec, std::move(results));
-                          });
+  auto primary = locator_->primary();
+  if (!primary) {
+    log_failure("no Redis primary known yet", "no sentinel has answered");
+    return schedule_reconnect();
+  }
+  target_ = std::move(*primary);
+  resolver_.async_resolve(
+      target_.host, std::to_string(target_.port),
+      [self = shared_from_this()](const boost::system::error_code& ec, asio::ip::tcp::resolver::results_type results) {
+        self->on_resolved(ec, std::move(results));
+      });
 }
 
 void Connection::on_resolved(const boost::system::error_code& ec, asio::ip::tcp::resolver::results_type results) {
   if (stopping_) return;
+  if (locator_->epoch() != target_.epoch) return connect();  // the primary moved while we resolved
   if (ec || results.empty()) {
     log_failure("cannot resolve Redis host", ec ? ec.message() : "no address");
     return schedule_reconnect();
@@ -158,13 +194,17 @@ void Connection::setup() {
     ArgvView v(args);
     redisAsyncCommandArgv(ctx_, fn, nullptr, v.argc(), v.argv.data(), v.lens.data());
   };
-  if (!endpoint_.password.empty()) {
+  const auto& credentials = locator_->credentials();
+  if (!credentials.password.empty()) {
     std::vector<std::string> auth{"AUTH"};
-    if (!endpoint_.username.empty()) auth.push_back(endpoint_.username);
-    auth.push_back(endpoint_.password);
+    if (!credentials.username.empty()) auth.push_back(credentials.username);
+    auth.push_back(credentials.password);
     send(auth, &Connection::on_setup_reply);
   }
-  if (endpoint_.db != 0) send({"SELECT", std::to_string(endpoint_.db)}, &Connection::on_setup_reply);
+  if (credentials.db != 0) send({"SELECT", std::to_string(credentials.db)}, &Connection::on_setup_reply);
+  // A sentinel's answer can be stale (it may not have seen the failover yet): ask the server itself, as
+  // Sentinel's client guidelines say. Its reply comes before the PING's, so a replica is never ready.
+  if (locator_->discovers()) send({"ROLE"}, &Connection::on_role);
   if (mode_ == Mode::command)
     send({"PING"}, &Connection::on_ping);
   else
@@ -180,22 +220,20 @@ void Connection::on_setup_reply(redisAsyncContext* ac, void* reply, void*) {
   }
 }
 
+void Connection::on_role(redisAsyncContext* ac, void* reply, void*) {
+  auto* r = static_cast<redisReply*>(reply);
+  if (!r) return;
+  const bool primary = r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->str &&
+                       std::string_view(r->element[0]->str, r->element[0]->len) == "master";
+  if (primary) return;
+  auto* self = static_cast<Connection*>(ac->data);
+  self->log_failure("the Redis server Sentinel named is not the primary", "ROLE did not say master");
+  self->not_primary("not the primary");
+}
+
 void Connection::on_ping(redisAsyncContext* ac, void* reply, void*) {
   auto* r = static_cast<redisReply*>(reply);
   if (r && r->type != REDIS_REPLY_ERROR) static_cast<Connection*>(ac->data)->became_ready();
-}
-
-void Connection::on_subscription(redisAsyncContext* ac, void* reply, void*) {
-  auto* r = static_cast<redisReply*>(reply);
-  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3) return;
-  auto* self = static_cast<Connection*>(ac->data);
-  const std::string_view kind(r->element[0]->str ? r->element[0]->str : "", r->element[0]->len);
-  if (kind == "subscribe") {
-    self->became_ready();
-    if (self->on_subscribed_) self->on_subscribed_();
-  } else if (kind == "message" && r->element[2]->str && self->on_message_) {
-    self->on_message_(std::string_view(r->element[2]->str, r->element[2]->len));
-  }
 }
 
 void Connection::became_ready() {
@@ -204,43 +242,16 @@ void Connection::became_ready() {
   metrics_.up.add(1);
   connect_deadline_.cancel();
   if (mode_ == Mode::subscriber) arm_heartbeat(generation_);
-  if (had_failure_)
-    log::info("redis connected", {{"role", role()}, {"host", endpoint_.host}, {"port", endpoint_.port}});
+  // The first connection ready at a new primary: what opened the breaker was the old one's death, and
+  // keeping Redis skipped for the rest of the cool-down would only stretch the failover.
+  if (mode_ == Mode::command && shared_->ready_epoch.exchange(target_.epoch) < target_.epoch &&
+      shared_->breaker.reset()) {
+    shared_->breaker_open.set(0);
+    log::info("redis breaker closed: connected to the new primary");
+  }
+  if (had_failure_) log::info("redis connected", {{"role", role()}, {"host", target_.host}, {"port", target_.port}});
   had_failure_ = false;
   backoff_ = kMinBackoff;
-}
-
-// --- subscriber heartbeat -------------------------------------------------------------------------
-// A subscription only listens, so a connection that died silently (a NAT or load balancer dropping
-// an idle flow, a hung Redis) looks exactly like a quiet channel, and revocations would reach this
-// process only by L1 expiry. Every interval the subscriber SUBSCRIBEs once more to a heartbeat
-// channel — one of the few commands a subscribed connection may send, and Redis confirms it each
-// time (a PING's reply is dropped by hiredis 0.14 in subscribed mode). An answer still missing when
-// the next one is due drops the connection: live() turns false (L1 trust falls to one second) and
-// the re-subscription invalidates L1. TCP keepalive would not do: a hung Redis behind a live TCP
-// peer acknowledges every probe.
-void Connection::arm_heartbeat(std::uint64_t gen) {
-  heartbeat_.expires_after(heartbeat_interval_);
-  heartbeat_.async_wait([self = shared_from_this(), gen](const boost::system::error_code& ec) {
-    if (ec || gen != self->generation_ || !self->ctx_ || self->stopping_) return;
-    if (self->heartbeat_outstanding_) {
-      self->metrics_.heartbeats_missed.inc();
-      self->drop("subscription heartbeat unanswered");
-      return;
-    }
-    self->heartbeat_outstanding_ = true;
-    const std::vector<std::string> args{"SUBSCRIBE", self->heartbeat_channel_};
-    ArgvView v(args);
-    redisAsyncCommandArgv(self->ctx_, &Connection::on_heartbeat, nullptr, v.argc(), v.argv.data(), v.lens.data());
-    self->arm_heartbeat(gen);
-  });
-}
-
-void Connection::on_heartbeat(redisAsyncContext* ac, void* reply, void*) {
-  auto* r = static_cast<redisReply*>(reply);
-  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || !r->element[0]->str) return;
-  if (std::string_view(r->element[0]->str, r->element[0]->len) == "subscribe")
-    static_cast<Connection*>(ac->data)->heartbeat_outstanding_ = false;
 }
 
 // Tear the context down; on_cleanup schedules the reconnect.
@@ -258,6 +269,7 @@ void Connection::on_cleanup() {
   }
   ctx_ = nullptr;
   ++generation_;
+  tearing_down_ = false;
   heartbeat_.cancel();
   heartbeat_outstanding_ = false;
   pending_.clear();  // hiredis has called every pending callback (with no reply) before this
@@ -277,7 +289,10 @@ void Connection::schedule_reconnect() {
   const auto jitter = std::chrono::milliseconds(rng() % (backoff_.count() / 2 + 1));
   retry_.expires_after(backoff_ + jitter);
   backoff_ = std::min(backoff_ * 2, kMaxBackoff);
-  retry_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+  waiting_retry_ = true;
+  retry_.async_wait([self = shared_from_this(), gen = ++retry_generation_](const boost::system::error_code& ec) {
+    if (gen != self->retry_generation_) return;
+    self->waiting_retry_ = false;
     if (!ec) self->connect();
   });
 }
@@ -351,8 +366,16 @@ void Connection::arm(Interest& which) {
 void Connection::log_failure(const char* what, const std::string& detail) {
   // One line per outage, not one per retry.
   if (!had_failure_ && !stopping_)
-    log::warn(what, {{"role", role()}, {"host", endpoint_.host}, {"port", endpoint_.port}, {"error", detail}});
+    log::warn(what, {{"role", role()}, {"host", target_.host}, {"port", target_.port}, {"error", detail}});
   had_failure_ = true;
+}
+
+void follow_primary(Locator& locator, const std::vector<std::shared_ptr<Connection>>& connections) {
+  std::vector<std::weak_ptr<Connection>> weak(connections.begin(), connections.end());
+  locator.add_listener([weak = std::move(weak)](const Locator::Primary& primary) {
+    for (const auto& w : weak)
+      if (auto c = w.lock()) asio::post(c->strand(), [c, primary] { c->primary_moved(primary); });
+  });
 }
 
 }  // namespace lagoon::redis

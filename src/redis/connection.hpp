@@ -1,7 +1,10 @@
-// Connection: one hiredis async context on Asio — connect with backoff, AUTH/SELECT, then either
-// commands (each with a deadline) or one subscription kept alive by a heartbeat. Client::Shared is what
-// every connection of a Client (or a Subscriber) reports each finished command to: breaker, metrics,
-// deadline. Private to src/redis: client.cpp and subscriber.cpp build on it.
+// Connection: one hiredis async context on Asio — connect with backoff to where the Locator says the
+// primary is, AUTH/SELECT (and ROLE when Sentinel named it), then either commands (each with a deadline)
+// or one subscription kept alive by a heartbeat (that mode's part is in subscriber.cpp). A server that is
+// not the primary (ROLE, a READONLY reply) is dropped and the locator told; a primary that moved drops the
+// connection and it reconnects at once. Client::Shared is what every connection of a Client (or a
+// Subscriber) reports each finished command to: breaker, metrics, deadline. Private to src/redis:
+// client.cpp and subscriber.cpp build on it.
 //
 // Thread-safety: a Connection is touched only on its own strand (hiredis is not thread-safe); issue()
 // must be posted there. up() and strand() may be read from any thread. shutdown() (also run by the
@@ -30,6 +33,7 @@
 #include "lagoon/config/url.hpp"
 #include "lagoon/redis/breaker.hpp"
 #include "lagoon/redis/client.hpp"
+#include "lagoon/redis/locator.hpp"
 
 namespace lagoon::redis {
 
@@ -64,6 +68,7 @@ struct Client::Shared {
   metrics::Gauge& breaker_open;
   metrics::Counter& breaker_opened;
   std::atomic<bool> logged_error_reply{false};  // one warning per process, not one per command
+  std::atomic<std::uint64_t> ready_epoch{0};    // the locator epoch a connection was last ready at
 };
 
 struct ConnectionMetrics {
@@ -93,7 +98,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   enum class Mode { command, subscriber };
 
-  Connection(boost::asio::io_context& ioc, config::RedisEndpoint endpoint, Mode mode,
+  Connection(boost::asio::io_context& ioc, std::shared_ptr<Locator> locator, Mode mode,
              std::shared_ptr<Client::Shared> shared, ConnectionMetrics metrics);
   ~Connection() { shutdown(); }
 
@@ -111,6 +116,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // On the strand.
   void issue(const std::shared_ptr<Op>& op);
+  // On the strand: the locator names `primary`; a connection elsewhere (or waiting to retry) moves now.
+  void primary_moved(const Locator::Primary& primary);
 
  private:
   // hiredis says what it wants to wait for; Asio waits and calls it back.
@@ -128,6 +135,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void setup();
   static void on_setup_reply(redisAsyncContext* ac, void* reply, void*);
   static void on_ping(redisAsyncContext* ac, void* reply, void*);
+  static void on_role(redisAsyncContext* ac, void* reply, void*);
+  void not_primary(const char* why);
   static void on_subscription(redisAsyncContext* ac, void* reply, void*);
   void became_ready();
 
@@ -150,12 +159,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void log_failure(const char* what, const std::string& detail);
 
   Strand strand_;
-  const config::RedisEndpoint endpoint_;
+  const std::shared_ptr<Locator> locator_;
+  Locator::Primary target_;  // where the current (or last) context connects
   const Mode mode_;
   std::shared_ptr<Client::Shared> shared_;
   ConnectionMetrics metrics_;
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::steady_timer retry_;
+  std::uint64_t retry_generation_ = 0;  // a retry wait is current only while this matches its own
+  bool waiting_retry_ = false;
   boost::asio::steady_timer connect_deadline_;
   boost::asio::steady_timer sweep_;
   boost::asio::steady_timer heartbeat_;
@@ -180,5 +192,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Subscriber::OnMessage on_message_;
   Subscriber::OnSubscribed on_subscribed_;
 };
+
+// Tells each connection, on its strand, when the locator names another primary. The connections are held
+// weakly: the locator may outlive them.
+void follow_primary(Locator& locator, const std::vector<std::shared_ptr<Connection>>& connections);
 
 }  // namespace lagoon::redis

@@ -2,6 +2,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "lagoon/redis/locator.hpp"
+
 namespace lagoon::redis {
 
 Reply Reply::from(const redisReply* r) {
@@ -35,6 +37,13 @@ timeval to_timeval(std::chrono::milliseconds d) {
 SyncConnection::SyncConnection(config::RedisEndpoint endpoint, std::chrono::milliseconds timeout)
     : endpoint_(std::move(endpoint)), timeout_(timeout) {}
 
+SyncConnection::SyncConnection(const config::Config& cfg, std::chrono::milliseconds timeout)
+    : endpoint_(config::parse_redis_url(cfg.redis_url)),
+      sentinels_(cfg.redis_sentinels),
+      master_name_(cfg.redis_master_name),
+      sentinel_password_(cfg.redis_sentinel_password),
+      timeout_(timeout) {}
+
 SyncConnection::~SyncConnection() { reset(); }
 
 void SyncConnection::reset() noexcept {
@@ -43,6 +52,12 @@ void SyncConnection::reset() noexcept {
 }
 
 bool SyncConnection::connect() {
+  if (!sentinels_.empty()) {
+    auto where = Locator::discover(sentinels_, master_name_, sentinel_password_, error_);
+    if (!where) return false;
+    endpoint_.host = where->host;
+    endpoint_.port = where->port;
+  }
   const timeval tv = to_timeval(timeout_);
   ctx_ = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, tv);
   if (!ctx_ || ctx_->err || redisSetTimeout(ctx_, tv) != REDIS_OK) {
@@ -67,6 +82,16 @@ bool SyncConnection::connect() {
     if (!setup(std::move(auth))) return false;
   }
   if (endpoint_.db != 0 && !setup({"SELECT", std::to_string(endpoint_.db)})) return false;
+  if (!sentinels_.empty()) {  // a sentinel that has not seen the failover yet names the old primary
+    auto role = command({"ROLE"});
+    if (!role) return false;
+    if (role->type != Reply::Type::array || role->elements.empty() || role->elements[0].str != "master") {
+      error_ = "the Redis server at " + endpoint_.host + ":" + std::to_string(endpoint_.port) +
+               " that Sentinel named is not the primary";
+      reset();
+      return false;
+    }
+  }
   return true;
 }
 
@@ -81,6 +106,7 @@ std::optional<Reply> SyncConnection::command(const std::vector<std::string>& arg
   }
   Reply out = Reply::from(r);
   freeReplyObject(r);
+  if (out.is_error() && out.str.rfind("READONLY", 0) == 0) reset();  // a demoted primary: find the new one
   return out;
 }
 

@@ -16,6 +16,7 @@
 
 #include "support/environment.hpp"
 #include "support/http_client.hpp"
+#include "support/load_threads.hpp"
 #include "support/usage_support.hpp"
 
 using namespace lagoon::test;
@@ -58,22 +59,14 @@ class PostgresPair {
 
 // Warm keys sending requests back to back and a cold key arriving every 100 ms, from construction to
 // stop(); what was answered and what was refused, and when (steady clock; 0 = not yet).
-class Load {
+class Load : public LoadThreads {
  public:
   Load(unsigned short port, const std::vector<std::string>& warm, const std::vector<std::string>& cold)
       : port_(port), cold_(cold) {
-    for (const auto& k : warm) clients_.emplace_back([this, k] { warm_client(k); });
-    clients_.emplace_back([this] { cold_arrivals(); });
+    for (const auto& k : warm) spawn([this, k] { warm_client(k); });
+    spawn([this] { cold_arrivals(); });
   }
-  ~Load() { stop(); }
-
-  // From now on a refused cold key is expected (503 only); before, none is.
-  void failing_over() { failing_over_ = true; }
-  void stop() {
-    running_ = false;
-    for (auto& t : clients_)
-      if (t.joinable()) t.join();
-  }
+  ~Load() { stop(); }  // before the members the threads use are gone
 
   std::mutex mutex;
   std::set<std::string> answered_ids;  // request ids of warm requests answered 200
@@ -83,7 +76,7 @@ class Load {
  private:
   static constexpr const char* kBody = R"({"model":"llama-3.3-70b","messages":[{"role":"user","content":"Hello"}]})";
   void warm_client(const std::string& key) {
-    while (running_) {
+    while (running()) {
       const auto r = chat_completion(port_, key, kBody);
       {
         std::lock_guard lock(mutex);
@@ -96,13 +89,13 @@ class Load {
     }
   }
   void cold_arrivals() {
-    for (std::size_t i = 0; running_ && i < cold_.size(); ++i) {
+    for (std::size_t i = 0; running() && i < cold_.size(); ++i) {
       const auto r = chat_completion(port_, cold_[i], kBody);
       const auto now = Clock::now().time_since_epoch().count();
       if (r && r->status == 200) {
-        if (failing_over_ && first_cold_ok_after == 0 && last_cold_refused != 0) first_cold_ok_after = now;
+        if (is_failing_over() && first_cold_ok_after == 0 && last_cold_refused != 0) first_cold_ok_after = now;
       } else {
-        if (!failing_over_)
+        if (!is_failing_over())
           ADD_FAILURE() << "a cold key was refused before the failover: " << (r ? r->body : "no answer");
         EXPECT_TRUE(!r || r->status == 503) << r->status << " " << r->body;  // never a false 401
         last_cold_refused = now;
@@ -114,8 +107,6 @@ class Load {
 
   unsigned short port_;
   std::vector<std::string> cold_;
-  std::atomic<bool> running_{true}, failing_over_{false};
-  std::vector<std::thread> clients_;
 };
 
 long long ms_between(Clock::time_point from, Clock::rep to) {

@@ -146,6 +146,13 @@ TEST(RedisClient, ErrorRepliesLikeReadonlyCountAsFailuresAndOpenTheBreaker) {
   ASSERT_EQ(refused.status, redis::Status::ok);
   ASSERT_TRUE(refused.reply.is_error());
   EXPECT_EQ(refused.reply.str.rfind("READONLY", 0), 0u) << refused.reply.str;
+  // The connection that was answered READONLY is closed and opened again (resolving its host anew: a
+  // managed Redis's name may point at the new primary by then).
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (rig.metric(R"(lagoon_redis_reconnects_total{role="command"})") < 1 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_GE(rig.metric(R"(lagoon_redis_reconnects_total{role="command"})"), 1);
 
   for (int i = 0; i < 10 && !rig.client().breaker_open(); ++i) rig.run({"SET", "lagoon:test:k", "v"});
   EXPECT_TRUE(rig.client().breaker_open());
@@ -179,8 +186,8 @@ TEST(RedisSubscriber, ASilentlyDeadSubscriptionIsNoticedAndReestablished) {
   asio::io_context ioc{1};
   auto work = asio::make_work_guard(ioc);
   std::atomic<int> subscribed{0};
-  redis::Subscriber sub(ioc, cfg, metrics, "lagoon:test:revocations", [](std::string_view) {},
-                        [&] { ++subscribed; });
+  redis::Subscriber sub(
+      ioc, cfg, metrics, "lagoon:test:revocations", [](std::string_view) {}, [&] { ++subscribed; });
   sub.start();
   std::thread runner([&] { ioc.run(); });
   auto wait_for = [](auto&& condition, std::chrono::milliseconds within) {
@@ -202,8 +209,8 @@ TEST(RedisSubscriber, ASilentlyDeadSubscriptionIsNoticedAndReestablished) {
   proxy.set_mode(FaultProxy::Mode::pass);
   proxy.reset_all();
   EXPECT_TRUE(wait_for([&] { return sub.live() && subscribed.load() == 2; }, 10s))
-      << "not re-subscribed, or the owner was not told to drop what it may have missed (told "
-      << subscribed.load() << " times)";
+      << "not re-subscribed, or the owner was not told to drop what it may have missed (told " << subscribed.load()
+      << " times)";
 
   work.reset();
   ioc.stop();

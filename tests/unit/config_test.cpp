@@ -122,6 +122,24 @@ TEST(Config, UpstreamUrlLosesTrailingSlash) {
             "http://127.0.0.1:9/api/v1");
 }
 
+TEST(Config, SentinelsAreAListOfHostPortsThatNeedsAMasterName) {
+  using lagoon::config::HostPort;
+  const auto c = load(R"({"redis_sentinels": "10.0.0.1:26379, sentinel-b:26380,[::1]:26381,"})",
+                      {{"LAGOON_REDIS_MASTER_NAME", "cache"}, {"LAGOON_REDIS_SENTINEL_PASSWORD", "s3cret"}}, 1);
+  EXPECT_EQ(c.redis_sentinels, (std::vector<HostPort>{{"10.0.0.1", 26379}, {"sentinel-b", 26380}, {"::1", 26381}}));
+  EXPECT_EQ(c.redis_master_name, "cache");
+  EXPECT_EQ(c.redis_sentinel_password, "s3cret");
+  EXPECT_TRUE(load("", {}, 1).redis_sentinels.empty());
+  EXPECT_EQ(error_of("", {{"LAGOON_REDIS_SENTINELS", "10.0.0.1:26379"}}),
+            "LAGOON_REDIS_MASTER_NAME: is required with LAGOON_REDIS_SENTINELS");
+  EXPECT_EQ(error_of("", {{"LAGOON_REDIS_MASTER_NAME", "cache"}}),
+            "LAGOON_REDIS_SENTINELS: is required with LAGOON_REDIS_MASTER_NAME");
+  EXPECT_EQ(error_of("", {{"LAGOON_REDIS_SENTINELS", "10.0.0.1:26379,10.0.0.2"}, {"LAGOON_REDIS_MASTER_NAME", "m"}}),
+            "LAGOON_REDIS_SENTINELS: expected host:port, got \"10.0.0.2\"");
+  EXPECT_EQ(error_of(R"({"redis_sentinel_password": "x"})", {}),
+            "redis_sentinel_password: secrets are read only from the environment (LAGOON_REDIS_SENTINEL_PASSWORD)");
+}
+
 TEST(Config, RequiredSettingsAreCheckedPerCommand) {
   auto c = load("", {}, 1);
   EXPECT_THROW(lagoon::config::require_database(c), ConfigError);

@@ -32,6 +32,11 @@ struct Config {
   unsigned db_pool_size = 4;
   std::string redis_url = "redis://127.0.0.1:6379/0";
   std::string redis_prefix = "lagoon:";  // every Redis key and channel name starts with it
+  // Sentinel discovery: when set, the primary's address comes from these sentinels (redis_url then gives
+  // only the credentials and the database number).
+  std::vector<HostPort> redis_sentinels;
+  std::string redis_master_name;
+  std::string redis_sentinel_password;  // secret; empty = sentinels without AUTH
   std::string upstream_url = "https://api.venice.ai/api/v1";
   Millis upstream_connect_timeout{5'000};    // TCP + TLS handshake
   Millis upstream_first_byte_timeout{120'000};  // request sent → response head

@@ -58,6 +58,16 @@ class Breaker {
     return false;
   }
 
+  // Closed again, the past forgotten: the dependency was replaced (Sentinel named another Redis primary and
+  // a connection to it is ready), so failures of the one before say nothing of this one. True when it was
+  // not closed.
+  bool reset() {
+    std::lock_guard lock(mutex_);
+    const bool was_open = state_ != State::closed;
+    state_ = State::closed;
+    forget();
+    return was_open;
+  }
   State state() const {
     std::lock_guard lock(mutex_);
     return state_;

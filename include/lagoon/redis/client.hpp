@@ -13,6 +13,9 @@
 // Subscriber: one more connection that SUBSCRIBEs to a channel and hands each message to a callback;
 // it tells when it has (re)subscribed, because messages sent while it was away are lost.
 //
+// Both connect to where their Locator says the primary is and follow it when Sentinel moves it; without a
+// locator given they make one of their own from the config.
+//
 // Thread-safety: command(), send(), live() and the breaker may be used from any reactor thread.
 // start() once after construction; shutdown() (also run by the destructor) only when no thread runs
 // the io_context any more, and before the io_context is destroyed.
@@ -51,10 +54,12 @@ struct Result {
 };
 
 class Connection;
+class Locator;
 
 class Client {
  public:
-  Client(boost::asio::io_context& ioc, const config::Config& cfg, metrics::Registry& metrics);
+  Client(boost::asio::io_context& ioc, const config::Config& cfg, metrics::Registry& metrics,
+         std::shared_ptr<Locator> locator = nullptr);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -77,6 +82,7 @@ class Client {
  private:
   std::shared_ptr<Connection> pick();
 
+  std::shared_ptr<Locator> locator_;
   std::shared_ptr<Shared> shared_;
   std::vector<std::shared_ptr<Connection>> connections_;
   std::atomic<std::size_t> next_{0};
@@ -88,8 +94,8 @@ class Subscriber {
   using OnSubscribed = std::function<void()>;
 
   // Both callbacks run on the subscriber's strand and must be thread-safe.
-  Subscriber(boost::asio::io_context& ioc, const config::Config& cfg, metrics::Registry& metrics,
-             std::string channel, OnMessage on_message, OnSubscribed on_subscribed);
+  Subscriber(boost::asio::io_context& ioc, const config::Config& cfg, metrics::Registry& metrics, std::string channel,
+             OnMessage on_message, OnSubscribed on_subscribed, std::shared_ptr<Locator> locator = nullptr);
   ~Subscriber();
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
@@ -99,6 +105,7 @@ class Subscriber {
   bool live() const noexcept;  // subscribed right now
 
  private:
+  std::shared_ptr<Locator> locator_;
   std::shared_ptr<Connection> connection_;
 };
 
