@@ -236,6 +236,17 @@ void Connection::on_ping(redisAsyncContext* ac, void* reply, void*) {
   if (r && r->type != REDIS_REPLY_ERROR) static_cast<Connection*>(ac->data)->became_ready();
 }
 
+namespace {
+// Raises `value` to `to`; true when this call did. Never lowers it: a connection finishing its handshake
+// with the old primary after another was ready at the new one must not make the next look like the first.
+bool raise_to(std::atomic<std::uint64_t>& value, std::uint64_t to) {
+  std::uint64_t seen = value.load();
+  while (seen < to)
+    if (value.compare_exchange_weak(seen, to)) return true;
+  return false;
+}
+}  // namespace
+
 void Connection::became_ready() {
   if (up()) return;
   up_.store(true);
@@ -244,8 +255,7 @@ void Connection::became_ready() {
   if (mode_ == Mode::subscriber) arm_heartbeat(generation_);
   // The first connection ready at a new primary: what opened the breaker was the old one's death, and
   // keeping Redis skipped for the rest of the cool-down would only stretch the failover.
-  if (mode_ == Mode::command && shared_->ready_epoch.exchange(target_.epoch) < target_.epoch &&
-      shared_->breaker.reset()) {
+  if (mode_ == Mode::command && raise_to(shared_->ready_epoch, target_.epoch) && shared_->breaker.reset()) {
     shared_->breaker_open.set(0);
     log::info("redis breaker closed: connected to the new primary");
   }

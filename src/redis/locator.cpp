@@ -169,6 +169,7 @@ bool Locator::follow(const config::HostPort& sentinel) {
   };
   Sync query;
   if (!open(query, sentinel, sentinel_password_, error)) return failed(false);
+  if (stopping_.load()) return true;  // each step may take its 500 ms: stop() should not wait for them all
   auto where = ask(query.c, sentinel, master_name_, error);
   if (!where) return failed(false);
   logged_failure_ = false;
@@ -178,8 +179,9 @@ bool Locator::follow(const config::HostPort& sentinel) {
   // up) the locator still asks every second.
   Sync sub;
   std::string sub_error;
-  bool listening = open(sub, sentinel, sentinel_password_, sub_error);
+  bool listening = !stopping_.load() && open(sub, sentinel, sentinel_password_, sub_error);
   if (listening) listening = hold(redisCommand(sub.c, "SUBSCRIBE +switch-master")) != nullptr;
+  if (listening) read_switches(sub.c);
   while (!stopping_.load()) {
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {listening ? sub.c->fd : -1, POLLIN, 0}};
     const int rc = ::poll(fds, 2, static_cast<int>(kAskEvery.count()));
@@ -189,19 +191,13 @@ bool Locator::follow(const config::HostPort& sentinel) {
       [[maybe_unused]] const auto n = ::read(wake_fd_, &count, sizeof count);
     }
     if (rc > 0 && fds[1].revents) {
-      if (redisBufferRead(sub.c) != REDIS_OK) listening = false;
-      void* reply = nullptr;
-      while (listening && redisGetReplyFromReader(sub.c, &reply) == REDIS_OK && reply) {
-        auto r = hold(reply);
-        reply = nullptr;
-        // "message", "+switch-master", "<name> <old ip> <old port> <new ip> <new port>"
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[2]->type != REDIS_REPLY_STRING) continue;
-        std::istringstream words(std::string(r->element[2]->str, r->element[2]->len));
-        std::string name, old_host, old_port, host;
-        unsigned port = 0;
-        if (words >> name >> old_host >> old_port >> host >> port && name == master_name_ && port > 0 && port <= 65535)
-          found(host, static_cast<std::uint16_t>(port), "+switch-master");
+      if (redisBufferRead(sub.c) != REDIS_OK) {
+        // A subscription that closed (the sentinel restarted, a proxy's idle timeout) is not left for
+        // the one-second question alone: the next round connects afresh, to the next sentinel.
+        error = "the +switch-master subscription to sentinel " + name_of(sentinel) + " closed";
+        return failed(true);
       }
+      read_switches(sub.c);
     }
     // After a message, a wake-up or a quiet second alike: Sentinel's answer now is the authority.
     where = ask(query.c, sentinel, master_name_, error);
@@ -209,6 +205,23 @@ bool Locator::follow(const config::HostPort& sentinel) {
     found(where->host, where->port, "sentinel");
   }
   return true;
+}
+
+// Every +switch-master message the reader holds. One may have come in with the SUBSCRIBE reply, of which
+// poll() would not tell, so this runs right after subscribing as well as after each read.
+void Locator::read_switches(redisContext* sub) {
+  void* reply = nullptr;
+  while (redisGetReplyFromReader(sub, &reply) == REDIS_OK && reply) {
+    auto r = hold(reply);
+    reply = nullptr;
+    // "message", "+switch-master", "<name> <old ip> <old port> <new ip> <new port>"
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[2]->type != REDIS_REPLY_STRING) continue;
+    std::istringstream words(std::string(r->element[2]->str, r->element[2]->len));
+    std::string name, old_host, old_port, host;
+    unsigned port = 0;
+    if (words >> name >> old_host >> old_port >> host >> port && name == master_name_ && port > 0 && port <= 65535)
+      found(host, static_cast<std::uint16_t>(port), "+switch-master");
+  }
 }
 
 void Locator::found(const std::string& host, std::uint16_t port, const char* how) {

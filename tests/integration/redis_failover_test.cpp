@@ -2,10 +2,11 @@
 // down after 1 s), started by the test on free ports, and two Lagoon instances given only the sentinels
 // (the first one listed is down; LAGOON_REDIS_URL names a port where nothing listens). While warm keys send
 // whole answers and streams, a key with a rate limit keeps asking, and a key with a budget (which fails
-// closed) probes every 50 ms, the primary is killed (SIGKILL), or an operator's switchover (SENTINEL
-// FAILOVER) leaves it alive as a replica. Then: no warm request failed, the budgeted key is answered again
-// within a second of Sentinel naming the new primary, a key revoked after the switch is refused by both
-// instances within a second, and a rate limit counts across both again.
+// closed) probes every 50 ms, the primary is killed (SIGKILL; just before, the sentinel the instances
+// listen to dies too), or an operator's switchover (SENTINEL FAILOVER) leaves it alive as a replica.
+// Then: no warm request failed, the budgeted key is answered again within a second of Sentinel naming the
+// new primary, a key revoked after the switch is refused by both instances within a second, and a rate
+// limit counts across both again.
 // Runs alone (serial label): it starts five Redis processes of its own.
 #include <gtest/gtest.h>
 
@@ -82,6 +83,11 @@ class SentinelGroup {
   unsigned short first_sentinel() const { return sentinels_.front(); }
   unsigned short primary() const { return primary_; }
   unsigned short replica() const { return replica_; }
+  // The sentinel listed first among the live ones, which the instances follow.
+  void kill_first_sentinel() {
+    processes_[2]->signal(SIGKILL);
+    processes_[2]->wait(5s);
+  }
   void kill_primary() {
     processes_[0]->signal(SIGKILL);
     processes_[0]->wait(5s);
@@ -259,10 +265,13 @@ class RedisFailover : public ::testing::Test {
 
 }  // namespace
 
-// The primary dies (SIGKILL); Sentinel sees it down after a second and promotes the replica.
+// The primary dies (SIGKILL); Sentinel sees it down after a second and promotes the replica. Shortly
+// before, the sentinel the instances listen to dies too: they go on with the next one.
 TEST_F(RedisFailover, SentinelPromotesTheReplicaAndEveryInstanceFollowsWithoutFailingAWarmRequest) {
   Load load(ports, warm, budgeted);
-  std::this_thread::sleep_for(1s);
+  std::this_thread::sleep_for(500ms);
+  group.kill_first_sentinel();
+  std::this_thread::sleep_for(500ms);
   load.failing_over();
   const auto kill_at = Clock::now();
   group.kill_primary();

@@ -28,6 +28,8 @@
 #include "lagoon/config/config.hpp"
 #include "lagoon/config/url.hpp"
 
+struct redisContext;
+
 namespace lagoon::metrics {
 class Registry;
 class Counter;
@@ -75,6 +77,7 @@ class Locator {
   void run();
   // Follows one sentinel until it fails; false when it could not be asked at all.
   bool follow(const config::HostPort& sentinel);
+  void read_switches(redisContext* subscription);
   void found(const std::string& host, std::uint16_t port, const char* how);
   bool wait_wake(std::chrono::milliseconds timeout);  // true when woken (stop or suspect)
 
