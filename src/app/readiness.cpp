@@ -77,8 +77,7 @@ bool Readiness::probe_redis() {
   if (reply && reply->is_error()) log::warn("redis refused the probe", {{"error", reply->str}});
   if (!reply) log::debug("redis probe failed", {{"error", redis_->error()}});
   if (!sentinel) return reply && reply->type == redis::Reply::Type::status && reply->str == "PONG";
-  const bool primary = reply && reply->type == redis::Reply::Type::array && !reply->elements.empty() &&
-                       reply->elements[0].str == "master";
+  const bool primary = reply && reply->says_primary();
   if (reply && !primary) redis_->close();
   return primary;
 }

@@ -96,9 +96,9 @@ void Connection::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
   auto* self = static_cast<Connection*>(ac->data);
   if (!reply)  // the context is being freed
     return self->complete(*holder, Result{Status::unavailable, {}}, self->tearing_down_);
-  auto* r = static_cast<redisReply*>(reply);
-  const bool replica = r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).rfind("READONLY", 0) == 0;
-  self->complete(*holder, Result{Status::ok, Reply::from(r)});
+  Result result{Status::ok, Reply::from(static_cast<redisReply*>(reply))};
+  const bool replica = result.reply.is_readonly();
+  self->complete(*holder, std::move(result));
   // A demoted primary: every write here would fail until someone points us elsewhere.
   if (replica) self->not_primary("the server answers READONLY: it is a replica now");
 }
@@ -221,11 +221,7 @@ void Connection::on_setup_reply(redisAsyncContext* ac, void* reply, void*) {
 }
 
 void Connection::on_role(redisAsyncContext* ac, void* reply, void*) {
-  auto* r = static_cast<redisReply*>(reply);
-  if (!r) return;
-  const bool primary = r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->str &&
-                       std::string_view(r->element[0]->str, r->element[0]->len) == "master";
-  if (primary) return;
+  if (!reply || Reply::from(static_cast<redisReply*>(reply)).says_primary()) return;
   auto* self = static_cast<Connection*>(ac->data);
   self->log_failure("the Redis server Sentinel named is not the primary", "ROLE did not say master");
   self->not_primary("not the primary");

@@ -85,7 +85,7 @@ bool SyncConnection::connect() {
   if (!sentinels_.empty()) {  // a sentinel that has not seen the failover yet names the old primary
     auto role = command({"ROLE"});
     if (!role) return false;
-    if (role->type != Reply::Type::array || role->elements.empty() || role->elements[0].str != "master") {
+    if (!role->says_primary()) {
       error_ = "the Redis server at " + endpoint_.host + ":" + std::to_string(endpoint_.port) +
                " that Sentinel named is not the primary";
       reset();
@@ -106,7 +106,7 @@ std::optional<Reply> SyncConnection::command(const std::vector<std::string>& arg
   }
   Reply out = Reply::from(r);
   freeReplyObject(r);
-  if (out.is_error() && out.str.rfind("READONLY", 0) == 0) reset();  // a demoted primary: find the new one
+  if (out.is_readonly()) reset();  // a demoted primary: find the new one
   return out;
 }
 

@@ -17,6 +17,10 @@ struct Reply {
   std::vector<Reply> elements;
 
   bool is_error() const noexcept { return type == Type::error; }
+  // A write refused by a replica: the server is not (any more) the primary.
+  bool is_readonly() const noexcept { return is_error() && str.rfind("READONLY", 0) == 0; }
+  // A ROLE reply from the primary.
+  bool says_primary() const noexcept { return type == Type::array && !elements.empty() && elements[0].str == "master"; }
   static Reply from(const redisReply* r);
 };
 
