@@ -40,6 +40,10 @@ Outcome execute(pqxx::connection& conn, const config::Config& cfg, const Call& c
     case Call::Op::list_prices: return admin::list_prices(conn);
     case Call::Op::set_price: return admin::set_price(conn, c.model, c.price);
     case Call::Op::delete_price: return admin::delete_price(conn, c.model);
+    case Call::Op::list_users: return admin::list_users(conn, c.users);
+    case Call::Op::find_keys: return admin::find_keys(conn, c.keys);
+    case Call::Op::usage_series: return admin::usage_series(conn, c.series);
+    case Call::Op::metrics: break;  // answered without Postgres (Api::handle)
   }
   throw std::logic_error("unknown admin operation");
 }
@@ -69,7 +73,8 @@ Answer run_call(const config::Config& cfg, db::Pool& pool, const Call& call) {
       log::error("admin change not propagated", {{"error", e.what()}});
       o.body["warning"] = e.what();
     }
-    return Answer{call.success_status, o.body.dump(-1, ' ', false, json::error_handler_t::replace), {}, {}, false};
+    if (call.csv) return Answer{call.success_status, series_csv(o.body), "text/csv; charset=utf-8", {}, {}, false};
+    return Answer{call.success_status, o.body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json", {}, {}, false};
   } catch (const db::AccountsError& e) {
     switch (e.kind()) {
       case db::AccountsError::Kind::not_found: return error_answer(http::ErrorKind::not_found, e.what());
@@ -117,6 +122,7 @@ struct Api::Threads {
 Api::Api(const config::Config& cfg, db::Pool& pool, metrics::Registry& metrics)
     : cfg_(cfg),
       pool_(pool),
+      registry_(metrics),
       threads_(std::make_unique<Threads>(std::min<std::size_t>(cfg.admin_db_connections, pool.size()))),
       unauthorized_(metrics.counter("lagoon_admin_unauthorized_total", "Admin API calls refused for a wrong token")) {
   pool.declare_purpose("admin");
@@ -143,6 +149,8 @@ boost::asio::awaitable<Answer> Api::handle(std::string_view method, std::string_
     co_return a;
   }
   const Call& call = std::get<Call>(parsed);
+  if (call.op == Call::Op::metrics)
+    co_return Answer{200, registry_.render(), "text/plain; version=0.0.4; charset=utf-8", {}, {}, false};
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Answer)>(
       [this, &call](auto handler) {
         asio::post(threads_->pool, [this, &call, handler = std::move(handler)]() mutable {

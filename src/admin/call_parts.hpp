@@ -65,11 +65,23 @@ std::variant<json, ApiError> parse_body_with_policy(std::string_view body, std::
 // POST /keys/{id}/rotate: {"grace": DURATION} or {"grace_seconds": N}, or no body (the default grace).
 std::variant<Call, ApiError> rotate_call(std::string_view body, Call call);
 
+// tag=NAME:VALUE — the name up to the first ':' (a tag's name may hold none), the value the rest — into
+// `tags`; a name given twice is refused.
+std::optional<ApiError> tag_filter(const std::string& text, std::map<std::string, std::string>& tags);
+// from, to, by and tag of a usage query string, into `usage`.
+std::optional<ApiError> usage_query(const Query& query, db::UsageQuery& usage);
+
 // GET /users/{id|name}/usage and /keys/{id}/usage: from, to and by from the query string, into
 // call.usage (whose key or user is set).
 std::variant<Call, ApiError> usage_call(std::string_view target, Call call);
 // GET /usage: also key= or user=, with the CLI's rules (exactly one of them without by, at most one with).
 std::variant<Call, ApiError> report_call(std::string_view target);
+
+// The console's listings and series (parse_lists.cpp): GET /users, GET /keys and GET /usage/series, from
+// the query string.
+std::variant<Call, ApiError> users_list_call(std::string_view target);
+std::variant<Call, ApiError> keys_list_call(std::string_view target);
+std::variant<Call, ApiError> series_call(std::string_view target);
 
 // /admin/v1/prices[/{model}] — `model` is the rest of the path, percent-decoded ("" for the collection).
 std::variant<Call, ApiError> prices_call(std::string_view method, const std::string& model, std::string_view body);

@@ -61,7 +61,8 @@ std::variant<Call, ApiError> users_call(std::string_view method, std::string_vie
                                         const std::vector<std::string>& seg, std::string_view body) {
   Call call;
   if (seg.size() == 1) {  // /users
-    if (method != "POST") return not_allowed(method, "POST");
+    if (method == "GET") return users_list_call(target);
+    if (method != "POST") return not_allowed(method, "GET, POST");
     return create_user_call(body);
   }
   call.user_ref = seg[1];
@@ -166,16 +167,7 @@ std::variant<Call, ApiError> keys_call(std::string_view method, std::string_view
                                        const std::vector<std::string>& seg, std::string_view body) {
   Call call;
   if (seg.size() == 1) {  // /keys
-    if (method == "GET") {
-      auto q = parse_query(target, {"user"});
-      if (auto* e = std::get_if<ApiError>(&q)) return std::move(*e);
-      const auto& query = std::get<Query>(q);
-      const auto user = query.find("user");
-      if (user == query.end() || user->second.empty()) return bad("Say whose keys: ?user=ID or NAME", "user");
-      call.op = Call::Op::list_keys;
-      call.user_ref = user->second;
-      return call;
-    }
+    if (method == "GET") return keys_list_call(target);
     if (method != "POST") return not_allowed(method, "GET, POST");
     return create_key_call(body);
   }
@@ -234,9 +226,15 @@ std::variant<Call, ApiError> parse_call(std::string_view method, std::string_vie
   if (seg.empty()) return not_found("Unknown admin URL");
   if (seg[0] == "users" && seg.size() <= 3) return users_call(method, target, seg, body);
   if (seg[0] == "keys" && seg.size() <= 3) return keys_call(method, target, seg, body);
-  if (seg[0] == "usage" && seg.size() == 1) {
+  if (seg[0] == "usage" && (seg.size() == 1 || (seg.size() == 2 && seg[1] == "series"))) {
     if (method != "GET") return not_allowed(method, "GET");
-    return report_call(target);
+    return seg.size() == 1 ? report_call(target) : series_call(target);
+  }
+  if (seg[0] == "metrics" && seg.size() == 1) {
+    if (method != "GET") return not_allowed(method, "GET");
+    Call call;
+    call.op = Call::Op::metrics;
+    return call;
   }
   return not_found("Unknown admin URL");
 }

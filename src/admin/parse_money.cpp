@@ -33,23 +33,19 @@ std::variant<std::optional<db::BudgetChange>, ApiError> budget_members(const jso
   return std::optional<db::BudgetChange>(change);
 }
 
-namespace {
-
-// tag=NAME:VALUE — the name up to the first ':' (a tag's name may hold none), the value the rest.
-std::optional<ApiError> tag_filter(const std::string& text, db::UsageQuery& usage) {
+std::optional<ApiError> tag_filter(const std::string& text, std::map<std::string, std::string>& tags) {
   const auto colon = text.find(':');
   if (colon == std::string::npos || colon == 0)
     return bad("\"tag\" must be NAME:VALUE, e.g. tag=team:search", "tag");
-  if (!usage.tags.emplace(text.substr(0, colon), text.substr(colon + 1)).second)
+  if (!tags.emplace(text.substr(0, colon), text.substr(colon + 1)).second)
     return bad("\"tag\" names \"" + text.substr(0, colon) + "\" twice", "tag");
   return std::nullopt;
 }
 
-// from, to, by and tag of a usage query string.
 std::optional<ApiError> usage_query(const Query& query, db::UsageQuery& usage) {
   for (const auto& [k, v] : query) {
     if (k == "tag") {
-      if (auto e = tag_filter(v, usage)) return e;
+      if (auto e = tag_filter(v, usage.tags)) return e;
     } else if (k == "by") {
       usage.by = db::grouping_from(v);
       if (!usage.by) return bad("\"by\" must be key, user, model or day", k);
@@ -61,8 +57,6 @@ std::optional<ApiError> usage_query(const Query& query, db::UsageQuery& usage) {
   }
   return std::nullopt;
 }
-
-}  // namespace
 
 std::variant<Call, ApiError> usage_call(std::string_view target, Call call) {
   auto q = parse_query(target, {"from", "to", "by"}, {"tag"});

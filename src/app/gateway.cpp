@@ -81,7 +81,9 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
       metrics_(registry),
       key_info_(usage, limiter_),
       admin_route_(admin_),
-      listener_(reactors(), cfg, registry, readiness, auth_, router_) {
+      console_(cfg.admin_token && !cfg.console_listen),
+      listener_(reactors(), cfg, cfg.listen, registry, readiness, auth_, router_),
+      own_console_(true) {
   pool.declare_purpose("auth");
   pool.declare_purpose("session");
   pool.declare_purpose("load prices");
@@ -102,15 +104,30 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
     router_.set(static_cast<http::Route>(static_cast<std::size_t>(http::Route::embeddings) + i), *endpoints_.back());
   }
   router_.set(http::Route::admin, admin_route_);
+  router_.set(http::Route::console, console_);
+  if (cfg.console_listen) {
+    console_router_.serve_only_what_is_set();
+    console_router_.set(http::Route::admin, admin_route_);
+    console_router_.set(http::Route::console, own_console_);
+    console_listener_ = std::make_unique<transport::Listener>(reactors(), cfg, *cfg.console_listen, registry,
+                                                              readiness, auth_, console_router_);
+  }
+}
+
+int Gateway::active() const noexcept {
+  return listener_.active() + (console_listener_ ? console_listener_->active() : 0);
 }
 
 int Gateway::run() {
   listener_.open();
+  if (console_listener_) console_listener_->open();
   readiness_.set_listening(true);
   log::info("listening", {{"address", cfg_.listen.host},
                           {"port", listener_.port()},
                           {"threads", cfg_.threads},
                           {"version", LAGOON_VERSION}});
+  if (console_listener_)
+    log::info("console listening", {{"address", cfg_.console_listen->host}, {"port", console_listener_->port()}});
   redis_.start();
   revocations_.start();
   limiter_.start();
@@ -119,6 +136,7 @@ int Gateway::run() {
   notify_service_manager("READY=1\nSTATUS=accepting requests");
   wait_for_signal();
   listener_.start();
+  if (console_listener_) console_listener_->start();
 
   // A worker with no connection yet must not return from run(): the guards hold them until the end.
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
@@ -144,7 +162,7 @@ int Gateway::run() {
   redis_.shutdown();
   db_.shutdown();
   readiness_.set_listening(false);
-  log::info("stopped", {{"connections_left", listener_.active()}});
+  log::info("stopped", {{"connections_left", active()}});
   return 0;
 }
 
@@ -165,16 +183,17 @@ void Gateway::begin_drain(int signo) {
   readiness_.set_draining();
   notify_service_manager("STOPPING=1\nSTATUS=draining");
   log::info("draining", {{"signal", signo},
-                         {"connections", listener_.active()},
+                         {"connections", active()},
                          {"drain_timeout_ms", cfg_.drain_timeout.count()}});
   listener_.begin_drain();
+  if (console_listener_) console_listener_->begin_drain();
   asio::co_spawn(ioc_, finish_drain(), asio::detached);
 }
 
 // A member, not a lambda: GCC 12 mishandles coroutine lambdas' by-value parameters.
 awaitable<void> Gateway::wait_for_connections(Clock::time_point until) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  while (listener_.active() > 0 && Clock::now() < until) {
+  while (active() > 0 && Clock::now() < until) {
     timer.expires_after(std::chrono::milliseconds(10));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
@@ -182,12 +201,12 @@ awaitable<void> Gateway::wait_for_connections(Clock::time_point until) {
 
 awaitable<void> Gateway::finish_drain() {
   co_await wait_for_connections(Clock::now() + cfg_.drain_timeout);
-  if (listener_.active() > 0) {
+  if (active() > 0) {
     // Streams still open get a final error event rather than a cut connection, whole answers a 503.
-    log::warn("drain deadline passed; ending what is left", {{"connections", listener_.active()}});
+    log::warn("drain deadline passed; ending what is left", {{"connections", active()}});
     cuts_.cut_all();
     co_await wait_for_connections(Clock::now() + kCutGrace);
-    if (listener_.active() > 0) log::warn("closing connections", {{"connections", listener_.active()}});
+    if (active() > 0) log::warn("closing connections", {{"connections", active()}});
   }
   co_await limiter_.flush();  // token corrections not yet sent
   co_await concurrency_.settled(std::chrono::seconds(1));  // the last requests' slots, given back

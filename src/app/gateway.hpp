@@ -49,6 +49,7 @@ class Gateway {
   void begin_drain(int signo);
   boost::asio::awaitable<void> wait_for_connections(std::chrono::steady_clock::time_point until);
   boost::asio::awaitable<void> finish_drain();
+  int active() const noexcept;  // connections open on every listener
 
   const config::Config& cfg_;
   Readiness& readiness_;
@@ -86,8 +87,13 @@ class Gateway {
   routes::Metrics metrics_;
   routes::KeyInfo key_info_;
   routes::Admin admin_route_;
+  routes::Console console_;  // on the main listener unless the console has its own
   routes::Router router_;
   transport::Listener listener_;
+  // LAGOON_CONSOLE_LISTEN: the console and the admin API on a listener of their own (else null).
+  routes::Console own_console_;
+  routes::Router console_router_;
+  std::unique_ptr<transport::Listener> console_listener_;
 };
 
 }  // namespace lagoon::app

@@ -96,6 +96,12 @@ const std::vector<Field>& fields() {
   static const std::vector<Field> all = {
       {"listen", "LAGOON_LISTEN", false,
        [](Config& c, const std::string& f, const Raw& r) { c.listen = parse_host_port(f, text(f, r)); }},
+      {"console_listen", "LAGOON_CONSOLE_LISTEN", false,
+       [](Config& c, const std::string& f, const Raw& r) {
+         const std::string v = text(f, r);
+         if (v.empty()) c.console_listen.reset();
+         else c.console_listen = parse_host_port(f, v);
+       }},
       {"threads", "LAGOON_THREADS", false,
        [](Config& c, const std::string& f, const Raw& r) { c.threads = integer(f, r, 0, 256); }},
       {"database_url", "LAGOON_DATABASE_URL", false,
@@ -328,6 +334,10 @@ Config load(const std::string& file_text, const Environment& env, unsigned hardw
     throw ConfigError("LAGOON_REDIS_MASTER_NAME", "is required with LAGOON_REDIS_SENTINELS");
   if (c.redis_sentinels.empty() && !c.redis_master_name.empty())
     throw ConfigError("LAGOON_REDIS_SENTINELS", "is required with LAGOON_REDIS_MASTER_NAME");
+  if (c.console_listen && !c.admin_token)
+    throw ConfigError("LAGOON_CONSOLE_LISTEN", "needs LAGOON_ADMIN_TOKEN (the console is the admin API's page)");
+  if (c.console_listen && *c.console_listen == c.listen && c.listen.port != 0)
+    throw ConfigError("LAGOON_CONSOLE_LISTEN", "must differ from LAGOON_LISTEN");
   if (c.max_buffered_body_bytes < c.max_body_bytes)  // else a body of the largest allowed size never fits
     throw ConfigError("max_buffered_body_bytes", "must not be less than max_body_bytes");
   return c;

@@ -6,6 +6,7 @@
 #include <pqxx/pqxx>
 
 #include "lagoon/db/accounts.hpp"
+#include "usage_rows.hpp"
 
 namespace lagoon::db {
 namespace {
@@ -24,8 +25,6 @@ namespace {
   "AND started_at >= COALESCE($3::timestamptz, '-infinity'::timestamptz) "                             \
   "AND started_at < COALESCE($4::timestamptz, 'infinity'::timestamptz) "                             \
   "AND ($5::jsonb IS NULL OR api_key_id IN (SELECT id FROM api_keys WHERE tags @> $5::jsonb)) "
-constexpr int kFirstSum = 3;
-constexpr const char* kUnits[] = {"images", "characters", "seconds", "bytes"};
 
 // One pass: the model groups, the outcome groups and the whole, told apart by GROUPING() — 1 for a
 // model's row, 2 for an outcome's, 3 for the total.
@@ -40,6 +39,16 @@ constexpr const char* kByUser = LAGOON_USAGE_GROUPED("user_id");
 constexpr const char* kByModel = LAGOON_USAGE_GROUPED("model");
 constexpr const char* kByDay = LAGOON_USAGE_GROUPED("to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')");
 constexpr const char* kKeyExists = "SELECT 1 FROM api_keys WHERE id = $1";
+
+void most_requests_first(std::vector<UsageGroup>& g) {
+  std::stable_sort(g.begin(), g.end(), [](const UsageGroup& a, const UsageGroup& b) {
+    return a.totals.requests != b.totals.requests ? a.totals.requests > b.totals.requests : a.name < b.name;
+  });
+}
+
+}  // namespace
+
+namespace usage_rows {
 
 UsageTotals totals_from(const pqxx::row& r) {
   UsageTotals t;
@@ -59,11 +68,6 @@ std::optional<std::string> name_at(const pqxx::row& r, int column) {
   if (r[column].is_null()) return std::nullopt;
   return r[column].as<std::string>();
 }
-
-struct Scope {
-  std::optional<std::int64_t> key_id;
-  std::optional<std::int64_t> user_id;
-};
 
 // Checks the timestamps and finds the key or user, in the report's transaction.
 Scope resolve(pqxx::dbtransaction& t, const UsageQuery& q) {
@@ -94,13 +98,13 @@ std::optional<std::string> tags_param(const UsageQuery& q) {
   return nlohmann::json(q.tags).dump();
 }
 
-void most_requests_first(std::vector<UsageGroup>& g) {
-  std::stable_sort(g.begin(), g.end(), [](const UsageGroup& a, const UsageGroup& b) {
-    return a.totals.requests != b.totals.requests ? a.totals.requests > b.totals.requests : a.name < b.name;
-  });
-}
+}  // namespace usage_rows
 
-}  // namespace
+using usage_rows::name_at;
+using usage_rows::resolve;
+using usage_rows::Scope;
+using usage_rows::tags_param;
+using usage_rows::totals_from;
 
 std::string_view grouping_name(Grouping g) noexcept {
   switch (g) {

@@ -60,6 +60,17 @@ RouteMatch match_route(std::string_view method, std::string_view target) noexcep
     m.label = "/admin/v1";
     return m;
   }
+  if (path == "/console" || path.substr(0, 9) == "/console/") {
+    m.label = "/console";
+    if (method != "GET") {
+      m.kind = RouteMatch::Kind::method_not_allowed;
+      m.allow = "GET";
+      return m;
+    }
+    m.kind = RouteMatch::Kind::found;
+    m.route = Route::console;
+    return m;
+  }
   for (const auto& e : kRoutes) {
     if (e.path != path) continue;
     m.label = e.path;

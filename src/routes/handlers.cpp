@@ -1,5 +1,7 @@
 #include "lagoon/routes/handlers.hpp"
 
+#include "lagoon/routes/console.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include "lagoon/accounting/usage_guard.hpp"
@@ -130,11 +132,16 @@ awaitable<Served> Admin::serve(const Call& call, relay::Downstream& client) {
     r = http::error_reply(http::ErrorKind::bad_request, "More than one Authorization header");
   } else {
     const auto a = co_await api_.handle(call.method, call.target, call.authorization, call.body);
-    r = http::json_reply(a.status, a.body);
+    r = http::body_reply(a.status, a.body, a.content_type);
     if (a.retry_after) r.set("Retry-After", *a.retry_after);
     if (!a.allow.empty()) r.set("Allow", a.allow);
     if (a.www_authenticate) r.set("WWW-Authenticate", "Bearer");
   }
+  co_return co_await answer(client, r);
+}
+
+awaitable<Served> Console::serve(const Call& call, relay::Downstream& client) {
+  http::Reply r = console_reply(call.target, enabled_);
   co_return co_await answer(client, r);
 }
 

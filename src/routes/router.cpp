@@ -4,6 +4,15 @@
 
 namespace lagoon::routes {
 
+http::RouteMatch Router::match(std::string_view method, std::string_view target) const noexcept {
+  http::RouteMatch m = http::match_route(method, target);
+  if (partial_ && m.kind != http::RouteMatch::Kind::not_found && !handlers_[static_cast<std::size_t>(m.route)]) {
+    m = http::RouteMatch{};
+    m.label = "unmatched";
+  }
+  return m;
+}
+
 std::optional<http::Reply> Router::unmatched(const http::RouteMatch& match, std::string_view method,
                                              std::string_view target) {
   switch (match.kind) {

@@ -104,7 +104,7 @@ class Connection {
       co_return co_await reject(reader.refusal(), started, named ? std::string_view(method) : std::string_view(),
                                 named ? std::string_view(path) : std::string_view());
     }
-    RequestInfo x{started, method, path, http::match_route(head.method_string(), head.target()),
+    RequestInfo x{started, method, path, s_.router.match(head.method_string(), head.target()),
                std::string(head["X-Request-Id"]), {}};
     x.request_id = http::choose_request_id(x.head_request_id);
     const std::uint64_t limit = x.match.upload ? cfg_.max_upload_bytes : cfg_.max_body_bytes;

@@ -38,10 +38,11 @@ std::string what_of(std::exception_ptr e) {
 // Handlers capture the Impl by pointer: they run only while the reactor runs, and the Listener is
 // destroyed after the reactor stopped (pending handlers are then destroyed, never invoked).
 struct Listener::Impl {
-  Impl(std::vector<asio::io_context*> rs, const config::Config& c, metrics::Registry& r, app::Readiness& rd,
-       auth::Authenticator& auth, routes::Router& router)
+  Impl(std::vector<asio::io_context*> rs, const config::Config& c, config::HostPort at, metrics::Registry& r,
+       app::Readiness& rd, auth::Authenticator& auth, routes::Router& router)
       : reactors(std::move(rs)),
         cfg(c),
+        endpoint(std::move(at)),
         readiness(rd),
         acceptor(*reactors.front()),
         shared{c,
@@ -109,6 +110,7 @@ struct Listener::Impl {
   const std::vector<asio::io_context*> reactors;
   std::size_t next_reactor = 0;  // touched by the accept loop alone
   const config::Config& cfg;
+  const config::HostPort endpoint;
   app::Readiness& readiness;
   tcp::acceptor acceptor;
   ConnectionShared shared;
@@ -121,15 +123,16 @@ struct Listener::Impl {
   std::atomic<std::uint64_t> counter{0};
 };
 
-Listener::Listener(std::vector<asio::io_context*> reactors, const config::Config& cfg, metrics::Registry& registry,
-                   app::Readiness& readiness, auth::Authenticator& auth, routes::Router& router)
-    : impl_(std::make_unique<Impl>(std::move(reactors), cfg, registry, readiness, auth, router)) {}
+Listener::Listener(std::vector<asio::io_context*> reactors, const config::Config& cfg, config::HostPort endpoint,
+                   metrics::Registry& registry, app::Readiness& readiness, auth::Authenticator& auth,
+                   routes::Router& router)
+    : impl_(std::make_unique<Impl>(std::move(reactors), cfg, std::move(endpoint), registry, readiness, auth, router)) {}
 
 Listener::~Listener() = default;
 
 void Listener::open() {
   auto& a = impl_->acceptor;
-  const tcp::endpoint endpoint{asio::ip::make_address(impl_->cfg.listen.host), impl_->cfg.listen.port};
+  const tcp::endpoint endpoint{asio::ip::make_address(impl_->endpoint.host), impl_->endpoint.port};
   a.open(endpoint.protocol());
   a.set_option(asio::socket_base::reuse_address(true));
   a.bind(endpoint);

@@ -9,7 +9,6 @@
 //   GET    /admin/v1/users/{id|name}/usage?from=&to=&by=&tag=            usage totals (or rows, with by)
 //   POST   /admin/v1/keys                 {"user"|"user_id", "name"?, "rpm"?, "tpm"?, "budget_usd"?,
 //                                          "budget_period"?, policy…, "tags"?}   201 key, shown once
-//   GET    /admin/v1/keys?user={id|name}                                 [key]
 //   GET    /admin/v1/keys/{id}                                           key
 //   PATCH  /admin/v1/keys/{id}            {"name"?, "rpm"?, "tpm"?, "budget_usd"?, "budget_period"?,
 //                                          policy…, "tags"?}             key (null limit = configured default,
@@ -20,6 +19,11 @@
 //                                                                        "replaces", "old_key_revoked_at"
 //   GET    /admin/v1/keys/{id}/usage?from=&to=&by=&tag=                  usage totals (or rows, with by)
 //   GET    /admin/v1/usage?key=|user=&from=&to=&by=&tag=                 the same, for one key, one user or all
+//   GET    /admin/v1/users?q=&status=active|inactive&limit=&offset=    [user + "keys_active", "spend"]
+//   GET    /admin/v1/keys?user=&q=&status=&tag=&limit=&offset=           [key + "user_name", "status", "spend"]
+//   GET    /admin/v1/usage/series?key=|user=&from=&to=&bucket=hour|day&by=model|key|user|none&tag=&top=
+//                                 &format=json|csv                      usage per hour or day, per series
+//   GET    /admin/v1/metrics                                             this instance's /metrics text
 //   GET    /admin/v1/prices                                              the price table (upstream and overrides)
 //   PUT    /admin/v1/prices/{model}       {"input"?, "output"?, "cache_input"?, "cache_write"?, "per_image"?,
 //                                          "per_million_characters"?, "per_second"?}   the override
@@ -53,8 +57,10 @@
 
 #include "lagoon/config/config.hpp"
 #include "lagoon/db/accounts.hpp"
-#include "lagoon/db/usage_report.hpp"
+#include "lagoon/db/listings.hpp"
 #include "lagoon/db/pool.hpp"
+#include "lagoon/db/usage_report.hpp"
+#include "lagoon/db/usage_series.hpp"
 #include "lagoon/http/errors.hpp"
 #include "lagoon/metrics/registry.hpp"
 #include "lagoon/money/price.hpp"
@@ -67,6 +73,7 @@ struct Call {
     create_key, list_keys, get_key, update_key, revoke_key, rotate_key,
     usage,
     list_prices, set_price, delete_price,
+    list_users, find_keys, usage_series, metrics,
   };
   Op op = Op::get_user;
   std::string user_ref;  // id or name
@@ -77,6 +84,10 @@ struct Call {
   db::KeyChanges key_changes;
   std::int64_t grace_seconds = db::kDefaultGraceSeconds;  // rotate_key
   db::UsageQuery usage;
+  db::UserFilter users;    // list_users
+  db::KeyFilter keys;      // find_keys
+  db::SeriesQuery series;  // usage_series
+  bool csv = false;        // usage_series: text/csv instead of JSON
   std::string model;   // set_price, delete_price
   money::Price price;  // set_price
   unsigned success_status = 200;
@@ -96,7 +107,8 @@ bool admin_token_matches(const std::string& configured, std::string_view authori
 
 struct Answer {
   unsigned status = 200;
-  std::string body;                        // JSON
+  std::string body;
+  std::string_view content_type = "application/json";
   std::optional<std::string> retry_after;  // 503
   std::string allow;                       // 405
   bool www_authenticate = false;           // 401
@@ -122,6 +134,7 @@ class Api {
   struct Threads;
   const config::Config& cfg_;
   db::Pool& pool_;
+  metrics::Registry& registry_;
   std::unique_ptr<Threads> threads_;
   metrics::Counter& unauthorized_;
 };

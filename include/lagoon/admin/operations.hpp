@@ -21,7 +21,9 @@
 #include "lagoon/auth/key_record.hpp"
 #include "lagoon/config/config.hpp"
 #include "lagoon/db/accounts.hpp"
+#include "lagoon/db/listings.hpp"
 #include "lagoon/db/usage_report.hpp"
+#include "lagoon/db/usage_series.hpp"
 #include "lagoon/money/price.hpp"
 
 namespace lagoon::admin {
@@ -58,6 +60,19 @@ Outcome revoke_key(pqxx::connection& conn, std::int64_t key_id);
 // "from", "to", "by_model": […], "by_outcome": […]}. With it: {"by", "key_id"?, "user_id"?, "from", "to",
 // "totals", "rows": […]}, each row the same sums under its "key_id", "user_id", "model" or "day".
 Outcome usage(pqxx::connection& conn, const db::UsageQuery& query);
+
+// The console's listings (db/listings.hpp): users as user_json shows them with "keys_active" and "spend"
+// {"today_usd", "month_usd"}; keys as key_json with "user_name", "status" and "spend". Arrays, newest first.
+Outcome list_users(pqxx::connection& conn, const db::UserFilter& filter);
+Outcome find_keys(pqxx::connection& conn, const db::KeyFilter& filter);
+// {"bucket", "by", "key_id"?, "user_id"?, "from", "to", "series": [{"name", "label", "other"}],
+// "rows": [{"time", "series", sums…}], "totals"}: db/usage_series.hpp's answer, a key's or user's id in
+// "name" as a string (a series name is always text).
+Outcome usage_series(pqxx::connection& conn, const db::SeriesQuery& query);
+// usage_series' JSON as CSV (RFC 4180): time,series,label,requests,prompt_tokens,completion_tokens,
+// total_tokens,cost_usd,unpriced_requests, one line per row. A label is quoted when it must be, and one
+// that a spreadsheet would read as a formula is prefixed with ' (a key's name is the operator's users' text).
+std::string series_csv(const json& series);
 
 // The newest stored Venice table and the overrides: {"version", "fetched_at", "models": [{"model",
 // "source": "override"|"upstream", "in_force", "price"}]}, by model, an override before Venice's price

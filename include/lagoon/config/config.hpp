@@ -27,6 +27,9 @@ struct HostPort {
 
 struct Config {
   HostPort listen{"127.0.0.1", 8080};
+  // The operator console (/console/) and the admin API it calls, on a listener of their own; then the
+  // main listener serves no console. Needs admin_token.
+  std::optional<HostPort> console_listen;
   unsigned threads = 0;  // 0 = number of cores, resolved by load()
   std::string database_url;
   unsigned db_pool_size = 4;

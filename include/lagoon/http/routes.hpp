@@ -29,12 +29,13 @@ enum class Route {
   audio_transcriptions,
   responses,
   admin,             // anything under /admin/v1: the admin API routes it further (admin/api.hpp)
+  console,           // GET /console and anything under /console/: the operator console's files
 };
-inline constexpr std::size_t kRouteCount = static_cast<std::size_t>(Route::admin) + 1;
+inline constexpr std::size_t kRouteCount = static_cast<std::size_t>(Route::console) + 1;
 
 // What a route needs before its handler runs.
 enum class Access {
-  open,   // nothing: health, readiness, metrics
+  open,   // nothing: health, readiness, metrics, the console's files (its data needs the admin token)
   key,    // a Lagoon key, authenticated from the head before the body is read
   catalog,  // a Lagoon key as for `key`, unless the operator made the catalog public (catalog_public)
   admin,  // the admin token, which the admin API checks itself

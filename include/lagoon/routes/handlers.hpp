@@ -71,4 +71,15 @@ class Admin final : public Handler {
   admin::Api& api_;
 };
 
+// GET /console/…: the operator console's files (routes/console.hpp). Disabled (404) without an admin
+// token, and on the main listener when the console has one of its own.
+class Console final : public Handler {
+ public:
+  explicit Console(bool enabled) : enabled_(enabled) {}
+  boost::asio::awaitable<Served> serve(const Call& call, relay::Downstream& client) override;
+
+ private:
+  const bool enabled_;
+};
+
 }  // namespace lagoon::routes

@@ -14,6 +14,12 @@ namespace lagoon::routes {
 class Router {
  public:
   void set(http::Route route, Handler& handler) { handlers_[static_cast<std::size_t>(route)] = &handler; }
+  // For a listener that serves some routes only (the console's): the others are unknown there (404),
+  // before any key is asked for. Elsewhere a route without a handler is a wiring mistake (500).
+  void serve_only_what_is_set() { partial_ = true; }
+
+  // http::match_route, and for a partial router a route it does not serve as not found.
+  http::RouteMatch match(std::string_view method, std::string_view target) const noexcept;
 
   boost::asio::awaitable<Served> dispatch(const http::RouteMatch& match, const Call& call, relay::Downstream& client);
 
@@ -23,6 +29,7 @@ class Router {
 
  private:
   std::array<Handler*, http::kRouteCount> handlers_{};
+  bool partial_ = false;
 };
 
 }  // namespace lagoon::routes

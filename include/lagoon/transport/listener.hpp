@@ -28,8 +28,10 @@ namespace lagoon::transport {
 class Listener {
  public:
   // The first reactor also runs the accept loop. Each must be run by exactly one thread.
-  Listener(std::vector<boost::asio::io_context*> reactors, const config::Config& cfg, metrics::Registry& registry,
-           app::Readiness& readiness, auth::Authenticator& auth, routes::Router& router);
+  // `endpoint`: where it accepts (cfg.listen for the main listener; a second one, such as the console's,
+  // has its own Router).
+  Listener(std::vector<boost::asio::io_context*> reactors, const config::Config& cfg, config::HostPort endpoint,
+           metrics::Registry& registry, app::Readiness& readiness, auth::Authenticator& auth, routes::Router& router);
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
