@@ -5,7 +5,8 @@
 # the series of the last 24 hours by the hour and of the last 7 and 30 days by the day, split by model,
 # key and user; spend today and this month (GET /admin/v1/usage); a page of users and of keys with their
 # spend; and building migration 0007's index on that table (CREATE INDEX, as the migration runs it).
-# Not part of make test (it takes minutes); bench/README.md quotes its figures.
+# Not part of make test (it takes minutes); bench/README.md quotes its figures. KEEP=1 leaves Postgres and
+# lagoon running afterwards, to look further.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
@@ -15,6 +16,7 @@ work=$(mktemp -d /tmp/lagoon-console-bench.XXXXXX)
 chmod 755 "$work"
 REDIS_PID=""; SERVE_PID=""
 cleanup() {
+  if [[ -n "${KEEP:-}" ]]; then echo "kept: $work (postgres port $pg_port, lagoon port ${port:-none})"; return; fi
   [[ -n "$SERVE_PID" ]] && kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
   pg_stop "$work/pg"
   [[ -n "$REDIS_PID" ]] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
@@ -41,7 +43,7 @@ INSERT INTO api_keys (user_id, name, prefix, digest)
   SELECT 1 + k % 100, 'key' || k, 'sk-bench' || k, sha256(k::text::bytea) FROM generate_series(1, 1000) k;
 INSERT INTO usage_records (request_id, api_key_id, user_id, model, stream, status_code, outcome, prompt_tokens,
     completion_tokens, total_tokens, started_at, duration_ms, cost_usd, cost_source)
-  SELECT 'b' || i, 1 + i % 1000, 1 + (i % 1000) % 100, 'model-' || (i * 7919 % 20), false, 200, 'ok', 100, 50, 150,
+  SELECT 'b' || i, 1 + i % 1000, 1 + (i % 1000) % 100, 'model-' || (i::bigint * 7919 % 20), false, 200, 'ok', 100, 50, 150,
          now() - interval '90 days' * (i::double precision / $ROWS), 12,
          CASE WHEN i % 10 = 0 THEN NULL ELSE 0.000123 END, CASE WHEN i % 10 = 0 THEN 'unpriced' ELSE 'price_table' END
   FROM generate_series(1, $ROWS) i;

@@ -2,8 +2,8 @@
 // (LAGOON_CONSOLE_LISTEN), the admin metrics it reads, and an operator's whole day in a real browser —
 // Debian's chromium driven by puppeteer-core (tests/e2e/console.mjs) — against lagoon, Postgres, Redis
 // and the mock: sign in, create a user and a key, use the key, watch its requests and spend appear,
-// revoke it, a name that is markup shown as text, sign out. Screenshots land in console-screenshots/ of
-// the build directory.
+// revoke it, a name that is markup shown as text, sign out. Screenshots land in
+// build/tests/console-screenshots/ (ctest's working directory).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -74,6 +74,7 @@ TEST_F(Console, OnItsOwnListenerItAndTheAdminApiAreThereAndNotOnTheMainOne) {
 TEST_F(Console, AnOperatorDoesTheDaysWorkInARealBrowser) {
   start_server();
   const auto shots = std::filesystem::current_path() / "console-screenshots";
+  std::filesystem::remove_all(shots);  // only this run's pictures, a failure's included
   Env e;
   e["LAGOON_URL"] = "http://127.0.0.1:" + std::to_string(server->port());
   e["LAGOON_ADMIN_TOKEN"] = kAdminToken;
