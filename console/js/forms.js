@@ -48,14 +48,19 @@ function parseTagsJson(text) {
   } catch (err) {
     throw new FieldError('tags', `Tags are not valid JSON: ${err.message}`);
   }
-  const ok = value && typeof value === 'object' && !Array.isArray(value) &&
-    Object.values(value).every((v) => typeof v === 'string');
-  if (!ok) throw new FieldError('tags', 'Tags in JSON must be an object of strings, like {"team":"search"}.');
+  // Any JSON values, as the API and the CLI take them: what they stored must survive an edit.
+  const ok = value && typeof value === 'object' && !Array.isArray(value);
+  if (!ok) throw new FieldError('tags', 'Tags in JSON must be an object, like {"team":"search"}.');
   return Object.keys(value).length ? value : null;
 }
 
+// NAME=VALUE lines when they read back the same; otherwise (a name with '=', a line break, a value
+// that is not a string) the tags as JSON, which parseTags reads back exactly.
 export function tagsText(tags) {
-  return Object.entries(tags ?? {}).map(([k, v]) => `${k}=${v}`).join('\n');
+  const entries = Object.entries(tags ?? {});
+  const plain = entries.every(([k, v]) => typeof v === 'string' && k.trim() === k && v.trim() === v &&
+    !/[=\n\r]/.test(k) && !/[\n\r]/.test(v) && k !== '' && !k.startsWith('{'));
+  return plain ? entries.map(([k, v]) => `${k}=${v}`).join('\n') : JSON.stringify(tags, null, 1);
 }
 
 // datetime-local holds the operator's local time without a zone; the API wants RFC 3339 in UTC.

@@ -54,8 +54,14 @@ export function openCreateKey(user) {
 }
 
 export function openEditKey(key) {
+  editing = null;  // set only once this key's form is read: a save can never go to another key
   open(`Edit key ${key.name ?? key.prefix}`, 'Save changes', key);
-  editing = { id: key.id, before: readForm($('#key-form')) };
+  try {
+    editing = { id: key.id, before: readForm($('#key-form')) };
+  } catch (err) {
+    $('#key-dialog').close();
+    throw err;
+  }
   $('#key-form').elements.namedItem('name').focus();
 }
 

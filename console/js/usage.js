@@ -23,12 +23,13 @@ let generation = 0;
 const isoSeconds = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 // A preset ends now and starts at the beginning of the bucket count-1 units back, so it has exactly
-// `count` buckets, the last one still filling.
+// `count` buckets, the last one still filling. Its end is the next whole second: the range ends before
+// `to`, and a request that started earlier in this second must be in it.
 export function rangeOf(v, now = Date.now()) {
   const preset = RANGES[v.range];
   if (!preset) return { from: v.from, to: v.to };
   const from = floorUtc(now, preset.unit) - (preset.count - 1) * STEP_MS[preset.unit];
-  return { from: isoSeconds(from), to: isoSeconds(now) };
+  return { from: isoSeconds(from), to: isoSeconds(Math.floor(now / 1000) * 1000 + 1000) };
 }
 
 function formatterOf(metric) {

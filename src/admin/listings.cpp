@@ -20,10 +20,10 @@ json sums_json(const db::UsageTotals& t) {
           {"units", t.units.empty() ? json::object() : json(t.units)}};
 }
 
-// One CSV field: quoted when it holds a separator, a quote or a line end; a leading =, +, - or @ (a
-// formula to a spreadsheet) is neutralised with a ' first.
+// One CSV field: quoted when it holds a separator, a quote or a line end; a leading =, +, -, @, tab or
+// carriage return (a formula to a spreadsheet) is neutralised with a ' first.
 std::string csv_field(std::string text) {
-  if (!text.empty() && (text[0] == '=' || text[0] == '+' || text[0] == '-' || text[0] == '@')) text.insert(0, 1, '\'');
+  if (!text.empty() && std::string_view("=+-@\t\r").find(text[0]) != std::string_view::npos) text.insert(0, 1, '\'');
   if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
   std::string out = "\"";
   for (char c : text) {

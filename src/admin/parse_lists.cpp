@@ -60,6 +60,13 @@ std::variant<Call, ApiError> keys_list_call(std::string_view target) {
   if (auto* e = std::get_if<ApiError>(&q)) return std::move(*e);
   const Query& query = std::get<Query>(q);
   Call call;
+  // `?user=` alone answers as it always has, and as `lagoon keys list --user`: every key of the user,
+  // oldest first, as key_json shows them.
+  if (query.size() == 1 && query.begin()->first == "user" && !query.begin()->second.empty()) {
+    call.op = Call::Op::list_keys;
+    call.user_ref = query.begin()->second;
+    return call;
+  }
   call.op = Call::Op::find_keys;
   if (const auto it = query.find("user"); it != query.end()) {
     if (it->second.empty()) return bad("\"user\" must be a user's id or name", "user");

@@ -110,7 +110,7 @@ Gateway::Gateway(const config::Config& cfg, metrics::Registry& registry, Readine
     console_router_.set(http::Route::admin, admin_route_);
     console_router_.set(http::Route::console, own_console_);
     console_listener_ = std::make_unique<transport::Listener>(reactors(), cfg, *cfg.console_listen, registry,
-                                                              readiness, auth_, console_router_);
+                                                              readiness, auth_, console_router_, &listener_);
   }
 }
 

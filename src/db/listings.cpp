@@ -24,7 +24,7 @@ namespace {
 
 constexpr const char* kUsers =
     "SELECT " LAGOON_USER_COLUMNS ", "
-    "(SELECT count(*) FROM api_keys k WHERE k.user_id = page.id AND NOT (" LAGOON_KEY_REVOKED
+    "(SELECT count(*) FROM api_keys k WHERE k.user_id = page.id AND page.is_active AND NOT (" LAGOON_KEY_REVOKED
     ") AND NOT COALESCE(LEAST(k.expires_at, page.expires_at) <= now(), false)), " LAGOON_SPEND("user_id", "page.id")
     " FROM (SELECT * FROM users WHERE ($1::text IS NULL OR strpos(lower(name), lower($1)) > 0 OR id::text = $1) "
     "AND ($2::boolean IS NULL OR is_active = $2) ORDER BY id DESC LIMIT $3 OFFSET $4) AS page ORDER BY id DESC";

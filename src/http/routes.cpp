@@ -62,13 +62,13 @@ RouteMatch match_route(std::string_view method, std::string_view target) noexcep
   }
   if (path == "/console" || path.substr(0, 9) == "/console/") {
     m.label = "/console";
+    m.route = Route::console;  // also for a 405: a listener that serves no console answers 404
     if (method != "GET") {
       m.kind = RouteMatch::Kind::method_not_allowed;
       m.allow = "GET";
       return m;
     }
     m.kind = RouteMatch::Kind::found;
-    m.route = Route::console;
     return m;
   }
   for (const auto& e : kRoutes) {

@@ -39,10 +39,11 @@ std::string what_of(std::exception_ptr e) {
 // destroyed after the reactor stopped (pending handlers are then destroyed, never invoked).
 struct Listener::Impl {
   Impl(std::vector<asio::io_context*> rs, const config::Config& c, config::HostPort at, metrics::Registry& r,
-       app::Readiness& rd, auth::Authenticator& auth, routes::Router& router)
+       app::Readiness& rd, auth::Authenticator& auth, routes::Router& router, Impl* main)
       : reactors(std::move(rs)),
         cfg(c),
         endpoint(std::move(at)),
+        essential(main == nullptr),
         readiness(rd),
         acceptor(*reactors.front()),
         shared{c,
@@ -52,7 +53,8 @@ struct Listener::Impl {
                RequestLog(r),
                r.counter("lagoon_http_bodies_refused_total",
                          "Requests answered 503 because max_buffered_body_bytes was reached"),
-               std::make_shared<BodyBudget>(c.max_buffered_body_bytes, r)},
+               main ? main->shared.body_budget : std::make_shared<BodyBudget>(c.max_buffered_body_bytes, r)},
+        open(main ? main->open : std::make_shared<std::atomic<int>>(0)),
         connections_active(r.gauge("lagoon_http_connections_active", "Client connections open now")),
         connections_total(r.counter("lagoon_http_connections_total", "Client connections accepted")),
         connections_rejected(r.counter("lagoon_http_connections_rejected_total",
@@ -73,7 +75,7 @@ struct Listener::Impl {
         co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
-      if (active.load() >= static_cast<int>(cfg.max_connections)) {
+      if (open->load() >= static_cast<int>(cfg.max_connections)) {
         connections_rejected.inc();
         boost::system::error_code ignored;
         socket.close(ignored);
@@ -92,6 +94,7 @@ struct Listener::Impl {
       connections.insert(entry);
     }
     active.fetch_add(1);
+    open->fetch_add(1);
     connections_total.inc();
     connections_active.add(1);
     const std::uint64_t id = ++counter;
@@ -103,6 +106,7 @@ struct Listener::Impl {
                        self->connections.erase(entry);
                      }
                      self->connections_active.add(-1);
+                     self->open->fetch_sub(1);
                      self->active.fetch_sub(1);
                    });
   }
@@ -111,9 +115,13 @@ struct Listener::Impl {
   std::size_t next_reactor = 0;  // touched by the accept loop alone
   const config::Config& cfg;
   const config::HostPort endpoint;
+  const bool essential;  // the main listener: a dead accept loop makes the instance not ready
   app::Readiness& readiness;
   tcp::acceptor acceptor;
   ConnectionShared shared;
+  // Connections open on this listener and the ones that share its limit: max_connections and
+  // max_buffered_body_bytes hold for the process, not per listener.
+  std::shared_ptr<std::atomic<int>> open;
   metrics::Gauge& connections_active;
   metrics::Counter& connections_total;
   metrics::Counter& connections_rejected;
@@ -125,8 +133,9 @@ struct Listener::Impl {
 
 Listener::Listener(std::vector<asio::io_context*> reactors, const config::Config& cfg, config::HostPort endpoint,
                    metrics::Registry& registry, app::Readiness& readiness, auth::Authenticator& auth,
-                   routes::Router& router)
-    : impl_(std::make_unique<Impl>(std::move(reactors), cfg, std::move(endpoint), registry, readiness, auth, router)) {}
+                   routes::Router& router, Listener* main)
+    : impl_(std::make_unique<Impl>(std::move(reactors), cfg, std::move(endpoint), registry, readiness, auth, router,
+                                   main ? main->impl_.get() : nullptr)) {}
 
 Listener::~Listener() = default;
 
@@ -145,7 +154,8 @@ void Listener::start() {
   asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(), [impl = impl_.get()](std::exception_ptr e) {
     if (!e) return;
     // Nothing new can be served: say so where the load balancer looks, and why where the operator does.
-    impl->readiness.set_accept_failed();
+    // (The console's listener is not what the load balancer sends clients to: only logged.)
+    if (impl->essential) impl->readiness.set_accept_failed();
     log::error("the accept loop ended: no new connections are accepted", {{"error", what_of(e)}});
   });
 }

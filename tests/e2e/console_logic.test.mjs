@@ -6,7 +6,7 @@ import test from 'node:test';
 import { formatUsd, isPositiveDecimal, toScaled, fromScaled, formatMs } from '../../console/js/format.js';
 import { interval, parsePrometheus, quantile, snapshot } from '../../console/js/metrics.js';
 import { bucketStarts, pivot, bucketTotals, seriesTotals } from '../../console/js/series.js';
-import { changes, parseTags, parseList, parseBudget, parseCount } from '../../console/js/forms.js';
+import { changes, parseTags, parseList, parseBudget, parseCount, tagsText } from '../../console/js/forms.js';
 import { describe as describeError } from '../../console/js/notify.js';
 import { query } from '../../console/js/api.js';
 
@@ -117,7 +117,12 @@ test('form fields parse to what the API takes', () => {
   assert.deepEqual(parseTags('{"a":"b"}'), { a: 'b' });
   assert.equal(parseTags(' '), null);
   assert.throws(() => parseTags('novalue'), /NAME=VALUE/);
-  assert.throws(() => parseTags('{"a":1}'), /object of strings/);
+  assert.throws(() => parseTags('{"a":'), /not valid JSON/);
+  // Whatever the API stored reads back the same after an edit of something else.
+  for (const tags of [{ team: 'search' }, { note: 'a\nb' }, { 'a=b': 'c' }, { n: 1, o: { p: true } }, { ' x': 'y' }, { '{a': 'b' }]) {
+    assert.deepEqual(parseTags(tagsText(tags)), tags, JSON.stringify(tags));
+  }
+  assert.equal(tagsText({ team: 'search', env: 'prod' }), 'team=search\nenv=prod');
   assert.deepEqual(parseList('llama-*, qwen\nmistral'), ['llama-*', 'qwen', 'mistral']);
   assert.equal(parseList(''), null);
   assert.equal(parseBudget('$12.50'), '12.50');

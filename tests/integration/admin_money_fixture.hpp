@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +59,16 @@ class ChannelListener {
  private:
   redisContext* ctx_ = nullptr;
 };
+
+// For a test that reads "today" and "this month" (UTC) after writing usage now: if midnight UTC (the
+// start of a day and perhaps of a month) is less than `margin` away, waits until it has passed, so the
+// day cannot turn between what the test writes and what it reads.
+inline void keep_clear_of_utc_midnight(std::chrono::seconds margin) {
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  const auto next_midnight = floor<days>(now) + days(1);
+  if (next_midnight - now < margin) std::this_thread::sleep_until(next_midnight + seconds(1));
+}
 
 class AdminMoneyTest : public ::testing::Test {
  protected:

@@ -32,12 +32,12 @@ TEST(Migrate, AppliesOnceAndTheSecondRunChangesNothing) {
   TestDatabase db;
   auto env = lagoon_env(db);
   auto first = ok_json(lagoon_cli({"migrate"}, env));
-  EXPECT_EQ(first["applied"], json::array({1, 2, 3, 4, 5, 6}));
-  EXPECT_EQ(first["version"], 6);
+  EXPECT_EQ(first["applied"], json::array({1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(first["version"], 7);
   auto second = ok_json(lagoon_cli({"migrate"}, env));
   EXPECT_EQ(second["applied"], json::array());
-  EXPECT_EQ(second["version"], 6);
-  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "6");
+  EXPECT_EQ(second["version"], 7);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "7");
 }
 
 TEST(Migrate, CreatesEveryColumnOfTheInterface) {
@@ -73,7 +73,7 @@ TEST(Migrate, ConcurrentRunsApplyEachMigrationOnce) {
     ps.push_back(std::make_unique<Process>(std::vector<std::string>{LAGOON_BINARY, "migrate"}, env,
                                            "/tmp/lagoon-migrate-" + db.name() + "-" + std::to_string(i)));
   for (auto& p : ps) EXPECT_EQ(p->wait(std::chrono::seconds(30)), 0) << p->output();
-  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "6");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), "7");
 }
 
 TEST_F(Cli, UsersCreatePrintsIdAndName) {

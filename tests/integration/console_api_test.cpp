@@ -195,8 +195,9 @@ TEST_F(ConsoleApi, SeriesAsCsvHoldTheSameNumbersAndNoFormula) {
     const auto last = line.rfind(',');
     cost += pico_of(line.substr(line.rfind(',', last - 1) + 1, last - line.rfind(',', last - 1) - 1));
     // bob's key is named like a spreadsheet formula: it arrives as text.
-    if (line.find("calc") != std::string::npos)
+    if (line.find("calc") != std::string::npos) {
       EXPECT_NE(line.find(",'=cmd|' /C calc'!A0,"), std::string::npos) << line;
+    }
   }
   EXPECT_EQ(n, s["rows"].size());
   EXPECT_EQ(decimal_of(cost), s["totals"]["cost_usd"]);
@@ -225,6 +226,7 @@ TEST_F(ConsoleApi, BadSeriesQueriesAreRefusedNamingTheField) {
 }
 
 TEST_F(ConsoleApi, ListingsFilterAndShowTodaysAndThisMonthsSpend) {
+  keep_clear_of_utc_midnight(std::chrono::seconds(30));
   // Spend now: alice's first key today, and bob's key earlier this month (or today on the 1st).
   db.scalar(
       "INSERT INTO usage_records (request_id, api_key_id, user_id, model, stream, status_code, outcome, "
@@ -256,7 +258,9 @@ TEST_F(ConsoleApi, ListingsFilterAndShowTodaysAndThisMonthsSpend) {
   EXPECT_EQ(all[2]["status"], "active");
   EXPECT_EQ(all[2]["spend"], json({{"today_usd", "0.75"}, {"month_usd", "0.75"}}));
   EXPECT_EQ(admin("GET", "/admin/v1/keys?status=revoked")[0]["id"], keys[1]);
-  EXPECT_EQ(admin("GET", "/admin/v1/keys?user=alice").size(), 2u);
+  EXPECT_EQ(admin("GET", "/admin/v1/keys?user=alice&limit=10").size(), 2u);
+  EXPECT_EQ(admin("GET", "/admin/v1/keys?user=alice&limit=10")[0]["id"], keys[1]) << "newest first";
+  EXPECT_EQ(admin("GET", "/admin/v1/keys?user=alice")[0]["id"], keys[0]) << "?user= alone: as `keys list`";
   EXPECT_EQ(admin("GET", "/admin/v1/keys?q=SEAR")[0]["id"], keys[0]);
   const std::string prefix = all[1]["prefix"];
   EXPECT_EQ(admin("GET", "/admin/v1/keys?q=" + prefix)[0]["id"], keys[1]);

@@ -95,6 +95,11 @@ TEST(ConsoleCalls, ListingsTakeTheirFilters) {
   EXPECT_EQ(k.keys.status, db::KeyStatus::expired);
   EXPECT_EQ(k.keys.tags, (std::map<std::string, std::string>{{"env", "prod"}, {"team", "a"}}));
   EXPECT_FALSE(call("/admin/v1/keys").keys.user_ref);
+  // ?user= alone is the CLI's `keys list` document, as before the listings.
+  const auto old = call("/admin/v1/keys?user=bob");
+  EXPECT_EQ(old.op, admin::Call::Op::list_keys);
+  EXPECT_EQ(old.user_ref, "bob");
+  EXPECT_EQ(call("/admin/v1/keys?user=bob&limit=100").op, admin::Call::Op::find_keys);
   for (const auto& [target, param] :
        std::vector<std::pair<std::string, std::string>>{{"/admin/v1/users?status=gone", "status"},
                                                         {"/admin/v1/users?limit=0", "limit"},

@@ -35,7 +35,7 @@ struct UserFilter {
 
 struct UserListing {
   User user;
-  std::int64_t keys_active = 0;  // keys that would authenticate now (neither revoked nor expired)
+  std::int64_t keys_active = 0;  // keys that would authenticate now: neither revoked nor expired, of an active user
   Spend spend;
 };
 

@@ -28,10 +28,13 @@ namespace lagoon::transport {
 class Listener {
  public:
   // The first reactor also runs the accept loop. Each must be run by exactly one thread.
-  // `endpoint`: where it accepts (cfg.listen for the main listener; a second one, such as the console's,
-  // has its own Router).
+  // `endpoint`: where it accepts (cfg.listen for the main listener). A second one, such as the
+  // console's, has its own Router and names the `main` listener: it shares main's max_connections and
+  // request-body budget (limits of the process, not of a listener), and its accept loop's end does not
+  // make the instance not ready. `main` must outlive it.
   Listener(std::vector<boost::asio::io_context*> reactors, const config::Config& cfg, config::HostPort endpoint,
-           metrics::Registry& registry, app::Readiness& readiness, auth::Authenticator& auth, routes::Router& router);
+           metrics::Registry& registry, app::Readiness& readiness, auth::Authenticator& auth, routes::Router& router,
+           Listener* main = nullptr);
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
