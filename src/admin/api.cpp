@@ -73,8 +73,15 @@ Answer run_call(const config::Config& cfg, db::Pool& pool, const Call& call) {
       log::error("admin change not propagated", {{"error", e.what()}});
       o.body["warning"] = e.what();
     }
-    if (call.csv) return Answer{call.success_status, series_csv(o.body), "text/csv; charset=utf-8", {}, {}, false};
-    return Answer{call.success_status, o.body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json", {}, {}, false};
+    Answer a;
+    a.status = call.success_status;
+    if (call.csv) {
+      a.body = series_csv(o.body);
+      a.content_type = "text/csv; charset=utf-8";
+    } else {
+      a.body = o.body.dump(-1, ' ', false, json::error_handler_t::replace);
+    }
+    return a;
   } catch (const db::AccountsError& e) {
     switch (e.kind()) {
       case db::AccountsError::Kind::not_found: return error_answer(http::ErrorKind::not_found, e.what());
@@ -149,8 +156,12 @@ boost::asio::awaitable<Answer> Api::handle(std::string_view method, std::string_
     co_return a;
   }
   const Call& call = std::get<Call>(parsed);
-  if (call.op == Call::Op::metrics)
-    co_return Answer{200, registry_.render(), "text/plain; version=0.0.4; charset=utf-8", {}, {}, false};
+  if (call.op == Call::Op::metrics) {
+    Answer a;
+    a.body = registry_.render();
+    a.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    co_return a;
+  }
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Answer)>(
       [this, &call](auto handler) {
         asio::post(threads_->pool, [this, &call, handler = std::move(handler)]() mutable {

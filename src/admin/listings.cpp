@@ -9,17 +9,6 @@ namespace {
 
 json spend_json(const db::Spend& s) { return {{"today_usd", s.today_usd}, {"month_usd", s.month_usd}}; }
 
-json sums_json(const db::UsageTotals& t) {
-  return {{"requests", t.requests},
-          {"prompt_tokens", t.prompt_tokens},
-          {"completion_tokens", t.completion_tokens},
-          {"total_tokens", t.total_tokens},
-          {"estimated_requests", t.estimated_requests},
-          {"cost_usd", t.cost_usd},
-          {"unpriced_requests", t.unpriced_requests},
-          {"units", t.units.empty() ? json::object() : json(t.units)}};
-}
-
 // One CSV field: quoted when it holds a separator, a quote or a line end; a leading =, +, -, @, tab or
 // carriage return (a formula to a spreadsheet) is neutralised with a ' first.
 std::string csv_field(std::string text) {
@@ -67,7 +56,7 @@ Outcome usage_series(pqxx::connection& conn, const db::SeriesQuery& query) {
   json rows = json::array();
   for (const auto& p : s.points) {
     json row{{"time", p.time}, {"series", p.series}};
-    row.update(sums_json(p.totals));
+    row.update(usage_totals_json(p.totals));
     rows.push_back(std::move(row));
   }
   json body{{"bucket", db::bucket_name(query.bucket)},
@@ -76,7 +65,7 @@ Outcome usage_series(pqxx::connection& conn, const db::SeriesQuery& query) {
             {"to", s.to},
             {"series", std::move(series)},
             {"rows", std::move(rows)},
-            {"totals", sums_json(s.totals)}};
+            {"totals", usage_totals_json(s.totals)}};
   if (s.key_id) body["key_id"] = *s.key_id;
   if (s.user_id) body["user_id"] = *s.user_id;
   if (!query.scope.tags.empty()) body["tags"] = query.scope.tags;

@@ -104,8 +104,9 @@ class Connection {
       co_return co_await reject(reader.refusal(), started, named ? std::string_view(method) : std::string_view(),
                                 named ? std::string_view(path) : std::string_view());
     }
-    RequestInfo x{started, method, path, s_.router.match(head.method_string(), head.target()),
-               std::string(head["X-Request-Id"]), {}};
+    RequestInfo x{
+        started, method, path, s_.router.match(head.method_string(), head.target()), std::string(head["X-Request-Id"]),
+        {}};
     x.request_id = http::choose_request_id(x.head_request_id);
     const std::uint64_t limit = x.match.upload ? cfg_.max_upload_bytes : cfg_.max_body_bytes;
     if (reader.limit_body(limit) == RequestReader::Step::refused)

@@ -8,9 +8,9 @@
 
 #include <chrono>
 #include <memory>
-#include <thread>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <hiredis/hiredis.h>

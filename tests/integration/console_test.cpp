@@ -6,10 +6,15 @@
 // build/tests/console-screenshots/ (ctest's working directory).
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "admin_money_fixture.hpp"
 #include "support/http_client.hpp"
+#include "support/usage_support.hpp"
 
 using namespace lagoon::test;
 using namespace std::chrono_literals;
@@ -69,6 +74,49 @@ TEST_F(Console, OnItsOwnListenerItAndTheAdminApiAreThereAndNotOnTheMainOne) {
   // The main listener serves no console (its admin API stays, for the tools that use it).
   EXPECT_EQ(request(server->port(), "GET", "/console/")->status, 404);
   EXPECT_EQ(call("GET", "/admin/v1/users")->status, 200);
+}
+
+// max_connections is the process's: connections held open on the main listener leave none for the
+// console's (each listener counting its own would double the limit, and the body budget with it).
+TEST_F(Console, ItsOwnListenerSharesTheProcesssConnectionLimit) {
+  const auto console_port = free_port();
+  start_server(
+      {{"LAGOON_CONSOLE_LISTEN", "127.0.0.1:" + std::to_string(console_port)}, {"LAGOON_MAX_CONNECTIONS", "2"}});
+  // Two kept-alive connections on the main listener, each answered once: both are open and counted. (One
+  // refused at once means a connection of the harness's start-up was still being counted: try again.)
+  auto answered_connection = [&]() -> int {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(server->port());
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const std::string ask = "GET /healthz HTTP/1.1\r\nHost: lagoon\r\n\r\n";
+    char answer[512];
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 &&
+        ::send(fd, ask.data(), ask.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(ask.size()) &&
+        ::recv(fd, answer, sizeof answer, 0) >= 12 && std::string(answer, 12) == "HTTP/1.1 200")
+      return fd;
+    ::close(fd);
+    return -1;
+  };
+  std::vector<int> held;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const int fd = answered_connection();
+        if (fd >= 0) held.push_back(fd);
+        return held.size() == 2;
+      },
+      5s));
+  EXPECT_FALSE(request(console_port, "GET", "/console/")) << "the console's listener accepted a third connection";
+  for (int fd : held) ::close(fd);
+  // Once they are gone, the console is served again (the server notices the closes in its own time).
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto page = request(console_port, "GET", "/console/");
+        return page && page->status == 200;
+      },
+      5s));
+  EXPECT_GE(server->metric("lagoon_http_connections_rejected_total"), 1);
 }
 
 TEST_F(Console, AnOperatorDoesTheDaysWorkInARealBrowser) {

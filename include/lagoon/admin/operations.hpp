@@ -60,6 +60,9 @@ Outcome revoke_key(pqxx::connection& conn, std::int64_t key_id);
 // "from", "to", "by_model": […], "by_outcome": […]}. With it: {"by", "key_id"?, "user_id"?, "from", "to",
 // "totals", "rows": […]}, each row the same sums under its "key_id", "user_id", "model" or "day".
 Outcome usage(pqxx::connection& conn, const db::UsageQuery& query);
+// The sums every usage answer shows: {"requests", tokens…, "estimated_requests", "cost_usd",
+// "unpriced_requests", "units"}.
+json usage_totals_json(const db::UsageTotals& t);
 
 // The console's listings (db/listings.hpp): users as user_json shows them with "keys_active" and "spend"
 // {"today_usd", "month_usd"}; keys as key_json with "user_name", "status" and "spend". Arrays, newest first.
