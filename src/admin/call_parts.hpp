@@ -70,6 +70,8 @@ std::variant<Call, ApiError> rotate_call(std::string_view body, Call call);
 std::optional<ApiError> tag_filter(const std::string& text, std::map<std::string, std::string>& tags);
 // from, to, by and tag of a usage query string, into `usage`.
 std::optional<ApiError> usage_query(const Query& query, db::UsageQuery& usage);
+// key= (an id) or user= (an id or name) of a usage query string, into `usage`; not both.
+std::optional<ApiError> usage_scope(const Query& query, db::UsageQuery& usage);
 
 // GET /users/{id|name}/usage and /keys/{id}/usage: from, to and by from the query string, into
 // call.usage (whose key or user is set).

@@ -100,15 +100,7 @@ std::variant<Call, ApiError> series_call(std::string_view target) {
     call.series.scope.by = db::Grouping::model;
   }
   if (auto e = usage_query(query, call.series.scope)) return std::move(*e);
-  if (const auto it = query.find("key"); it != query.end()) {
-    call.series.scope.key_id = positive_id(it->second);
-    if (!call.series.scope.key_id) return bad("\"key\" must be a key's id", "key");
-  }
-  if (const auto it = query.find("user"); it != query.end()) {
-    if (it->second.empty()) return bad("\"user\" must be a user's id or name", "user");
-    call.series.scope.user_ref = it->second;
-  }
-  if (call.series.scope.key_id && call.series.scope.user_ref) return bad("Give \"key\" or \"user\", not both", "user");
+  if (auto e = usage_scope(query, call.series.scope)) return std::move(*e);
   if (const auto it = query.find("bucket"); it != query.end()) {
     const auto b = db::bucket_from(it->second);
     if (!b) return bad("\"bucket\" must be hour or day", "bucket");

@@ -22,7 +22,8 @@ std::variant<std::optional<db::BudgetChange>, ApiError> budget_members(const jso
     change.remove = true;
   } else if (amount) {
     change.amount = budget_amount_of(*amount);
-    if (!change.amount) return bad("\"" + amount_field + "\" must be " + std::string(kBudgetRule) + ", or null", amount_field);
+    if (!change.amount)
+      return bad("\"" + amount_field + "\" must be " + std::string(kBudgetRule) + ", or null", amount_field);
   }
   if (period) {
     if (change.remove) return bad("A budget being removed takes no period", period_field);
@@ -35,8 +36,7 @@ std::variant<std::optional<db::BudgetChange>, ApiError> budget_members(const jso
 
 std::optional<ApiError> tag_filter(const std::string& text, std::map<std::string, std::string>& tags) {
   const auto colon = text.find(':');
-  if (colon == std::string::npos || colon == 0)
-    return bad("\"tag\" must be NAME:VALUE, e.g. tag=team:search", "tag");
+  if (colon == std::string::npos || colon == 0) return bad("\"tag\" must be NAME:VALUE, e.g. tag=team:search", "tag");
   if (!tags.emplace(text.substr(0, colon), text.substr(colon + 1)).second)
     return bad("\"tag\" names \"" + text.substr(0, colon) + "\" twice", "tag");
   return std::nullopt;
@@ -72,30 +72,32 @@ std::variant<Call, ApiError> report_call(std::string_view target) {
   const Query& query = std::get<Query>(q);
   Call call;
   if (auto e = usage_query(query, call.usage)) return std::move(*e);
+  if (auto e = usage_scope(query, call.usage)) return std::move(*e);
+  if (!call.usage.by && !call.usage.key_id && !call.usage.user_ref && call.usage.tags.empty())
+    return bad("Say whose usage (key=, user= or tag=), or group everyone's with by=", "by");
+  call.op = Call::Op::usage;
+  return call;
+}
+
+std::optional<ApiError> usage_scope(const Query& query, db::UsageQuery& usage) {
   if (const auto key = query.find("key"); key != query.end()) {
-    call.usage.key_id = positive_id(key->second);
-    if (!call.usage.key_id) return bad("\"key\" must be a key's id", "key");
+    usage.key_id = positive_id(key->second);
+    if (!usage.key_id) return bad("\"key\" must be a key's id", "key");
   }
   if (const auto user = query.find("user"); user != query.end()) {
     if (user->second.empty()) return bad("\"user\" must be a user's id or name", "user");
-    call.usage.user_ref = user->second;
+    usage.user_ref = user->second;
   }
-  const bool both = call.usage.key_id && call.usage.user_ref;
-  const bool whose = call.usage.key_id || call.usage.user_ref || !call.usage.tags.empty();
-  if (both || (!call.usage.by && !whose))
-    return bad(both ? "Give \"key\" or \"user\", not both"
-                    : "Say whose usage (key=, user= or tag=), or group everyone's with by=",
-               both ? "user" : "by");
-  call.op = Call::Op::usage;
-  return call;
+  if (usage.key_id && usage.user_ref) return bad("Give \"key\" or \"user\", not both", "user");
+  return std::nullopt;
 }
 
 namespace {
 
 // PUT /prices/{model}: the rates, each a decimal string or a number.
 std::variant<Call, ApiError> set_price_call(const std::string& model, std::string_view body) {
-  auto b = parse_body(body, {"input", "output", "cache_input", "cache_write", "per_image", "per_million_characters",
-                             "per_second"});
+  auto b = parse_body(
+      body, {"input", "output", "cache_input", "cache_write", "per_image", "per_million_characters", "per_second"});
   if (auto* e = std::get_if<ApiError>(&b)) return std::move(*e);
   Rates rates;
   for (const auto& [field, value] : std::get<json>(b).items()) {

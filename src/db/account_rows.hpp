@@ -24,9 +24,13 @@
 #define LAGOON_USER_COLUMNS \
   "id, name, is_active, " LAGOON_TS("created_at") ", budget_usd::text, budget_period, " LAGOON_POLICY_COLUMNS
 
+// A key neither revoked nor past a rotation's grace (its flag still says active then); `t` qualifies the
+// columns ("" or "k.").
+#define LAGOON_KEY_LIVE(t) t "is_active AND (" t "revoked_at IS NULL OR " t "revoked_at > now())"
+
 // is_active as shown: a rotated key whose grace has ended is revoked, though the flag still says active.
 #define LAGOON_KEY_COLUMNS                                                                                     \
-  "id, user_id, prefix, name, is_active AND (revoked_at IS NULL OR revoked_at > now()), rpm_limit, tpm_limit, " \
+  "id, user_id, prefix, name, " LAGOON_KEY_LIVE("") ", rpm_limit, tpm_limit, "                                  \
   LAGOON_TS("created_at") ", " LAGOON_TS("last_used_at") ", " LAGOON_TS("revoked_at")                          \
   ", budget_usd::text, budget_period, " LAGOON_POLICY_COLUMNS ", tags::text, lineage_id, replaced_by"
 

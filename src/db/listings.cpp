@@ -17,23 +17,23 @@ namespace {
   "(SELECT COALESCE(sum(cost_usd), 0)::text FROM usage_records r WHERE r." column " = " id \
   " AND r.started_at >= date_trunc('month', now(), 'UTC'))"
 
-// A key authenticates when it is neither revoked (nor past a rotation's grace) nor expired (the earlier
-// of its own expiry and its user's), and its user is active.
-#define LAGOON_KEY_REVOKED "NOT (k.is_active AND (k.revoked_at IS NULL OR k.revoked_at > now()))"
-#define LAGOON_KEY_EXPIRED "LEAST(k.expires_at, u.expires_at) <= now()"
+// A key authenticates when it is live (LAGOON_KEY_LIVE: neither revoked nor past a rotation's grace),
+// not expired (the earlier of its own expiry and its user's; `user` names the user's expiry column), and
+// its user is active.
+#define LAGOON_KEY_EXPIRED(user) "COALESCE(LEAST(k.expires_at, " user ") <= now(), false)"
 
 constexpr const char* kUsers =
     "SELECT " LAGOON_USER_COLUMNS ", "
-    "(SELECT count(*) FROM api_keys k WHERE k.user_id = page.id AND page.is_active AND NOT (" LAGOON_KEY_REVOKED
-    ") AND NOT COALESCE(LEAST(k.expires_at, page.expires_at) <= now(), false)), " LAGOON_SPEND("user_id", "page.id")
+    "(SELECT count(*) FROM api_keys k WHERE k.user_id = page.id AND page.is_active AND " LAGOON_KEY_LIVE("k.")
+    " AND NOT " LAGOON_KEY_EXPIRED("page.expires_at") "), " LAGOON_SPEND("user_id", "page.id")
     " FROM (SELECT * FROM users WHERE ($1::text IS NULL OR strpos(lower(name), lower($1)) > 0 OR id::text = $1) "
     "AND ($2::boolean IS NULL OR is_active = $2) ORDER BY id DESC LIMIT $3 OFFSET $4) AS page ORDER BY id DESC";
 
 constexpr const char* kKeys = "SELECT " LAGOON_KEY_COLUMNS ", user_name, status, " LAGOON_SPEND(
     "api_key_id",
-    "page.id") " FROM (SELECT k.*, u.name AS user_name, CASE WHEN " LAGOON_KEY_REVOKED
-               " THEN 'revoked' WHEN COALESCE(" LAGOON_KEY_EXPIRED
-               ", false) THEN 'expired' WHEN NOT u.is_active THEN 'user_inactive' ELSE 'active' END AS status "
+    "page.id") " FROM (SELECT k.*, u.name AS user_name, CASE WHEN NOT (" LAGOON_KEY_LIVE("k.")
+               ") THEN 'revoked' WHEN " LAGOON_KEY_EXPIRED("u.expires_at")
+               " THEN 'expired' WHEN NOT u.is_active THEN 'user_inactive' ELSE 'active' END AS status "
                "FROM api_keys k JOIN users u ON u.id = k.user_id "
                "WHERE ($1::bigint IS NULL OR k.user_id = $1) "
                "AND ($2::text IS NULL OR strpos(lower(COALESCE(k.name, '')), lower($2)) > 0 "
