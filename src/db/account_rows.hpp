@@ -30,7 +30,7 @@
 
 // is_active as shown: a rotated key whose grace has ended is revoked, though the flag still says active.
 #define LAGOON_KEY_COLUMNS                                                                                     \
-  "id, user_id, prefix, name, " LAGOON_KEY_LIVE("") ", rpm_limit, tpm_limit, "                                  \
+  "id, user_id, prefix, name, " LAGOON_KEY_LIVE("") ", rpm_limit, tpm_limit, "                                 \
   LAGOON_TS("created_at") ", " LAGOON_TS("last_used_at") ", " LAGOON_TS("revoked_at")                          \
   ", budget_usd::text, budget_period, " LAGOON_POLICY_COLUMNS ", tags::text, lineage_id, replaced_by"
 
